@@ -1,0 +1,177 @@
+// Command pulumi-language-python is a small Pulumi language host for Python programs.
+//
+// The upstream host (module github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3)
+// has no release tags, and the module proxy reachable from this project's machines serves it
+// at no version we can name, so scripts/ensure-pulumi.sh builds this one instead, against the
+// pinned github.com/pulumi/pulumi/sdk/v3. It implements the part of the LanguageRuntime
+// protocol that `pulumi preview/up/refresh/destroy` use for a Python program in a virtualenv:
+// it runs pulumi-language-python-exec (installed beside it from the same sdk/v3 release) with
+// the project's virtualenv interpreter, exactly as the upstream host does. Users who install
+// Pulumi normally get the upstream host and never build this.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+
+	pbempty "google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/grpc"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/version"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
+)
+
+// exitAfterUserMessage is the exec script's code for "an error was already shown to the user".
+const exitAfterUserMessage = 32
+
+type host struct {
+	pulumirpc.UnimplementedLanguageRuntimeServer
+	engineAddress string
+	execScript    string
+}
+
+func main() {
+	flag.String("tracing", "", "ignored: tracing endpoint")
+	flag.String("root", "", "ignored: project root (taken from each request)")
+	flag.Parse()
+	if flag.NArg() < 1 {
+		fmt.Fprintln(os.Stderr, "usage: pulumi-language-python [flags] ENGINE_ADDRESS")
+		os.Exit(2)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fatal: %v\n", err)
+		os.Exit(1)
+	}
+	h := &host{
+		engineAddress: flag.Arg(flag.NArg() - 1),
+		execScript:    filepath.Join(filepath.Dir(self), "pulumi-language-python-exec"),
+	}
+	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
+		Init: func(srv *grpc.Server) error {
+			pulumirpc.RegisterLanguageRuntimeServer(srv, h)
+			return nil
+		},
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fatal: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Printf("%d\n", handle.Port)
+	if err := <-handle.Done; err != nil {
+		fmt.Fprintf(os.Stderr, "fatal: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func (h *host) Handshake(
+	context.Context, *pulumirpc.LanguageHandshakeRequest,
+) (*pulumirpc.LanguageHandshakeResponse, error) {
+	return &pulumirpc.LanguageHandshakeResponse{}, nil
+}
+
+func (h *host) GetPluginInfo(context.Context, *pbempty.Empty) (*pulumirpc.PluginInfo, error) {
+	return &pulumirpc.PluginInfo{Version: version.Version}, nil
+}
+
+// GetRequiredPackages reports none: a dynamic provider needs only the pulumi-python shim on PATH.
+func (h *host) GetRequiredPackages(
+	context.Context, *pulumirpc.GetRequiredPackagesRequest,
+) (*pulumirpc.GetRequiredPackagesResponse, error) {
+	return &pulumirpc.GetRequiredPackagesResponse{}, nil
+}
+
+func (h *host) GetRequiredPlugins(
+	context.Context, *pulumirpc.GetRequiredPluginsRequest,
+) (*pulumirpc.GetRequiredPluginsResponse, error) {
+	return &pulumirpc.GetRequiredPluginsResponse{}, nil
+}
+
+func (h *host) GetProgramDependencies(
+	context.Context, *pulumirpc.GetProgramDependenciesRequest,
+) (*pulumirpc.GetProgramDependenciesResponse, error) {
+	return &pulumirpc.GetProgramDependenciesResponse{}, nil
+}
+
+func (h *host) About(_ context.Context, req *pulumirpc.AboutRequest) (*pulumirpc.AboutResponse, error) {
+	return &pulumirpc.AboutResponse{Executable: python(req.GetInfo())}, nil
+}
+
+// Run executes the program through pulumi-language-python-exec, as the upstream host does.
+func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.RunResponse, error) {
+	config, err := json.Marshal(req.GetConfig())
+	if err != nil {
+		return nil, err
+	}
+	secretKeys, err := json.Marshal(req.GetConfigSecretKeys())
+	if err != nil {
+		return nil, err
+	}
+	interpreter := python(req.GetInfo())
+	args := []string{
+		"-u", h.execScript,
+		"--monitor", req.GetMonitorAddress(),
+		"--engine", h.engineAddress,
+		"--project", req.GetProject(),
+		"--stack", req.GetStack(),
+		"--pwd", req.GetPwd(),
+		"--dry_run", strconv.FormatBool(req.GetDryRun()),
+		"--parallel", strconv.Itoa(int(req.GetParallel())),
+		"--organization", req.GetOrganization(),
+		"--root_directory", req.GetInfo().GetRootDirectory(),
+		req.GetProgram(),
+	}
+	cmd := exec.CommandContext(ctx, interpreter, append(args, req.GetArgs()...)...)
+	cmd.Dir = req.GetPwd()
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(),
+		"PULUMI_CONFIG="+string(config),
+		"PULUMI_CONFIG_SECRET_KEYS="+string(secretKeys),
+		"PYTHONUNBUFFERED=1",
+	)
+	if venv := virtualenv(req.GetInfo()); venv != "" {
+		cmd.Env = append(cmd.Env,
+			"VIRTUAL_ENV="+venv,
+			"PATH="+filepath.Join(venv, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"))
+	}
+	err = cmd.Run()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		return &pulumirpc.RunResponse{}, nil
+	case errors.As(err, &exitErr) && exitErr.ExitCode() == exitAfterUserMessage:
+		return &pulumirpc.RunResponse{Bail: true}, nil
+	case errors.As(err, &exitErr):
+		return &pulumirpc.RunResponse{Error: fmt.Sprintf("Program exited with non-zero exit code: %d", exitErr.ExitCode())}, nil
+	default:
+		return &pulumirpc.RunResponse{Error: fmt.Sprintf("could not start %s: %v", interpreter, err)}, nil
+	}
+}
+
+// virtualenv is the absolute path of the runtime option `virtualenv`, or "".
+func virtualenv(info *pulumirpc.ProgramInfo) string {
+	venv := info.GetOptions().GetFields()["virtualenv"].GetStringValue()
+	if venv == "" || filepath.IsAbs(venv) {
+		return venv
+	}
+	return filepath.Join(info.GetRootDirectory(), venv)
+}
+
+// python is the virtualenv's interpreter, else PULUMI_PYTHON_CMD, else python3.
+func python(info *pulumirpc.ProgramInfo) string {
+	if venv := virtualenv(info); venv != "" {
+		return filepath.Join(venv, "bin", "python")
+	}
+	if cmd := os.Getenv("PULUMI_PYTHON_CMD"); cmd != "" {
+		return cmd
+	}
+	return "python3"
+}

@@ -1,0 +1,477 @@
+"""An HTTPS emulator of Entra ID's token endpoint and Microsoft Graph's authorization policy.
+
+Faithful to ../shared/REFERENCE.md: v1.0 GET returns the one policy object with its
+documented casing; PATCH takes only the properties to change (names case-insensitive),
+answers 204, and 400 for unknown properties or wrong types; 401/403 carry OData error
+bodies; every response has request-id and client-request-id headers.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import ssl
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import trustme
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .state import BITLOCKER, READ_ROLES, WRITE_ROLE, App, Directory, Recorded, Tenant
+
+GRAPH_SCOPES = ("https://graph.microsoft.com/.default",)
+EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+POLICY_PATH = "/v1.0/policies/authorizationpolicy"
+BETA_POLICY_PATH = "/beta/policies/authorizationpolicy"
+
+_BOOL_PROPS = {
+    "allowedToSignUpEmailBasedSubscriptions",
+    "allowedToUseSSPR",
+    "allowEmailVerifiedUsersToJoinOrganization",
+    "allowUserConsentForRiskyApps",
+    "blockMsolPowerShell",
+}
+_STRING_PROPS = {"allowInvitesFrom", "description", "displayName", "guestUserRoleId"}
+_PERMISSION_BOOLS = {
+    "allowedToCreateApps",
+    "allowedToCreateSecurityGroups",
+    "allowedToCreateTenants",
+    BITLOCKER,
+    "allowedToReadOtherUsers",
+}
+
+
+class Emulator:
+    """Entra ID + Graph on https://127.0.0.1:PORT with a throwaway CA (trustme)."""
+
+    def __init__(self, port: int = 0, ca_path: str | Path | None = None):
+        self.directory = Directory()
+        self.faults = self.directory.faults
+        self._ca = trustme.CA()
+        server_cert = self._ca.issue_cert("127.0.0.1", "localhost")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_cert.configure_cert(context)
+        self._tmp = tempfile.TemporaryDirectory(prefix="entra-emulator-")
+        self.ca_path = Path(ca_path) if ca_path else Path(self._tmp.name) / "ca.pem"
+        self._ca.cert_pem.write_to_path(str(self.ca_path))
+        self._oidc_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.identity_header = secrets.token_urlsafe(16)
+        self._github_request_tokens: dict[str, str] = {}  # request token -> subject
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        self._server.daemon_threads = True
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self._server.emulator = self  # type: ignore[attr-defined]
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The base URL for both the authority host and the Graph endpoint."""
+        return f"https://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def oidc_issuer(self) -> str:
+        """The issuer of the OIDC tokens this emulator mints (as GitHub Actions would)."""
+        return f"{self.url}/_oidc"
+
+    def start(self) -> Emulator:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever, name="entra-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and remove the CA file."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._tmp.cleanup()
+
+    # -- tenants and credentials -----------------------------------------------------------
+    def add_tenant(self, bitlocker: bool = True, domain: str | None = None, tenant_id: str | None = None) -> Tenant:
+        """A tenant whose device owners may (True) or may not (False) read their keys."""
+        return self.directory.add_tenant(bitlocker, domain, tenant_id)
+
+    def set_bitlocker(self, tenant: Tenant, value: bool) -> None:
+        """Change the live value behind the product's back, as an admin in the portal would."""
+        with self.directory.lock:
+            tenant.policy["defaultUserRolePermissions"][BITLOCKER] = value
+            tenant.stale_snapshot = None
+
+    def remove_bitlocker_key(self, tenant: Tenant) -> None:
+        """Answer GETs without the BitLocker key, as one captured live response did."""
+        with self.directory.lock:
+            tenant.policy["defaultUserRolePermissions"].pop(BITLOCKER, None)
+
+    def oidc_token(self, subject: str, audience: str = EXCHANGE_AUDIENCE, lifetime: int = 600) -> str:
+        """A signed OIDC token from this emulator's issuer (a CI system's ID token)."""
+        now = int(time.time())
+        claims = {"iss": self.oidc_issuer, "sub": subject, "aud": audience, "iat": now, "nbf": now, "exp": now + lifetime}
+        return jwt.encode(claims, self._oidc_key, algorithm="RS256")
+
+    def github_actions(self, subject: str) -> dict[str, str]:
+        """The environment a GitHub Actions job with `id-token: write` would have."""
+        request_token = secrets.token_urlsafe(24)
+        self._github_request_tokens[request_token] = subject
+        return {
+            "ACTIONS_ID_TOKEN_REQUEST_URL": f"{self.url}/_github/idtoken?api-version=2.0",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": request_token,
+        }
+
+    def managed_identity_env(self) -> dict[str, str]:
+        """The environment an Azure App Service with a managed identity would have."""
+        return {"IDENTITY_ENDPOINT": f"{self.url}/msi/token", "IDENTITY_HEADER": self.identity_header}
+
+    # -- what happened -------------------------------------------------------------------------
+    def graph_requests(self, method: str | None = None, tenant: Tenant | None = None) -> list[Recorded]:
+        """Graph requests received, optionally only one method or tenant."""
+        return self.directory.recorded("graph", method, tenant.id if tenant else None)
+
+    def token_requests(self, tenant: Tenant | None = None) -> list[Recorded]:
+        """Token requests received (client credentials and managed identity)."""
+        return [
+            r
+            for r in self.directory.requests
+            if r.kind in ("token", "msi") and (tenant is None or r.tenant_id == tenant.id)
+        ]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "entra-emulator"
+
+    @property
+    def emulator(self) -> Emulator:
+        return self.server.emulator  # type: ignore[attr-defined,no-any-return]
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Quiet: tests read the request log instead."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self._body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        self._query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        path = parts.path.rstrip("/")
+        lower = path.lower()
+        self._record = Recorded("other", self.command, path, {k.lower(): v for k, v in self.headers.items()}, self._body)
+        self.emulator.directory.record(self._record)
+        segments = path.strip("/").split("/")
+        if lower in (POLICY_PATH, BETA_POLICY_PATH):
+            self._record.kind = "graph"
+            self._graph(beta=lower == BETA_POLICY_PATH)
+        elif lower.endswith("/oauth2/v2.0/token") and len(segments) == 4 and self.command == "POST":
+            self._record.kind = "token"
+            self._token(segments[0])
+        elif lower.endswith("/v2.0/.well-known/openid-configuration") and len(segments) == 4:
+            self._record.kind = "discovery"
+            self._discovery(segments[0])
+        elif lower == "/msi/token":
+            self._record.kind = "msi"
+            self._managed_identity()
+        elif lower == "/_github/idtoken":
+            self._record.kind = "github"
+            self._github()
+        elif lower.startswith("/_emulator/"):
+            self._record.kind = "control"
+            self._control(segments[1:])
+        else:
+            self._graph_error(404, "Request_ResourceNotFound", f"Resource not found for the segment '{segments[-1]}'.")
+
+    def _send(self, status: int, payload: Any = None, headers: dict[str, str] | None = None, content_type: str = "application/json") -> None:
+        self._record.status = status
+        body = b"" if payload is None else json.dumps(payload).encode()
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if payload is not None:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    # -- Graph --------------------------------------------------------------------------------------
+    def _graph_headers(self) -> dict[str, str]:
+        if not hasattr(self, "_ids"):
+            self._ids = {
+                "request-id": str(uuid.uuid4()),
+                "client-request-id": self.headers.get("client-request-id") or str(uuid.uuid4()),
+            }
+        return self._ids
+
+    def _graph_error(self, status: int, code: str, message: str, extra: dict[str, str] | None = None) -> None:
+        ids = self._graph_headers()
+        inner = {
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+            "request-id": ids["request-id"],
+            "client-request-id": ids["client-request-id"],
+        }
+        self._send(status, {"error": {"code": code, "message": message, "innerError": inner}}, {**ids, **(extra or {})})
+
+    def _graph(self, beta: bool) -> None:
+        emulator = self.emulator
+        if emulator.faults.latency:
+            time.sleep(emulator.faults.latency)
+        fault = emulator.faults.take(self.command)
+        if fault and fault.kind == "drop":
+            self.close_connection = True
+            self.connection.close()
+            return
+        if fault:
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            code = {429: "TooManyRequests", 503: "serviceNotAvailable", 504: "UnknownError"}.get(fault.status, "UnknownError")
+            self._graph_error(fault.status, code, "Injected by the emulator.", extra)
+            return
+        token = emulator.directory.tokens.get((self.headers.get("Authorization") or "").removeprefix("Bearer ").strip())
+        if token is None or token.expires_at < time.time():
+            message = "Access token is empty." if not self.headers.get("Authorization") else "Access token validation failure."
+            self._graph_error(401, "InvalidAuthenticationToken", message)
+            return
+        tenant = emulator.directory.tenants[token.tenant_id]
+        self._record.tenant_id = tenant.id
+        if self.command == "GET":
+            if not token.roles & READ_ROLES:
+                self._graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+                return
+            policy = emulator.directory.policy_view(tenant)
+            if beta:
+                payload = {"@odata.context": "https://graph.microsoft.com/beta/$metadata#policies/authorizationPolicy", "value": [policy]}
+            else:
+                payload = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#policies/authorizationPolicy/$entity", **policy}
+            self._send(200, payload, self._graph_headers(), "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8")
+        elif self.command == "PATCH":
+            if WRITE_ROLE not in token.roles:
+                self._graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+                return
+            self._patch(tenant)
+        else:
+            self._graph_error(405, "Request_BadRequest", "Method not allowed.")
+
+    def _patch(self, tenant: Tenant) -> None:
+        try:
+            changes = json.loads(self._body or b"null")
+        except ValueError:
+            self._graph_error(400, "BadRequest", "Unable to read JSON request payload.")
+            return
+        if not isinstance(changes, dict):
+            self._graph_error(400, "BadRequest", "Unable to read JSON request payload.")
+            return
+        with self.emulator.directory.lock:
+            updated = json.loads(json.dumps(tenant.policy))
+            problem = _apply(updated, changes)
+            if problem:
+                self._graph_error(400, "Request_BadRequest", problem)
+                return
+            if self.emulator.faults.stale_reads_ms:
+                tenant.stale_snapshot = tenant.policy
+                tenant.stale_until = time.time() + self.emulator.faults.stale_reads_ms / 1000
+            tenant.policy = updated
+        self._send(204, None, self._graph_headers())
+
+    # -- Entra ID -------------------------------------------------------------------------------------
+    def _aad_error(self, status: int, error: str, code: int, text: str) -> None:
+        correlation = self.headers.get("client-request-id") or str(uuid.uuid4())
+        trace = str(uuid.uuid4())
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+        self._send(status, {
+            "error": error,
+            "error_description": f"AADSTS{code}: {text} Trace ID: {trace} Correlation ID: {correlation} Timestamp: {now}",
+            "error_codes": [code],
+            "timestamp": now,
+            "trace_id": trace,
+            "correlation_id": correlation,
+            "error_uri": f"{self.emulator.url}/error?code={code}",
+        })
+
+    def _discovery(self, tenant_ref: str) -> None:
+        tenant = self.emulator.directory.tenant(tenant_ref)
+        if tenant is None:
+            self._aad_error(400, "invalid_tenant", 90002, f"Tenant '{tenant_ref}' not found.")
+            return
+        self._record.tenant_id = tenant.id
+        base = f"{self.emulator.url}/{tenant.id}"
+        self._send(200, {
+            "issuer": f"{base}/v2.0",
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+            "jwks_uri": f"{base}/discovery/v2.0/keys",
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        })
+
+    def _token(self, tenant_ref: str) -> None:
+        form = {k: v[0] for k, v in parse_qs(self._body.decode()).items()}
+        tenant = self.emulator.directory.tenant(tenant_ref)
+        if tenant is None:
+            self._aad_error(400, "invalid_request", 90002, f"Tenant '{tenant_ref}' not found.")
+            return
+        self._record.tenant_id = tenant.id
+        if form.get("grant_type") != "client_credentials":
+            self._aad_error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
+            return
+        app = tenant.apps.get(form.get("client_id", ""))
+        if app is None:
+            self._aad_error(400, "unauthorized_client", 700016,
+                            f"Application with identifier '{form.get('client_id')}' was not found in the directory '{tenant.id}'.")
+            return
+        scope = form.get("scope", "")
+        if scope not in (f"{self.emulator.url}/.default", *GRAPH_SCOPES):
+            self._aad_error(400, "invalid_scope", 1002012, f"The provided value for scope {scope} is not valid.")
+            return
+        refusal = self._authenticate(tenant, app, form)
+        if refusal:
+            self._aad_error(*refusal)
+            return
+        token = self.emulator.directory.issue(tenant, app.roles)
+        self._send(200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token})
+
+    def _authenticate(self, tenant: Tenant, app: App, form: dict[str, str]) -> tuple[int, str, int, str] | None:
+        if "client_secret" in form:
+            expired = app.secrets.get(form["client_secret"])
+            if expired is None:
+                return 401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID."
+            if expired:
+                return 401, "invalid_client", 7000222, f"The provided client secret keys for app '{app.client_id}' are expired."
+            return None
+        assertion = form.get("client_assertion")
+        if not assertion:
+            return 401, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'."
+        try:
+            issuer = jwt.decode(assertion, options={"verify_signature": False}).get("iss")
+        except jwt.PyJWTError:
+            return 401, "invalid_client", 50027, "JWT token is invalid or malformed."
+        if issuer == app.client_id:
+            return self._certificate_assertion(tenant, app, assertion)
+        return self._federated_assertion(app, assertion)
+
+    def _certificate_assertion(self, tenant: Tenant, app: App, assertion: str) -> tuple[int, str, int, str] | None:
+        audience = f"{self.emulator.url}/{tenant.id}/oauth2/v2.0/token"
+        for key in app.certificates:
+            try:
+                jwt.decode(assertion, key, algorithms=["RS256", "PS256"], audience=audience)
+                return None
+            except jwt.PyJWTError:
+                continue
+        return 401, "invalid_client", 700027, "Client assertion failed signature validation."
+
+    def _federated_assertion(self, app: App, assertion: str) -> tuple[int, str, int, str] | None:
+        try:
+            claims = jwt.decode(assertion, self.emulator._oidc_key.public_key(), algorithms=["RS256"],
+                                audience=EXCHANGE_AUDIENCE, issuer=self.emulator.oidc_issuer)
+        except jwt.ExpiredSignatureError:
+            return 400, "invalid_client", 700024, "Client assertion is not within its valid time range."
+        except jwt.PyJWTError:
+            return 401, "invalid_client", 700027, "Client assertion failed signature validation."
+        if claims.get("sub") not in app.federated_subjects:
+            return 400, "invalid_client", 70021, (
+                f"No matching federated identity record found for presented assertion subject '{claims.get('sub')}'."
+            )
+        return None
+
+    def _managed_identity(self) -> None:
+        if self.headers.get("X-IDENTITY-HEADER") != self.emulator.identity_header:
+            self._send(401, {"statusCode": 401, "message": "Unauthorized request: missing or wrong X-IDENTITY-HEADER."})
+            return
+        client_id = self._query.get("client_id", "")
+        with self.emulator.directory.lock:
+            match = next(((t, roles) for t in self.emulator.directory.tenants.values()
+                          for cid, roles in t.managed_identities.items() if cid == client_id), None)
+        if match is None:
+            self._send(400, {"statusCode": 400, "message": "No User Assigned or Delegated Managed Identity found for specified ClientId/ResourceId/PrincipalId.", "correlationId": str(uuid.uuid4())})
+            return
+        tenant, roles = match
+        self._record.tenant_id = tenant.id
+        token = self.emulator.directory.issue(tenant, roles)
+        self._send(200, {"access_token": token, "expires_on": str(int(time.time()) + 3599),
+                         "resource": self._query.get("resource", ""), "token_type": "Bearer", "client_id": client_id})
+
+    def _github(self) -> None:
+        request_token = (self.headers.get("Authorization") or "")[len("bearer "):]
+        subject = self.emulator._github_request_tokens.get(request_token)
+        if subject is None:
+            self._send(401, {"message": "Unauthorized"})
+            return
+        self._send(200, {"value": self.emulator.oidc_token(subject, self._query.get("audience", EXCHANGE_AUDIENCE))})
+
+    # -- control (for the standalone demo) -----------------------------------------------------------
+    def _control(self, segments: list[str]) -> None:
+        directory = self.emulator.directory
+        if segments == ["requests"] and self.command == "GET":
+            self._send(200, [{"kind": r.kind, "method": r.method, "path": r.path, "status": r.status}
+                             for r in directory.requests if r.kind != "control"])
+        elif len(segments) == 3 and segments[0] == "tenants" and segments[2] == "bitlocker":
+            tenant = directory.tenant(segments[1])
+            if tenant is None:
+                self._send(404, {"message": "no such tenant"})
+            elif self.command == "POST":
+                self.emulator.set_bitlocker(tenant, json.loads(self._body) is True)
+                self._send(200, {BITLOCKER: tenant.bitlocker})
+            else:
+                self._send(200, {BITLOCKER: tenant.bitlocker})
+        else:
+            self._send(404, {"message": "unknown control path"})
+
+
+def _apply(policy: dict[str, Any], changes: dict[str, Any]) -> str | None:
+    """Apply a PATCH body with case-insensitive names; the 400 message, or None when valid."""
+    canonical = {name.lower(): name for name in policy if name != "id"}
+    for name, value in changes.items():
+        prop = canonical.get(name.lower())
+        if prop is None:
+            return f"Invalid property '{name}'."
+        if prop == "defaultUserRolePermissions":
+            if not isinstance(value, dict):
+                return f"Invalid value for property '{name}'."
+            problem = _apply_permissions(policy[prop], value)
+            if problem:
+                return problem
+        elif prop in _BOOL_PROPS and not isinstance(value, bool):
+            return f"Cannot convert the literal '{value}' to the expected type 'Edm.Boolean'."
+        elif prop in _STRING_PROPS and not isinstance(value, str):
+            return f"Cannot convert the literal '{value}' to the expected type 'Edm.String'."
+        else:
+            policy[prop] = value
+    return None
+
+
+def _apply_permissions(permissions: dict[str, Any], changes: dict[str, Any]) -> str | None:
+    canonical = {name.lower(): name for name in (*_PERMISSION_BOOLS, "permissionGrantPoliciesAssigned")}
+    for name, value in changes.items():
+        prop = canonical.get(name.lower())
+        if prop is None:
+            return f"Invalid property '{name}'."
+        if prop in _PERMISSION_BOOLS and not isinstance(value, bool):
+            return f"Cannot convert the literal '{value}' to the expected type 'Edm.Boolean'."
+        if prop == "permissionGrantPoliciesAssigned" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            return f"Invalid value for property '{name}'."
+        permissions[prop] = value
+    return None
+
+
+@contextmanager
+def running(port: int = 0) -> Iterator[Emulator]:
+    """An emulator serving for the duration of a with-block."""
+    emulator = Emulator(port).start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()

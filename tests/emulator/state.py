@@ -1,0 +1,210 @@
+"""What the emulated directory knows: tenants, apps, identities, tokens, faults, and a request log."""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+READ_ROLES = frozenset({"Policy.Read.All", "Policy.ReadWrite.Authorization"})
+WRITE_ROLE = "Policy.ReadWrite.Authorization"
+BITLOCKER = "allowedToReadBitlockerKeysForOwnedDevice"
+
+
+def default_policy(bitlocker: bool) -> dict[str, Any]:
+    """The v1.0 authorization policy of a new tenant, with documented casing."""
+    return {
+        "id": "authorizationPolicy",
+        "allowInvitesFrom": "everyone",
+        "allowedToSignUpEmailBasedSubscriptions": True,
+        "allowedToUseSSPR": True,
+        "allowEmailVerifiedUsersToJoinOrganization": False,
+        "allowUserConsentForRiskyApps": False,
+        "blockMsolPowerShell": False,
+        "description": "Used to manage authorization related settings across the company.",
+        "displayName": "Authorization Policy",
+        "guestUserRoleId": "10dae51f-b6af-4016-8d66-8c2a99b929b3",
+        "defaultUserRolePermissions": {
+            "allowedToCreateApps": True,
+            "allowedToCreateSecurityGroups": True,
+            "allowedToCreateTenants": True,
+            BITLOCKER: bitlocker,
+            "allowedToReadOtherUsers": True,
+            "permissionGrantPoliciesAssigned": ["ManagePermissionGrantsForSelf.microsoft-user-default-legacy"],
+        },
+    }
+
+
+@dataclass
+class App:
+    """An app registration (service principal) with its credentials and granted app roles."""
+
+    client_id: str
+    roles: set[str]
+    secrets: dict[str, bool] = field(default_factory=dict)  # secret -> expired
+    certificates: list[Any] = field(default_factory=list)  # cryptography public keys
+    federated_subjects: set[str] = field(default_factory=set)
+
+    def add_secret(self, expired: bool = False) -> str:
+        """A new client secret for this app."""
+        secret = "emu~" + secrets.token_urlsafe(24)
+        self.secrets[secret] = expired
+        return secret
+
+
+@dataclass
+class Tenant:
+    """One emulated tenant: its policy, apps and managed identities."""
+
+    id: str
+    domain: str
+    policy: dict[str, Any]
+    apps: dict[str, App] = field(default_factory=dict)
+    managed_identities: dict[str, set[str]] = field(default_factory=dict)  # client id ("" = system) -> roles
+    stale_snapshot: dict[str, Any] | None = None
+    stale_until: float = 0.0
+
+    def add_app(self, roles: Iterable[str] = (WRITE_ROLE,), client_id: str | None = None) -> App:
+        """Register an app with these Graph application permissions (admin-consented)."""
+        app = App(client_id=client_id or str(uuid.uuid4()), roles=set(roles))
+        self.apps[app.client_id] = app
+        return app
+
+    @property
+    def bitlocker(self) -> bool | None:
+        """The live value, or None when the key is absent."""
+        value = self.policy["defaultUserRolePermissions"].get(BITLOCKER)
+        return value if isinstance(value, bool) else None
+
+
+@dataclass
+class IssuedToken:
+    """An access token the emulator issued."""
+
+    tenant_id: str
+    roles: frozenset[str]
+    expires_at: float
+
+
+@dataclass
+class Recorded:
+    """One request the emulator received."""
+
+    kind: str  # graph | token | discovery | msi | github | control | other
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    tenant_id: str | None = None
+    status: int = 0
+
+
+@dataclass
+class _Fault:
+    kind: str  # status | drop
+    remaining: int
+    status: int = 0
+    retry_after: str | None = None
+    method: str | None = None
+
+
+class Faults:
+    """Switches a test flips to make Graph misbehave."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: list[_Fault] = []
+        self.latency = 0.0
+        self.stale_reads_ms = 0
+
+    def throttle(self, count: int = 1, retry_after: str | None = "1", method: str | None = None) -> None:
+        """Answer the next `count` Graph requests with 429 (and Retry-After unless None)."""
+        self.fail(429, count, retry_after, method)
+
+    def fail(self, status: int, count: int = 1, retry_after: str | None = None, method: str | None = None) -> None:
+        """Answer the next `count` Graph requests with `status` (e.g. 503, 504)."""
+        with self._lock:
+            self._queue.append(_Fault("status", count, status, retry_after, method))
+
+    def drop(self, count: int = 1, method: str | None = None) -> None:
+        """Close the connection without answering the next `count` Graph requests."""
+        with self._lock:
+            self._queue.append(_Fault("drop", count, method=method))
+
+    def take(self, method: str) -> _Fault | None:
+        """The fault for this request, if any, used up by one."""
+        with self._lock:
+            for fault in self._queue:
+                if fault.method in (None, method):
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self._queue.remove(fault)
+                    return fault
+        return None
+
+    def clear(self) -> None:
+        """Behave again."""
+        with self._lock:
+            self._queue.clear()
+        self.latency = 0.0
+        self.stale_reads_ms = 0
+
+
+class Directory:
+    """All tenants and everything issued, guarded by one lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.tenants: dict[str, Tenant] = {}
+        self.tokens: dict[str, IssuedToken] = {}
+        self.requests: list[Recorded] = []
+        self.faults = Faults()
+
+    def add_tenant(self, bitlocker: bool = True, domain: str | None = None, tenant_id: str | None = None) -> Tenant:
+        """A new tenant whose owners may (or may not) read their BitLocker keys."""
+        tid = tenant_id or str(uuid.uuid4())
+        tenant = Tenant(tid, domain or f"t{tid[:8]}.onmicrosoft.com", default_policy(bitlocker))
+        with self.lock:
+            self.tenants[tid] = tenant
+        return tenant
+
+    def tenant(self, id_or_domain: str) -> Tenant | None:
+        """The tenant by GUID or verified domain (case-insensitive)."""
+        key = id_or_domain.lower()
+        with self.lock:
+            return next((t for t in self.tenants.values() if key in (t.id.lower(), t.domain.lower())), None)
+
+    def issue(self, tenant: Tenant, roles: Iterable[str], lifetime: int = 3599) -> str:
+        """A new opaque access token for these roles."""
+        token = "emu-at-" + secrets.token_urlsafe(32)
+        with self.lock:
+            self.tokens[token] = IssuedToken(tenant.id, frozenset(roles), time.time() + lifetime)
+        return token
+
+    def policy_view(self, tenant: Tenant) -> dict[str, Any]:
+        """What a GET sees now: the stale snapshot for a while after a write, if asked for."""
+        with self.lock:
+            if tenant.stale_snapshot is not None and time.time() < tenant.stale_until:
+                return copy.deepcopy(tenant.stale_snapshot)
+            return copy.deepcopy(tenant.policy)
+
+    def record(self, entry: Recorded) -> None:
+        """Keep one request for the tests to assert on."""
+        with self.lock:
+            self.requests.append(entry)
+
+    def recorded(self, kind: str | None = None, method: str | None = None, tenant_id: str | None = None) -> list[Recorded]:
+        """The requests seen so far, filtered."""
+        with self.lock:
+            return [
+                r
+                for r in self.requests
+                if (kind is None or r.kind == kind)
+                and (method is None or r.method == method)
+                and (tenant_id is None or r.tenant_id == tenant_id)
+            ]
