@@ -70,15 +70,15 @@ class BitlockerKeyAccessProvider(dyn.ResourceProvider):
         failures = []
         tenant = news.get(TENANT)
         if not isinstance(tenant, str) or not (_GUID.match(tenant) or _DOMAIN.match(tenant)):
-            failures.append(dyn.CheckFailure(
-                TENANT,
-                f"{TENANT_ID.describe()} must be the tenant's GUID or a verified domain "
-                f"such as contoso.onmicrosoft.com, got {tenant!r}",
-            ))
+            failures.append(
+                dyn.CheckFailure(
+                    TENANT,
+                    f"{TENANT_ID.describe()} must be the tenant's GUID or a verified domain "
+                    f"such as contoso.onmicrosoft.com, got {tenant!r}",
+                )
+            )
         if not isinstance(news.get(DESIRED), bool):
-            failures.append(dyn.CheckFailure(
-                DESIRED, f"{DESIRED_VALUE.key} must be true or false, got {news.get(DESIRED)!r}"
-            ))
+            failures.append(dyn.CheckFailure(DESIRED, f"{DESIRED_VALUE.key} must be true or false, got {news.get(DESIRED)!r}"))
         return dyn.CheckResult(news, failures)
 
     @_one_line_errors
@@ -102,9 +102,7 @@ class BitlockerKeyAccessProvider(dyn.ResourceProvider):
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
         """PATCH the one property this product owns."""
         request_id = session.graph_client(news[TENANT]).write_bitlocker_access(news[DESIRED])
-        return dyn.UpdateResult(
-            outs=_outputs(news, live=news[DESIRED], adopted=olds.get(ADOPTED), last_patch=request_id)
-        )
+        return dyn.UpdateResult(outs=_outputs(news, live=news[DESIRED], adopted=olds.get(ADOPTED), last_patch=request_id))
 
     @_one_line_errors
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:

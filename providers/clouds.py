@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["CLOUDS", "Cloud", "KNOWN_AUTHORITY_HOSTS", "cloud_named"]
+__all__ = ["CLOUDS", "KNOWN_AUTHORITY_HOSTS", "Cloud", "cloud_named"]
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,11 @@ CLOUDS: dict[str, Cloud] = {
 _ALIASES = {"global": "public", "usgovernment": "usgovernmentl4", "dod": "usgovernmentl5"}
 
 # Hosts MSAL validates through instance discovery; any other host needs instance_discovery=False.
-KNOWN_AUTHORITY_HOSTS = frozenset(
-    urlsplit(cloud.authority_host).hostname for cloud in CLOUDS.values()
-) | {"login.chinacloudapi.cn", "login.windows.net", "login.microsoft.com"}
+KNOWN_AUTHORITY_HOSTS = frozenset(urlsplit(cloud.authority_host).hostname for cloud in CLOUDS.values()) | {
+    "login.chinacloudapi.cn",
+    "login.windows.net",
+    "login.microsoft.com",
+}
 
 
 def cloud_named(name: str) -> Cloud | None:

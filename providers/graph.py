@@ -77,7 +77,8 @@ class GraphClient:
         response = self._request("PATCH", body, _WRITE_PERMISSION)
         if response.status_code != 204:
             raise _error(UnexpectedResponseError, response, f"Graph answered the PATCH with {response.status_code}, not 204")
-        return response.headers.get("request-id")
+        request_id: str | None = response.headers.get("request-id")
+        return request_id
 
     def _request(self, method: str, body: dict[str, Any] | None, permission: str) -> httpx.Response:
         client_request_id = str(uuid.uuid4())
@@ -106,7 +107,11 @@ class GraphClient:
                 f"permission {permission} with admin consent",
             )
         if response.status_code in self._retry.statuses:
-            raise _error(ThrottledError, response, f"Graph still throttled or unavailable after {self._retry.max_retries} retries; run again later")
+            raise _error(
+                ThrottledError,
+                response,
+                f"Graph still throttled or unavailable after {self._retry.max_retries} retries; run again later",
+            )
         if response.status_code == 401:
             raise _error(
                 GraphError,
@@ -119,12 +124,9 @@ class GraphClient:
 
 def _error(kind: type[GraphError], response: httpx.Response, message: str) -> GraphError:
     """An error of `kind` carrying Graph's status, error code and request ids."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    error = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
-    inner = error.get("innerError") if isinstance(error.get("innerError"), dict) else {}
+    error = _odata_error(response)
+    inner = error.get("innerError")
+    inner = inner if isinstance(inner, dict) else {}
     code = error.get("code")
     status = f"{response.status_code} {code}" if code else str(response.status_code)
     return kind(
@@ -132,6 +134,15 @@ def _error(kind: type[GraphError], response: httpx.Response, message: str) -> Gr
         status=response.status_code,
         code=code,
         request_id=response.headers.get("request-id") or inner.get("request-id"),
-        client_request_id=response.headers.get("client-request-id")
-        or response.request.headers.get("client-request-id"),
+        client_request_id=response.headers.get("client-request-id") or response.request.headers.get("client-request-id"),
     )
+
+
+def _odata_error(response: httpx.Response) -> dict[str, Any]:
+    """The `error` object of an OData error body, or {} when there is none."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}

@@ -22,18 +22,18 @@ __all__ = [
     "CLIENT_SECRET",
     "DESIRED_VALUE",
     "ENVIRONMENT",
-    "Endpoints",
     "GRAPH_ENDPOINT",
     "OIDC_REQUEST_TOKEN",
     "OIDC_REQUEST_URL",
     "OIDC_TOKEN",
     "OIDC_TOKEN_FILE_PATH",
     "RETAIN_ON_DELETE",
-    "Setting",
-    "Sources",
     "TENANT_ID",
     "USE_MSI",
     "USE_OIDC",
+    "Endpoints",
+    "Setting",
+    "Sources",
     "resolve_endpoints",
 ]
 
@@ -119,8 +119,7 @@ def resolve_endpoints(sources: Sources) -> Endpoints:
     cloud = cloud_named(name)
     if cloud is None:
         raise ConfigurationError(
-            f"{ENVIRONMENT.describe()} is {name!r}; use one of {', '.join(CLOUDS)} "
-            "(or global, usgovernment, dod)"
+            f"{ENVIRONMENT.describe()} is {name!r}; use one of {', '.join(CLOUDS)} (or global, usgovernment, dod)"
         )
     return Endpoints(
         authority_host=_https_url(sources, AUTHORITY_HOST) or cloud.authority_host,
@@ -134,7 +133,5 @@ def _https_url(sources: Sources, setting: Setting) -> str | None:
         return None
     parts = urlsplit(value.strip())
     if parts.scheme != "https" or not parts.hostname or parts.path.strip("/") or parts.query:
-        raise ConfigurationError(
-            f"{setting.describe()} must be an https:// URL with no path, got {value!r}"
-        )
+        raise ConfigurationError(f"{setting.describe()} must be an https:// URL with no path, got {value!r}")
     return f"https://{parts.netloc}"

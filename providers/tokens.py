@@ -18,6 +18,8 @@ import httpx
 import msal
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from .credentials import (
@@ -81,6 +83,28 @@ def token_source(credential: Credential, tenant: str, endpoints: Endpoints, http
     return _ClientCredentialsToken(credential, tenant, endpoints, http)
 
 
+class _MsalHttp:
+    """The shared httpx.Client, shaped for MSAL.
+
+    MSAL hands some form values (the signed certificate assertion) over as bytes, which
+    httpx would encode as "b'...'"; they are decoded here. MSAL never closes the shared client.
+    """
+
+    def __init__(self, http: httpx.Client):
+        self._http = http
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self._http.get(url, **kwargs)
+
+    def post(self, url: str, data: Any = None, **kwargs: Any) -> httpx.Response:
+        if isinstance(data, dict):
+            data = {k: v.decode() if isinstance(v, bytes) else v for k, v in data.items()}
+        return self._http.post(url, data=data, **kwargs)
+
+    def close(self) -> None:
+        """The client outlives any one MSAL app."""
+
+
 class _ClientCredentialsToken:
     """Client-credentials grant for an app registration, through one lazily built MSAL app."""
 
@@ -111,7 +135,7 @@ class _ClientCredentialsToken:
                     self._credential.client_id,
                     client_credential=_msal_credential(self._credential, self._http),
                     authority=authority,
-                    http_client=self._http,
+                    http_client=_MsalHttp(self._http),
                     instance_discovery=self._endpoints.instance_discovery,
                 )
             except httpx.TransportError as exc:
@@ -134,7 +158,7 @@ class _ManagedIdentityToken:
             else msal.SystemAssignedManagedIdentity()
         )
         self._describe = f"managed identity {credential.client_id or '(system-assigned)'}"
-        self._client = msal.ManagedIdentityClient(identity, http_client=http)
+        self._client = msal.ManagedIdentityClient(identity, http_client=_MsalHttp(http))
         self._resource = endpoints.graph_endpoint
         self._lock = threading.Lock()
 
@@ -169,6 +193,8 @@ def _certificate(credential: ClientCertificate) -> dict[str, Any]:
             f"Cannot read {CLIENT_CERTIFICATE_PATH.describe()} {credential.path!r}: {exc.strerror}"
         ) from None
     password = credential.password.encode() if credential.password else None
+    key: PrivateKeyTypes | None
+    certificate: x509.Certificate | None
     try:
         if b"-----BEGIN" in content:
             key = serialization.load_pem_private_key(content, password)
@@ -182,9 +208,12 @@ def _certificate(credential: ClientCertificate) -> dict[str, Any]:
         ) from None
     if key is None or certificate is None:
         raise ConfigurationError(f"{CLIENT_CERTIFICATE_PATH.key} {credential.path!r} lacks the private key or the certificate")
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ConfigurationError(
+            f"{CLIENT_CERTIFICATE_PATH.key} {credential.path!r} holds a {type(key).__name__}; "
+            "Entra ID app credentials need an RSA key"
+        )
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     return {
         "private_key": key_pem.decode(),
         "public_certificate": certificate.public_bytes(serialization.Encoding.PEM).decode(),
@@ -217,14 +246,11 @@ def _github_token(source: GitHubActionsToken, http: httpx.Client) -> str:
             headers={"Authorization": f"bearer {source.request_token}"},
         )
     except httpx.TransportError as exc:
-        raise AuthenticationError(
-            f"Could not reach the GitHub Actions OIDC endpoint ({type(exc).__name__})"
-        ) from None
+        raise AuthenticationError(f"Could not reach the GitHub Actions OIDC endpoint ({type(exc).__name__})") from None
     value = response.json().get("value") if response.status_code == 200 else None
     if not isinstance(value, str):
         raise AuthenticationError(
-            f"GitHub Actions gave no OIDC token (HTTP {response.status_code}); "
-            "the job needs `permissions: id-token: write`"
+            f"GitHub Actions gave no OIDC token (HTTP {response.status_code}); the job needs `permissions: id-token: write`"
         )
     return value
 
@@ -244,7 +270,9 @@ def _access_token(result: dict[str, Any] | None, who: str) -> str:
 
 
 def _first_sentence(description: str) -> str:
-    return description.split(" Trace ID:")[0].strip().splitlines()[0] if description.strip() else description
+    """Entra's description without its AADSTS prefix and trace/correlation/timestamp tail."""
+    text = re.sub(r"^AADSTS\d+:\s*", "", description.strip()).split(" Trace ID:")[0].strip()
+    return text.splitlines()[0] if text else description
 
 
 def _discovery_error(exc: ValueError, authority: str) -> AuthenticationError | ConfigurationError:

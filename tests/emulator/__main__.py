@@ -24,10 +24,15 @@ def main() -> None:
     parser.add_argument("--tenant-id", required=True)
     parser.add_argument("--domain", default="demo.onmicrosoft.com")
     parser.add_argument("--client-id", required=True)
-    parser.add_argument("--client-secret-env", default="ARM_CLIENT_SECRET",
-                        help="environment variable holding the app's client secret")
-    parser.add_argument("--allowed", choices=("true", "false"), default="true",
-                        help="the tenant's initial allowedToReadBitlockerKeysForOwnedDevice")
+    parser.add_argument(
+        "--client-secret-env", default="ARM_CLIENT_SECRET", help="environment variable holding the app's client secret"
+    )
+    parser.add_argument(
+        "--allowed",
+        choices=("true", "false"),
+        default="true",
+        help="the tenant's initial allowedToReadBitlockerKeysForOwnedDevice",
+    )
     args = parser.parse_args()
 
     emulator = Emulator(args.port, ca_path=args.ca_file)

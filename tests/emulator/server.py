@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -138,11 +138,7 @@ class Emulator:
 
     def token_requests(self, tenant: Tenant | None = None) -> list[Recorded]:
         """Token requests received (client credentials and managed identity)."""
-        return [
-            r
-            for r in self.directory.requests
-            if r.kind in ("token", "msi") and (tenant is None or r.tenant_id == tenant.id)
-        ]
+        return [r for r in self.directory.requests if r.kind in ("token", "msi") and (tenant is None or r.tenant_id == tenant.id)]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -156,13 +152,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         """Quiet: tests read the request log instead."""
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._dispatch()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch()
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._dispatch()
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -173,6 +169,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         path = parts.path.rstrip("/")
         lower = path.lower()
+        # Set per request: a handler lives as long as its keep-alive connection.
+        self._ids = {
+            "request-id": str(uuid.uuid4()),
+            "client-request-id": self.headers.get("client-request-id") or str(uuid.uuid4()),
+        }
         self._record = Recorded("other", self.command, path, {k.lower(): v for k, v in self.headers.items()}, self._body)
         self.emulator.directory.record(self._record)
         segments = path.strip("/").split("/")
@@ -197,8 +198,11 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._graph_error(404, "Request_ResourceNotFound", f"Resource not found for the segment '{segments[-1]}'.")
 
-    def _send(self, status: int, payload: Any = None, headers: dict[str, str] | None = None, content_type: str = "application/json") -> None:
+    def _send(
+        self, status: int, payload: Any = None, headers: dict[str, str] | None = None, content_type: str = "application/json"
+    ) -> None:
         self._record.status = status
+        self._record.request_id = (headers or {}).get("request-id")
         body = b"" if payload is None else json.dumps(payload).encode()
         self.send_response(status)
         for name, value in (headers or {}).items():
@@ -211,17 +215,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- Graph --------------------------------------------------------------------------------------
     def _graph_headers(self) -> dict[str, str]:
-        if not hasattr(self, "_ids"):
-            self._ids = {
-                "request-id": str(uuid.uuid4()),
-                "client-request-id": self.headers.get("client-request-id") or str(uuid.uuid4()),
-            }
         return self._ids
 
     def _graph_error(self, status: int, code: str, message: str, extra: dict[str, str] | None = None) -> None:
         ids = self._graph_headers()
         inner = {
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+            "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
             "request-id": ids["request-id"],
             "client-request-id": ids["client-request-id"],
         }
@@ -231,6 +230,13 @@ class _Handler(BaseHTTPRequestHandler):
         emulator = self.emulator
         if emulator.faults.latency:
             time.sleep(emulator.faults.latency)
+        token = emulator.directory.tokens.get((self.headers.get("Authorization") or "").removeprefix("Bearer ").strip())
+        if token is None or token.expires_at < time.time():
+            message = "Access token is empty." if not self.headers.get("Authorization") else "Access token validation failure."
+            self._graph_error(401, "InvalidAuthenticationToken", message)
+            return
+        tenant = emulator.directory.tenants[token.tenant_id]
+        self._record.tenant_id = tenant.id
         fault = emulator.faults.take(self.command)
         if fault and fault.kind == "drop":
             self.close_connection = True
@@ -241,23 +247,27 @@ class _Handler(BaseHTTPRequestHandler):
             code = {429: "TooManyRequests", 503: "serviceNotAvailable", 504: "UnknownError"}.get(fault.status, "UnknownError")
             self._graph_error(fault.status, code, "Injected by the emulator.", extra)
             return
-        token = emulator.directory.tokens.get((self.headers.get("Authorization") or "").removeprefix("Bearer ").strip())
-        if token is None or token.expires_at < time.time():
-            message = "Access token is empty." if not self.headers.get("Authorization") else "Access token validation failure."
-            self._graph_error(401, "InvalidAuthenticationToken", message)
-            return
-        tenant = emulator.directory.tenants[token.tenant_id]
-        self._record.tenant_id = tenant.id
         if self.command == "GET":
             if not token.roles & READ_ROLES:
                 self._graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
                 return
             policy = emulator.directory.policy_view(tenant)
             if beta:
-                payload = {"@odata.context": "https://graph.microsoft.com/beta/$metadata#policies/authorizationPolicy", "value": [policy]}
+                payload = {
+                    "@odata.context": "https://graph.microsoft.com/beta/$metadata#policies/authorizationPolicy",
+                    "value": [policy],
+                }
             else:
-                payload = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#policies/authorizationPolicy/$entity", **policy}
-            self._send(200, payload, self._graph_headers(), "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8")
+                payload = {
+                    "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#policies/authorizationPolicy/$entity",
+                    **policy,
+                }
+            self._send(
+                200,
+                payload,
+                self._graph_headers(),
+                "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8",
+            )
         elif self.command == "PATCH":
             if WRITE_ROLE not in token.roles:
                 self._graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
@@ -291,16 +301,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _aad_error(self, status: int, error: str, code: int, text: str) -> None:
         correlation = self.headers.get("client-request-id") or str(uuid.uuid4())
         trace = str(uuid.uuid4())
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-        self._send(status, {
-            "error": error,
-            "error_description": f"AADSTS{code}: {text} Trace ID: {trace} Correlation ID: {correlation} Timestamp: {now}",
-            "error_codes": [code],
-            "timestamp": now,
-            "trace_id": trace,
-            "correlation_id": correlation,
-            "error_uri": f"{self.emulator.url}/error?code={code}",
-        })
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        self._send(
+            status,
+            {
+                "error": error,
+                "error_description": f"AADSTS{code}: {text} Trace ID: {trace} Correlation ID: {correlation} Timestamp: {now}",
+                "error_codes": [code],
+                "timestamp": now,
+                "trace_id": trace,
+                "correlation_id": correlation,
+                "error_uri": f"{self.emulator.url}/error?code={code}",
+            },
+        )
 
     def _discovery(self, tenant_ref: str) -> None:
         tenant = self.emulator.directory.tenant(tenant_ref)
@@ -309,14 +322,17 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._record.tenant_id = tenant.id
         base = f"{self.emulator.url}/{tenant.id}"
-        self._send(200, {
-            "issuer": f"{base}/v2.0",
-            "token_endpoint": f"{base}/oauth2/v2.0/token",
-            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-            "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-            "jwks_uri": f"{base}/discovery/v2.0/keys",
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-        })
+        self._send(
+            200,
+            {
+                "issuer": f"{base}/v2.0",
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                "jwks_uri": f"{base}/discovery/v2.0/keys",
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            },
+        )
 
     def _token(self, tenant_ref: str) -> None:
         form = {k: v[0] for k, v in parse_qs(self._body.decode()).items()}
@@ -330,8 +346,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         app = tenant.apps.get(form.get("client_id", ""))
         if app is None:
-            self._aad_error(400, "unauthorized_client", 700016,
-                            f"Application with identifier '{form.get('client_id')}' was not found in the directory '{tenant.id}'.")
+            self._aad_error(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{form.get('client_id')}' was not found in the directory '{tenant.id}'.",
+            )
             return
         scope = form.get("scope", "")
         if scope not in (f"{self.emulator.url}/.default", *GRAPH_SCOPES):
@@ -348,13 +368,24 @@ class _Handler(BaseHTTPRequestHandler):
         if "client_secret" in form:
             expired = app.secrets.get(form["client_secret"])
             if expired is None:
-                return 401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID."
+                return (
+                    401,
+                    "invalid_client",
+                    7000215,
+                    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, "
+                    "not the client secret ID.",
+                )
             if expired:
                 return 401, "invalid_client", 7000222, f"The provided client secret keys for app '{app.client_id}' are expired."
             return None
         assertion = form.get("client_assertion")
         if not assertion:
-            return 401, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'."
+            return (
+                401,
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            )
         try:
             issuer = jwt.decode(assertion, options={"verify_signature": False}).get("iss")
         except jwt.PyJWTError:
@@ -375,15 +406,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _federated_assertion(self, app: App, assertion: str) -> tuple[int, str, int, str] | None:
         try:
-            claims = jwt.decode(assertion, self.emulator._oidc_key.public_key(), algorithms=["RS256"],
-                                audience=EXCHANGE_AUDIENCE, issuer=self.emulator.oidc_issuer)
+            claims = jwt.decode(
+                assertion,
+                self.emulator._oidc_key.public_key(),
+                algorithms=["RS256"],
+                audience=EXCHANGE_AUDIENCE,
+                issuer=self.emulator.oidc_issuer,
+            )
         except jwt.ExpiredSignatureError:
             return 400, "invalid_client", 700024, "Client assertion is not within its valid time range."
         except jwt.PyJWTError:
             return 401, "invalid_client", 700027, "Client assertion failed signature validation."
         if claims.get("sub") not in app.federated_subjects:
-            return 400, "invalid_client", 70021, (
-                f"No matching federated identity record found for presented assertion subject '{claims.get('sub')}'."
+            return (
+                400,
+                "invalid_client",
+                70021,
+                (f"No matching federated identity record found for presented assertion subject '{claims.get('sub')}'."),
             )
         return None
 
@@ -393,19 +432,42 @@ class _Handler(BaseHTTPRequestHandler):
             return
         client_id = self._query.get("client_id", "")
         with self.emulator.directory.lock:
-            match = next(((t, roles) for t in self.emulator.directory.tenants.values()
-                          for cid, roles in t.managed_identities.items() if cid == client_id), None)
+            match = next(
+                (
+                    (t, roles)
+                    for t in self.emulator.directory.tenants.values()
+                    for cid, roles in t.managed_identities.items()
+                    if cid == client_id
+                ),
+                None,
+            )
         if match is None:
-            self._send(400, {"statusCode": 400, "message": "No User Assigned or Delegated Managed Identity found for specified ClientId/ResourceId/PrincipalId.", "correlationId": str(uuid.uuid4())})
+            self._send(
+                400,
+                {
+                    "statusCode": 400,
+                    "message": "No User Assigned or Delegated Managed Identity found for specified "
+                    "ClientId/ResourceId/PrincipalId.",
+                    "correlationId": str(uuid.uuid4()),
+                },
+            )
             return
         tenant, roles = match
         self._record.tenant_id = tenant.id
         token = self.emulator.directory.issue(tenant, roles)
-        self._send(200, {"access_token": token, "expires_on": str(int(time.time()) + 3599),
-                         "resource": self._query.get("resource", ""), "token_type": "Bearer", "client_id": client_id})
+        self._send(
+            200,
+            {
+                "access_token": token,
+                "expires_on": str(int(time.time()) + 3599),
+                "resource": self._query.get("resource", ""),
+                "token_type": "Bearer",
+                "client_id": client_id,
+            },
+        )
 
     def _github(self) -> None:
-        request_token = (self.headers.get("Authorization") or "")[len("bearer "):]
+        request_token = (self.headers.get("Authorization") or "")[len("bearer ") :]
         subject = self.emulator._github_request_tokens.get(request_token)
         if subject is None:
             self._send(401, {"message": "Unauthorized"})
@@ -416,8 +478,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _control(self, segments: list[str]) -> None:
         directory = self.emulator.directory
         if segments == ["requests"] and self.command == "GET":
-            self._send(200, [{"kind": r.kind, "method": r.method, "path": r.path, "status": r.status}
-                             for r in directory.requests if r.kind != "control"])
+            self._send(
+                200,
+                [
+                    {"kind": r.kind, "method": r.method, "path": r.path, "status": r.status}
+                    for r in directory.requests
+                    if r.kind != "control"
+                ],
+            )
         elif len(segments) == 3 and segments[0] == "tenants" and segments[2] == "bitlocker":
             tenant = directory.tenant(segments[1])
             if tenant is None:

@@ -102,6 +102,8 @@ class Recorded:
     body: bytes
     tenant_id: str | None = None
     status: int = 0
+    request_id: str | None = None  # the request-id header of Graph's answer
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass

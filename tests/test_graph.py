@@ -1,0 +1,156 @@
+"""The two Graph calls against the emulator over real TLS: bodies, ids, errors, retries."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import pytest
+
+from providers.credentials import ClientSecret
+from providers.errors import ForbiddenError, GraphError, GraphTransportError, ThrottledError, UnexpectedResponseError
+from providers.graph import GraphClient
+from providers.retry import RetryPolicy
+from providers.settings import Endpoints
+from providers.tokens import token_source
+from tests.conftest import Registered
+from tests.emulator import Emulator, Tenant
+
+pytestmark = pytest.mark.usefixtures("trust_emulator")
+
+
+class Sleeps(list[float]):
+    """Records the waits instead of taking them."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+def client_for(
+    emulator: Emulator, tenant: Tenant, client_id: str, secret: str, sleeps: Sleeps, http: httpx.Client
+) -> GraphClient:
+    tokens = token_source(ClientSecret(client_id, secret), tenant.id, Endpoints(emulator.url, emulator.url), http)
+    return GraphClient(http, emulator.url, tokens, retry=RetryPolicy(base_delay=0.01), sleep=sleeps)
+
+
+@pytest.fixture
+def graph(emulator: Emulator, tenant: Tenant, registered: Registered, sleeps: Sleeps, http: httpx.Client) -> GraphClient:
+    return client_for(emulator, tenant, registered.app.client_id, registered.secret, sleeps, http)
+
+
+def test_read_is_one_get_with_a_client_request_id(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
+    assert graph.read_bitlocker_access() is True
+    (get,) = emulator.graph_requests(tenant=tenant)
+    assert get.method == "GET"
+    assert uuid.UUID(get.headers["client-request-id"])
+    assert get.headers["authorization"].startswith("Bearer ")
+
+
+def test_write_patches_exactly_one_property(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
+    before = json.loads(json.dumps(tenant.policy))
+    request_id = graph.write_bitlocker_access(False)
+    (patch,) = emulator.graph_requests("PATCH", tenant)
+    assert json.loads(patch.body) == {"defaultUserRolePermissions": {"allowedToReadBitlockerKeysForOwnedDevice": False}}
+    assert patch.status == 204
+    assert request_id == patch.request_id
+    assert tenant.bitlocker is False
+    before["defaultUserRolePermissions"]["allowedToReadBitlockerKeysForOwnedDevice"] = False
+    assert tenant.policy == before
+
+
+def test_one_token_serves_many_calls(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
+    graph.read_bitlocker_access()
+    graph.write_bitlocker_access(False)
+    graph.read_bitlocker_access()
+    assert len(emulator.token_requests(tenant)) == 1
+
+
+def test_read_only_app_cannot_write_and_is_told_which_permission(
+    emulator: Emulator, tenant: Tenant, sleeps: Sleeps, http: httpx.Client
+) -> None:
+    app = tenant.add_app(["Policy.Read.All"])
+    graph = client_for(emulator, tenant, app.client_id, app.add_secret(), sleeps, http)
+    assert graph.read_bitlocker_access() is True
+    with pytest.raises(ForbiddenError) as caught:
+        graph.write_bitlocker_access(False)
+    patch = emulator.graph_requests("PATCH", tenant)[0]
+    assert caught.value.code == "Authorization_RequestDenied"
+    assert "Policy.ReadWrite.Authorization with admin consent" in str(caught.value)
+    assert patch.request_id
+    assert patch.request_id in str(caught.value)
+    assert patch.headers["client-request-id"] in str(caught.value)
+
+
+def test_app_without_policy_permissions_cannot_read(
+    emulator: Emulator, tenant: Tenant, sleeps: Sleeps, http: httpx.Client
+) -> None:
+    app = tenant.add_app(["User.Read.All"])
+    with pytest.raises(ForbiddenError, match=r"Policy.Read.All \(or Policy.ReadWrite.Authorization\)"):
+        client_for(emulator, tenant, app.client_id, app.add_secret(), sleeps, http).read_bitlocker_access()
+
+
+def test_throttling_honours_retry_after_and_keeps_the_client_request_id(
+    emulator: Emulator, tenant: Tenant, graph: GraphClient, sleeps: Sleeps
+) -> None:
+    emulator.faults.throttle(2, retry_after="2")
+    assert graph.read_bitlocker_access() is True
+    first, second, third = emulator.graph_requests(tenant=tenant)
+    assert [first.status, second.status, third.status] == [429, 429, 200]
+    assert sleeps == [2.0, 2.0]
+    assert {r.headers["client-request-id"] for r in (first, second, third)} == {first.headers["client-request-id"]}
+    assert [r.headers.get("retry-attempt") for r in (first, second, third)] == [None, "1", "2"]
+
+
+def test_503_and_504_without_retry_after_back_off(emulator: Emulator, tenant: Tenant, graph: GraphClient, sleeps: Sleeps) -> None:
+    emulator.faults.fail(503)
+    emulator.faults.fail(504)
+    graph.write_bitlocker_access(False)
+    assert len(sleeps) == 2
+    assert all(0 < s <= 0.02 for s in sleeps)
+    assert tenant.bitlocker is False
+
+
+def test_still_throttled_after_every_retry(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
+    emulator.faults.throttle(4, retry_after="1")
+    with pytest.raises(ThrottledError, match=r"after 3 retries.*HTTP 429 TooManyRequests.*request-id"):
+        graph.read_bitlocker_access()
+    assert tenant.bitlocker is True
+
+
+def test_dropped_connection_is_retried(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
+    emulator.faults.drop(1)
+    assert graph.read_bitlocker_access() is True
+
+
+def test_unreachable_graph_is_a_clear_error(
+    emulator: Emulator, tenant: Tenant, registered: Registered, sleeps: Sleeps, http: httpx.Client
+) -> None:
+    tokens = token_source(
+        ClientSecret(registered.app.client_id, registered.secret), tenant.id, Endpoints(emulator.url, emulator.url), http
+    )
+    graph = GraphClient(http, "https://127.0.0.1:9", tokens, retry=RetryPolicy(base_delay=0.01), sleep=sleeps)
+    with pytest.raises(GraphTransportError, match="bitlocker-policy:graphEndpoint"):
+        graph.read_bitlocker_access()
+
+
+def test_a_policy_without_the_bitlocker_key_is_unknown_not_false(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
+    emulator.remove_bitlocker_key(tenant)
+    with pytest.raises(
+        UnexpectedResponseError, match=r"no boolean defaultUserRolePermissions\.allowedToReadBitlockerKeysForOwnedDevice.*unknown"
+    ):
+        graph.read_bitlocker_access()
+
+
+def test_a_refused_token_is_a_graph_401(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
+    graph.read_bitlocker_access()
+    emulator.directory.tokens.clear()
+    with pytest.raises(GraphError, match="refused the access token") as caught:
+        graph.read_bitlocker_access()
+    assert caught.value.status == 401
+    assert caught.value.code == "InvalidAuthenticationToken"

@@ -1,0 +1,92 @@
+"""The program under Pulumi's mocks: what it declares from the stack config."""
+
+from __future__ import annotations
+
+import base64
+import runpy
+from pathlib import Path
+from typing import Any
+
+import dill
+import pulumi
+import pytest
+from pulumi.runtime import rpc
+
+from providers import BitlockerKeyAccessProvider
+
+PROGRAM = Path(__file__).resolve().parents[1] / "__main__.py"
+TENANT = "8f3a0c5e-5d2b-4c3e-9a51-d3e1b2c4a6f7"
+
+
+class Recorder(pulumi.runtime.Mocks):
+    """Keeps every resource the program registers."""
+
+    def __init__(self) -> None:
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.resources.append(args)
+        return f"{args.name}-id", args.inputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+def run_program(config: dict[str, str]) -> Recorder:
+    """Run __main__.py under mocks with this stack config; the registered resources."""
+    recorder = Recorder()
+    pulumi.runtime.set_mocks(recorder, project="bitlocker-policy", stack="test", preview=False)
+    pulumi.runtime.set_all_config(config, [])
+
+    def declare() -> Any:
+        return runpy.run_path(str(PROGRAM))["access"].tenantId
+
+    pulumi.runtime.test(declare)()  # type: ignore[no-untyped-call]  # runs the program, waits for registrations
+    return recorder
+
+
+def the_resource(recorder: Recorder) -> pulumi.runtime.MockResourceArgs:
+    (resource,) = [r for r in recorder.resources if r.typ != "pulumi:pulumi:Stack"]
+    return resource
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("false", False), ("TRUE", True), ("maybe", "maybe")])
+def test_declares_one_resource_with_the_desired_value(raw: str, expected: object) -> None:
+    resource = the_resource(
+        run_program(
+            {
+                "azuread:tenantId": TENANT,
+                "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice": raw,
+            }
+        )
+    )
+    assert resource.typ == "pulumi-python:dynamic/entra:BitlockerKeyAccess"
+    assert resource.name == "bitlocker-key-access"
+    assert resource.inputs["tenantId"] == TENANT
+    assert resource.inputs["allowedToReadBitlockerKeysForOwnedDevice"] == expected
+
+
+def test_tenant_falls_back_to_arm_tenant_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARM_TENANT_ID", TENANT)
+    resource = the_resource(run_program({"bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice": "true"}))
+    assert resource.inputs["tenantId"] == TENANT
+
+
+def test_the_serialized_provider_is_the_stateless_class() -> None:
+    resource = the_resource(
+        run_program(
+            {
+                "azuread:tenantId": TENANT,
+                "azuread:clientSecret": "never-in-state",
+                "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice": "false",
+            }
+        )
+    )
+    stored = resource.inputs["__provider"]
+    assert isinstance(stored, dict)
+    assert stored.get(rpc._special_sig_key) == rpc._special_secret_sig
+    pickled = base64.b64decode(stored["value"])
+    assert b"never-in-state" not in pickled
+    provider = dill.loads(pickled)  # noqa: S301 -- bytes this test just produced
+    assert type(provider) is BitlockerKeyAccessProvider
+    assert vars(provider) == {}

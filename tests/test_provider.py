@@ -1,0 +1,213 @@
+"""The provider's operations against the emulator, with the Graph requests each one makes."""
+
+from __future__ import annotations
+
+import base64
+import sys
+import traceback
+from typing import Any
+
+import dill
+import pytest
+from pulumi.dynamic import ConfigureRequest
+from pulumi.dynamic.config import Config
+from pulumi.dynamic.dynamic import serialize_provider
+
+from providers import session
+from providers.bitlocker import BitlockerKeyAccessProvider
+from providers.errors import ForbiddenError, UnexpectedResponseError
+from tests.conftest import Registered, emulator_config
+from tests.emulator import Emulator, Tenant
+
+pytestmark = pytest.mark.usefixtures("configured")
+
+DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"
+
+
+@pytest.fixture
+def provider() -> BitlockerKeyAccessProvider:
+    return BitlockerKeyAccessProvider()
+
+
+def inputs(tenant: Tenant, desired: Any) -> dict[str, Any]:
+    return {"tenantId": tenant.id, DESIRED: desired}
+
+
+def calls(emulator: Emulator, tenant: Tenant) -> list[str]:
+    return [r.method for r in emulator.graph_requests(tenant=tenant)]
+
+
+def created(provider: BitlockerKeyAccessProvider, tenant: Tenant, desired: bool) -> dict[str, Any]:
+    return provider.create(inputs(tenant, desired)).outs or {}
+
+
+# -- check ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("tenant_id", ["8f3a0c5e-5d2b-4c3e-9a51-d3e1b2c4a6f7", "contoso.onmicrosoft.com", "CONTOSO.COM"])
+def test_check_accepts_a_guid_or_a_domain(provider: BitlockerKeyAccessProvider, tenant_id: str) -> None:
+    assert provider.check({}, {"tenantId": tenant_id, DESIRED: False}).failures == []
+
+
+def test_check_names_the_config_keys_before_any_request(provider: BitlockerKeyAccessProvider, emulator: Emulator) -> None:
+    before = len(emulator.directory.requests)
+    failures = provider.check({}, {"tenantId": "not a tenant", DESIRED: "maybe"}).failures
+    assert [f.property for f in failures] == ["tenantId", DESIRED]
+    assert "azuread:tenantId (or ARM_TENANT_ID, AZURE_TENANT_ID)" in failures[0].reason
+    assert "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice must be true or false, got 'maybe'" in failures[1].reason
+    assert len(emulator.directory.requests) == before
+
+
+# -- create: adoption ----------------------------------------------------------------------------
+def test_create_adopts_and_patches_when_the_value_differs(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+) -> None:
+    result = provider.create(inputs(tenant, False))
+    patch = emulator.graph_requests("PATCH", tenant)[0]
+    assert calls(emulator, tenant) == ["GET", "PATCH"]
+    assert result.id == f"{tenant.id}/authorizationPolicy"
+    assert result.outs == {
+        "tenantId": tenant.id,
+        DESIRED: False,
+        "liveValue": False,
+        "adoptedValue": True,
+        "lastPatchRequestId": patch.request_id,
+    }
+    assert tenant.bitlocker is False
+
+
+def test_create_does_not_patch_when_the_tenant_already_agrees(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+) -> None:
+    outs = created(provider, tenant, True)
+    assert calls(emulator, tenant) == ["GET"]
+    assert (outs["adoptedValue"], outs["lastPatchRequestId"]) == (True, None)
+
+
+def test_create_refuses_a_policy_without_the_key_and_changes_nothing(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+) -> None:
+    emulator.remove_bitlocker_key(tenant)
+    with pytest.raises(UnexpectedResponseError, match="value is unknown"):
+        provider.create(inputs(tenant, False))
+    assert calls(emulator, tenant) == ["GET"]
+
+
+# -- diff: live comparison -----------------------------------------------------------------------
+def test_diff_when_converged_is_one_get_and_no_change(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+) -> None:
+    outs = created(provider, tenant, False)
+    emulator.directory.requests.clear()
+    assert provider.diff("id", outs, inputs(tenant, False)).changes is False
+    assert calls(emulator, tenant) == ["GET"]
+
+
+def test_diff_sees_portal_drift(provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant) -> None:
+    outs = created(provider, tenant, False)
+    emulator.set_bitlocker(tenant, True)
+    assert provider.diff("id", outs, inputs(tenant, False)).changes is True
+
+
+def test_diff_sees_a_new_desired_value(provider: BitlockerKeyAccessProvider, tenant: Tenant) -> None:
+    outs = created(provider, tenant, False)
+    assert provider.diff("id", outs, inputs(tenant, True)).changes is True
+
+
+def test_a_tenant_change_replaces_without_a_request(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+) -> None:
+    outs = created(provider, tenant, False)
+    emulator.directory.requests.clear()
+    other = emulator.add_tenant()
+    diff = provider.diff("id", outs, inputs(other, False))
+    assert (diff.changes, diff.replaces) == (True, ["tenantId"])
+    assert emulator.graph_requests() == []
+
+
+# -- update, read, delete ------------------------------------------------------------------------
+def test_update_is_one_patch(provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant) -> None:
+    outs = created(provider, tenant, False)
+    emulator.directory.requests.clear()
+    result = provider.update("id", outs, inputs(tenant, True))
+    assert calls(emulator, tenant) == ["PATCH"]
+    assert tenant.bitlocker is True
+    assert result.outs is not None
+    assert (result.outs["liveValue"], result.outs["adoptedValue"]) == (True, True)
+    assert result.outs["lastPatchRequestId"] == emulator.graph_requests("PATCH", tenant)[0].request_id
+
+
+def test_read_returns_the_live_value_as_output_and_input(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+) -> None:
+    outs = created(provider, tenant, False)
+    emulator.set_bitlocker(tenant, True)
+    result = provider.read("id", outs)
+    assert result.inputs == {"tenantId": tenant.id, DESIRED: True}
+    assert result.outs is not None
+    assert (result.outs[DESIRED], result.outs["liveValue"], result.outs["adoptedValue"]) == (True, True, True)
+
+
+def test_delete_restores_the_adopted_value(provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant) -> None:
+    outs = created(provider, tenant, False)
+    emulator.directory.requests.clear()
+    provider.delete("id", outs)
+    assert calls(emulator, tenant) == ["PATCH"]
+    assert tenant.bitlocker is True
+
+
+# -- failures as users meet them -----------------------------------------------------------------
+def test_throttled_create_waits_retry_after_and_succeeds(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+) -> None:
+    emulator.faults.throttle(1, retry_after="1", method="PATCH")
+    created(provider, tenant, False)
+    throttled, accepted = emulator.graph_requests("PATCH", tenant)
+    assert (throttled.status, accepted.status) == (429, 204)
+    assert accepted.at - throttled.at >= 1.0
+
+
+def test_missing_write_permission_is_one_clear_line(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = tenant.add_app(["Policy.Read.All"])
+    monkeypatch.setattr(sys, "tracebacklimit", 1000, raising=False)  # restored after the test
+    provider.configure(
+        ConfigureRequest(
+            Config(emulator_config(emulator, clientId=app.client_id, clientSecret=app.add_secret()), "bitlocker-policy")
+        )
+    )
+    try:
+        provider.create(inputs(tenant, False))
+    except ForbiddenError:
+        report = traceback.format_exc()  # what the dynamic-provider host sends to the CLI
+    else:
+        pytest.fail("a read-only app could write")
+    assert report.count("\n") == 1, report
+    assert report.startswith("providers.errors.ForbiddenError: Graph denied PATCH")
+    assert "Policy.ReadWrite.Authorization" in report
+    assert "request-id" in report
+
+
+# -- what Pulumi stores ----------------------------------------------------------------------------
+def test_the_pickled_provider_holds_no_secret_or_token(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant, registered: Registered
+) -> None:
+    created(provider, tenant, False)  # the session now holds a token and the secret
+    pickled = base64.b64decode(serialize_provider(provider))
+    tokens = list(emulator.directory.tokens)
+    assert tokens
+    assert not any(token.encode() in pickled for token in tokens)
+    assert registered.secret.encode() not in pickled
+    assert b"providers.bitlocker" in pickled  # pickled by reference: the provider process imports it
+    assert type(dill.loads(pickled)) is BitlockerKeyAccessProvider  # noqa: S301 -- bytes this test just produced
+
+
+def test_one_token_per_process_across_operations(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+) -> None:
+    outs = created(provider, tenant, False)
+    provider.diff("id", outs, inputs(tenant, True))
+    provider.update("id", outs, inputs(tenant, True))
+    provider.read("id", outs)
+    provider.delete("id", outs)
+    assert len(emulator.token_requests(tenant)) == 1
+    assert session.graph_client(tenant.id) is session.graph_client(tenant.id.upper())
