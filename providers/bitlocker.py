@@ -6,7 +6,8 @@ defaultUserRolePermissions.allowedToReadBitlockerKeysForOwnedDevice is ever writ
 
 Graph requests per operation (retries aside):
     check  0        create  1 GET, +1 PATCH when the live value differs
-    diff   1 GET    update  1 PATCH
+    diff   1 GET    (none when the declared value changed)
+    update 1 PATCH
     read   1 GET    delete  1 PATCH (restores the adopted value)
 
 This module's path (`providers.bitlocker`) is stored, pickled, in every stack's state:
@@ -65,8 +66,10 @@ class BitlockerKeyAccessProvider(dyn.ResourceProvider):
         # process, show our errors as one line (see _one_line_errors).
         sys.tracebacklimit = 0
 
+    @_one_line_errors
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
-        """Validate the inputs before any network call."""
+        """Validate the inputs and the provider settings, before any network call."""
+        session.validate_settings()
         failures = []
         tenant = news.get(TENANT)
         if not isinstance(tenant, str) or not (_GUID.match(tenant) or _DOMAIN.match(tenant)):
@@ -92,11 +95,16 @@ class BitlockerKeyAccessProvider(dyn.ResourceProvider):
 
     @_one_line_errors
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
-        """Compare against the live value, so a preview shows drift without --refresh."""
+        """Compare against the live value, so a preview shows drift without --refresh.
+
+        Reads Graph only when the declared value is unchanged: otherwise there is a change anyway.
+        """
         if olds.get(TENANT, "").lower() != news[TENANT].lower():
             return dyn.DiffResult(changes=True, replaces=[TENANT], delete_before_replace=False)
+        if olds.get(DESIRED) != news[DESIRED]:
+            return dyn.DiffResult(changes=True)
         live = session.graph_client(news[TENANT]).read_bitlocker_access()
-        return dyn.DiffResult(changes=live != news[DESIRED] or olds.get(DESIRED) != news[DESIRED])
+        return dyn.DiffResult(changes=live != news[DESIRED])
 
     @_one_line_errors
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:

@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx
 
-from .credentials import resolve_credential
+from .credentials import Credential, resolve_credential
 from .graph import GraphClient
-from .settings import Sources, resolve_endpoints
+from .settings import Endpoints, Sources, resolve_endpoints
 from .tokens import token_source
 
-__all__ = ["USER_AGENT", "configure", "graph_client"]
+__all__ = ["USER_AGENT", "configure", "graph_client", "validate_settings"]
 
 USER_AGENT = "bitlocker-policy/0.1"
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -39,16 +39,26 @@ def configure(config: Mapping[str, Any], environ: Mapping[str, str] | None = Non
         _clients.clear()
 
 
+def validate_settings() -> None:
+    """Raise the ConfigurationError the settings would meet, without any network call."""
+    with _lock:
+        _resolve()
+
+
+def _resolve() -> tuple[Endpoints, Credential]:
+    global _sources
+    if _sources is None:
+        _sources = Sources({}, dict(os.environ))
+    return resolve_endpoints(_sources), resolve_credential(_sources)
+
+
 def graph_client(tenant: str) -> GraphClient:
     """The Graph client for `tenant`, built once per process from the configured settings."""
-    global _sources, _http
+    global _http
     with _lock:
         client = _clients.get(tenant.lower())
         if client is None:
-            if _sources is None:
-                _sources = Sources({}, dict(os.environ))
-            endpoints = resolve_endpoints(_sources)
-            credential = resolve_credential(_sources)
+            endpoints, credential = _resolve()
             if _http is None:
                 _http = new_http_client()
             client = GraphClient(_http, endpoints.graph_endpoint, token_source(credential, tenant, endpoints, _http))

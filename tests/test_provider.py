@@ -15,7 +15,7 @@ from pulumi.dynamic.dynamic import serialize_provider
 
 from providers import session
 from providers.bitlocker import BitlockerKeyAccessProvider
-from providers.errors import ForbiddenError, UnexpectedResponseError
+from providers.errors import ConfigurationError, ForbiddenError, UnexpectedResponseError
 from tests.conftest import Registered, emulator_config
 from tests.emulator import Emulator, Tenant
 
@@ -107,9 +107,13 @@ def test_diff_sees_portal_drift(provider: BitlockerKeyAccessProvider, emulator: 
     assert provider.diff("id", outs, inputs(tenant, False)).changes is True
 
 
-def test_diff_sees_a_new_desired_value(provider: BitlockerKeyAccessProvider, tenant: Tenant) -> None:
+def test_diff_sees_a_new_desired_value_without_a_request(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+) -> None:
     outs = created(provider, tenant, False)
+    emulator.directory.requests.clear()
     assert provider.diff("id", outs, inputs(tenant, True)).changes is True
+    assert calls(emulator, tenant) == []
 
 
 def test_a_tenant_change_replaces_without_a_request(
@@ -211,3 +215,14 @@ def test_one_token_per_process_across_operations(
     provider.delete("id", outs)
     assert len(emulator.token_requests(tenant)) == 1
     assert session.graph_client(tenant.id) is session.graph_client(tenant.id.upper())
+
+
+def test_check_reports_settings_errors_before_any_request(provider: BitlockerKeyAccessProvider, emulator: Emulator) -> None:
+    session.configure({"bitlocker-policy:graphEndpoint": "http://graph.example.test"}, {})
+    before = len(emulator.directory.requests)
+    with pytest.raises(ConfigurationError, match="bitlocker-policy:graphEndpoint must be an https:// URL"):
+        provider.check({}, {"tenantId": "contoso.onmicrosoft.com", DESIRED: False})
+    session.configure({}, {})
+    with pytest.raises(ConfigurationError, match="No credential for Microsoft Graph is configured"):
+        provider.check({}, {"tenantId": "contoso.onmicrosoft.com", DESIRED: False})
+    assert len(emulator.directory.requests) == before

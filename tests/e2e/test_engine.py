@@ -1,0 +1,265 @@
+"""The product as users run it: `pulumi preview/up/refresh/destroy` on the real CLI and engine.
+
+Each test has its own project copy, file:// backend, passphrase, emulator and tenant, and
+asserts the Graph requests the emulator received.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import trustme
+from cryptography import x509
+
+from tests.e2e.conftest import Deployment, NewStack
+from tests.emulator import Emulator
+
+pytestmark = pytest.mark.engine
+
+DESIRED = "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice"
+
+
+def adopted(new_stack: NewStack, **kwargs: object) -> Deployment:
+    """A stack that has run `up` once (owners blocked), with the request log cleared."""
+    deployment = new_stack(**kwargs)
+    deployment.stack.pulumi("up", "--yes", "--skip-preview")
+    deployment.emulator.directory.requests.clear()
+    return deployment
+
+
+def test_fresh_stack_previews_without_writing_then_up_patches_once(new_stack: NewStack) -> None:
+    deployment = new_stack()
+    preview = deployment.stack.pulumi("preview")
+    assert "+ 2 to create" in preview.output
+    assert deployment.graph_calls() == []
+
+    deployment.stack.pulumi("up", "--yes", "--skip-preview")
+    assert deployment.graph_calls() == ["GET", "PATCH"]
+    (patch,) = deployment.emulator.graph_requests("PATCH", deployment.tenant)
+    assert json.loads(patch.body) == {"defaultUserRolePermissions": {"allowedToReadBitlockerKeysForOwnedDevice": False}}
+    assert deployment.tenant.bitlocker is False
+    outputs = deployment.stack.outputs()
+    assert outputs["adoptedValue"] is True
+    assert outputs["liveValue"] is False
+    assert outputs["lastPatchRequestId"] == patch.request_id
+    assert len(deployment.emulator.token_requests(deployment.tenant)) == 1
+
+
+def test_converged_stack_expects_no_changes_and_up_does_not_patch(new_stack: NewStack) -> None:
+    deployment = adopted(new_stack)
+    deployment.stack.pulumi("preview", "--expect-no-changes")
+    assert deployment.graph_calls() == ["GET"]
+    deployment.stack.pulumi("up", "--yes", "--skip-preview")
+    assert deployment.graph_calls() == ["GET", "GET"]
+
+
+def test_portal_drift_is_caught_by_preview_shown_by_refresh_and_converged_by_up(new_stack: NewStack) -> None:
+    deployment = adopted(new_stack)
+    deployment.emulator.set_bitlocker(deployment.tenant, True)
+
+    assert "~ 1 to update" in deployment.stack.pulumi("preview").output
+    deployment.stack.pulumi("preview", "--expect-no-changes", expect=7)
+    refresh = deployment.stack.pulumi("refresh", "--yes", "--diff", "--skip-preview")
+    assert "liveValue                               : false => true" in refresh.output
+    deployment.emulator.directory.requests.clear()
+
+    deployment.stack.pulumi("up", "--yes", "--skip-preview")
+    assert deployment.graph_calls() == ["PATCH"]  # refresh stored the live value: the diff needs no GET
+    assert deployment.tenant.bitlocker is False
+
+
+def test_drift_without_refresh_converges_with_one_patch(new_stack: NewStack) -> None:
+    deployment = adopted(new_stack)
+    deployment.emulator.set_bitlocker(deployment.tenant, True)
+    deployment.stack.pulumi("up", "--yes", "--skip-preview")
+    assert deployment.graph_calls() == ["GET", "PATCH"]
+    assert deployment.tenant.bitlocker is False
+
+
+def test_changing_the_desired_value_is_one_patch(new_stack: NewStack) -> None:
+    deployment = adopted(new_stack)
+    deployment.stack.pulumi("config", "set", DESIRED, "true")
+    up = deployment.stack.pulumi("up", "--yes", "--skip-preview")
+    assert "1 updated" in up.output
+    assert deployment.graph_calls() == ["PATCH"]
+    assert deployment.tenant.bitlocker is True
+
+
+def test_destroy_restores_the_value_found_at_adoption(new_stack: NewStack) -> None:
+    deployment = adopted(new_stack)
+    deployment.stack.pulumi("destroy", "--yes", "--skip-preview")
+    assert deployment.graph_calls() == ["PATCH"]
+    assert deployment.tenant.bitlocker is True
+
+
+def test_retain_on_delete_leaves_the_tenant_untouched(new_stack: NewStack) -> None:
+    deployment = adopted(new_stack, **{"bitlocker-policy:retainOnDelete": "true"})
+    deployment.stack.pulumi("destroy", "--yes", "--skip-preview")
+    assert deployment.graph_calls() == []
+    assert deployment.tenant.bitlocker is False
+
+
+def exercised(deployment: Deployment) -> None:
+    """Every operation once: create, drift, update, refresh, destroy."""
+    deployment.stack.pulumi("up", "--yes")
+    deployment.emulator.set_bitlocker(deployment.tenant, True)
+    deployment.stack.pulumi("up", "--yes")
+    deployment.stack.pulumi("refresh", "--yes")
+    deployment.stack.pulumi("preview")
+
+
+def test_a_config_secret_is_only_ever_stored_encrypted_and_tokens_never(new_stack: NewStack, tmp_path: Path) -> None:
+    deployment = new_stack()  # azuread:clientSecret set with `pulumi config set --secret`
+    exercised(deployment)
+    tokens = list(deployment.emulator.directory.tokens)
+    on_disk = "".join(p.read_text(errors="replace") for p in (tmp_path / "backend").rglob("*") if p.is_file())
+    printed = "".join(run.output for run in deployment.stack.runs)
+    exported = deployment.stack.pulumi("stack", "export").output
+    for text in (on_disk, printed, exported):
+        assert deployment.secret not in text
+    revealed = json.loads(deployment.stack.pulumi("stack", "export", "--show-secrets").output)
+    assert tokens
+    for text in (on_disk, printed, json.dumps(revealed)):
+        assert not any(token in text for token in tokens)
+    # Decrypted on request, the secret shows only where the engine keeps provider config (as a
+    # secret): in the default provider's inputs. Never in the resource's inputs or outputs.
+    holders = {
+        resource["urn"].rsplit("::", 1)[-1]
+        for resource in revealed["deployment"]["resources"]
+        if deployment.secret in json.dumps(resource)
+    }
+    assert holders == {"default"}
+
+
+def test_a_secret_from_the_environment_is_nowhere_in_state(new_stack: NewStack, emulator: Emulator) -> None:
+    deployment = new_stack()
+    deployment.stack.pulumi("config", "rm", "azuread:clientSecret")
+    deployment.stack.env["ARM_CLIENT_SECRET"] = deployment.secret
+    exercised(deployment)
+    revealed = deployment.stack.pulumi("stack", "export", "--show-secrets").output
+    assert deployment.secret not in revealed
+    assert not any(token in revealed for token in emulator.directory.tokens)
+
+
+def certificate_pem(tmp_path: Path) -> tuple[Path, x509.Certificate]:
+    leaf = trustme.CA().issue_cert("bitlocker-policy-e2e", key_type=trustme.KeyType.RSA)
+    pem = tmp_path / "app.pem"
+    pem.write_bytes(leaf.private_key_pem.bytes() + leaf.cert_chain_pems[0].bytes())
+    return pem, x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes())
+
+
+@pytest.mark.parametrize("kind", ["certificate", "oidc-token-file", "github-actions", "managed-identity"])
+def test_every_credential_kind_works_through_configure(
+    new_stack: NewStack, emulator: Emulator, tmp_path: Path, kind: str
+) -> None:
+    deployment = new_stack()
+    stack, app = deployment.stack, deployment.app
+    stack.pulumi("config", "rm", "azuread:clientSecret")
+    subject = "repo:contoso/bitlocker-policy:environment:prod"
+    if kind == "certificate":
+        pem, cert = certificate_pem(tmp_path)
+        app.certificates.append(cert.public_key())
+        stack.configure({"azuread:clientCertificatePath": str(pem)})
+    elif kind == "oidc-token-file":
+        app.federated_subjects.add(subject)
+        token_file = tmp_path / "oidc-token"
+        token_file.write_text(emulator.oidc_token(subject))
+        stack.configure({"azuread:useOidc": "true", "azuread:oidcTokenFilePath": str(token_file)})
+    elif kind == "github-actions":
+        app.federated_subjects.add(subject)
+        stack.env.update(emulator.github_actions(subject))
+        stack.configure({"azuread:useOidc": "true"})
+    else:
+        deployment.tenant.managed_identities[""] = {"Policy.ReadWrite.Authorization"}
+        stack.env.update(emulator.managed_identity_env())
+        stack.pulumi("config", "rm", "azuread:clientId")
+        stack.configure({"azuread:useMsi": "true"})
+    stack.pulumi("up", "--yes", "--skip-preview")
+    assert deployment.tenant.bitlocker is False
+    assert len(emulator.token_requests(deployment.tenant)) == 1
+
+
+def one_error_line(output: str, needle: str) -> str:
+    """The one-line error message that carries `needle` (the CLI repeats it in progress and
+    diagnostics, always the same line); also proves no traceback was printed."""
+    assert "Traceback" not in output
+    messages = {line.split("error: ", 1)[-1].strip() for line in output.splitlines() if needle in line}
+    assert len(messages) == 1, output
+    return messages.pop()
+
+
+def test_missing_write_permission_is_one_clear_line(new_stack: NewStack) -> None:
+    deployment = new_stack()
+    deployment.app.roles = {"Policy.Read.All"}
+    up = deployment.stack.pulumi("up", "--yes", "--skip-preview", expect=1)
+    line = one_error_line(up.output, "Graph denied PATCH")
+    assert "Policy.ReadWrite.Authorization with admin consent" in line
+    patch = deployment.emulator.graph_requests("PATCH", deployment.tenant)[0]
+    assert f"request-id {patch.request_id}" in line
+    assert deployment.tenant.bitlocker is True
+    assert "liveValue" not in deployment.stack.pulumi("stack", "export").output  # nothing claims a value
+
+
+def test_wrong_secret_names_the_aadsts_code(new_stack: NewStack) -> None:
+    deployment = new_stack()
+    deployment.stack.configure({}, secret={"azuread:clientSecret": "not-the-secret"})
+    preview = deployment.stack.pulumi("up", "--yes", "--skip-preview", expect=1)
+    line = one_error_line(preview.output, "AADSTS7000215")
+    assert "azuread:clientSecret" in line
+    assert "not-the-secret" not in preview.output
+
+
+def test_unknown_tenant_is_aadsts90002(new_stack: NewStack) -> None:
+    deployment = new_stack()
+    deployment.stack.configure({"azuread:tenantId": "00000000-0000-0000-0000-00000000dead"})
+    up = deployment.stack.pulumi("up", "--yes", "--skip-preview", expect=1)
+    assert "azuread:tenantId" in one_error_line(up.output, "AADSTS90002")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (DESIRED, "maybe", "'allowedToReadBitlockerKeysForOwnedDevice' must be of type 'boolean'"),
+        ("azuread:tenantId", "not a tenant", "azuread:tenantId (or ARM_TENANT_ID, AZURE_TENANT_ID) must be the tenant's GUID"),
+        ("bitlocker-policy:graphEndpoint", "http://graph.example.test", "must be an https:// URL"),
+    ],
+)
+def test_bad_config_fails_at_preview_without_any_graph_request(new_stack: NewStack, key: str, value: str, message: str) -> None:
+    deployment = new_stack()
+    deployment.stack.configure({key: value})
+    preview = deployment.stack.pulumi("preview", expect=1)
+    assert message in preview.output
+    assert "Traceback" not in preview.output
+    assert deployment.emulator.graph_requests() == []
+
+
+def test_throttled_patch_waits_retry_after_then_succeeds(new_stack: NewStack) -> None:
+    deployment = new_stack()
+    deployment.emulator.faults.throttle(1, retry_after="2", method="PATCH")
+    deployment.stack.pulumi("up", "--yes", "--skip-preview")
+    throttled, accepted = deployment.emulator.graph_requests("PATCH", deployment.tenant)
+    assert (throttled.status, accepted.status) == (429, 204)
+    assert accepted.at - throttled.at >= 2.0
+    assert deployment.tenant.bitlocker is False
+
+
+def test_two_tenant_stacks_in_one_backend_stay_independent(new_stack: NewStack) -> None:
+    contoso = new_stack("contoso-prod", desired="false")
+    fabrikam = new_stack("fabrikam-dev", desired="true", bitlocker=False)
+    contoso.stack.pulumi("up", "--yes", "--skip-preview")
+    fabrikam.stack.pulumi("up", "--yes", "--skip-preview")
+    assert (contoso.tenant.bitlocker, fabrikam.tenant.bitlocker) == (False, True)
+    contoso.stack.pulumi("destroy", "--yes", "--skip-preview")
+    assert (contoso.tenant.bitlocker, fabrikam.tenant.bitlocker) == (True, True)
+    fabrikam.stack.pulumi("preview", "--expect-no-changes")
+    assert fabrikam.stack.outputs()["adoptedValue"] is False
+
+
+def test_runs_from_another_working_directory(new_stack: NewStack, tmp_path: Path) -> None:
+    deployment = new_stack()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    deployment.stack.pulumi("up", "--yes", "--skip-preview", "--cwd", str(deployment.stack.project), cwd=elsewhere)
+    assert deployment.tenant.bitlocker is False
