@@ -44,10 +44,8 @@ def emulator() -> Iterator[Emulator]:
     emulator.stop()
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A copy of the project (the real files, the repo's virtualenv) in a temp dir."""
-    root = tmp_path / "project"
+def copy_project(root: Path) -> Path:
+    """A copy of the project (the real files, the repo's virtualenv, no stacks) at `root`."""
     root.mkdir()
     for name in PROJECT_FILES:
         shutil.copy2(REPO / name, root / name)
@@ -55,6 +53,12 @@ def project(tmp_path: Path) -> Path:
     (root / "stacks").mkdir()
     (root / ".venv").symlink_to(REPO / ".venv")
     return root
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """This test's copy of the project."""
+    return copy_project(tmp_path / "project")
 
 
 @dataclass

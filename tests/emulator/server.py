@@ -15,8 +15,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -95,6 +93,12 @@ class Emulator:
         self._server.shutdown()
         self._server.server_close()
         self._tmp.cleanup()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
 
     # -- tenants and credentials -----------------------------------------------------------
     def add_tenant(self, bitlocker: bool = True, domain: str | None = None, tenant_id: str | None = None) -> Tenant:
@@ -533,13 +537,3 @@ def _apply_permissions(permissions: dict[str, Any], changes: dict[str, Any]) -> 
             return f"Invalid value for property '{name}'."
         permissions[prop] = value
     return None
-
-
-@contextmanager
-def running(port: int = 0) -> Iterator[Emulator]:
-    """An emulator serving for the duration of a with-block."""
-    emulator = Emulator(port).start()
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
