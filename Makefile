@@ -20,6 +20,7 @@ lint: venv
 
 # Lint, type-check, then every test, the real-engine ones included (they build the CLI if needed).
 test: lint
+	scripts/ensure-pulumi.sh >/dev/null
 	$(BIN)/python -m pytest
 
 demo: venv

@@ -27,7 +27,7 @@ import pulumi.dynamic as dyn
 
 from . import session
 from .errors import BitlockerPolicyError
-from .settings import DESIRED_VALUE, TENANT_ID
+from .settings import DESIRED_VALUE, PROVIDER_SETTINGS, TENANT_ID
 
 __all__ = ["BitlockerKeyAccess", "BitlockerKeyAccessProvider"]
 
@@ -61,7 +61,7 @@ class BitlockerKeyAccessProvider(dyn.ResourceProvider):
 
     def configure(self, req: dyn.ConfigureRequest) -> None:
         """Receive the whole stack config (secrets in plaintext) once per provider process."""
-        session.configure(req.config._props)
+        session.configure({setting.key: req.config.get(setting.key) for setting in PROVIDER_SETTINGS})
         # The dynamic-provider host reports errors with traceback.format_exc(); in this
         # process, show our errors as one line (see _one_line_errors).
         sys.tracebacklimit = 0

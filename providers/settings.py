@@ -27,6 +27,7 @@ __all__ = [
     "OIDC_REQUEST_URL",
     "OIDC_TOKEN",
     "OIDC_TOKEN_FILE_PATH",
+    "PROVIDER_SETTINGS",
     "RETAIN_ON_DELETE",
     "TENANT_ID",
     "USE_MSI",
@@ -66,6 +67,24 @@ GRAPH_ENDPOINT = Setting("bitlocker-policy:graphEndpoint")
 AUTHORITY_HOST = Setting("bitlocker-policy:authorityHost", ("AZURE_AUTHORITY_HOST",))
 DESIRED_VALUE = Setting("bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice")
 RETAIN_ON_DELETE = Setting("bitlocker-policy:retainOnDelete")
+
+# Everything the provider process reads from the stack config.
+PROVIDER_SETTINGS = (
+    TENANT_ID,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    CLIENT_CERTIFICATE_PATH,
+    CLIENT_CERTIFICATE_PASSWORD,
+    USE_OIDC,
+    OIDC_TOKEN,
+    OIDC_TOKEN_FILE_PATH,
+    OIDC_REQUEST_TOKEN,
+    OIDC_REQUEST_URL,
+    USE_MSI,
+    ENVIRONMENT,
+    GRAPH_ENDPOINT,
+    AUTHORITY_HOST,
+)
 
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no", ""})
