@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.e2e.conftest import REPO, Stack, copy_project, engine_env
+from tests.e2e.conftest import REPO, Stack, copy_project, engine_env, init_stack
 from tests.emulator import Emulator
 
 COMMANDS = {
@@ -40,18 +40,8 @@ def main() -> None:
         work = Path(tmp)
         tenant = emulator.add_tenant(bitlocker=True)
         app = tenant.add_app()
-        stack = Stack("bench", copy_project(work / "project"), engine_env(bin_dir, work / "home", work / "backend", emulator))
-        stack.pulumi("stack", "init")
-        stack.configure(
-            {
-                "azuread:tenantId": tenant.id,
-                "azuread:clientId": app.client_id,
-                "bitlocker-policy:graphEndpoint": emulator.url,
-                "bitlocker-policy:authorityHost": emulator.url,
-                "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice": "false",
-            },
-            secret={"azuread:clientSecret": app.add_secret()},
-        )
+        env = engine_env(bin_dir, work / "home", work / "backend", emulator)
+        stack = init_stack(Stack("bench", copy_project(work / "project"), env), emulator, tenant, app, app.add_secret())
         started = time.perf_counter()
         stack.pulumi("up", "--yes", "--skip-preview")
         print(f"first up (adopts, 1 PATCH): {time.perf_counter() - started:.2f}s")

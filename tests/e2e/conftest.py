@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from providers.settings import CLIENT_SECRET, DESIRED_VALUE
+from tests.conftest import emulator_config
 from tests.emulator import App, Emulator, Tenant
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,6 +132,18 @@ def engine_env(pulumi_bin: str, pulumi_home: Path, backend: Path, emulator: Emul
     }
 
 
+def init_stack(
+    stack: Stack, emulator: Emulator, tenant: Tenant, app: App, secret: str, desired: str = "false", **config: str
+) -> Stack:
+    """`stack init`, then config for the emulator's tenant, with the secret set by `config set --secret`."""
+    stack.pulumi("stack", "init")
+    stack.configure(
+        {**emulator_config(emulator, tenantId=tenant.id, clientId=app.client_id), DESIRED_VALUE.key: desired, **config},
+        secret={CLIENT_SECRET.key: secret},
+    )
+    return stack
+
+
 NewStack = Callable[..., Deployment]
 
 
@@ -148,19 +162,7 @@ def new_stack(pulumi_bin: str, pulumi_home: Path, project: Path, tmp_path: Path,
         tenant = emulator.add_tenant(bitlocker=bitlocker)
         app = tenant.add_app()
         secret = app.add_secret()
-        stack = Stack(name, project, {**env, **(env_extra or {})})
-        stack.pulumi("stack", "init")
-        stack.configure(
-            {
-                "azuread:tenantId": tenant.id,
-                "azuread:clientId": app.client_id,
-                "bitlocker-policy:graphEndpoint": emulator.url,
-                "bitlocker-policy:authorityHost": emulator.url,
-                "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice": desired,
-                **config,
-            },
-            secret={"azuread:clientSecret": secret},
-        )
+        stack = init_stack(Stack(name, project, {**env, **(env_extra or {})}), emulator, tenant, app, secret, desired, **config)
         return Deployment(emulator, tenant, app, secret, stack)
 
     return make
