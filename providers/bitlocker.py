@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -41,10 +42,15 @@ _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.IGNORECASE)
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
+_BUG_TRACEBACK_FRAMES = 32
 
 
 def _one_line_errors(method: _Method) -> _Method:
-    """Let the product's own errors reach the CLI as their message alone, not a traceback."""
+    """Let the product's own errors reach the CLI as their message alone, not a traceback.
+
+    Anything else is a bug: its traceback goes into the message, since `configure` sets
+    sys.tracebacklimit to 0 in the provider process.
+    """
 
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -52,6 +58,9 @@ def _one_line_errors(method: _Method) -> _Method:
             return method(*args, **kwargs)
         except BitlockerPolicyError as error:
             raise error.with_traceback(None) from None
+        except Exception as error:
+            details = "".join(traceback.format_exception(error, limit=_BUG_TRACEBACK_FRAMES))
+            raise RuntimeError(f"bitlocker-policy failed unexpectedly; please report this:\n{details}") from None
 
     return wrapper  # type: ignore[return-value]
 

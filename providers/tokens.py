@@ -123,13 +123,20 @@ class _ClientCredentialsToken:
         self._lock = threading.Lock()
 
     def token(self) -> str:
+        authority = f"{self._endpoints.authority_host}/{self._tenant}"
         with self._lock:
-            result = self._msal_app().acquire_token_for_client(scopes=[self._endpoints.scope])
+            try:
+                result = self._msal_app(authority).acquire_token_for_client(scopes=[self._endpoints.scope])
+            except httpx.TransportError as exc:
+                raise AuthenticationError(
+                    f"Could not reach the authority {authority} ({type(exc).__name__}); check "
+                    f"{AUTHORITY_HOST.describe()}, {ENVIRONMENT.key}, the network and SSL_CERT_FILE."
+                ) from None
         return _access_token(result, f"app {self._credential.client_id} in tenant {self._tenant}")
 
-    def _msal_app(self) -> msal.ConfidentialClientApplication:
+    def _msal_app(self, authority: str) -> msal.ConfidentialClientApplication:
+        """The MSAL app, built on first use: its constructor fetches the OIDC discovery document."""
         if self._app is None:
-            authority = f"{self._endpoints.authority_host}/{self._tenant}"
             try:
                 self._app = msal.ConfidentialClientApplication(
                     self._credential.client_id,
@@ -138,11 +145,6 @@ class _ClientCredentialsToken:
                     http_client=_MsalHttp(self._http),
                     instance_discovery=self._endpoints.instance_discovery,
                 )
-            except httpx.TransportError as exc:
-                raise AuthenticationError(
-                    f"Could not reach the authority {authority} ({type(exc).__name__}); check "
-                    f"{AUTHORITY_HOST.describe()}, {ENVIRONMENT.key}, the network and SSL_CERT_FILE."
-                ) from None
             except ValueError as exc:
                 raise _discovery_error(exc, authority) from None
         return self._app

@@ -226,3 +226,14 @@ def test_check_reports_settings_errors_before_any_request(provider: BitlockerKey
     with pytest.raises(ConfigurationError, match="No credential for Microsoft Graph is configured"):
         provider.check({}, {"tenantId": "contoso.onmicrosoft.com", DESIRED: False})
     assert len(emulator.directory.requests) == before
+
+
+def test_a_bug_keeps_its_traceback_in_the_message(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "tracebacklimit", 1000, raising=False)  # restored after the test
+    provider.configure(ConfigureRequest(Config(emulator_config(emulator), "bitlocker-policy")))
+    with pytest.raises(RuntimeError, match="failed unexpectedly; please report this") as caught:
+        provider.read("id", {})  # no tenantId: a KeyError inside the provider
+    assert "KeyError: 'tenantId'" in str(caught.value)
+    assert "in read" in str(caught.value)
