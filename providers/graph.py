@@ -110,7 +110,8 @@ class GraphClient:
             raise _error(
                 ThrottledError,
                 response,
-                f"Graph still throttled or unavailable after {self._retry.max_retries} retries; run again later",
+                "Graph is still throttling or unavailable and the retries ran out "
+                f"(last Retry-After: {response.headers.get('Retry-After', 'none')}); run again later",
             )
         if response.status_code == 401:
             raise _error(

@@ -118,9 +118,19 @@ def test_503_and_504_without_retry_after_back_off(emulator: Emulator, tenant: Te
 
 def test_still_throttled_after_every_retry(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
     emulator.faults.throttle(4, retry_after="1")
-    with pytest.raises(ThrottledError, match=r"after 3 retries.*HTTP 429 TooManyRequests.*request-id"):
+    with pytest.raises(ThrottledError, match=r"retries ran out \(last Retry-After: 1\).*HTTP 429 TooManyRequests.*request-id"):
         graph.read_bitlocker_access()
+    assert len(emulator.graph_requests(tenant=tenant)) == 4  # the first try and 3 retries
     assert tenant.bitlocker is True
+
+
+def test_a_retry_after_of_three_minutes_is_not_waited_for(
+    emulator: Emulator, tenant: Tenant, graph: GraphClient, sleeps: Sleeps
+) -> None:
+    emulator.faults.throttle(1, retry_after="180")
+    with pytest.raises(ThrottledError, match=r"last Retry-After: 180"):
+        graph.read_bitlocker_access()
+    assert sleeps == []
 
 
 def test_dropped_connection_is_retried(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
