@@ -21,32 +21,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import jwt
 import trustme
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .state import BITLOCKER, READ_ROLES, WRITE_ROLE, App, Directory, Recorded, Tenant
+from .entra import EXCHANGE_AUDIENCE, OidcIssuer, authenticate
+from .policy import BITLOCKER, apply_patch
+from .state import READ_ROLES, WRITE_ROLE, Directory, Recorded, Tenant
 
 GRAPH_SCOPES = ("https://graph.microsoft.com/.default",)
-EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 POLICY_PATH = "/v1.0/policies/authorizationpolicy"
 BETA_POLICY_PATH = "/beta/policies/authorizationpolicy"
-
-_BOOL_PROPS = {
-    "allowedToSignUpEmailBasedSubscriptions",
-    "allowedToUseSSPR",
-    "allowEmailVerifiedUsersToJoinOrganization",
-    "allowUserConsentForRiskyApps",
-    "blockMsolPowerShell",
-}
-_STRING_PROPS = {"allowInvitesFrom", "description", "displayName", "guestUserRoleId"}
-_PERMISSION_BOOLS = {
-    "allowedToCreateApps",
-    "allowedToCreateSecurityGroups",
-    "allowedToCreateTenants",
-    BITLOCKER,
-    "allowedToReadOtherUsers",
-}
 
 
 class Emulator:
@@ -78,9 +62,9 @@ class Emulator:
         return f"https://127.0.0.1:{self._server.server_address[1]}"
 
     @property
-    def oidc_issuer(self) -> str:
+    def issuer(self) -> OidcIssuer:
         """The issuer of the OIDC tokens this emulator mints (as GitHub Actions would)."""
-        return f"{self.url}/_oidc"
+        return OidcIssuer(f"{self.url}/_oidc", self._oidc_key)
 
     def start(self) -> Emulator:
         """Serve in a background thread."""
@@ -116,11 +100,9 @@ class Emulator:
         with self.directory.lock:
             tenant.policy["defaultUserRolePermissions"].pop(BITLOCKER, None)
 
-    def oidc_token(self, subject: str, audience: str = EXCHANGE_AUDIENCE, lifetime: int = 600) -> str:
+    def oidc_token(self, subject: str, audience: str = EXCHANGE_AUDIENCE) -> str:
         """A signed OIDC token from this emulator's issuer (a CI system's ID token)."""
-        now = int(time.time())
-        claims = {"iss": self.oidc_issuer, "sub": subject, "aud": audience, "iat": now, "nbf": now, "exp": now + lifetime}
-        return jwt.encode(claims, self._oidc_key, algorithm="RS256")
+        return self.issuer.token(subject, audience)
 
     def github_actions(self, subject: str) -> dict[str, str]:
         """The environment a GitHub Actions job with `id-token: write` would have."""
@@ -291,7 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         with self.emulator.directory.lock:
             updated = json.loads(json.dumps(tenant.policy))
-            problem = _apply(updated, changes)
+            problem = apply_patch(updated, changes)
             if problem:
                 self._graph_error(400, "Request_BadRequest", problem)
                 return
@@ -361,74 +343,12 @@ class _Handler(BaseHTTPRequestHandler):
         if scope not in (f"{self.emulator.url}/.default", *GRAPH_SCOPES):
             self._aad_error(400, "invalid_scope", 1002012, f"The provided value for scope {scope} is not valid.")
             return
-        refusal = self._authenticate(tenant, app, form)
+        refusal = authenticate(app, form, f"{self.emulator.url}/{tenant.id}/oauth2/v2.0/token", self.emulator.issuer)
         if refusal:
             self._aad_error(*refusal)
             return
         token = self.emulator.directory.issue(tenant, app.roles)
         self._send(200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token})
-
-    def _authenticate(self, tenant: Tenant, app: App, form: dict[str, str]) -> tuple[int, str, int, str] | None:
-        if "client_secret" in form:
-            expired = app.secrets.get(form["client_secret"])
-            if expired is None:
-                return (
-                    401,
-                    "invalid_client",
-                    7000215,
-                    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, "
-                    "not the client secret ID.",
-                )
-            if expired:
-                return 401, "invalid_client", 7000222, f"The provided client secret keys for app '{app.client_id}' are expired."
-            return None
-        assertion = form.get("client_assertion")
-        if not assertion:
-            return (
-                401,
-                "invalid_client",
-                7000218,
-                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-            )
-        try:
-            issuer = jwt.decode(assertion, options={"verify_signature": False}).get("iss")
-        except jwt.PyJWTError:
-            return 401, "invalid_client", 50027, "JWT token is invalid or malformed."
-        if issuer == app.client_id:
-            return self._certificate_assertion(tenant, app, assertion)
-        return self._federated_assertion(app, assertion)
-
-    def _certificate_assertion(self, tenant: Tenant, app: App, assertion: str) -> tuple[int, str, int, str] | None:
-        audience = f"{self.emulator.url}/{tenant.id}/oauth2/v2.0/token"
-        for key in app.certificates:
-            try:
-                jwt.decode(assertion, key, algorithms=["RS256", "PS256"], audience=audience)
-                return None
-            except jwt.PyJWTError:
-                continue
-        return 401, "invalid_client", 700027, "Client assertion failed signature validation."
-
-    def _federated_assertion(self, app: App, assertion: str) -> tuple[int, str, int, str] | None:
-        try:
-            claims = jwt.decode(
-                assertion,
-                self.emulator._oidc_key.public_key(),
-                algorithms=["RS256"],
-                audience=EXCHANGE_AUDIENCE,
-                issuer=self.emulator.oidc_issuer,
-            )
-        except jwt.ExpiredSignatureError:
-            return 400, "invalid_client", 700024, "Client assertion is not within its valid time range."
-        except jwt.PyJWTError:
-            return 401, "invalid_client", 700027, "Client assertion failed signature validation."
-        if claims.get("sub") not in app.federated_subjects:
-            return (
-                400,
-                "invalid_client",
-                70021,
-                (f"No matching federated identity record found for presented assertion subject '{claims.get('sub')}'."),
-            )
-        return None
 
     def _managed_identity(self) -> None:
         if self.headers.get("X-IDENTITY-HEADER") != self.emulator.identity_header:
@@ -501,39 +421,3 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, {BITLOCKER: tenant.bitlocker})
         else:
             self._send(404, {"message": "unknown control path"})
-
-
-def _apply(policy: dict[str, Any], changes: dict[str, Any]) -> str | None:
-    """Apply a PATCH body with case-insensitive names; the 400 message, or None when valid."""
-    canonical = {name.lower(): name for name in policy if name != "id"}
-    for name, value in changes.items():
-        prop = canonical.get(name.lower())
-        if prop is None:
-            return f"Invalid property '{name}'."
-        if prop == "defaultUserRolePermissions":
-            if not isinstance(value, dict):
-                return f"Invalid value for property '{name}'."
-            problem = _apply_permissions(policy[prop], value)
-            if problem:
-                return problem
-        elif prop in _BOOL_PROPS and not isinstance(value, bool):
-            return f"Cannot convert the literal '{value}' to the expected type 'Edm.Boolean'."
-        elif prop in _STRING_PROPS and not isinstance(value, str):
-            return f"Cannot convert the literal '{value}' to the expected type 'Edm.String'."
-        else:
-            policy[prop] = value
-    return None
-
-
-def _apply_permissions(permissions: dict[str, Any], changes: dict[str, Any]) -> str | None:
-    canonical = {name.lower(): name for name in (*_PERMISSION_BOOLS, "permissionGrantPoliciesAssigned")}
-    for name, value in changes.items():
-        prop = canonical.get(name.lower())
-        if prop is None:
-            return f"Invalid property '{name}'."
-        if prop in _PERMISSION_BOOLS and not isinstance(value, bool):
-            return f"Cannot convert the literal '{value}' to the expected type 'Edm.Boolean'."
-        if prop == "permissionGrantPoliciesAssigned" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-            return f"Invalid value for property '{name}'."
-        permissions[prop] = value
-    return None

@@ -11,33 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .policy import BITLOCKER, default_policy
+
 READ_ROLES = frozenset({"Policy.Read.All", "Policy.ReadWrite.Authorization"})
 WRITE_ROLE = "Policy.ReadWrite.Authorization"
-BITLOCKER = "allowedToReadBitlockerKeysForOwnedDevice"
-
-
-def default_policy(bitlocker: bool) -> dict[str, Any]:
-    """The v1.0 authorization policy of a new tenant, with documented casing."""
-    return {
-        "id": "authorizationPolicy",
-        "allowInvitesFrom": "everyone",
-        "allowedToSignUpEmailBasedSubscriptions": True,
-        "allowedToUseSSPR": True,
-        "allowEmailVerifiedUsersToJoinOrganization": False,
-        "allowUserConsentForRiskyApps": False,
-        "blockMsolPowerShell": False,
-        "description": "Used to manage authorization related settings across the company.",
-        "displayName": "Authorization Policy",
-        "guestUserRoleId": "10dae51f-b6af-4016-8d66-8c2a99b929b3",
-        "defaultUserRolePermissions": {
-            "allowedToCreateApps": True,
-            "allowedToCreateSecurityGroups": True,
-            "allowedToCreateTenants": True,
-            BITLOCKER: bitlocker,
-            "allowedToReadOtherUsers": True,
-            "permissionGrantPoliciesAssigned": ["ManagePermissionGrantsForSelf.microsoft-user-default-legacy"],
-        },
-    }
 
 
 @dataclass

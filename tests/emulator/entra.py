@@ -1,0 +1,95 @@
+"""Entra ID's side: OIDC tokens a CI system would mint, and how a client proves who it is."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .state import App
+
+EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+
+Refusal = tuple[int, str, int, str]
+"""HTTP status, OAuth error, AADSTS code, description."""
+
+
+@dataclass(frozen=True)
+class OidcIssuer:
+    """An external OIDC issuer (what GitHub Actions or Kubernetes is to Entra)."""
+
+    url: str
+    key: rsa.RSAPrivateKey
+
+    def token(self, subject: str, audience: str = EXCHANGE_AUDIENCE, lifetime: int = 600) -> str:
+        """A signed ID token for `subject`."""
+        now = int(time.time())
+        claims = {"iss": self.url, "sub": subject, "aud": audience, "iat": now, "nbf": now, "exp": now + lifetime}
+        return jwt.encode(claims, self.key, algorithm="RS256")
+
+
+def authenticate(app: App, form: dict[str, str], token_endpoint: str, issuer: OidcIssuer) -> Refusal | None:
+    """None when the form proves to be `app`; else the refusal Entra would answer."""
+    if "client_secret" in form:
+        expired = app.secrets.get(form["client_secret"])
+        if expired is None:
+            return (
+                401,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, "
+                "not the client secret ID.",
+            )
+        if expired:
+            return 401, "invalid_client", 7000222, f"The provided client secret keys for app '{app.client_id}' are expired."
+        return None
+    assertion = form.get("client_assertion")
+    if not assertion:
+        return (
+            401,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        )
+    try:
+        claimed_issuer = jwt.decode(assertion, options={"verify_signature": False}).get("iss")
+    except jwt.PyJWTError:
+        return 401, "invalid_client", 50027, "JWT token is invalid or malformed."
+    if claimed_issuer == app.client_id:  # the app signed it: a certificate credential
+        return _certificate_assertion(app, assertion, token_endpoint)
+    return _federated_assertion(app, assertion, issuer)
+
+
+def _certificate_assertion(app: App, assertion: str, audience: str) -> Refusal | None:
+    for key in app.certificates:
+        try:
+            jwt.decode(assertion, key, algorithms=["RS256", "PS256"], audience=audience)
+            return None
+        except jwt.PyJWTError:
+            continue
+    return 401, "invalid_client", 700027, "Client assertion failed signature validation."
+
+
+def _federated_assertion(app: App, assertion: str, issuer: OidcIssuer) -> Refusal | None:
+    try:
+        claims = jwt.decode(
+            assertion,
+            issuer.key.public_key(),
+            algorithms=["RS256"],
+            audience=EXCHANGE_AUDIENCE,
+            issuer=issuer.url,
+        )
+    except jwt.ExpiredSignatureError:
+        return 400, "invalid_client", 700024, "Client assertion is not within its valid time range."
+    except jwt.PyJWTError:
+        return 401, "invalid_client", 700027, "Client assertion failed signature validation."
+    if claims.get("sub") not in app.federated_subjects:
+        return (
+            400,
+            "invalid_client",
+            70021,
+            (f"No matching federated identity record found for presented assertion subject '{claims.get('sub')}'."),
+        )
+    return None
