@@ -18,7 +18,9 @@ from .state import WRITE_ROLE
 
 def main() -> None:
     """Parse arguments, serve, stop on a signal."""
-    parser = argparse.ArgumentParser(prog="python -m tests.emulator", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.emulator", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--port", type=int, default=8943)
     parser.add_argument("--ca-file", required=True, help="where to write the emulator's CA certificate (PEM)")
     parser.add_argument("--tenant-id", required=True)
