@@ -202,6 +202,14 @@ def test_refusals_name_the_aadsts_code_and_the_fix(
     assert secret not in message
 
 
+def test_a_refusal_carries_its_codes_and_correlation_id(tenant: Tenant, registered: Registered, token_for: TokenFor) -> None:
+    with pytest.raises(AuthenticationError) as caught:
+        token_for(ClientSecret(registered.app.client_id, "wrong"), tenant.id)
+    assert caught.value.codes == (7000215,)
+    assert caught.value.correlation_id
+    assert caught.value.correlation_id in str(caught.value)
+
+
 def test_tls_is_verified(emulator: Emulator, tenant: Tenant, registered: Registered, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SSL_CERT_FILE")
     credential = ClientSecret(registered.app.client_id, registered.secret)
