@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import sys
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dill
@@ -237,3 +238,16 @@ def test_a_bug_keeps_its_traceback_in_the_message(
         provider.read("id", {})  # no tenantId: a KeyError inside the provider
     assert "KeyError: 'tenantId'" in str(caught.value)
     assert "in read" in str(caught.value)
+
+
+def test_concurrent_operations_share_one_client_and_one_token(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+) -> None:
+    """The provider process serves several gRPC threads at once."""
+    outs = created(provider, tenant, False)
+    emulator.directory.requests.clear()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: provider.diff("id", outs, inputs(tenant, False)).changes, range(16)))
+    assert results == [False] * 16
+    assert calls(emulator, tenant) == ["GET"] * 16
+    assert emulator.token_requests(tenant) == []  # all reuse the token create got
