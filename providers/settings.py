@@ -68,9 +68,8 @@ AUTHORITY_HOST = Setting("bitlocker-policy:authorityHost", ("AZURE_AUTHORITY_HOS
 DESIRED_VALUE = Setting("bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice")
 RETAIN_ON_DELETE = Setting("bitlocker-policy:retainOnDelete")
 
-# Everything the provider process reads from the stack config.
+# Everything the provider process reads from the stack config (the tenant arrives as an input).
 PROVIDER_SETTINGS = (
-    TENANT_ID,
     CLIENT_ID,
     CLIENT_SECRET,
     CLIENT_CERTIFICATE_PATH,
