@@ -249,7 +249,11 @@ def _github_token(source: GitHubActionsToken, http: httpx.Client) -> str:
         )
     except httpx.TransportError as exc:
         raise AuthenticationError(f"Could not reach the GitHub Actions OIDC endpoint ({type(exc).__name__})") from None
-    value = response.json().get("value") if response.status_code == 200 else None
+    try:
+        body = response.json() if response.status_code == 200 else None
+    except ValueError:
+        body = None
+    value = body.get("value") if isinstance(body, dict) else None
     if not isinstance(value, str):
         raise AuthenticationError(
             f"GitHub Actions gave no OIDC token (HTTP {response.status_code}); the job needs `permissions: id-token: write`"
