@@ -1,8 +1,10 @@
 """bitlocker-policy: the tenant's BitLocker self-service setting as a Pulumi dynamic resource.
 
 Modules, one job each: `bitlocker` (resource and provider), `graph` (the two Graph calls),
-`retry`, `tokens` (MSAL), `credentials` (which credential is configured), `settings`
-(config keys and environment variables), `clouds`, `session` (per-process clients), `errors`.
+`retry` (the retrying HTTP client and the operation deadline), `tenants` (GUIDs, a token's
+tenant), `tokens` (MSAL), `assertions` (OIDC tokens for federation), `certificates`,
+`azure_cli`, `credentials` (which credential is configured), `settings` (config keys and
+environment variables), `clouds`, `session` (what a provider process holds), `errors`.
 """
 
 from .bitlocker import BitlockerKeyAccess, BitlockerKeyAccessProvider

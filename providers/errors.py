@@ -4,6 +4,7 @@
     ├── ConfigurationError         a setting is missing, malformed or contradictory
     ├── AuthenticationError        Entra refused the credential (carries the AADSTS codes)
     ├── GraphTransportError        Graph could not be reached, even after retries
+    ├── DeadlineExceededError      retries would outlast the operation's deadline
     └── GraphError                 Graph answered with an error (status, code, request ids)
         ├── ForbiddenError         403: the app lacks a Graph permission
         ├── ThrottledError         429/503/504 still after every retry
@@ -18,6 +19,7 @@ __all__ = [
     "AuthenticationError",
     "BitlockerPolicyError",
     "ConfigurationError",
+    "DeadlineExceededError",
     "ForbiddenError",
     "GraphError",
     "GraphTransportError",
@@ -45,6 +47,10 @@ class AuthenticationError(BitlockerPolicyError):
 
 class GraphTransportError(BitlockerPolicyError):
     """Graph could not be reached (connection, TLS or timeout), even after retries."""
+
+
+class DeadlineExceededError(BitlockerPolicyError):
+    """Entra ID or Graph kept failing until the operation's deadline was near."""
 
 
 class GraphError(BitlockerPolicyError):

@@ -1,17 +1,20 @@
-"""The Graph calls this product makes: read and set one property of the authorization policy."""
+"""The Graph calls this product makes: read and set one property of the authorization policy.
+
+Retries (429/5xx, dropped connections) happen in the shared `RetryingClient`; this module
+turns what is left into one clear error carrying Graph's code, message and request ids
+(learn.microsoft.com/graph/errors).
+"""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 import httpx
 
 from .errors import ForbiddenError, GraphError, GraphTransportError, ThrottledError, UnexpectedResponseError
-from .retry import DEFAULT_RETRY, RetryPolicy, send_with_retries
-from .tokens import TokenSource
+from .retry import DEFAULT_RETRY
 
 __all__ = ["BITLOCKER_PROPERTY", "POLICY_PATH", "GraphClient"]
 
@@ -25,11 +28,11 @@ _WRITE_PERMISSION = "Policy.ReadWrite.Authorization"
 class BearerToken(httpx.Auth):
     """Adds the current access token to each request."""
 
-    def __init__(self, source: TokenSource):
-        self._source = source
+    def __init__(self, token: Callable[[], str]):
+        self._token = token
 
-    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
-        request.headers["Authorization"] = f"Bearer {self._source.token()}"
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token()}"
         yield request
 
 
@@ -39,81 +42,81 @@ class GraphClient:
     Exactly one HTTP request per call, plus retries the policy allows.
     """
 
-    def __init__(
-        self,
-        http: httpx.Client,
-        graph_endpoint: str,
-        tokens: TokenSource,
-        *,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
+    def __init__(self, http: httpx.Client, graph_endpoint: str, token: Callable[[], str]):
         self._http = http
         self._url = graph_endpoint + POLICY_PATH
-        self._auth = BearerToken(tokens)
-        self._retry = retry
-        self._sleep = sleep
+        self._auth = BearerToken(token)
 
-    def read_bitlocker_access(self) -> bool:
-        """The live value of defaultUserRolePermissions.allowedToReadBitlockerKeysForOwnedDevice."""
+    def read_bitlocker_access(self) -> bool | None:
+        """The live value of defaultUserRolePermissions.allowedToReadBitlockerKeysForOwnedDevice.
+
+        The v1.0 CSDL declares it Edm.Boolean *nullable* (microsoftgraph/msgraph-metadata,
+        clean_v10_metadata/cleanMetadata.xml, complex type defaultUserRolePermissions), so
+        null is a legal answer: None. A policy without the key at all is not understood.
+        """
         response = self._request("GET", None, _READ_PERMISSION)
         try:
-            value = response.json()["defaultUserRolePermissions"][BITLOCKER_PROPERTY]
+            permissions = response.json()["defaultUserRolePermissions"]
+            value = permissions[BITLOCKER_PROPERTY]
         except (ValueError, KeyError, TypeError):
-            value = None
-        if not isinstance(value, bool):
+            value = "missing"
+        if value is not None and not isinstance(value, bool):
             raise _error(
                 UnexpectedResponseError,
                 response,
-                f"Graph's authorization policy has no boolean defaultUserRolePermissions.{BITLOCKER_PROPERTY}, "
+                f"Graph's authorization policy has no boolean or null defaultUserRolePermissions.{BITLOCKER_PROPERTY}, "
                 "so its value is unknown; this cloud or tenant may not support the setting yet. "
                 "Nothing was changed",
             )
         return value
 
     def write_bitlocker_access(self, allowed: bool) -> str | None:
-        """PATCH only this one property; returns Graph's request-id for the record."""
+        """PATCH only this one property; returns Graph's request-id for the record.
+
+        Microsoft documents 204 No Content; any 2xx means the write happened
+        (learn.microsoft.com/graph/api/authorizationpolicy-update).
+        """
         body = {"defaultUserRolePermissions": {BITLOCKER_PROPERTY: allowed}}
         response = self._request("PATCH", body, _WRITE_PERMISSION)
-        if response.status_code != 204:
-            raise _error(UnexpectedResponseError, response, f"Graph answered the PATCH with {response.status_code}, not 204")
         request_id: str | None = response.headers.get("request-id")
         return request_id
 
     def _request(self, method: str, body: dict[str, Any] | None, permission: str) -> httpx.Response:
-        client_request_id = str(uuid.uuid4())
-
-        def send(attempt: int) -> httpx.Response:
-            headers = {"client-request-id": client_request_id, "Accept": "application/json"}
-            if attempt:
-                headers["Retry-Attempt"] = str(attempt)
-            return self._http.request(method, self._url, json=body, headers=headers, auth=self._auth)
-
+        headers = {"client-request-id": str(uuid.uuid4()), "Accept": "application/json"}
         try:
-            response = send_with_retries(send, self._retry, self._sleep)
+            response = self._http.request(method, self._url, json=body, headers=headers, auth=self._auth)
         except httpx.TransportError as exc:
             raise GraphTransportError(
                 f"Could not reach Graph at {self._url} ({type(exc).__name__}) after retries "
-                f"(client-request-id {client_request_id}); check bitlocker-policy:graphEndpoint, "
+                f"(client-request-id {headers['client-request-id']}); check bitlocker-policy:graphEndpoint, "
                 "the network and SSL_CERT_FILE"
             ) from None
-        if response.status_code < 400:
+        status = response.status_code
+        if 200 <= status < 300:
             return response
-        if response.status_code == 403:
+        if 300 <= status < 400:
+            where = response.headers.get("Location", "no Location")
+            raise _error(
+                GraphError,
+                response,
+                f"Graph's endpoint redirected {method} {POLICY_PATH} ({where}); "
+                "set bitlocker-policy:graphEndpoint to the Graph host itself",
+            )
+        if status == 403:
             raise _error(
                 ForbiddenError,
                 response,
                 f"Graph denied {method} {POLICY_PATH}: grant the app the Microsoft Graph application "
                 f"permission {permission} with admin consent",
             )
-        if response.status_code in self._retry.statuses:
+        if status in DEFAULT_RETRY.statuses:
             raise _error(
                 ThrottledError,
                 response,
                 "Graph is still throttling or unavailable and the retries ran out "
                 f"(last Retry-After: {response.headers.get('Retry-After', 'none')}); run again later",
             )
-        if response.status_code == 401:
+        if status == 401:
             raise _error(
                 GraphError,
                 response,
@@ -130,8 +133,10 @@ def _error(kind: type[GraphError], response: httpx.Response, message: str) -> Gr
     inner = inner if isinstance(inner, dict) else {}
     code = error.get("code")
     status = f"{response.status_code} {code}" if code else str(response.status_code)
+    graph_message = error.get("message")
+    said = f": {graph_message}" if isinstance(graph_message, str) and graph_message else ""
     return kind(
-        f"{message} [HTTP {status}]",
+        f"{message} [HTTP {status}{said}]",
         status=response.status_code,
         code=code,
         request_id=response.headers.get("request-id") or inner.get("request-id"),

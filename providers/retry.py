@@ -1,39 +1,84 @@
-"""Retries for Graph: 429/503/504 and transport errors, honouring Retry-After.
+"""One retry policy for every request the product sends: Graph, Entra's token and discovery
+endpoints, the managed-identity endpoint and the CI systems' OIDC endpoints.
 
-Defaults follow the Graph SDKs' retry handler: 3 retries, 3 s base delay, and no wait
-of 180 s or more. On top, a bound on the total wait so a CI job never hangs for long.
+Retries live in the HTTP client (`RetryingClient.send`), which MSAL and the Graph client
+share, so Entra and Graph get the same rules. Defaults follow the Graph SDKs' retry handler
+(kiota RetryHandler: 3 retries, 3 s base delay, Retry-After honoured in seconds or as an
+HTTP date, no single wait of 180 s or more; learn.microsoft.com/graph/throttling). Entra's
+5xx are retried as azure-identity retries them (azure-core's RetryPolicy retries 500, 502,
+503, 504). On top, every provider operation has one deadline (`operation_deadline`) that
+all its requests and waits share, so a CI job never hangs for long.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 
-__all__ = ["DEFAULT_RETRY", "RetryPolicy", "retry_after_seconds", "send_with_retries"]
+from .errors import DeadlineExceededError
+
+__all__ = [
+    "DEFAULT_RETRY",
+    "OPERATION_DEADLINE_SECONDS",
+    "RetryPolicy",
+    "RetryingClient",
+    "operation_deadline",
+    "retry_after_seconds",
+]
+
+OPERATION_DEADLINE_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how long to retry one Graph request."""
+    """How often and how long to retry one request."""
 
     max_retries: int = 3
     base_delay: float = 3.0
     max_delay: float = 180.0
-    max_total_wait: float = 300.0
-    statuses: frozenset[int] = frozenset({429, 503, 504})
+    statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
 
     def backoff(self, attempt: int) -> float:
-        """Capped exponential backoff with full jitter for retry number `attempt` (0-based)."""
+        """Capped exponential backoff with jitter for retry number `attempt` (0-based)."""
         ceiling = min(self.max_delay, self.base_delay * 2**attempt)
         return random.uniform(ceiling / 2, ceiling)
 
 
 DEFAULT_RETRY = RetryPolicy()
+
+
+@dataclass(frozen=True)
+class _Deadline:
+    seconds: float
+    clock: Callable[[], float]
+    ends_at: float
+
+    def left(self) -> float:
+        return self.ends_at - self.clock()
+
+
+# The deadline of the provider operation running in this thread (None: no deadline).
+_deadline: ContextVar[_Deadline | None] = ContextVar("bitlocker_policy_deadline", default=None)
+
+
+@contextlib.contextmanager
+def operation_deadline(
+    seconds: float = OPERATION_DEADLINE_SECONDS, clock: Callable[[], float] = time.monotonic
+) -> Iterator[None]:
+    """Every request and retry wait inside this block shares one deadline of `seconds`."""
+    token = _deadline.set(_Deadline(seconds, clock, clock() + seconds))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
 
 
 def retry_after_seconds(response: httpx.Response, now: float | None = None) -> float | None:
@@ -42,8 +87,10 @@ def retry_after_seconds(response: httpx.Response, now: float | None = None) -> f
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    try:  # Graph's own throttling sample sends a fraction: "Retry-After: 2.128"
+        return max(0.0, float(value))
+    except ValueError:
+        pass
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -51,35 +98,68 @@ def retry_after_seconds(response: httpx.Response, now: float | None = None) -> f
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def send_with_retries(
-    send: Callable[[int], httpx.Response],
-    policy: RetryPolicy = DEFAULT_RETRY,
-    sleep: Callable[[float], None] = time.sleep,
-) -> httpx.Response:
-    """Call `send(attempt)` until it succeeds or the policy gives up.
+class RetryingClient(httpx.Client):
+    """An httpx.Client whose every request is retried by one policy within the operation's deadline.
 
-    Returns the last response (which may still be a 429/503/504: the caller reports it);
-    re-raises the last transport error.
+    A retried request keeps its headers (so its client-request-id) and gains `Retry-Attempt`.
+    When retries run out the last response is returned (the caller reports its status) or
+    the last transport error is raised; when the deadline would pass, DeadlineExceededError.
     """
-    waited = 0.0
-    for attempt in range(policy.max_retries + 1):
-        last_try = attempt == policy.max_retries
-        try:
-            response = send(attempt)
-        except httpx.TransportError:
-            if last_try:
-                raise
-            delay = policy.backoff(attempt)
-            if waited + delay > policy.max_total_wait:
-                raise
-        else:
-            if response.status_code not in policy.statuses or last_try:
-                return response
-            asked = retry_after_seconds(response)
-            delay = policy.backoff(attempt) if asked is None else asked
-            if delay >= policy.max_delay or waited + delay > policy.max_total_wait:
-                return response
-            response.close()
-        sleep(delay)
-        waited += delay
-    raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def __init__(self, *, retry: RetryPolicy = DEFAULT_RETRY, sleep: Callable[[float], None] = time.sleep, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.retry = retry
+        self._sleep = sleep
+
+    def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        """Send `request`, retrying throttling, outages and dropped connections."""
+        policy = self.retry
+        for attempt in range(policy.max_retries + 1):
+            if attempt:
+                request.headers["Retry-Attempt"] = str(attempt)
+            _bound_timeout(request)
+            last_try = attempt == policy.max_retries
+            try:
+                response = super().send(request, **kwargs)
+            except httpx.TransportError as exc:
+                if last_try:
+                    raise
+                delay, last = policy.backoff(attempt), type(exc).__name__
+            else:
+                if response.status_code not in policy.statuses or last_try:
+                    return response
+                asked = retry_after_seconds(response)
+                if asked is not None and asked >= policy.max_delay:
+                    return response
+                delay = policy.backoff(attempt) if asked is None else asked
+                last = _describe(response)
+                response.close()
+            _wait_within_deadline(delay, request, last, attempt + 1, self._sleep)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _describe(response: httpx.Response) -> str:
+    request_id = response.headers.get("request-id") or response.headers.get("x-ms-request-id")
+    return f"HTTP {response.status_code}" + (f", request-id {request_id}" if request_id else "")
+
+
+def _wait_within_deadline(delay: float, request: httpx.Request, last: str, tries: int, sleep: Callable[[float], None]) -> None:
+    deadline = _deadline.get()
+    if deadline is not None and delay > deadline.left():
+        raise DeadlineExceededError(
+            f"Gave up on {request.method} {request.url.copy_with(query=None)} after {tries} "
+            f"attempt(s) (last: {last}): waiting {delay:.0f} s more would pass the operation's "
+            f"{deadline.seconds:.0f} s deadline; run again later "
+            f"(client-request-id {request.headers.get('client-request-id', 'none')})"
+        )
+    sleep(delay)
+
+
+def _bound_timeout(request: httpx.Request) -> None:
+    """No single read, write or connect may outlast the operation's deadline."""
+    deadline = _deadline.get()
+    timeouts = request.extensions.get("timeout")
+    if deadline is None or not isinstance(timeouts, dict):
+        return
+    left = max(0.001, deadline.left())
+    request.extensions["timeout"] = {k: left if v is None else min(v, left) for k, v in timeouts.items()}

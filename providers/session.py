@@ -1,76 +1,119 @@
-"""The provider process's shared state: settings, one HTTP client, one token source per tenant.
+"""What one provider process holds: settings, one HTTP client, tenants, and a token source per tenant.
 
-`configure` (called once per provider process with the whole stack config) installs the
-settings; everything else is built on first use and kept for the life of the process.
-Nothing here is reachable from the pickled provider object.
+`BitlockerKeyAccessProvider.configure` (called once per provider process with the whole
+stack config) builds one Session; everything network-bound is built on first use and kept
+for the life of the process. The pickled provider object never holds a Session.
 """
 
 from __future__ import annotations
 
-import os
 import ssl
 import threading
-from collections.abc import Mapping
-from typing import Any
+import time
+from collections.abc import Callable
 
 import httpx
 
-from .credentials import Credential, resolve_credential
+from .credentials import AzureCli, ClientCertificate, Credential, resolve_credential
+from .errors import ConfigurationError
 from .graph import GraphClient
-from .settings import Endpoints, Sources, resolve_endpoints
-from .tokens import token_source
+from .retry import DEFAULT_RETRY, RetryingClient, RetryPolicy
+from .settings import UNSUPPORTED_KEYS, Endpoints, Sources, resolve_endpoints
+from .tenants import TenantDirectory
 
-__all__ = ["USER_AGENT", "configure", "graph_client", "validate_settings"]
+__all__ = ["TIMEOUT", "USER_AGENT", "Session", "new_http_client"]
 
 USER_AGENT = "bitlocker-policy/0.1"
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
-_lock = threading.Lock()
-_sources: Sources | None = None
-_http: httpx.Client | None = None
-_clients: dict[str, GraphClient] = {}
+# Managed-identity endpoints are on the machine itself and must not go through a web proxy
+# (learn.microsoft.com, "Azure Instance Metadata Service": requests to IMDS must bypass
+# proxies; App Service's and Azure Arc's endpoints are on localhost). None = no proxy.
+_NO_PROXY_MOUNTS: dict[str, httpx.BaseTransport | None] = {
+    f"all://{host}": None for host in ("169.254.169.254", "localhost", "127.0.0.1", "[::1]")
+}
 
 
-def configure(config: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> None:
-    """Install the stack config; drops clients built from earlier settings."""
-    global _sources
-    with _lock:
-        _sources = Sources(dict(config), dict(os.environ if environ is None else environ))
-        _clients.clear()
-
-
-def validate_settings() -> None:
-    """Raise the ConfigurationError the settings would meet, without any network call."""
-    with _lock:
-        _resolve()
-
-
-def _resolve() -> tuple[Endpoints, Credential]:
-    global _sources
-    if _sources is None:
-        _sources = Sources({}, dict(os.environ))
-    return resolve_endpoints(_sources), resolve_credential(_sources)
-
-
-def graph_client(tenant: str) -> GraphClient:
-    """The Graph client for `tenant`, built once per process from the configured settings."""
-    global _http
-    with _lock:
-        client = _clients.get(tenant.lower())
-        if client is None:
-            endpoints, credential = _resolve()
-            if _http is None:
-                _http = new_http_client()
-            client = GraphClient(_http, endpoints.graph_endpoint, token_source(credential, tenant, endpoints, _http))
-            _clients[tenant.lower()] = client
-        return client
-
-
-def new_http_client() -> httpx.Client:
+def new_http_client(
+    transport: httpx.BaseTransport | None = None,
+    *,
+    retry: RetryPolicy = DEFAULT_RETRY,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RetryingClient:
     """One TLS configuration for tokens and Graph: the system trust store, or SSL_CERT_FILE."""
-    return httpx.Client(
+    return RetryingClient(
+        retry=retry,
+        sleep=sleep,
         verify=ssl.create_default_context(),
         timeout=TIMEOUT,
         headers={"User-Agent": USER_AGENT},
         trust_env=True,
+        transport=transport,
+        mounts=_NO_PROXY_MOUNTS,
     )
+
+
+class Session:
+    """Settings from the stack config and environment, and the clients built from them."""
+
+    def __init__(self, sources: Sources, http_factory: Callable[[], httpx.Client] = new_http_client):
+        self._sources = sources
+        self._http_factory = http_factory
+        self._http: httpx.Client | None = None
+        self._directory: TenantDirectory | None = None
+        self._clients: dict[str, GraphClient] = {}
+        self._lock = threading.Lock()
+
+    def validate(self) -> tuple[Endpoints, Credential]:
+        """The endpoints and credential, or the ConfigurationError they meet, without any request."""
+        refused = [key for key in UNSUPPORTED_KEYS if self._sources.config.get(key) not in (None, "")]
+        if refused:
+            raise ConfigurationError(
+                "; ".join(f"{key} is not supported by bitlocker-policy: {UNSUPPORTED_KEYS[key]}" for key in refused)
+            )
+        endpoints, credential = resolve_endpoints(self._sources), resolve_credential(self._sources)
+        if isinstance(credential, ClientCertificate):
+            from .certificates import load_certificate  # cryptography is loaded only for certificates
+
+            load_certificate(credential.certificate)
+        if isinstance(credential, AzureCli):
+            from .azure_cli import find_az
+
+            find_az(credential.fallback)
+        return endpoints, credential
+
+    def tenant_guid(self, tenant: str) -> str:
+        """The GUID of a tenant given as GUID or verified domain (one discovery request per domain)."""
+        with self._lock:
+            directory = self._tenant_directory()
+        return directory.guid(tenant)
+
+    def graph_client(self, tenant: str) -> GraphClient:
+        """The Graph client for a tenant (GUID or domain), built once per tenant and process."""
+        guid = self.tenant_guid(tenant)
+        with self._lock:
+            client = self._clients.get(guid)
+            if client is None:
+                from .tokens import token_source  # msal is loaded only when a token is needed
+
+                endpoints, credential = self.validate()
+                http, directory = self._client(), self._tenant_directory()
+                tokens = token_source(credential, guid, endpoints, http, directory)
+                client = GraphClient(http, endpoints.graph_endpoint, tokens.token)
+                self._clients[guid] = client
+            return client
+
+    def close(self) -> None:
+        """Close the HTTP client (tests; a provider process simply ends)."""
+        if self._http is not None:
+            self._http.close()
+
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            self._http = self._http_factory()
+        return self._http
+
+    def _tenant_directory(self) -> TenantDirectory:
+        if self._directory is None:
+            self._directory = TenantDirectory(self._client(), resolve_endpoints(self._sources).authority_host)
+        return self._directory

@@ -1,54 +1,46 @@
-"""App-only access tokens from Entra ID through MSAL, one cached source per tenant.
+"""App-only access tokens for Graph, one cached source per tenant, checked to be for that tenant.
 
 MSAL apps are built lazily (their constructor does OIDC discovery) and keep tokens in
-memory, so a provider process asks Entra for a token once and reuses it until it is
-near expiry. Entra's refusals come back from MSAL as dicts; they are turned into
-AuthenticationError with a hint per AADSTS code.
+memory, so a provider process asks Entra for a token once and reuses it until it is near
+expiry. Whatever Entra answers (a refusal as a dict, an outage as MsalServiceError, a
+non-JSON body, an unreadable Azure Arc key file) ends as one AuthenticationError.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 import msal
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from cryptography.hazmat.primitives.serialization import pkcs12
+from msal.exceptions import MsalServiceError
 
-from .credentials import (
-    ClientCertificate,
-    ClientSecret,
-    Credential,
-    FederatedToken,
-    GitHubActionsToken,
-    ManagedIdentity,
-    OidcTokenFile,
-    OidcTokenValue,
-)
+from .assertions import EXCHANGE_AUDIENCE, assertion
+from .azure_cli import AzureCliToken
+from .credentials import AzureCli, ClientCertificate, ClientSecret, Credential, FederatedToken, ManagedIdentity
 from .errors import AuthenticationError, ConfigurationError
 from .settings import (
     AUTHORITY_HOST,
-    CLIENT_CERTIFICATE_PASSWORD,
     CLIENT_CERTIFICATE_PATH,
     CLIENT_ID,
     CLIENT_SECRET,
     ENVIRONMENT,
-    OIDC_TOKEN_FILE_PATH,
     TENANT_ID,
     Endpoints,
 )
+from .tenants import DISCOVERY_SUFFIX, TenantDirectory, token_tenant
 
 __all__ = ["TokenSource", "token_source"]
 
-GITHUB_AUDIENCE = "api://AzureADTokenExchange"
+_FEDERATION = (
+    "check the app's federated credential: issuer, subject (e.g. repo:ORG/REPO:environment:NAME) "
+    f"and audience {EXCHANGE_AUDIENCE}"
+)
 
+# Entra ID's codes, with what fixes each (learn.microsoft.com, "Microsoft Entra
+# authentication and authorization error codes"). Microsoft warns that codes are not a
+# contract, so the message also quotes what the description names (a subject, an issuer).
 AADSTS_HINTS: dict[int, str] = {
     7000215: f"the client secret is wrong; check {CLIENT_SECRET.describe()}",
     7000222: f"the client secret has expired; create a new one and update {CLIENT_SECRET.key}",
@@ -57,15 +49,18 @@ AADSTS_HINTS: dict[int, str] = {
         f"and {TENANT_ID.key}, and that the app is registered or consented there"
     ),
     90002: f"the tenant does not exist; check {TENANT_ID.key} and {ENVIRONMENT.key}",
-    70021: (
-        "no federated identity credential on the app matches the OIDC token; check the "
-        f"credential's issuer, subject (e.g. repo:ORG/REPO:environment:NAME) and audience {GITHUB_AUDIENCE}"
-    ),
+    70021: f"no federated identity credential matches the OIDC token; {_FEDERATION}",
+    700211: f"no federated identity credential has the token's issuer; {_FEDERATION}",
+    700212: f"no federated identity credential has the token's audience; {_FEDERATION}",
+    700213: f"no federated identity credential has the token's subject; {_FEDERATION}",
     700027: (
         "the certificate assertion was refused; upload this certificate to the app "
         f"registration or check {CLIENT_CERTIFICATE_PATH.key}"
     ),
 }
+# What a federation refusal's description quotes: "…for presented assertion subject 'repo:…'"
+# (700211/700212/700213), or "Assertion Issuer: '…'. Assertion Subject: '…'" (70021).
+_PRESENTED = re.compile(r"(?:presented assertion|Assertion) (subject|issuer|audience):? '([^']*)'", re.IGNORECASE)
 
 
 class TokenSource(Protocol):
@@ -76,24 +71,57 @@ class TokenSource(Protocol):
         ...
 
 
-def token_source(credential: Credential, tenant: str, endpoints: Endpoints, http: httpx.Client) -> TokenSource:
-    """The token source for one credential in one tenant."""
+def token_source(
+    credential: Credential, tenant: str, endpoints: Endpoints, http: httpx.Client, directory: TenantDirectory
+) -> TokenSource:
+    """The token source for one credential in one tenant (its GUID), refusing tokens of another tenant."""
     if isinstance(credential, ManagedIdentity):
-        return _ManagedIdentityToken(credential, endpoints, http)
-    return _ClientCredentialsToken(credential, tenant, endpoints, http)
+        who = f"managed identity {credential.client_id or '(system-assigned)'}"
+        fix = "a managed identity manages only its home tenant: run this stack with a credential of that tenant"
+        return _TenantChecked(_ManagedIdentityToken(credential, endpoints, http), tenant, who, fix)
+    if isinstance(credential, AzureCli):
+        fix = f"run `az login --tenant {tenant}`"
+        return _TenantChecked(AzureCliToken(tenant, endpoints.graph_endpoint), tenant, "the Azure CLI", fix)
+    who = f"app {credential.client_id}"
+    fix = f"check {AUTHORITY_HOST.describe()} and {ENVIRONMENT.key}"
+    return _TenantChecked(_ClientCredentialsToken(credential, tenant, endpoints, http, directory), tenant, who, fix)
+
+
+class _TenantChecked:
+    """Refuses a token whose `tid` is another tenant than the stack's, before any Graph request."""
+
+    def __init__(self, source: TokenSource, tenant: str, who: str, fix: str):
+        self._source = source
+        self._tenant = tenant
+        self._who = who
+        self._fix = fix
+
+    def token(self) -> str:
+        token = self._source.token()
+        signed_in = token_tenant(token)
+        if signed_in is not None and signed_in != self._tenant:
+            raise AuthenticationError(
+                f"The {self._who} signed in to tenant {signed_in}, but {TENANT_ID.key} is {self._tenant}; "
+                f"{self._fix}. Nothing was read or written"
+            )
+        return token
 
 
 class _MsalHttp:
     """The shared httpx.Client, shaped for MSAL.
 
     MSAL hands some form values (the signed certificate assertion) over as bytes, which
-    httpx would encode as "b'...'"; they are decoded here. MSAL never closes the shared client.
+    httpx would encode as "b'...'"; they are decoded here. Discovery documents come from the
+    tenant directory, which already fetched them. MSAL never closes the shared client.
     """
 
-    def __init__(self, http: httpx.Client):
+    def __init__(self, http: httpx.Client, directory: TenantDirectory | None = None):
         self._http = http
+        self._directory = directory
 
     def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        if self._directory is not None and url.endswith(DISCOVERY_SUFFIX) and not kwargs.get("params"):
+            return self._directory.document(url)
         return self._http.get(url, **kwargs)
 
     def post(self, url: str, data: Any = None, **kwargs: Any) -> httpx.Response:
@@ -114,44 +142,57 @@ class _ClientCredentialsToken:
         tenant: str,
         endpoints: Endpoints,
         http: httpx.Client,
+        directory: TenantDirectory,
     ):
         self._credential = credential
-        self._tenant = tenant
+        self._authority = f"{endpoints.authority_host}/{tenant}"
         self._endpoints = endpoints
         self._http = http
+        self._directory = directory
+        self._tenant = tenant
         self._app: msal.ConfidentialClientApplication | None = None
         self._lock = threading.Lock()
 
     def token(self) -> str:
-        authority = f"{self._endpoints.authority_host}/{self._tenant}"
         with self._lock:
             try:
-                result = self._msal_app(authority).acquire_token_for_client(scopes=[self._endpoints.scope])
+                result = self._msal_app().acquire_token_for_client(scopes=[self._endpoints.scope])
             except httpx.TransportError as exc:
+                raise _unreachable(self._authority, exc) from None
+            except MsalServiceError as exc:
+                raise _entra_outage("token endpoint", self._authority, exc) from None
+            except ValueError:
                 raise AuthenticationError(
-                    f"Could not reach the authority {authority} ({type(exc).__name__}); check "
-                    f"{AUTHORITY_HOST.describe()}, {ENVIRONMENT.key}, the network and SSL_CERT_FILE."
+                    f"Entra ID's token endpoint for {self._authority} answered with something other than JSON; "
+                    f"check {AUTHORITY_HOST.describe()} (a proxy may be answering in its place)"
                 ) from None
         return _access_token(result, f"app {self._credential.client_id} in tenant {self._tenant}")
 
-    def _msal_app(self, authority: str) -> msal.ConfidentialClientApplication:
-        """The MSAL app, built on first use: its constructor fetches the OIDC discovery document."""
+    def _msal_app(self) -> msal.ConfidentialClientApplication:
+        """The MSAL app, built on first use: its constructor reads the OIDC discovery document."""
         if self._app is None:
             try:
                 self._app = msal.ConfidentialClientApplication(
                     self._credential.client_id,
                     client_credential=_msal_credential(self._credential, self._http),
-                    authority=authority,
-                    http_client=_MsalHttp(self._http),
+                    authority=self._authority,
+                    http_client=_MsalHttp(self._http, self._directory),
                     instance_discovery=self._endpoints.instance_discovery,
                 )
+            except MsalServiceError as exc:
+                raise _entra_outage("OIDC discovery", self._authority, exc) from None
             except ValueError as exc:
-                raise _discovery_error(exc, authority) from None
+                raise _discovery_error(exc, self._authority) from None
         return self._app
 
 
 class _ManagedIdentityToken:
-    """Tokens for the machine's managed identity (IMDS, App Service, Arc: MSAL detects which)."""
+    """Tokens for the machine's managed identity (IMDS, App Service, Arc: MSAL detects which).
+
+    MSAL takes no tenant here: the token is for the identity's home tenant, whatever the
+    stack says (learn.microsoft.com, "Managed identities for Azure resources"), hence the
+    tenant check around it.
+    """
 
     def __init__(self, credential: ManagedIdentity, endpoints: Endpoints, http: httpx.Client):
         identity: dict[str, Any] = (
@@ -175,6 +216,15 @@ class _ManagedIdentityToken:
                 ) from None
             except msal.ManagedIdentityError as exc:
                 raise AuthenticationError(f"The {self._describe} gave no token: {exc}") from None
+            except OSError as exc:  # MSAL reads Azure Arc's key file with open()
+                raise AuthenticationError(
+                    f"The {self._describe} gave no token: cannot read Azure Arc's key file ({exc.strerror}); "
+                    "the account running Pulumi must be allowed to read it (Linux: the himds group)"
+                ) from None
+            except ValueError:  # MSAL parses the endpoint's answer with json.loads
+                raise AuthenticationError(
+                    f"The {self._describe} gave no token: the managed identity endpoint answered with something other than JSON"
+                ) from None
         return _access_token(result, self._describe)
 
 
@@ -182,83 +232,10 @@ def _msal_credential(credential: ClientSecret | ClientCertificate | FederatedTok
     if isinstance(credential, ClientSecret):
         return credential.secret
     if isinstance(credential, FederatedToken):
-        return {"client_assertion": _assertion(credential.source, http)}
-    return _certificate(credential)
+        return {"client_assertion": assertion(credential.source, http)}
+    from .certificates import load_certificate  # cryptography is loaded only for certificates
 
-
-def _certificate(credential: ClientCertificate) -> dict[str, Any]:
-    """The key and certificate as PEM text for MSAL, loaded here so errors name the setting."""
-    try:
-        content = Path(credential.path).read_bytes()
-    except OSError as exc:
-        raise ConfigurationError(
-            f"Cannot read {CLIENT_CERTIFICATE_PATH.describe()} {credential.path!r}: {exc.strerror}"
-        ) from None
-    password = credential.password.encode() if credential.password else None
-    key: PrivateKeyTypes | None
-    certificate: x509.Certificate | None
-    try:
-        if b"-----BEGIN" in content:
-            key = serialization.load_pem_private_key(content, password)
-            certificate = x509.load_pem_x509_certificate(content)
-        else:
-            key, certificate, _ = pkcs12.load_key_and_certificates(content, password)
-    except (ValueError, TypeError):
-        raise ConfigurationError(
-            f"Cannot load the key and certificate from {CLIENT_CERTIFICATE_PATH.key} {credential.path!r}: "
-            f"it must be a PEM file with both, or a PFX; check {CLIENT_CERTIFICATE_PASSWORD.describe()}"
-        ) from None
-    if key is None or certificate is None:
-        raise ConfigurationError(f"{CLIENT_CERTIFICATE_PATH.key} {credential.path!r} lacks the private key or the certificate")
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ConfigurationError(
-            f"{CLIENT_CERTIFICATE_PATH.key} {credential.path!r} holds a {type(key).__name__}; "
-            "Entra ID app credentials need an RSA key"
-        )
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    return {
-        "private_key": key_pem.decode(),
-        "public_certificate": certificate.public_bytes(serialization.Encoding.PEM).decode(),
-    }
-
-
-def _assertion(source: OidcTokenValue | OidcTokenFile | GitHubActionsToken, http: httpx.Client) -> Callable[[], str]:
-    """A callable MSAL invokes whenever it needs a fresh client assertion."""
-    if isinstance(source, OidcTokenValue):
-        return lambda: source.token
-    if isinstance(source, OidcTokenFile):
-        return lambda: _read_token_file(source.path)
-    return lambda: _github_token(source, http)
-
-
-def _read_token_file(path: str) -> str:
-    try:
-        return Path(path).read_text().strip()
-    except OSError as exc:
-        raise ConfigurationError(
-            f"Cannot read the OIDC token file {path!r} ({OIDC_TOKEN_FILE_PATH.describe()}): {exc.strerror}"
-        ) from None
-
-
-def _github_token(source: GitHubActionsToken, http: httpx.Client) -> str:
-    try:
-        response = http.get(
-            source.request_url,
-            params={"audience": GITHUB_AUDIENCE},
-            headers={"Authorization": f"bearer {source.request_token}"},
-        )
-    except httpx.TransportError as exc:
-        raise AuthenticationError(f"Could not reach the GitHub Actions OIDC endpoint ({type(exc).__name__})") from None
-    try:
-        body = response.json() if response.status_code == 200 else None
-    except ValueError:
-        body = None
-    value = body.get("value") if isinstance(body, dict) else None
-    if not isinstance(value, str):
-        raise AuthenticationError(
-            f"GitHub Actions gave no OIDC token (HTTP {response.status_code}); the job needs `permissions: id-token: write`"
-        )
-    return value
+    return load_certificate(credential.certificate)
 
 
 def _access_token(result: dict[str, Any] | None, who: str) -> str:
@@ -267,9 +244,11 @@ def _access_token(result: dict[str, Any] | None, who: str) -> str:
     result = result or {}
     codes = tuple(int(code) for code in result.get("error_codes") or ())
     correlation = result.get("correlation_id")
-    hint = next((AADSTS_HINTS[code] for code in codes if code in AADSTS_HINTS), None)
-    if hint is None:
-        hint = _first_sentence(str(result.get("error_description") or result.get("error") or "no reason given"))
+    description = str(result.get("error_description") or result.get("error") or "no reason given")
+    hint = next((AADSTS_HINTS[code] for code in codes if code in AADSTS_HINTS), None) or _first_sentence(description)
+    presented = [f"{name.lower()} {value!r}" for name, value in _PRESENTED.findall(description)]
+    if presented:
+        hint += f" (the token's {', '.join(presented)})"
     label = ", ".join(f"AADSTS{code}" for code in codes) or str(result.get("error") or "error")
     suffix = f" (correlation id {correlation})" if correlation else ""
     raise AuthenticationError(f"Entra ID refused a token for {who}: {label}: {hint}{suffix}", codes, correlation)
@@ -279,6 +258,21 @@ def _first_sentence(description: str) -> str:
     """Entra's description without its AADSTS prefix and trace/correlation/timestamp tail."""
     text = re.sub(r"^AADSTS\d+:\s*", "", description.strip()).split(" Trace ID:")[0].strip()
     return text.splitlines()[0] if text else description
+
+
+def _unreachable(authority: str, exc: httpx.TransportError) -> AuthenticationError:
+    return AuthenticationError(
+        f"Could not reach the authority {authority} ({type(exc).__name__}); check "
+        f"{AUTHORITY_HOST.describe()}, {ENVIRONMENT.key}, the network and SSL_CERT_FILE"
+    )
+
+
+def _entra_outage(what: str, authority: str, exc: MsalServiceError) -> AuthenticationError:
+    """MSAL raises MsalServiceError for any HTTP >= 500 (msal/oauth2cli/oauth2.py, msal/authority.py)."""
+    return AuthenticationError(
+        f"Entra ID's {what} for {authority} kept failing ({exc}) after every retry; "
+        "Entra ID may be having an outage, run again later"
+    )
 
 
 def _discovery_error(exc: ValueError, authority: str) -> AuthenticationError | ConfigurationError:

@@ -2,38 +2,53 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
+from pulumi.dynamic import ConfigureRequest
+from pulumi.dynamic.config import Config
 
-from providers import session
+from providers.bitlocker import BitlockerKeyAccessProvider
+from providers.retry import RetryPolicy
+from providers.session import new_http_client
 from tests.emulator import App, Emulator, Tenant
 
 # Variables that would let a developer's or CI's own Azure setup leak into a test.
-_AMBIENT_PREFIXES = ("ARM_", "AZURE_", "ACTIONS_ID_TOKEN_", "IDENTITY_", "MSI_", "IMDS_", "PULUMI_")
+_AMBIENT_PREFIXES = ("ARM_", "AZURE_", "ACTIONS_ID_TOKEN_", "IDENTITY_", "MSI_", "IMDS_", "PULUMI_", "SYSTEM_")
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No ambient credentials, no custom CA, and a fresh per-process session."""
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No ambient credentials, no custom CA, no proxy, and no developer's own `az` on PATH."""
     for name in list(os.environ):
-        if name.startswith(_AMBIENT_PREFIXES) or name == "SSL_CERT_FILE":
+        if name.startswith(_AMBIENT_PREFIXES) or name == "SSL_CERT_FILE" or name.lower().endswith("_proxy"):
             monkeypatch.delenv(name)
-    monkeypatch.setattr(session, "_sources", None)
-    monkeypatch.setattr(session, "_http", None)
-    monkeypatch.setattr(session, "_clients", {})
-    yield
-    if session._http is not None:
-        session._http.close()
+    no_az = os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep) if not os.path.exists(os.path.join(d, "az")))
+    monkeypatch.setenv("PATH", no_az)
+
+
+class Sleeps(list[float]):
+    """Records the waits instead of taking them."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
 
 
 @pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    """The product's HTTP client (system trust store or SSL_CERT_FILE), closed after the test."""
-    with session.new_http_client() as client:
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def http(sleeps: Sleeps) -> Iterator[httpx.Client]:
+    """The product's HTTP client (system trust store or SSL_CERT_FILE), retry waits recorded, not taken."""
+    with new_http_client(retry=RetryPolicy(base_delay=0.01), sleep=sleeps) as client:
         yield client
 
 
@@ -90,7 +105,61 @@ def emulator_config(emulator: Emulator, **extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def configured(emulator: Emulator, registered: Registered, trust_emulator: None) -> dict[str, str]:
-    """The session configured as `configure(req)` would, with a client secret."""
-    config = emulator_config(emulator, clientId=registered.app.client_id, clientSecret=registered.secret)
-    session.configure(config)
-    return config
+    """Stack config for the emulator with a client secret."""
+    return emulator_config(emulator, clientId=registered.app.client_id, clientSecret=registered.secret)
+
+
+Configure = Callable[[dict[str, str]], BitlockerKeyAccessProvider]
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Configure]:
+    """Make providers as a provider process does: `configure(req)` with the stack config."""
+    monkeypatch.setattr(sys, "tracebacklimit", 1000, raising=False)  # configure sets it to 0
+    made: list[BitlockerKeyAccessProvider] = []
+
+    def make(config: dict[str, str]) -> BitlockerKeyAccessProvider:
+        provider = BitlockerKeyAccessProvider()
+        provider.configure(ConfigureRequest(Config(config, "bitlocker-policy")))
+        made.append(provider)
+        return provider
+
+    yield make
+    for provider in made:
+        provider.session.close()
+
+
+@pytest.fixture
+def provider(configure: Configure, configured: dict[str, str]) -> BitlockerKeyAccessProvider:
+    """A provider configured with a client secret for the emulator."""
+    return configure(configured)
+
+
+@dataclass
+class AzureCliStandIn:
+    """The stand-in `az` on PATH, and the accounts it is signed in to."""
+
+    bin_dir: Path
+    state: Path
+
+    def sign_in(self, tokens: dict[str, str]) -> None:
+        """`az login`: the access token `az` hands out per tenant."""
+        self.state.write_text(json.dumps({"tokens": tokens}))
+
+    def env(self, path: str) -> dict[str, str]:
+        """What a process whose PATH is `path` needs to find this `az` first."""
+        return {"PATH": f"{self.bin_dir}{os.pathsep}{path}", "FAKE_AZ_STATE": str(self.state)}
+
+
+@pytest.fixture
+def azure_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AzureCliStandIn:
+    """A signed-out stand-in `az` (tests/support/fake_az.py) first on PATH."""
+    bin_dir = tmp_path / "az-bin"
+    bin_dir.mkdir()
+    script = bin_dir / "az"
+    script.write_text(f"#!{sys.executable}\n" + (Path(__file__).parent / "support" / "fake_az.py").read_text())
+    script.chmod(0o755)
+    stand_in = AzureCliStandIn(bin_dir, tmp_path / "az-state.json")
+    for name, value in stand_in.env(os.environ["PATH"]).items():
+        monkeypatch.setenv(name, value)
+    return stand_in

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from providers.credentials import (
+    AzureCli,
+    AzurePipelinesToken,
+    CertificateSource,
     ClientCertificate,
     ClientSecret,
     FederatedToken,
@@ -32,7 +35,36 @@ def test_client_secret_from_environment() -> None:
 
 def test_certificate_with_password() -> None:
     credential = resolve(ARM_CLIENT_ID="app", ARM_CLIENT_CERTIFICATE_PATH="/c.pfx", ARM_CLIENT_CERTIFICATE_PASSWORD="pw")
-    assert credential == ClientCertificate("app", "/c.pfx", "pw")
+    assert credential == ClientCertificate("app", CertificateSource(path="/c.pfx", password="pw"))
+
+
+def test_base64_certificate_or_path_but_not_both() -> None:
+    inline = resolve(ARM_CLIENT_ID="app", ARM_CLIENT_CERTIFICATE="TUlJ")
+    assert inline == ClientCertificate("app", CertificateSource(base64_pfx="TUlJ"))
+    assert "TUlJ" not in repr(inline)
+    with pytest.raises(ConfigurationError, match="Set only one of azuread:clientCertificatePath"):
+        resolve({"azuread:clientCertificate": "TUlJ"}, ARM_CLIENT_ID="app", ARM_CLIENT_CERTIFICATE_PATH="/c.pfx")
+
+
+def test_azure_pipelines_needs_its_service_connection() -> None:
+    pipeline = {"SYSTEM_OIDCREQUESTURI": "https://dev.azure.com/org/_apis/oidctoken", "SYSTEM_ACCESSTOKEN": "at"}
+    base = {"ARM_CLIENT_ID": "app", "ARM_USE_OIDC": "true", **pipeline}
+    expected = FederatedToken("app", AzurePipelinesToken(pipeline["SYSTEM_OIDCREQUESTURI"], "at", "sc-1"))
+    assert resolve(**base, ARM_OIDC_AZURE_SERVICE_CONNECTION_ID="sc-1") == expected
+    assert resolve({"azuread:adoPipelineServiceConnectionId": "sc-1"}, **base) == expected
+    assert resolve({"azuread:oidcAzureServiceConnectionId": "sc-1"}, **base) == expected
+    with pytest.raises(ConfigurationError, match=r"needs azuread:adoPipelineServiceConnectionId \(or ARM_ADO_PIPELINE"):
+        resolve(**base)
+
+
+def test_github_request_url_must_be_https() -> None:
+    with pytest.raises(ConfigurationError, match="must be an https:// URL"):
+        resolve(
+            ARM_CLIENT_ID="app",
+            ARM_USE_OIDC="true",
+            ACTIONS_ID_TOKEN_REQUEST_URL="http://x/idtoken",
+            ACTIONS_ID_TOKEN_REQUEST_TOKEN="t",
+        )
 
 
 def test_oidc_prefers_a_token_then_a_file_then_github() -> None:
@@ -48,9 +80,14 @@ def test_managed_identity_is_user_assigned_when_a_client_id_is_set() -> None:
     assert resolve(ARM_USE_MSI="true", ARM_CLIENT_ID="mi") == ManagedIdentity("mi")
 
 
-def test_nothing_configured_says_what_to_set() -> None:
+def test_nothing_configured_falls_back_to_the_azure_cli_as_pulumi_azuread_does() -> None:
+    assert resolve() == AzureCli(fallback=True)
+    assert resolve(ARM_USE_CLI="true") == AzureCli()
+
+
+def test_nothing_configured_and_no_cli_says_what_to_set() -> None:
     with pytest.raises(ConfigurationError, match=r"No credential.*azuread:clientSecret \(or ARM_CLIENT_SECRET\).*azuread:useMsi"):
-        resolve()
+        resolve(ARM_USE_CLI="false")
 
 
 def test_two_credentials_are_refused_by_name() -> None:
@@ -60,6 +97,8 @@ def test_two_credentials_are_refused_by_name() -> None:
         resolve(ARM_CLIENT_ID="app", ARM_CLIENT_SECRET="s", ARM_CLIENT_CERTIFICATE_PATH="/c.pem")
     with pytest.raises(ConfigurationError, match="More than one credential"):
         resolve({"azuread:useOidc": "true", "azuread:useMsi": "true"})
+    with pytest.raises(ConfigurationError, match=r"More than one credential.*azuread:clientSecret.*azuread:useCli"):
+        resolve(ARM_CLIENT_ID="app", ARM_CLIENT_SECRET="s", ARM_USE_CLI="true")
 
 
 def test_config_false_overrides_an_environment_true() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 import time
 from collections.abc import Iterator
@@ -9,6 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from providers.retry import RetryPolicy
+from providers.session import new_http_client
 from tests.conftest import Registered
 from tests.emulator import Emulator, Tenant
 
@@ -105,3 +108,47 @@ def test_unknown_tenant_discovery_is_aadsts90002(emulator: Emulator, http: httpx
     response = http.get(f"{emulator.url}/contoso.example/v2.0/.well-known/openid-configuration")
     assert response.status_code == 400
     assert response.json()["error_codes"] == [90002]
+
+
+def test_github_id_token_endpoint_refuses_a_request_without_its_api_version(emulator: Emulator, http: httpx.Client) -> None:
+    github = emulator.github_actions("repo:contoso/policy:environment:prod")
+    url, token = github["ACTIONS_ID_TOKEN_REQUEST_URL"], github["ACTIONS_ID_TOKEN_REQUEST_TOKEN"]
+    headers = {"Authorization": f"bearer {token}"}
+    replaced = http.get(url, params={"audience": "api://AzureADTokenExchange"}, headers=headers)  # httpx drops ?api-version
+    assert replaced.status_code == 400
+    merged = http.get(httpx.URL(url).copy_merge_params({"audience": "api://AzureADTokenExchange"}), headers=headers)
+    assert merged.status_code == 200
+    assert merged.json()["value"].count(".") == 2
+
+
+def test_graph_refuses_a_token_for_another_audience(emulator: Emulator, tenant: Tenant, graph: httpx.Client) -> None:
+    other = emulator.directory.issue(tenant, ["Policy.ReadWrite.Authorization"], "app", "https://management.azure.com")
+    assert graph.get(POLICY, headers={"Authorization": f"Bearer {other}"}).status_code == 401
+
+
+def test_a_managed_identity_token_is_for_its_home_tenant(emulator: Emulator, http: httpx.Client) -> None:
+    home = emulator.add_tenant()
+    emulator.add_managed_identity(home, client_id="3f1e2d3c-0000-4000-8000-00000000abcd")
+    env = emulator.managed_identity_env()
+    answer = http.get(
+        env["IDENTITY_ENDPOINT"],
+        params={"api-version": "2019-08-01", "resource": emulator.url, "client_id": "3f1e2d3c-0000-4000-8000-00000000abcd"},
+        headers={"X-IDENTITY-HEADER": env["IDENTITY_HEADER"]},
+    )
+    assert emulator.directory.validate(answer.json()["access_token"], [emulator.url]).tenant_id == home.id  # type: ignore[union-attr]
+
+
+def test_managed_identity_hosts_bypass_a_proxy(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """IMDS, App Service and Arc endpoints are on the machine: a web proxy must not see them."""
+    proxy = socket.create_server(("127.0.0.1", 0))
+    proxy.settimeout(5)
+    for name in ("HTTPS_PROXY", "HTTP_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.getsockname()[1]}")
+    with proxy, new_http_client(retry=RetryPolicy(max_retries=0)) as client:
+        for host in ("127.0.0.1", "localhost"):
+            assert client.get(emulator.url.replace("127.0.0.1", host) + "/msi/token").status_code == 401
+        with pytest.raises(httpx.TransportError):
+            client.get("https://graph.example.test/v1.0/policies/authorizationPolicy", timeout=0.5)
+        connection, _ = proxy.accept()  # only the Graph request went to the proxy
+        assert connection.recv(200).startswith(b"CONNECT graph.example.test:443")
+        connection.close()

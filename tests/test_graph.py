@@ -7,41 +7,29 @@ import uuid
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from providers.credentials import ClientSecret
 from providers.errors import ForbiddenError, GraphError, GraphTransportError, ThrottledError, UnexpectedResponseError
 from providers.graph import GraphClient
-from providers.retry import RetryPolicy
 from providers.settings import Endpoints
+from providers.tenants import TenantDirectory
 from providers.tokens import token_source
-from tests.conftest import Registered
+from tests.conftest import Registered, Sleeps
 from tests.emulator import Emulator, Tenant
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
 
 
-class Sleeps(list[float]):
-    """Records the waits instead of taking them."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-def client_for(
-    emulator: Emulator, tenant: Tenant, client_id: str, secret: str, sleeps: Sleeps, http: httpx.Client
-) -> GraphClient:
-    tokens = token_source(ClientSecret(client_id, secret), tenant.id, Endpoints(emulator.url, emulator.url), http)
-    return GraphClient(http, emulator.url, tokens, retry=RetryPolicy(base_delay=0.01), sleep=sleeps)
+def client_for(emulator: Emulator, tenant: Tenant, client_id: str, secret: str, http: httpx.Client, url: str = "") -> GraphClient:
+    endpoints = Endpoints(emulator.url, emulator.url)
+    tokens = token_source(ClientSecret(client_id, secret), tenant.id, endpoints, http, TenantDirectory(http, emulator.url))
+    return GraphClient(http, url or emulator.url, tokens.token)
 
 
 @pytest.fixture
-def graph(emulator: Emulator, tenant: Tenant, registered: Registered, sleeps: Sleeps, http: httpx.Client) -> GraphClient:
-    return client_for(emulator, tenant, registered.app.client_id, registered.secret, sleeps, http)
+def graph(emulator: Emulator, tenant: Tenant, registered: Registered, http: httpx.Client) -> GraphClient:
+    return client_for(emulator, tenant, registered.app.client_id, registered.secret, http)
 
 
 def test_read_is_one_get_with_a_client_request_id(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
@@ -71,28 +59,25 @@ def test_one_token_serves_many_calls(emulator: Emulator, tenant: Tenant, graph: 
     assert len(emulator.token_requests(tenant)) == 1
 
 
-def test_read_only_app_cannot_write_and_is_told_which_permission(
-    emulator: Emulator, tenant: Tenant, sleeps: Sleeps, http: httpx.Client
-) -> None:
+def test_read_only_app_cannot_write_and_is_told_which_permission(emulator: Emulator, tenant: Tenant, http: httpx.Client) -> None:
     app = tenant.add_app(["Policy.Read.All"])
-    graph = client_for(emulator, tenant, app.client_id, app.add_secret(), sleeps, http)
+    graph = client_for(emulator, tenant, app.client_id, app.add_secret(), http)
     assert graph.read_bitlocker_access() is True
     with pytest.raises(ForbiddenError) as caught:
         graph.write_bitlocker_access(False)
     patch = emulator.graph_requests("PATCH", tenant)[0]
     assert caught.value.code == "Authorization_RequestDenied"
     assert "Policy.ReadWrite.Authorization with admin consent" in str(caught.value)
+    assert "Insufficient privileges to complete the operation." in str(caught.value)  # Graph's own message
     assert patch.request_id
     assert patch.request_id in str(caught.value)
     assert patch.headers["client-request-id"] in str(caught.value)
 
 
-def test_app_without_policy_permissions_cannot_read(
-    emulator: Emulator, tenant: Tenant, sleeps: Sleeps, http: httpx.Client
-) -> None:
+def test_app_without_policy_permissions_cannot_read(emulator: Emulator, tenant: Tenant, http: httpx.Client) -> None:
     app = tenant.add_app(["User.Read.All"])
     with pytest.raises(ForbiddenError, match=r"Policy.Read.All \(or Policy.ReadWrite.Authorization\)"):
-        client_for(emulator, tenant, app.client_id, app.add_secret(), sleeps, http).read_bitlocker_access()
+        client_for(emulator, tenant, app.client_id, app.add_secret(), http).read_bitlocker_access()
 
 
 def test_throttling_honours_retry_after_and_keeps_the_client_request_id(
@@ -107,12 +92,13 @@ def test_throttling_honours_retry_after_and_keeps_the_client_request_id(
     assert [r.headers.get("retry-attempt") for r in (first, second, third)] == [None, "1", "2"]
 
 
-def test_503_and_504_without_retry_after_back_off(emulator: Emulator, tenant: Tenant, graph: GraphClient, sleeps: Sleeps) -> None:
+def test_5xx_without_retry_after_back_off(emulator: Emulator, tenant: Tenant, graph: GraphClient, sleeps: Sleeps) -> None:
     emulator.faults.fail(503)
     emulator.faults.fail(504)
+    emulator.faults.fail(500)
     graph.write_bitlocker_access(False)
-    assert len(sleeps) == 2
-    assert all(0 < s <= 0.02 for s in sleeps)
+    assert len(sleeps) == 3
+    assert all(0 < s <= 0.04 for s in sleeps)
     assert tenant.bitlocker is False
 
 
@@ -139,28 +125,45 @@ def test_dropped_connection_is_retried(emulator: Emulator, tenant: Tenant, graph
 
 
 def test_unreachable_graph_is_a_clear_error(
-    emulator: Emulator, tenant: Tenant, registered: Registered, sleeps: Sleeps, http: httpx.Client
+    emulator: Emulator, tenant: Tenant, registered: Registered, http: httpx.Client
 ) -> None:
-    tokens = token_source(
-        ClientSecret(registered.app.client_id, registered.secret), tenant.id, Endpoints(emulator.url, emulator.url), http
-    )
-    graph = GraphClient(http, "https://127.0.0.1:9", tokens, retry=RetryPolicy(base_delay=0.01), sleep=sleeps)
+    graph = client_for(emulator, tenant, registered.app.client_id, registered.secret, http, url="https://127.0.0.1:9")
     with pytest.raises(GraphTransportError, match="bitlocker-policy:graphEndpoint"):
         graph.read_bitlocker_access()
+
+
+def test_a_null_live_value_is_read_as_none(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
+    emulator.set_bitlocker(tenant, None)  # the v1.0 CSDL declares the property nullable
+    assert graph.read_bitlocker_access() is None
 
 
 def test_a_policy_without_the_bitlocker_key_is_unknown_not_false(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
     emulator.remove_bitlocker_key(tenant)
     with pytest.raises(
-        UnexpectedResponseError, match=r"no boolean defaultUserRolePermissions\.allowedToReadBitlockerKeysForOwnedDevice.*unknown"
+        UnexpectedResponseError,
+        match=r"no boolean or null defaultUserRolePermissions\.allowedToReadBitlockerKeysForOwnedDevice.*unknown",
     ):
         graph.read_bitlocker_access()
 
 
+def test_any_2xx_answer_to_a_patch_is_success(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
+    emulator.faults.applied(200)
+    request_id = graph.write_bitlocker_access(False)
+    assert request_id == emulator.graph_requests("PATCH", tenant)[0].request_id
+    assert tenant.bitlocker is False
+
+
+def test_a_redirect_is_an_error_that_says_so(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
+    emulator.faults.applied(301)
+    with pytest.raises(GraphError, match=r"Graph's endpoint redirected PATCH .*/moved.*set bitlocker-policy:graphEndpoint"):
+        graph.write_bitlocker_access(False)
+
+
 def test_a_refused_token_is_a_graph_401(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
     graph.read_bitlocker_access()
-    emulator.directory.tokens.clear()
+    emulator.directory.signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with pytest.raises(GraphError, match="refused the access token") as caught:
         graph.read_bitlocker_access()
     assert caught.value.status == 401
     assert caught.value.code == "InvalidAuthenticationToken"
+    assert "Access token validation failure." in str(caught.value)

@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 import base64
-import sys
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dill
 import pytest
-from pulumi.dynamic import ConfigureRequest
-from pulumi.dynamic.config import Config
 from pulumi.dynamic.dynamic import serialize_provider
 
-from providers import session
 from providers.bitlocker import BitlockerKeyAccessProvider
 from providers.errors import ConfigurationError, ForbiddenError, UnexpectedResponseError
-from tests.conftest import Registered, emulator_config
+from tests.conftest import Configure, Registered, emulator_config
 from tests.emulator import Emulator, Tenant
-
-pytestmark = pytest.mark.usefixtures("configured")
 
 DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"
 
 
-@pytest.fixture
-def provider() -> BitlockerKeyAccessProvider:
-    return BitlockerKeyAccessProvider()
-
-
-def inputs(tenant: Tenant, desired: Any) -> dict[str, Any]:
-    return {"tenantId": tenant.id, DESIRED: desired}
+def inputs(tenant: Tenant, desired: Any, spelling: str | None = None) -> dict[str, Any]:
+    return {"tenantId": spelling or tenant.id, DESIRED: desired}
 
 
 def calls(emulator: Emulator, tenant: Tenant) -> list[str]:
@@ -46,6 +35,12 @@ def created(provider: BitlockerKeyAccessProvider, tenant: Tenant, desired: bool)
 @pytest.mark.parametrize("tenant_id", ["8f3a0c5e-5d2b-4c3e-9a51-d3e1b2c4a6f7", "contoso.onmicrosoft.com", "CONTOSO.COM"])
 def test_check_accepts_a_guid_or_a_domain(provider: BitlockerKeyAccessProvider, tenant_id: str) -> None:
     assert provider.check({}, {"tenantId": tenant_id, DESIRED: False}).failures == []
+
+
+@pytest.mark.parametrize("tenant_id", ["8f3a0c5e-5d2b-4c3e-9a51-d3e1b2c4a6f7\n", " contoso.onmicrosoft.com", "contoso.com\n"])
+def test_check_refuses_surrounding_whitespace(provider: BitlockerKeyAccessProvider, tenant_id: str) -> None:
+    (failure,) = provider.check({}, {"tenantId": tenant_id, DESIRED: False}).failures
+    assert "no spaces or line breaks" in failure.reason
 
 
 def test_check_names_the_config_keys_before_any_request(provider: BitlockerKeyAccessProvider, emulator: Emulator) -> None:
@@ -83,6 +78,19 @@ def test_create_does_not_patch_when_the_tenant_already_agrees(
     assert (outs["adoptedValue"], outs["lastPatchRequestId"]) == (True, None)
 
 
+def test_create_over_a_null_value_sets_it_and_adopts_null(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+) -> None:
+    emulator.set_bitlocker(tenant, None)
+    outs = created(provider, tenant, False)
+    assert calls(emulator, tenant) == ["GET", "PATCH"]
+    assert (outs["adoptedValue"], outs["liveValue"], tenant.bitlocker) == (None, False, False)
+    emulator.directory.requests.clear()
+    provider.delete("id", outs)  # nothing to restore: the tenant is left as it is
+    assert calls(emulator, tenant) == []
+    assert tenant.bitlocker is False
+
+
 def test_create_refuses_a_policy_without_the_key_and_changes_nothing(
     provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
 ) -> None:
@@ -117,15 +125,28 @@ def test_diff_sees_a_new_desired_value_without_a_request(
     assert calls(emulator, tenant) == []
 
 
-def test_a_tenant_change_replaces_without_a_request(
+def test_another_tenant_is_a_replacement_that_deletes_first(
     provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
 ) -> None:
     outs = created(provider, tenant, False)
     emulator.directory.requests.clear()
     other = emulator.add_tenant()
     diff = provider.diff("id", outs, inputs(other, False))
-    assert (diff.changes, diff.replaces) == (True, ["tenantId"])
+    assert (diff.changes, diff.replaces, diff.delete_before_replace) == (True, ["tenantId"], True)
     assert emulator.graph_requests() == []
+
+
+def test_a_domain_is_keyed_on_its_guid_and_a_respelling_is_no_change(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+) -> None:
+    result = provider.create(inputs(tenant, False, spelling=tenant.domain))
+    assert result.id == f"{tenant.id}/authorizationPolicy"
+    assert result.outs is not None
+    assert result.outs["tenantId"] == tenant.id
+    for spelling in (tenant.domain.upper(), tenant.id.upper()):
+        diff = provider.diff(result.id, result.outs, inputs(tenant, False, spelling=spelling))
+        assert (diff.changes, diff.replaces) == (False, None)
+    assert len(emulator.directory.recorded("discovery", tenant_id=tenant.id)) == 1  # one per process
 
 
 # -- update, read, delete ------------------------------------------------------------------------
@@ -147,6 +168,8 @@ def test_read_returns_the_live_value_as_output_and_input(
     emulator.set_bitlocker(tenant, True)
     result = provider.read("id", outs)
     assert result.inputs == {"tenantId": tenant.id, DESIRED: True}
+    emulator.set_bitlocker(tenant, None)
+    assert provider.read("id", outs).outs == {**outs, DESIRED: None, "liveValue": None}
     assert result.outs is not None
     assert (result.outs[DESIRED], result.outs["liveValue"], result.outs["adoptedValue"]) == (True, True, True)
 
@@ -171,15 +194,10 @@ def test_throttled_create_waits_retry_after_and_succeeds(
 
 
 def test_missing_write_permission_is_one_clear_line(
-    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+    configure: Configure, emulator: Emulator, tenant: Tenant, trust_emulator: None
 ) -> None:
     app = tenant.add_app(["Policy.Read.All"])
-    monkeypatch.setattr(sys, "tracebacklimit", 1000, raising=False)  # restored after the test
-    provider.configure(
-        ConfigureRequest(
-            Config(emulator_config(emulator, clientId=app.client_id, clientSecret=app.add_secret()), "bitlocker-policy")
-        )
-    )
+    provider = configure(emulator_config(emulator, clientId=app.client_id, clientSecret=app.add_secret()))
     try:
         provider.create(inputs(tenant, False))
     except ForbiddenError:
@@ -215,25 +233,59 @@ def test_one_token_per_process_across_operations(
     provider.read("id", outs)
     provider.delete("id", outs)
     assert len(emulator.token_requests(tenant)) == 1
-    assert session.graph_client(tenant.id) is session.graph_client(tenant.id.upper())
+    assert provider.session.graph_client(tenant.id) is provider.session.graph_client(tenant.id.upper())
 
 
-def test_check_reports_settings_errors_before_any_request(provider: BitlockerKeyAccessProvider, emulator: Emulator) -> None:
-    session.configure({"bitlocker-policy:graphEndpoint": "http://graph.example.test"}, {})
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            {"bitlocker-policy:graphEndpoint": "http://graph.example.test"},
+            "bitlocker-policy:graphEndpoint must be an https:// URL",
+        ),
+        ({"bitlocker-policy:graphEndpoint": "https://[::1"}, "it is not a valid URL"),
+        ({"bitlocker-policy:authorityHost": "https://login.example.test:99999"}, "it is not a valid URL"),
+        (
+            {"bitlocker-policy:authorityHost": "https://user:hunter2@login.example.test"},
+            "remove the user info (the value is not shown)",
+        ),
+        ({"bitlocker-policy:graphEndpoint": "https://graph_example"}, "must be an https:// URL with a host"),
+        ({"azuread:useCli": "false"}, "No credential for Microsoft Graph is configured"),
+        ({}, "the Azure CLI, tried when nothing else is set, is not on PATH"),
+        ({"azuread:useCli": "true"}, "The Azure CLI (`az`) is not on PATH"),
+        ({"azuread:msiEndpoint": "http://169.254.169.254/x"}, "azuread:msiEndpoint is not supported by bitlocker-policy"),
+        ({"azuread:clientSecretFilePath": "/run/secret"}, "azuread:clientSecretFilePath is not supported"),
+        ({"azuread:clientId": "a", "azuread:clientCertificatePath": "/none.pem"}, "Cannot read azuread:clientCertificatePath"),
+        (
+            {"azuread:clientId": "a", "azuread:clientCertificate": "bm90IGEgcGZ4"},
+            "Cannot load the key and certificate from azuread:clientCertificate",
+        ),
+        (
+            {
+                "azuread:clientId": "a",
+                "azuread:useOidc": "true",
+                "azuread:oidcToken": "",
+                "azuread:oidcRequestUrl": "http://x",
+                "azuread:oidcRequestToken": "t",
+            },
+            "SYSTEM_OIDCREQUESTURI) must be an https:// URL",
+        ),
+    ],
+)
+def test_check_reports_settings_errors_before_any_request(
+    configure: Configure, emulator: Emulator, config: dict[str, str], message: str
+) -> None:
+    provider = configure(config)
     before = len(emulator.directory.requests)
-    with pytest.raises(ConfigurationError, match="bitlocker-policy:graphEndpoint must be an https:// URL"):
+    with pytest.raises(ConfigurationError) as caught:
         provider.check({}, {"tenantId": "contoso.onmicrosoft.com", DESIRED: False})
-    session.configure({}, {})
-    with pytest.raises(ConfigurationError, match="No credential for Microsoft Graph is configured"):
-        provider.check({}, {"tenantId": "contoso.onmicrosoft.com", DESIRED: False})
+    assert message in str(caught.value)
+    assert "hunter2" not in str(caught.value)
     assert len(emulator.directory.requests) == before
 
 
-def test_a_bug_keeps_its_traceback_in_the_message(
-    provider: BitlockerKeyAccessProvider, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sys, "tracebacklimit", 1000, raising=False)  # restored after the test
-    provider.configure(ConfigureRequest(Config(emulator_config(emulator), "bitlocker-policy")))
+def test_a_bug_keeps_its_traceback_in_the_message(configure: Configure, emulator: Emulator) -> None:
+    provider = configure(emulator_config(emulator))
     with pytest.raises(RuntimeError, match="failed unexpectedly; please report this") as caught:
         provider.read("id", {})  # no tenantId: a KeyError inside the provider
     assert "KeyError: 'tenantId'" in str(caught.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from providers.credentials import (
+    AzurePipelinesToken,
+    CertificateSource,
     ClientCertificate,
     ClientSecret,
     Credential,
@@ -24,10 +27,12 @@ from providers.credentials import (
     OidcTokenValue,
 )
 from providers.errors import AuthenticationError, ConfigurationError
+from providers.retry import RetryPolicy
 from providers.session import new_http_client
 from providers.settings import Endpoints
-from providers.tokens import token_source
-from tests.conftest import Registered
+from providers.tenants import TenantDirectory, token_tenant
+from providers.tokens import TokenSource, token_source
+from tests.conftest import Registered, Sleeps
 from tests.emulator import App, Emulator, Tenant
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
@@ -35,14 +40,24 @@ pytestmark = pytest.mark.usefixtures("trust_emulator")
 TokenFor = Callable[[Credential, str], str]
 
 
+def source_for(emulator: Emulator, http: httpx.Client, credential: Credential, tenant: str) -> TokenSource:
+    """The token source a Session would build: the tenant resolved to its GUID first."""
+    directory = TenantDirectory(http, emulator.url)
+    return token_source(credential, directory.guid(tenant), Endpoints(emulator.url, emulator.url), http, directory)
+
+
 @pytest.fixture
 def token_for(emulator: Emulator, http: httpx.Client) -> TokenFor:
     """Get a token from the emulator with one credential for one tenant."""
 
     def get(credential: Credential, tenant: str) -> str:
-        return token_source(credential, tenant, Endpoints(emulator.url, emulator.url), http).token()
+        return source_for(emulator, http, credential, tenant).token()
 
     return get
+
+
+def certificate_credential(client_id: str, path: Path, password: str | None = None) -> ClientCertificate:
+    return ClientCertificate(client_id, CertificateSource(path=str(path), password=password))
 
 
 @pytest.fixture
@@ -76,18 +91,33 @@ def certificate(tmp_path: Path) -> tuple[Path, Path, x509.Certificate]:
 def test_client_secret_token_is_cached_for_the_process(
     emulator: Emulator, tenant: Tenant, registered: Registered, http: httpx.Client
 ) -> None:
-    source = token_source(
-        ClientSecret(registered.app.client_id, registered.secret),
-        tenant.id,
-        Endpoints(emulator.url, emulator.url),
-        http,
-    )
+    source = source_for(emulator, http, ClientSecret(registered.app.client_id, registered.secret), tenant.id)
     assert source.token() == source.token()
     assert len(emulator.token_requests(tenant)) == 1
+    assert len(emulator.directory.recorded("discovery")) == 1
 
 
-def test_tenant_by_verified_domain(emulator: Emulator, tenant: Tenant, registered: Registered, token_for: TokenFor) -> None:
-    assert token_for(ClientSecret(registered.app.client_id, registered.secret), tenant.domain)
+def test_tenant_by_verified_domain_costs_one_discovery(
+    emulator: Emulator, tenant: Tenant, registered: Registered, token_for: TokenFor
+) -> None:
+    before = len(emulator.directory.recorded("discovery"))
+    token = token_for(ClientSecret(registered.app.client_id, registered.secret), tenant.domain.upper())
+    assert token_tenant(token) == tenant.id
+    assert len(emulator.directory.recorded("discovery")) == before + 1  # MSAL reuses the document
+
+
+def test_the_token_is_jwt_shaped_with_the_documented_claims(
+    emulator: Emulator, tenant: Tenant, registered: Registered, token_for: TokenFor
+) -> None:
+    import jwt
+
+    claims = jwt.decode(
+        token_for(ClientSecret(registered.app.client_id, registered.secret), tenant.id), options={"verify_signature": False}
+    )
+    assert claims["tid"] == tenant.id
+    assert claims["appid"] == registered.app.client_id
+    assert claims["aud"] == emulator.url
+    assert claims["roles"] == ["Policy.ReadWrite.Authorization"]
 
 
 def test_certificate_pem_and_pfx(
@@ -96,21 +126,23 @@ def test_certificate_pem_and_pfx(
     pem, pfx, cert = certificate
     app = tenant.add_app()
     app.certificates.append(cert.public_key())
-    assert token_for(ClientCertificate(app.client_id, str(pem)), tenant.id)
-    assert token_for(ClientCertificate(app.client_id, str(pfx), "pfx-password"), tenant.id)
+    assert token_for(certificate_credential(app.client_id, pem), tenant.id)
+    assert token_for(certificate_credential(app.client_id, pfx, "pfx-password"), tenant.id)
+    inline = CertificateSource(base64_pfx=base64.encodebytes(pfx.read_bytes()).decode(), password="pfx-password")
+    assert token_for(ClientCertificate(app.client_id, inline), tenant.id)  # azuread:clientCertificate, line-wrapped
 
 
 def test_wrong_pfx_password_names_the_password_setting(
     emulator: Emulator, tenant: Tenant, certificate: tuple[Path, Path, x509.Certificate], token_for: TokenFor
 ) -> None:
     with pytest.raises(ConfigurationError, match="azuread:clientCertificatePassword"):
-        token_for(ClientCertificate(tenant.add_app().client_id, str(certificate[1]), "wrong"), tenant.id)
+        token_for(certificate_credential(tenant.add_app().client_id, certificate[1], "wrong"), tenant.id)
 
 
 def test_unregistered_certificate_is_aadsts700027(
     emulator: Emulator, tenant: Tenant, certificate: tuple[Path, Path, x509.Certificate], refusal: TokenFor
 ) -> None:
-    message = refusal(ClientCertificate(tenant.add_app().client_id, str(certificate[0])), tenant.id)
+    message = refusal(certificate_credential(tenant.add_app().client_id, certificate[0]), tenant.id)
     assert "AADSTS700027" in message
     assert "upload this certificate" in message
 
@@ -122,7 +154,7 @@ def test_a_non_rsa_certificate_is_refused_before_any_request(
     pem = tmp_path / "ec.pem"
     pem.write_bytes(leaf.private_key_pem.bytes() + leaf.cert_chain_pems[0].bytes())
     with pytest.raises(ConfigurationError, match="need an RSA key"):
-        token_for(ClientCertificate(tenant.add_app().client_id, str(pem)), tenant.id)
+        token_for(certificate_credential(tenant.add_app().client_id, pem), tenant.id)
     assert emulator.token_requests(tenant) == []
 
 
@@ -130,7 +162,7 @@ def test_missing_certificate_file_names_the_setting(
     emulator: Emulator, tenant: Tenant, tmp_path: Path, token_for: TokenFor
 ) -> None:
     with pytest.raises(ConfigurationError, match="Cannot read azuread:clientCertificatePath"):
-        token_for(ClientCertificate(tenant.add_app().client_id, str(tmp_path / "none.pem")), tenant.id)
+        token_for(certificate_credential(tenant.add_app().client_id, tmp_path / "none.pem"), tenant.id)
 
 
 def federated_app(tenant: Tenant, subject: str) -> App:
@@ -148,21 +180,46 @@ def test_oidc_token_value_and_file(emulator: Emulator, tenant: Tenant, tmp_path:
     assert token_for(FederatedToken(app.client_id, OidcTokenFile(str(token_file))), tenant.id)
 
 
-def test_github_actions_request_url_and_token(emulator: Emulator, tenant: Tenant, token_for: TokenFor) -> None:
-    app = federated_app(tenant, "repo:contoso/policy:ref:refs/heads/main")
-    github = emulator.github_actions("repo:contoso/policy:ref:refs/heads/main")
+def test_github_actions_keeps_the_runners_api_version(emulator: Emulator, tenant: Tenant, token_for: TokenFor) -> None:
+    app = federated_app(tenant, "repo:contoso@1/policy@2:environment:prod")
+    github = emulator.github_actions("repo:contoso@1/policy@2:environment:prod")
     source = GitHubActionsToken(github["ACTIONS_ID_TOKEN_REQUEST_URL"], github["ACTIONS_ID_TOKEN_REQUEST_TOKEN"])
-    assert token_for(FederatedToken(app.client_id, source), tenant.id)
-    assert emulator.directory.recorded("github")[-1].path == "/_github/idtoken"
+    assert token_for(FederatedToken(app.client_id, source), tenant.id)  # the emulator refuses a request without it
+    (asked,) = emulator.directory.recorded("github")[-1:]
+    assert asked.status == 200
 
 
-def test_oidc_subject_mismatch_is_aadsts70021(emulator: Emulator, tenant: Tenant, refusal: TokenFor) -> None:
-    app = federated_app(tenant, "repo:contoso/policy:environment:prod")
-    message = refusal(
-        FederatedToken(app.client_id, OidcTokenValue(emulator.oidc_token("repo:evil/fork:pull_request"))), tenant.id
+def test_azure_pipelines_service_connection(emulator: Emulator, tenant: Tenant, token_for: TokenFor, refusal: TokenFor) -> None:
+    subject = "sc://contoso/policy/entra-prod"
+    app = federated_app(tenant, subject)
+    pipeline = emulator.azure_pipelines(subject, "5d3c1b2a-0000-4000-8000-000000000001")
+    source = AzurePipelinesToken(
+        pipeline["SYSTEM_OIDCREQUESTURI"], pipeline["SYSTEM_ACCESSTOKEN"], "5d3c1b2a-0000-4000-8000-000000000001"
     )
-    assert "AADSTS70021" in message
-    assert "subject" in message
+    assert token_for(FederatedToken(app.client_id, source), tenant.id)
+    (asked,) = emulator.directory.recorded("pipelines")
+    assert (asked.method, asked.headers["x-tfs-fedauthredirect"]) == ("POST", "Suppress")
+    wrong = AzurePipelinesToken(pipeline["SYSTEM_OIDCREQUESTURI"], pipeline["SYSTEM_ACCESSTOKEN"], "another-connection")
+    message = refusal(FederatedToken(app.client_id, wrong), tenant.id)
+    assert "no OIDC token for service connection another-connection (HTTP 404)" in message
+    assert "x-vss-e2eid" in message
+
+
+@pytest.mark.parametrize(
+    ("token_kwargs", "code", "quoted"),
+    [
+        ({"subject": "repo:evil/fork:pull_request"}, 700213, "subject 'repo:evil/fork:pull_request'"),
+        ({"subject": "repo:contoso/policy:environment:prod", "audience": "api://other"}, 700212, "audience 'api://other'"),
+    ],
+)
+def test_federation_mismatches_name_the_code_and_quote_the_token(
+    emulator: Emulator, tenant: Tenant, refusal: TokenFor, token_kwargs: dict[str, str], code: int, quoted: str
+) -> None:
+    app = federated_app(tenant, "repo:contoso/policy:environment:prod")
+    message = refusal(FederatedToken(app.client_id, OidcTokenValue(emulator.oidc_token(**token_kwargs))), tenant.id)
+    assert f"AADSTS{code}" in message
+    assert f"(the token's {quoted})" in message
+    assert "federated credential" in message
 
 
 def test_managed_identity_system_and_user_assigned(
@@ -170,11 +227,57 @@ def test_managed_identity_system_and_user_assigned(
 ) -> None:
     for name, value in emulator.managed_identity_env().items():
         monkeypatch.setenv(name, value)
-    tenant.managed_identities[""] = {"Policy.ReadWrite.Authorization"}
-    tenant.managed_identities["0c5e4a9d-1111-4d2b-9a51-d3e1b2c4a6f7"] = {"Policy.Read.All"}
+    emulator.add_managed_identity(tenant)
+    emulator.add_managed_identity(tenant, ["Policy.Read.All"], "0c5e4a9d-1111-4d2b-9a51-d3e1b2c4a6f7")
     assert token_for(ManagedIdentity(), tenant.id)
     assert token_for(ManagedIdentity("0c5e4a9d-1111-4d2b-9a51-d3e1b2c4a6f7"), tenant.id)
     assert "No User Assigned" in refusal(ManagedIdentity("ffffffff-1111-4d2b-9a51-d3e1b2c4a6f7"), tenant.id)
+
+
+def test_a_managed_identity_of_another_tenant_is_refused(
+    emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, refusal: TokenFor
+) -> None:
+    for name, value in emulator.managed_identity_env().items():
+        monkeypatch.setenv(name, value)
+    home, identity = emulator.add_tenant(), "7c0d4e6f-2222-4d2b-9a51-d3e1b2c4a6f7"
+    emulator.add_managed_identity(home, client_id=identity)
+    message = refusal(ManagedIdentity(identity), tenant.id)
+    assert f"The managed identity {identity} signed in to tenant {home.id}, but azuread:tenantId is {tenant.id}" in message
+    assert "a managed identity manages only its home tenant" in message
+
+
+def test_managed_identity_failures_are_one_line(
+    emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, refusal: TokenFor
+) -> None:
+    for name, value in emulator.managed_identity_env().items():
+        monkeypatch.setenv(name, value)
+    emulator.faults.garbage(endpoint="msi")
+    assert "answered with something other than JSON" in refusal(ManagedIdentity(), tenant.id)
+    for name in emulator.managed_identity_env():
+        monkeypatch.delenv(name)
+    for name, value in emulator.arc_env().items():
+        monkeypatch.setenv(name, value)
+    assert "cannot read Azure Arc's key file (No such file or directory)" in refusal(ManagedIdentity(), tenant.id)
+
+
+def test_entra_outages_are_retried(
+    emulator: Emulator, tenant: Tenant, registered: Registered, token_for: TokenFor, sleeps: Sleeps
+) -> None:
+    emulator.faults.fail(503, endpoint="discovery")
+    emulator.faults.fail(503, endpoint="token")
+    emulator.faults.fail(429, retry_after="2", endpoint="token")
+    assert token_for(ClientSecret(registered.app.client_id, registered.secret), tenant.domain)
+    assert len(sleeps) == 3
+    assert sleeps[2] == 2.0  # Entra's Retry-After is honoured like Graph's
+
+
+@pytest.mark.parametrize(("endpoint", "what"), [("discovery", "OIDC discovery"), ("token", "token endpoint")])
+def test_an_entra_outage_past_the_retries_is_one_line(
+    emulator: Emulator, tenant: Tenant, registered: Registered, refusal: TokenFor, endpoint: str, what: str
+) -> None:
+    emulator.faults.fail(503, count=4, endpoint=endpoint)
+    message = refusal(ClientSecret(registered.app.client_id, registered.secret), tenant.id)
+    assert f"Entra ID's {what} for {emulator.url}/{tenant.id} kept failing (HTTP Error: 503) after every retry" in message
 
 
 @pytest.mark.parametrize(
@@ -213,7 +316,7 @@ def test_a_refusal_carries_its_codes_and_correlation_id(tenant: Tenant, register
 def test_tls_is_verified(emulator: Emulator, tenant: Tenant, registered: Registered, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SSL_CERT_FILE")
     credential = ClientSecret(registered.app.client_id, registered.secret)
-    with new_http_client() as untrusting, pytest.raises(AuthenticationError) as caught:
-        token_source(credential, tenant.id, Endpoints(emulator.url, emulator.url), untrusting).token()
+    with new_http_client(retry=RetryPolicy(max_retries=0)) as untrusting, pytest.raises(AuthenticationError) as caught:
+        source_for(emulator, untrusting, credential, tenant.id).token()
     assert "ConnectError" in str(caught.value)
     assert "SSL_CERT_FILE" in str(caught.value)

@@ -13,6 +13,7 @@ import pytest
 import trustme
 from cryptography import x509
 
+from tests.conftest import AzureCliStandIn
 from tests.e2e.conftest import Deployment, NewStack
 from tests.emulator import Emulator
 
@@ -150,9 +151,11 @@ def certificate_pem(tmp_path: Path) -> tuple[Path, x509.Certificate]:
     return pem, x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes())
 
 
-@pytest.mark.parametrize("kind", ["certificate", "oidc-token-file", "github-actions", "managed-identity"])
+@pytest.mark.parametrize(
+    "kind", ["certificate", "oidc-token-file", "github-actions", "azure-pipelines", "managed-identity", "azure-cli"]
+)
 def test_every_credential_kind_works_through_configure(
-    new_stack: NewStack, emulator: Emulator, tmp_path: Path, kind: str
+    new_stack: NewStack, emulator: Emulator, tmp_path: Path, kind: str, azure_cli: AzureCliStandIn
 ) -> None:
     deployment = new_stack()
     stack, app = deployment.stack, deployment.app
@@ -167,18 +170,75 @@ def test_every_credential_kind_works_through_configure(
         token_file = tmp_path / "oidc-token"
         token_file.write_text(emulator.oidc_token(subject))
         stack.configure({"azuread:useOidc": "true", "azuread:oidcTokenFilePath": str(token_file)})
-    elif kind == "github-actions":
+    elif kind == "github-actions":  # the runner's variables; its URL carries ?api-version=2.0
         app.federated_subjects.add(subject)
         stack.env.update(emulator.github_actions(subject))
         stack.configure({"azuread:useOidc": "true"})
+    elif kind == "azure-pipelines":
+        app.federated_subjects.add("sc://contoso/policy/entra-prod")
+        stack.env.update(emulator.azure_pipelines("sc://contoso/policy/entra-prod", "a1b2c3d4-0000-4000-8000-000000000001"))
+        stack.configure(
+            {"azuread:useOidc": "true", "azuread:adoPipelineServiceConnectionId": "a1b2c3d4-0000-4000-8000-000000000001"}
+        )
+    elif kind == "azure-cli":  # nothing configured: the CLI's sign-in, as in pulumi-azuread
+        azure_cli.sign_in({deployment.tenant.id: emulator.access_token(deployment.tenant)})
+        stack.env.update(azure_cli.env(stack.env["PATH"]))
+        stack.pulumi("config", "rm", "azuread:clientId")
     else:
-        deployment.tenant.managed_identities[""] = {"Policy.ReadWrite.Authorization"}
+        emulator.add_managed_identity(deployment.tenant)
         stack.env.update(emulator.managed_identity_env())
         stack.pulumi("config", "rm", "azuread:clientId")
         stack.configure({"azuread:useMsi": "true"})
     stack.pulumi("up", "--yes", "--skip-preview")
     assert deployment.tenant.bitlocker is False
-    assert len(emulator.token_requests(deployment.tenant)) == 1
+    assert len(emulator.token_requests(deployment.tenant)) == (0 if kind == "azure-cli" else 1)
+
+
+def test_a_managed_identity_of_another_tenant_writes_nowhere(new_stack: NewStack, emulator: Emulator) -> None:
+    deployment = new_stack()
+    home = emulator.add_tenant(bitlocker=True)
+    emulator.add_managed_identity(home)  # the machine's identity lives in another tenant
+    deployment.stack.env.update(emulator.managed_identity_env())
+    deployment.stack.pulumi("config", "rm", "azuread:clientSecret")
+    deployment.stack.pulumi("config", "rm", "azuread:clientId")
+    deployment.stack.configure({"azuread:useMsi": "true"})
+    up = deployment.stack.pulumi("up", "--yes", "--skip-preview", expect=1)
+    line = one_error_line(up.output, "a managed identity manages only its home tenant")
+    assert f"signed in to tenant {home.id}, but azuread:tenantId is {deployment.tenant.id}" in line
+    assert emulator.graph_requests() == []
+    assert (deployment.tenant.bitlocker, home.bitlocker) == (True, True)
+
+
+def test_a_guid_respelled_as_its_domain_is_no_change(new_stack: NewStack) -> None:
+    deployment = adopted(new_stack)
+    deployment.stack.configure({"azuread:tenantId": deployment.tenant.domain.upper()})
+    deployment.stack.pulumi("preview", "--expect-no-changes")
+    deployment.stack.pulumi("up", "--yes", "--skip-preview", "--expect-no-changes")
+    assert "PATCH" not in deployment.graph_calls()
+    assert deployment.tenant.bitlocker is False
+    assert deployment.stack.outputs()["tenantId"] == deployment.tenant.id
+
+
+def test_moving_a_stack_to_another_tenant_restores_the_first_before_setting_the_second(
+    new_stack: NewStack, emulator: Emulator
+) -> None:
+    deployment = adopted(new_stack)
+    other = emulator.add_tenant(bitlocker=True)
+    other.add_app(client_id=deployment.app.client_id).secrets[deployment.secret] = False  # a multi-tenant app
+    deployment.stack.configure({"azuread:tenantId": other.domain})
+    deployment.stack.pulumi("up", "--yes", "--skip-preview")
+    assert (deployment.tenant.bitlocker, other.bitlocker) == (True, False)
+    first_write = min(r.at for r in emulator.graph_requests("PATCH", other))
+    assert max(r.at for r in emulator.graph_requests("PATCH", deployment.tenant)) < first_write  # delete, then create
+    assert deployment.stack.outputs()["adoptedValue"] is True
+
+
+def test_a_503_from_the_token_endpoint_is_retried(new_stack: NewStack, emulator: Emulator) -> None:
+    deployment = new_stack()
+    emulator.faults.fail(503, endpoint="token")
+    deployment.stack.pulumi("up", "--yes", "--skip-preview")
+    assert [r.status for r in emulator.token_requests(deployment.tenant)] == [503, 200]
+    assert deployment.tenant.bitlocker is False
 
 
 def one_error_line(output: str, needle: str) -> str:

@@ -72,7 +72,17 @@ def _certificate_assertion(app: App, assertion: str, audience: str) -> Refusal |
     return 401, "invalid_client", 700027, "Client assertion failed signature validation."
 
 
+_FEDERATION_TAIL = (
+    "Check your federated identity credential Subject, Audience and Issuer against the presented assertion. "
+    "https://learn.microsoft.com/entra/workload-id/workload-identity-federation"
+)
+
+
 def _federated_assertion(app: App, assertion: str, issuer: OidcIssuer) -> Refusal | None:
+    """Entra matches the assertion's issuer, audience and subject against the app's federated
+    credentials and names the one that matches none: AADSTS700211 (issuer), 700212 (audience),
+    700213 (subject), quoting the presented value; 70021 is the older, combined code. Texts as
+    real responses quote them (Azure/azure-workload-identity#1200, Azure/login#379)."""
     try:
         claims = jwt.decode(
             assertion,
@@ -83,13 +93,23 @@ def _federated_assertion(app: App, assertion: str, issuer: OidcIssuer) -> Refusa
         )
     except jwt.ExpiredSignatureError:
         return 400, "invalid_client", 700024, "Client assertion is not within its valid time range."
+    except jwt.InvalidIssuerError:
+        presented = jwt.decode(assertion, options={"verify_signature": False}).get("iss")
+        return _no_match(700211, "issuer", presented)
+    except jwt.InvalidAudienceError:
+        presented = jwt.decode(assertion, options={"verify_signature": False}).get("aud")
+        return _no_match(700212, "audience", presented)
     except jwt.PyJWTError:
         return 401, "invalid_client", 700027, "Client assertion failed signature validation."
     if claims.get("sub") not in app.federated_subjects:
-        return (
-            400,
-            "invalid_client",
-            70021,
-            (f"No matching federated identity record found for presented assertion subject '{claims.get('sub')}'."),
-        )
+        return _no_match(700213, "subject", claims.get("sub"))
     return None
+
+
+def _no_match(code: int, field: str, presented: object) -> Refusal:
+    return (
+        400,
+        "invalid_client",
+        code,
+        f"No matching federated identity record found for presented assertion {field} '{presented}'. {_FEDERATION_TAIL}",
+    )

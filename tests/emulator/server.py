@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,9 +27,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .entra import EXCHANGE_AUDIENCE, OidcIssuer, authenticate
 from .policy import BITLOCKER, apply_patch
-from .state import READ_ROLES, WRITE_ROLE, Directory, Recorded, Tenant
+from .state import READ_ROLES, WRITE_ROLE, Directory, Fault, Recorded, Tenant
 
-GRAPH_SCOPES = ("https://graph.microsoft.com/.default",)
+# A Graph token's `aud`: the resource, or Graph's app id (learn.microsoft.com, access token claims).
+GRAPH_AUDIENCES = ("https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000")
+SYSTEM_IDENTITY_APP_ID = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"  # the system-assigned identity's app id here
 POLICY_PATH = "/v1.0/policies/authorizationpolicy"
 BETA_POLICY_PATH = "/beta/policies/authorizationpolicy"
 
@@ -48,7 +51,8 @@ class Emulator:
         self._ca.cert_pem.write_to_path(str(self.ca_path))
         self._oidc_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.identity_header = secrets.token_urlsafe(16)
-        self._github_request_tokens: dict[str, str] = {}  # request token -> subject
+        self._ci_request_tokens: dict[str, str] = {}  # CI request token -> subject
+        self._service_connections: dict[str, str] = {}  # Azure Pipelines service connection id -> subject
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self._server.daemon_threads = True
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
@@ -89,11 +93,9 @@ class Emulator:
         """A tenant whose device owners may (True) or may not (False) read their keys."""
         return self.directory.add_tenant(bitlocker, domain, tenant_id)
 
-    def set_bitlocker(self, tenant: Tenant, value: bool) -> None:
-        """Change the live value behind the product's back, as an admin in the portal would."""
-        with self.directory.lock:
-            tenant.policy["defaultUserRolePermissions"][BITLOCKER] = value
-            tenant.stale_snapshot = None
+    def set_bitlocker(self, tenant: Tenant, value: bool | None) -> None:
+        """Change the live value (None: null) behind the product's back, as an admin in the portal would."""
+        self.directory.set_bitlocker(tenant, value)
 
     def remove_bitlocker_key(self, tenant: Tenant) -> None:
         """Answer GETs without the BitLocker key, as one captured live response did."""
@@ -105,13 +107,40 @@ class Emulator:
         return self.issuer.token(subject, audience)
 
     def github_actions(self, subject: str) -> dict[str, str]:
-        """The environment a GitHub Actions job with `id-token: write` would have."""
+        """The environment a GitHub Actions job with `id-token: write` would have.
+
+        The runner's request URL is an Azure DevOps-style `…/_apis/…/idtoken?api-version=2.0`
+        that clients extend with `&audience=…` (actions/toolkit, packages/core/src/oidc-utils.ts).
+        """
         request_token = secrets.token_urlsafe(24)
-        self._github_request_tokens[request_token] = subject
+        self._ci_request_tokens[request_token] = subject
         return {
-            "ACTIONS_ID_TOKEN_REQUEST_URL": f"{self.url}/_github/idtoken?api-version=2.0",
+            "ACTIONS_ID_TOKEN_REQUEST_URL": f"{self.url}/_github/_apis/distributedtask/idtoken?api-version=2.0",
             "ACTIONS_ID_TOKEN_REQUEST_TOKEN": request_token,
         }
+
+    def azure_pipelines(self, subject: str, service_connection_id: str) -> dict[str, str]:
+        """The environment of an Azure Pipelines step that maps SYSTEM_ACCESSTOKEN, for one service connection."""
+        request_token = secrets.token_urlsafe(24)
+        self._ci_request_tokens[request_token] = subject
+        self._service_connections[service_connection_id] = subject
+        return {
+            "SYSTEM_OIDCREQUESTURI": f"{self.url}/_ado/org/_apis/distributedtask/hubs/build/plans/plan/jobs/job/oidctoken",
+            "SYSTEM_ACCESSTOKEN": request_token,
+        }
+
+    def arc_env(self) -> dict[str, str]:
+        """The environment of an Azure Arc-enabled server (MSAL detects Arc by these two variables)."""
+        return {"IDENTITY_ENDPOINT": f"{self.url}/arc/token", "IMDS_ENDPOINT": self.url}
+
+    def access_token(self, tenant: Tenant, roles: Iterable[str] = (WRITE_ROLE,), app_id: str | None = None) -> str:
+        """An access token for Graph in `tenant`, as the Azure CLI would hold after `az login`."""
+        return self.directory.issue(tenant, roles, app_id or str(uuid.uuid4()), GRAPH_AUDIENCES[0])
+
+    def add_managed_identity(self, home: Tenant, roles: Iterable[str] = (WRITE_ROLE,), client_id: str = "") -> None:
+        """This machine's managed identity ("" = system-assigned, else user-assigned), living in `home`."""
+        with self.directory.lock:
+            self.directory.managed_identities[client_id] = (home.id, set(roles))
 
     def managed_identity_env(self) -> dict[str, str]:
         """The environment an Azure App Service with a managed identity would have."""
@@ -163,6 +192,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._record = Recorded("other", self.command, path, {k.lower(): v for k, v in self.headers.items()}, self._body)
         self.emulator.directory.record(self._record)
         segments = path.strip("/").split("/")
+        endpoint = self._entra_endpoint(lower, segments)
+        if endpoint and self._injected(endpoint, segments[0]):
+            return
         if lower in (POLICY_PATH, BETA_POLICY_PATH):
             self._record.kind = "graph"
             self._graph(beta=lower == BETA_POLICY_PATH)
@@ -175,14 +207,63 @@ class _Handler(BaseHTTPRequestHandler):
         elif lower == "/msi/token":
             self._record.kind = "msi"
             self._managed_identity()
-        elif lower == "/_github/idtoken":
+        elif lower == "/arc/token":
+            self._record.kind = "msi"
+            self._arc_challenge()
+        elif lower.startswith("/_github/") and lower.endswith("/idtoken"):
             self._record.kind = "github"
             self._github()
+        elif lower.startswith("/_ado/") and lower.endswith("/oidctoken") and self.command == "POST":
+            self._record.kind = "pipelines"
+            self._azure_pipelines()
         elif lower.startswith("/_emulator/"):
             self._record.kind = "control"
             self._control(segments[1:])
         else:
             self._graph_error(404, "Request_ResourceNotFound", f"Resource not found for the segment '{segments[-1]}'.")
+
+    def _entra_endpoint(self, lower: str, segments: list[str]) -> str | None:
+        """Which Entra endpoint a path is, for fault injection."""
+        if lower.endswith("/oauth2/v2.0/token") and len(segments) == 4:
+            return "token"
+        if lower.endswith("/v2.0/.well-known/openid-configuration") and len(segments) == 4:
+            return "discovery"
+        return "msi" if lower == "/msi/token" else None
+
+    def _injected(self, endpoint: str, tenant_ref: str) -> bool:
+        """Answer with an injected fault, if one is queued for this endpoint; True when answered."""
+        fault = self.emulator.faults.take(self.command, endpoint)
+        if fault is None:
+            return False
+        self._record.kind = endpoint
+        tenant = self.emulator.directory.tenant(tenant_ref)
+        self._record.tenant_id = tenant.id if tenant else None
+        self._answer_fault(fault, endpoint)
+        return True
+
+    def _answer_fault(self, fault: Fault, endpoint: str) -> None:
+        extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+        if fault.kind == "drop":
+            self.close_connection = True
+            self.connection.close()
+        elif fault.kind == "garbage":
+            self._send_text(200, "<html><body>Sign in to the proxy</body></html>")
+        elif endpoint == "graph":
+            code = {429: "TooManyRequests", 503: "serviceNotAvailable", 504: "UnknownError"}.get(fault.status, "UnknownError")
+            self._graph_error(fault.status, code, "Injected by the emulator.", extra)
+        else:
+            # Entra's transient failure (learn.microsoft.com, error codes: AADSTS90033 "A transient
+            # error has occurred. Try again."); MSAL raises MsalServiceError for any status >= 500.
+            self._aad_error(fault.status, "temporarily_unavailable", 90033, "A transient error has occurred. Try again.", extra)
+
+    def _send_text(self, status: int, text: str) -> None:
+        self._record.status = status
+        body = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def _send(
         self, status: int, payload: Any = None, headers: dict[str, str] | None = None, content_type: str = "application/json"
@@ -216,22 +297,18 @@ class _Handler(BaseHTTPRequestHandler):
         emulator = self.emulator
         if emulator.faults.latency:
             time.sleep(emulator.faults.latency)
-        token = emulator.directory.tokens.get((self.headers.get("Authorization") or "").removeprefix("Bearer ").strip())
-        if token is None or token.expires_at < time.time():
+        bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+        token = emulator.directory.validate(bearer, (emulator.url, *GRAPH_AUDIENCES))
+        if token is None:
             message = "Access token is empty." if not self.headers.get("Authorization") else "Access token validation failure."
             self._graph_error(401, "InvalidAuthenticationToken", message)
             return
+        # Graph acts in the tenant the token was issued by: its `tid`, whatever the caller meant.
         tenant = emulator.directory.tenants[token.tenant_id]
         self._record.tenant_id = tenant.id
         fault = emulator.faults.take(self.command)
-        if fault and fault.kind == "drop":
-            self.close_connection = True
-            self.connection.close()
-            return
-        if fault:
-            extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            code = {429: "TooManyRequests", 503: "serviceNotAvailable", 504: "UnknownError"}.get(fault.status, "UnknownError")
-            self._graph_error(fault.status, code, "Injected by the emulator.", extra)
+        if fault and fault.kind != "applied":
+            self._answer_fault(fault, "graph")
             return
         if self.command == "GET":
             if not token.roles & READ_ROLES:
@@ -258,11 +335,11 @@ class _Handler(BaseHTTPRequestHandler):
             if WRITE_ROLE not in token.roles:
                 self._graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
                 return
-            self._patch(tenant)
+            self._patch(tenant, fault)
         else:
             self._graph_error(405, "Request_BadRequest", "Method not allowed.")
 
-    def _patch(self, tenant: Tenant) -> None:
+    def _patch(self, tenant: Tenant, fault: Fault | None) -> None:
         try:
             changes = json.loads(self._body or b"null")
         except ValueError:
@@ -281,10 +358,17 @@ class _Handler(BaseHTTPRequestHandler):
                 tenant.stale_snapshot = tenant.policy
                 tenant.stale_until = time.time() + self.emulator.faults.stale_reads_ms / 1000
             tenant.policy = updated
-        self._send(204, None, self._graph_headers())
+        if fault is None:
+            self._send(204, None, self._graph_headers())  # documented: 204 No Content
+        elif fault.status < 300:
+            self._send(fault.status, {"id": "authorizationPolicy"}, self._graph_headers())
+        elif fault.status < 400:
+            self._send(fault.status, None, {**self._graph_headers(), "Location": f"{self.emulator.url}/moved"})
+        else:
+            self._graph_error(fault.status, "UnknownError", "Injected by the emulator after the write.")
 
     # -- Entra ID -------------------------------------------------------------------------------------
-    def _aad_error(self, status: int, error: str, code: int, text: str) -> None:
+    def _aad_error(self, status: int, error: str, code: int, text: str, headers: dict[str, str] | None = None) -> None:
         correlation = self.headers.get("client-request-id") or str(uuid.uuid4())
         trace = str(uuid.uuid4())
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
@@ -299,6 +383,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "correlation_id": correlation,
                 "error_uri": f"{self.emulator.url}/error?code={code}",
             },
+            headers,
         )
 
     def _discovery(self, tenant_ref: str) -> None:
@@ -340,14 +425,15 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         scope = form.get("scope", "")
-        if scope not in (f"{self.emulator.url}/.default", *GRAPH_SCOPES):
+        audience = scope.removesuffix("/.default")
+        if not scope.endswith("/.default") or audience not in (self.emulator.url, GRAPH_AUDIENCES[0]):
             self._aad_error(400, "invalid_scope", 1002012, f"The provided value for scope {scope} is not valid.")
             return
         refusal = authenticate(app, form, f"{self.emulator.url}/{tenant.id}/oauth2/v2.0/token", self.emulator.issuer)
         if refusal:
             self._aad_error(*refusal)
             return
-        token = self.emulator.directory.issue(tenant, app.roles)
+        token = self.emulator.directory.issue(tenant, app.roles, app.client_id, audience)
         self._send(200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token})
 
     def _managed_identity(self) -> None:
@@ -356,15 +442,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         client_id = self._query.get("client_id", "")
         with self.emulator.directory.lock:
-            match = next(
-                (
-                    (t, roles)
-                    for t in self.emulator.directory.tenants.values()
-                    for cid, roles in t.managed_identities.items()
-                    if cid == client_id
-                ),
-                None,
-            )
+            match = self.emulator.directory.managed_identities.get(client_id)
         if match is None:
             self._send(
                 400,
@@ -376,9 +454,12 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
             return
-        tenant, roles = match
+        # The identity's home tenant issues the token: the request names no tenant at all
+        # (learn.microsoft.com, App Service managed identity REST reference: resource, api-version, client_id).
+        home, roles = match
+        tenant = self.emulator.directory.tenants[home]
         self._record.tenant_id = tenant.id
-        token = self.emulator.directory.issue(tenant, roles)
+        token = self.emulator.directory.issue(tenant, roles, client_id or SYSTEM_IDENTITY_APP_ID, self._query.get("resource", ""))
         self._send(
             200,
             {
@@ -390,13 +471,50 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
+    def _arc_challenge(self) -> None:
+        """Azure Arc's first answer: 401 naming a key file only a local administrator (or the himds
+        group) can read (learn.microsoft.com, azure-arc/servers/managed-identity-authentication)."""
+        realm = f"/var/opt/azcmagent/tokens/{uuid.uuid4().hex}.key"
+        self._send(401, {"error": "unauthorized"}, {"WWW-Authenticate": f"Basic realm={realm}"})
+
+    def _ci_subject(self) -> str | None:
+        """The subject of the CI job whose request token this is (`Authorization: Bearer …`, any case)."""
+        scheme, _, request_token = (self.headers.get("Authorization") or "").partition(" ")
+        return self.emulator._ci_request_tokens.get(request_token) if scheme.lower() == "bearer" else None
+
     def _github(self) -> None:
-        request_token = (self.headers.get("Authorization") or "")[len("bearer ") :]
-        subject = self.emulator._github_request_tokens.get(request_token)
+        """GitHub Actions' ID-token endpoint: GET URL?api-version=2.0&audience=AUD, token in `value`.
+
+        The URL is an Azure DevOps-style `_apis` endpoint, which refuses a request without its
+        api-version; GitHub's toolkit keeps the runner's query and appends `&audience=`
+        (actions/toolkit, packages/core/src/oidc-utils.ts, getIDToken).
+        """
+        if self._query.get("api-version") != "2.0":
+            self._send(400, {"message": "The request must carry the api-version query parameter (2.0)."})
+            return
+        subject = self._ci_subject()
         if subject is None:
             self._send(401, {"message": "Unauthorized"})
             return
-        self._send(200, {"value": self.emulator.oidc_token(subject, self._query.get("audience", EXCHANGE_AUDIENCE))})
+        self._send(200, {"value": self.emulator.oidc_token(subject, self._query.get("audience", "https://github.com/octo-org"))})
+
+    def _azure_pipelines(self) -> None:
+        """Azure Pipelines' OIDC endpoint: POST URI?api-version=7.1&serviceConnectionId=ID, token in `oidcToken`.
+
+        As azure-identity's AzurePipelinesCredential calls it (azure/identity/_credentials/azure_pipelines.py);
+        failures carry Azure DevOps' tracing headers x-vss-e2eid and x-msedge-ref.
+        """
+        tracing = {"x-vss-e2eid": str(uuid.uuid4()), "x-msedge-ref": f"Ref A: {uuid.uuid4().hex[:16]}"}
+        subject = self._ci_subject()
+        connection = self._query.get("serviceConnectionId", "")
+        if self._query.get("api-version") != "7.1":
+            self._send(400, {"message": "The api-version query parameter is required."}, tracing)
+        elif subject is None:
+            self._send(401, {"message": "TF400813: The user is not authorized to access this resource."}, tracing)
+        elif self.emulator._service_connections.get(connection) != subject:
+            self._send(404, {"message": f"Service connection {connection} was not found."}, tracing)
+        else:
+            self._send(200, {"oidcToken": self.emulator.oidc_token(subject)}, tracing)
 
     # -- control (for the standalone demo) -----------------------------------------------------------
     def _control(self, segments: list[str]) -> None:
@@ -415,7 +533,8 @@ class _Handler(BaseHTTPRequestHandler):
             if tenant is None:
                 self._send(404, {"message": "no such tenant"})
             elif self.command == "POST":
-                self.emulator.set_bitlocker(tenant, json.loads(self._body) is True)
+                value = json.loads(self._body)
+                self.emulator.set_bitlocker(tenant, value if isinstance(value, bool) else None)
                 self._send(200, {BITLOCKER: tenant.bitlocker})
             else:
                 self._send(200, {BITLOCKER: tenant.bitlocker})

@@ -11,6 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from .policy import BITLOCKER, default_policy
 
 READ_ROLES = frozenset({"Policy.Read.All", "Policy.ReadWrite.Authorization"})
@@ -36,13 +39,12 @@ class App:
 
 @dataclass
 class Tenant:
-    """One emulated tenant: its policy, apps and managed identities."""
+    """One emulated tenant: its policy and apps."""
 
     id: str
     domain: str
     policy: dict[str, Any]
     apps: dict[str, App] = field(default_factory=dict)
-    managed_identities: dict[str, set[str]] = field(default_factory=dict)  # client id ("" = system) -> roles
     stale_snapshot: dict[str, Any] | None = None
     stale_until: float = 0.0
 
@@ -54,7 +56,7 @@ class Tenant:
 
     @property
     def bitlocker(self) -> bool | None:
-        """The live value, or None when the key is absent."""
+        """The live value, or None when it is null or the key is absent."""
         value = self.policy["defaultUserRolePermissions"].get(BITLOCKER)
         return value if isinstance(value, bool) else None
 
@@ -66,6 +68,7 @@ class IssuedToken:
     tenant_id: str
     roles: frozenset[str]
     expires_at: float
+    audience: str
 
 
 @dataclass
@@ -84,20 +87,23 @@ class Recorded:
 
 
 @dataclass
-class _Fault:
-    kind: str  # status | drop
+class Fault:
+    """One injected misbehaviour, for the next `remaining` matching requests."""
+
+    kind: str  # status | drop | garbage | applied (a PATCH written, then answered with `status`)
     remaining: int
     status: int = 0
     retry_after: str | None = None
     method: str | None = None
+    endpoint: str = "graph"  # graph | token | discovery | msi
 
 
 class Faults:
-    """Switches a test flips to make Graph misbehave."""
+    """Switches a test flips to make Graph or Entra ID misbehave."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queue: list[_Fault] = []
+        self._queue: list[Fault] = []
         self.latency = 0.0
         self.stale_reads_ms = 0
 
@@ -105,21 +111,38 @@ class Faults:
         """Answer the next `count` Graph requests with 429 (and Retry-After unless None)."""
         self.fail(429, count, retry_after, method)
 
-    def fail(self, status: int, count: int = 1, retry_after: str | None = None, method: str | None = None) -> None:
-        """Answer the next `count` Graph requests with `status` (e.g. 503, 504)."""
-        with self._lock:
-            self._queue.append(_Fault("status", count, status, retry_after, method))
+    def fail(
+        self,
+        status: int,
+        count: int = 1,
+        retry_after: str | None = None,
+        method: str | None = None,
+        endpoint: str = "graph",
+    ) -> None:
+        """Answer the next `count` requests to `endpoint` with `status` (e.g. 503, 504)."""
+        self._add(Fault("status", count, status, retry_after, method, endpoint))
 
-    def drop(self, count: int = 1, method: str | None = None) -> None:
-        """Close the connection without answering the next `count` Graph requests."""
-        with self._lock:
-            self._queue.append(_Fault("drop", count, method=method))
+    def drop(self, count: int = 1, method: str | None = None, endpoint: str = "graph") -> None:
+        """Close the connection without answering the next `count` requests to `endpoint`."""
+        self._add(Fault("drop", count, method=method, endpoint=endpoint))
 
-    def take(self, method: str) -> _Fault | None:
+    def garbage(self, count: int = 1, endpoint: str = "graph") -> None:
+        """Answer the next `count` requests to `endpoint` with 200 and an HTML page (a captive proxy)."""
+        self._add(Fault("garbage", count, endpoint=endpoint))
+
+    def applied(self, status: int, count: int = 1) -> None:
+        """Write the next `count` PATCHes, then answer them with `status` instead of 204."""
+        self._add(Fault("applied", count, status, method="PATCH"))
+
+    def _add(self, fault: Fault) -> None:
+        with self._lock:
+            self._queue.append(fault)
+
+    def take(self, method: str, endpoint: str = "graph") -> Fault | None:
         """The fault for this request, if any, used up by one."""
         with self._lock:
             for fault in self._queue:
-                if fault.method in (None, method):
+                if fault.endpoint == endpoint and fault.method in (None, method):
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         self._queue.remove(fault)
@@ -138,9 +161,12 @@ class Directory:
     """All tenants and everything issued, guarded by one lock."""
 
     def __init__(self) -> None:
+        self.signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.lock = threading.RLock()
         self.tenants: dict[str, Tenant] = {}
         self.tokens: dict[str, IssuedToken] = {}
+        # This machine's managed identities: client id ("" = system-assigned) -> (home tenant id, roles)
+        self.managed_identities: dict[str, tuple[str, set[str]]] = {}
         self.requests: list[Recorded] = []
         self.faults = Faults()
 
@@ -158,12 +184,47 @@ class Directory:
         with self.lock:
             return next((t for t in self.tenants.values() if key in (t.id.lower(), t.domain.lower())), None)
 
-    def issue(self, tenant: Tenant, roles: Iterable[str], lifetime: int = 3599) -> str:
-        """A new opaque access token for these roles."""
-        token = "emu-at-" + secrets.token_urlsafe(32)
+    def issue(self, tenant: Tenant, roles: Iterable[str], app_id: str, audience: str, lifetime: int = 3599) -> str:
+        """A new app-only access token: a signed JWT with the claims Entra ID puts in one.
+
+        Claims as learn.microsoft.com documents them ("Access token claims reference"): `aud`
+        the resource, `iss` https://sts.windows.net/{tid}/, `tid` the tenant that issued it
+        (a managed identity's home tenant), `appid`, `roles` (application permissions),
+        `idtyp` "app", `ver` "1.0". Clients should treat it as opaque; the product reads `tid` only.
+        """
+        now = int(time.time())
+        claims = {
+            "aud": audience,
+            "iss": f"https://sts.windows.net/{tenant.id}/",
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime,
+            "appid": app_id,
+            "idtyp": "app",
+            "oid": str(uuid.uuid4()),
+            "sub": str(uuid.uuid4()),
+            "roles": sorted(roles),
+            "tid": tenant.id,
+            "ver": "1.0",
+        }
+        token = jwt.encode(claims, self.signing_key, algorithm="RS256")
         with self.lock:
-            self.tokens[token] = IssuedToken(tenant.id, frozenset(roles), time.time() + lifetime)
+            self.tokens[token] = IssuedToken(tenant.id, frozenset(roles), now + lifetime, audience)
         return token
+
+    def validate(self, token: str, audiences: Iterable[str]) -> IssuedToken | None:
+        """The token's grant when it is one this directory signed, unexpired, for one of `audiences`."""
+        try:
+            claims = jwt.decode(token, self.signing_key.public_key(), algorithms=["RS256"], audience=list(audiences))
+        except jwt.PyJWTError:
+            return None
+        return IssuedToken(claims["tid"], frozenset(claims["roles"]), claims["exp"], claims["aud"])
+
+    def set_bitlocker(self, tenant: Tenant, value: bool | None) -> None:
+        """Change the live value (None: null) behind the product's back, as an admin in the portal would."""
+        with self.lock:
+            tenant.policy["defaultUserRolePermissions"][BITLOCKER] = value
+            tenant.stale_snapshot = None
 
     def policy_view(self, tenant: Tenant) -> dict[str, Any]:
         """What a GET sees now: the stale snapshot for a while after a write, if asked for."""

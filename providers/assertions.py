@@ -1,0 +1,112 @@
+"""Workload identity federation: the external OIDC token MSAL presents as the client assertion.
+
+Sources: a token given directly, a token file re-read at each use (Kubernetes rotates it),
+or a CI system's ID-token endpoint asked at each use (GitHub Actions, Azure Pipelines).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .credentials import AzurePipelinesToken, GitHubActionsToken, OidcSource, OidcTokenFile, OidcTokenValue
+from .errors import AuthenticationError, ConfigurationError
+from .settings import OIDC_AZURE_SERVICE_CONNECTION_ID, OIDC_TOKEN_FILE_PATH
+
+__all__ = ["EXCHANGE_AUDIENCE", "assertion"]
+
+# The audience Entra ID expects in a federated token (learn.microsoft.com, "Workload
+# identity federation": "api://AzureADTokenExchange" is the recommended audience).
+EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+
+
+def assertion(source: OidcSource, http: httpx.Client) -> Callable[[], str]:
+    """A callable MSAL invokes whenever it needs a fresh client assertion."""
+    if isinstance(source, OidcTokenValue):
+        return lambda: source.token
+    if isinstance(source, OidcTokenFile):
+        return lambda: _read_token_file(source.path)
+    if isinstance(source, GitHubActionsToken):
+        return lambda: _github_token(source, http)
+    return lambda: _azure_pipelines_token(source, http)
+
+
+def _read_token_file(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Cannot read the OIDC token file {path!r} ({OIDC_TOKEN_FILE_PATH.describe()}): {exc.strerror}"
+        ) from None
+
+
+def _github_token(source: GitHubActionsToken, http: httpx.Client) -> str:
+    """GitHub Actions' ID token for Entra's audience.
+
+    The runner's ACTIONS_ID_TOKEN_REQUEST_URL already carries `?api-version=2.0`; GitHub's
+    toolkit (actions/toolkit, packages/core/src/oidc-utils.ts, getIDToken) appends
+    `&audience=…` to it and sends `Authorization: Bearer TOKEN`; the token is in `value`.
+    httpx's `params=` would replace the URL's query, so the parameter is merged instead.
+    """
+    url = httpx.URL(source.request_url).copy_merge_params({"audience": EXCHANGE_AUDIENCE})
+    response = _ask(http, "GET", url, source.request_token, "GitHub Actions")
+    value = _json_field(response, "value")
+    if value is None:
+        raise AuthenticationError(
+            f"GitHub Actions gave no OIDC token (HTTP {response.status_code}); the job needs `permissions: id-token: write`"
+        )
+    return value
+
+
+def _azure_pipelines_token(source: AzurePipelinesToken, http: httpx.Client) -> str:
+    """Azure Pipelines' ID token for a workload identity federation service connection.
+
+    As azure-identity's AzurePipelinesCredential asks for it (azure/identity/_credentials/
+    azure_pipelines.py): POST `{SYSTEM_OIDCREQUESTURI}?api-version=7.1&serviceConnectionId=ID`
+    with no body and `Authorization: Bearer $SYSTEM_ACCESSTOKEN`; the token is in `oidcToken`.
+    Its tracing headers x-vss-e2eid and x-msedge-ref go into the error, as the .NET and Java
+    credentials do.
+    """
+    url = httpx.URL(source.request_url).copy_merge_params(
+        {"api-version": "7.1", "serviceConnectionId": source.service_connection_id}
+    )
+    # X-TFS-FedAuthRedirect: Suppress keeps Azure DevOps from answering with a sign-in redirect.
+    response = _ask(http, "POST", url, source.request_token, "Azure Pipelines", {"X-TFS-FedAuthRedirect": "Suppress"})
+    value = _json_field(response, "oidcToken")
+    if value is None:
+        raise AuthenticationError(
+            f"Azure Pipelines gave no OIDC token for service connection {source.service_connection_id} "
+            f"(HTTP {response.status_code}); check {OIDC_AZURE_SERVICE_CONNECTION_ID.describe()} and that the "
+            "step maps SYSTEM_ACCESSTOKEN (env: SYSTEM_ACCESSTOKEN: $(System.AccessToken))" + _vss_ids(response)
+        )
+    return value
+
+
+def _ask(
+    http: httpx.Client, method: str, url: httpx.URL, token: str, who: str, extra: dict[str, str] | None = None
+) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", **(extra or {})}
+    try:
+        return http.request(method, url, headers=headers)
+    except httpx.TransportError as exc:
+        raise AuthenticationError(f"Could not reach the {who} OIDC endpoint ({type(exc).__name__})") from None
+
+
+def _json_field(response: httpx.Response, name: str) -> str | None:
+    if response.status_code != 200:
+        return None
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return None
+    value = body.get(name) if isinstance(body, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _vss_ids(response: httpx.Response) -> str:
+    """Azure DevOps' tracing headers, which its support asks for."""
+    ids = [f"{name} {response.headers[name]}" for name in ("x-vss-e2eid", "x-msedge-ref") if name in response.headers]
+    return f" ({', '.join(ids)})" if ids else ""

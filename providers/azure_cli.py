@@ -1,0 +1,115 @@
+"""Tokens from the Azure CLI's signed-in account, as azure-identity's AzureCliCredential gets them.
+
+`az account get-access-token --resource GRAPH --tenant TENANT --output json` prints
+`accessToken`, `expiresOn` (local time), `expires_on` (epoch seconds, az >= 2.54),
+`tenant` and `tokenType`. A CLI that is not signed in, or not to that tenant, says
+`az login` on stderr (azure-identity, azure/identity/_credentials/azure_cli.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from .credentials import HOW_TO_CONFIGURE
+from .errors import AuthenticationError, ConfigurationError
+from .settings import USE_CLI
+
+__all__ = ["AzureCliToken", "find_az"]
+
+TIMEOUT_SECONDS = 30.0  # azure-identity waits 10 s; a CI runner's first `az` call can take longer
+_REFRESH_MARGIN_SECONDS = 300
+
+
+def find_az(fallback: bool = False) -> str:
+    """The `az` executable on PATH, or a ConfigurationError saying what to do.
+
+    `fallback`: the CLI is only tried because nothing else is configured, so the message
+    lists every credential there is.
+    """
+    path = shutil.which("az")
+    if path is None and fallback:
+        raise ConfigurationError(
+            f"No credential for Microsoft Graph is configured: {HOW_TO_CONFIGURE} "
+            "(the Azure CLI, tried when nothing else is set, is not on PATH)."
+        )
+    if path is None:
+        raise ConfigurationError(
+            f"The Azure CLI (`az`) is not on PATH, and {USE_CLI.describe()} is true: "
+            "install it and run `az login`, or configure another credential"
+        )
+    return path
+
+
+class AzureCliToken:
+    """An access token for one tenant from `az`, reused until five minutes before it expires."""
+
+    def __init__(self, tenant: str, resource: str, timeout: float = TIMEOUT_SECONDS):
+        self._tenant = tenant
+        self._resource = resource
+        self._timeout = timeout
+        self._token: tuple[str, float] | None = None
+        self._lock = threading.Lock()
+
+    def token(self) -> str:
+        """A current token, from `az` when the one held is near expiry."""
+        with self._lock:
+            if self._token is None or self._token[1] - _REFRESH_MARGIN_SECONDS < time.time():
+                self._token = _parse(self._run())
+            return self._token[0]
+
+    def _run(self) -> str:
+        command = [find_az(), "account", "get-access-token", "--output", "json"]
+        command += ["--resource", self._resource, "--tenant", self._tenant]
+        try:
+            done = subprocess.run(  # noqa: S603 - a fixed command line, no shell
+                command,
+                capture_output=True,
+                text=True,
+                timeout=self._timeout,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "AZURE_CORE_NO_COLOR": "true"},
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise AuthenticationError(
+                f"The Azure CLI gave no token within {self._timeout:.0f} s; run `az account show`"
+            ) from None
+        except OSError as exc:
+            raise AuthenticationError(f"Could not run the Azure CLI: {exc.strerror}") from None
+        if done.returncode != 0:
+            raise AuthenticationError(self._refusal(done.stderr))
+        return done.stdout
+
+    def _refusal(self, stderr: str) -> str:
+        codes = re.findall(r"AADSTS\d+", stderr)
+        code = f" ({codes[0]})" if codes else ""
+        if ("az login" in stderr or "az account set" in stderr) and not codes:
+            return f"The Azure CLI is not signed in to tenant {self._tenant}{code}: run `az login --tenant {self._tenant}`"
+        first = next((line.strip() for line in stderr.splitlines() if line.strip()), "no message")
+        return f"The Azure CLI gave no token for tenant {self._tenant}: {first[:300]}"
+
+
+def _parse(output: str) -> tuple[str, float]:
+    """The token and its expiry (epoch seconds) from `az account get-access-token` output."""
+    try:
+        body: Any = json.loads(output)
+        token = body["accessToken"]
+        expires = float(body["expires_on"]) if "expires_on" in body else _local_time(body["expiresOn"])
+    except (ValueError, KeyError, TypeError):
+        raise AuthenticationError("The Azure CLI printed no token in the expected form; update it (`az upgrade`)") from None
+    if not isinstance(token, str) or not token:
+        raise AuthenticationError("The Azure CLI printed an empty token; run `az login` again")
+    return token, expires
+
+
+def _local_time(text: str) -> float:
+    """`expiresOn` is the machine's local time, e.g. "2026-11-27 12:34:56.000000"."""
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f").timestamp()

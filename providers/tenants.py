@@ -1,0 +1,121 @@
+"""Which tenant a stack names, and which tenant a token is for.
+
+A tenant may be spelled as its GUID or as any verified domain; the product keys state, diff
+and outputs on the GUID, which OIDC discovery gives as the `issuer`
+(`GET {authority}/{tenant}/v2.0/.well-known/openid-configuration` → `issuer`
+`https://login.microsoftonline.com/{GUID}/v2.0`; learn.microsoft.com, "OpenID Connect on
+the Microsoft identity platform", "Find your app's OpenID configuration document URI").
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+from urllib.parse import urlsplit
+
+import httpx
+
+from .errors import AuthenticationError
+from .settings import AUTHORITY_HOST, ENVIRONMENT, TENANT_ID
+
+__all__ = ["DISCOVERY_SUFFIX", "GUID", "TenantDirectory", "is_guid", "token_tenant"]
+
+DISCOVERY_SUFFIX = "/v2.0/.well-known/openid-configuration"
+GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def is_guid(value: str) -> bool:
+    """Whether `value` is exactly a GUID (no surrounding whitespace)."""
+    return GUID.fullmatch(value) is not None
+
+
+class TenantDirectory:
+    """Resolves tenant spellings to GUIDs through OIDC discovery, one request per spelling.
+
+    The discovery documents it fetched are also what MSAL reads (see `tokens._MsalHttp`),
+    so a provider process asks Entra for each document once.
+    """
+
+    def __init__(self, http: httpx.Client, authority_host: str):
+        self._http = http
+        self._authority_host = authority_host
+        self._documents: dict[str, httpx.Response] = {}
+        self._lock = threading.Lock()
+
+    def discovery_url(self, tenant: str) -> str:
+        """The OIDC discovery document's URL for a tenant spelling (domains are case-insensitive)."""
+        return f"{self._authority_host}/{tenant.lower()}{DISCOVERY_SUFFIX}"
+
+    def document(self, url: str) -> httpx.Response:
+        """GET a discovery document; successful answers are kept for the life of the process."""
+        with self._lock:
+            cached = self._documents.get(url)
+        if cached is not None:
+            return cached
+        try:
+            response = self._http.get(url)
+        except httpx.TransportError as exc:
+            raise AuthenticationError(
+                f"Could not reach Entra ID at {self._authority_host} ({type(exc).__name__}); check "
+                f"{AUTHORITY_HOST.describe()}, {ENVIRONMENT.key}, the network and SSL_CERT_FILE"
+            ) from None
+        if response.status_code == 200:
+            with self._lock:
+                self._documents[url] = response
+        return response
+
+    def guid(self, tenant: str) -> str:
+        """The tenant's GUID, lower-case: as given, or from the `issuer` of its discovery document."""
+        if is_guid(tenant):
+            return tenant.lower()
+        url = self.discovery_url(tenant)
+        response = self.document(url)
+        if 400 <= response.status_code < 500:
+            raise AuthenticationError(
+                f"Entra ID knows no tenant {tenant!r}: AADSTS90002: check {TENANT_ID.describe()} "
+                f"(the tenant's GUID or one of its verified domains) and {ENVIRONMENT.key}",
+                (90002,),
+            )
+        issuer = _issuer(response)
+        guid = _guid_in_issuer(issuer) if issuer else None
+        if response.status_code != 200 or guid is None:
+            raise AuthenticationError(
+                f"Entra ID's OIDC discovery for tenant {tenant!r} failed (HTTP {response.status_code}"
+                f"{', issuer ' + repr(issuer) if issuer else ''}); Entra may be unavailable, run again later"
+            )
+        with self._lock:  # the GUID's own document is the same; MSAL then needs no second request
+            self._documents.setdefault(self.discovery_url(guid), response)
+        return guid
+
+
+def _issuer(response: httpx.Response) -> str | None:
+    try:
+        issuer = response.json().get("issuer")
+    except (ValueError, AttributeError):
+        return None
+    return issuer if isinstance(issuer, str) else None
+
+
+def _guid_in_issuer(issuer: str) -> str | None:
+    """`https://HOST/{GUID}/v2.0` → GUID."""
+    segments = urlsplit(issuer).path.strip("/").split("/")
+    return segments[0].lower() if segments and is_guid(segments[0]) else None
+
+
+def token_tenant(access_token: str) -> str | None:
+    """The `tid` claim of a JWT access token, or None when the token is not a readable JWT.
+
+    Microsoft calls Graph access tokens opaque to clients, so this is a best-effort guard
+    (learn.microsoft.com, "Access tokens in the Microsoft identity platform": `tid`).
+    """
+    parts = access_token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    tid = claims.get("tid") if isinstance(claims, dict) else None
+    return tid.lower() if isinstance(tid, str) else None

@@ -1,0 +1,60 @@
+"""A stand-in for the Azure CLI's `az account get-access-token`, for tests (az is not installed here).
+
+It prints what the real one prints (Azure/azure-cli, profile/custom.py get_access_token and
+_profile.py get_raw_token): `accessToken`, `expiresOn` (local time), `expires_on` (epoch),
+`tenant`, `tokenType`, and no `subscription` when --tenant is given; and fails as the real
+one fails: "Please run 'az login' to setup account." when signed out (_profile.py), an
+AADSTS refusal when the signed-in account has no access to the tenant asked for.
+
+State comes from the JSON file named by FAKE_AZ_STATE: {"tokens": {TENANT: ACCESS_TOKEN}}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import datetime
+
+
+def main(argv: list[str]) -> int:
+    """Answer `az account get-access-token --output json --resource R --tenant T`."""
+    if argv[:2] != ["account", "get-access-token"]:
+        sys.stderr.write(f"ERROR: 'az {' '.join(argv[:2])}' is not supported by this stand-in\n")
+        return 2
+    tenant = argv[argv.index("--tenant") + 1] if "--tenant" in argv else ""
+    try:
+        with open(os.environ["FAKE_AZ_STATE"]) as state:
+            tokens: dict[str, str] = json.load(state)["tokens"]
+    except (KeyError, OSError):
+        tokens = {}
+    if not tokens:
+        sys.stderr.write("ERROR: Please run 'az login' to setup account.\n")
+        return 1
+    token = tokens.get(tenant)
+    if token is None:
+        sys.stderr.write(
+            f"ERROR: AADSTS50020: User account 'admin@contoso.example' from identity provider "
+            f"'https://sts.windows.net/{next(iter(tokens))}/' does not exist in tenant '{tenant}'.\n"
+            f"Interactive authentication is needed. Please run:\naz login --tenant {tenant}\n"
+        )
+        return 1
+    expires = int(time.time()) + 3599
+    print(
+        json.dumps(
+            {
+                "accessToken": token,
+                "expiresOn": datetime.fromtimestamp(expires).strftime("%Y-%m-%d %H:%M:%S.%f"),
+                "expires_on": expires,
+                "tenant": tenant,
+                "tokenType": "Bearer",
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,53 @@
+"""The Azure CLI sign-in, with a stand-in `az` that prints and fails as the real one does."""
+
+from __future__ import annotations
+
+import pytest
+
+from providers.errors import AuthenticationError
+from tests.conftest import AzureCliStandIn, Configure, emulator_config
+from tests.emulator import Emulator, Tenant
+
+DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"
+
+
+@pytest.fixture
+def config(emulator: Emulator, trust_emulator: None) -> dict[str, str]:
+    """Nothing but the emulator's endpoints: the CLI is the fallback, as in pulumi-azuread."""
+    return emulator_config(emulator)
+
+
+def test_with_nothing_configured_the_cli_signs_in(
+    configure: Configure, config: dict[str, str], emulator: Emulator, tenant: Tenant, azure_cli: AzureCliStandIn
+) -> None:
+    azure_cli.sign_in({tenant.id: emulator.access_token(tenant)})
+    provider = configure(config)
+    provider.check({}, {"tenantId": tenant.domain, DESIRED: False})
+    assert (provider.create({"tenantId": tenant.domain, DESIRED: False}).outs or {})["adoptedValue"] is True
+    assert tenant.bitlocker is False
+
+
+def test_a_signed_out_cli_says_to_run_az_login(
+    configure: Configure, config: dict[str, str], tenant: Tenant, azure_cli: AzureCliStandIn
+) -> None:
+    with pytest.raises(AuthenticationError, match=f"not signed in to tenant {tenant.id}: run `az login --tenant {tenant.id}`"):
+        configure(config).create({"tenantId": tenant.id, DESIRED: False})
+
+
+def test_a_cli_without_access_to_the_tenant_quotes_entra(
+    configure: Configure, config: dict[str, str], emulator: Emulator, tenant: Tenant, azure_cli: AzureCliStandIn
+) -> None:
+    home = emulator.add_tenant()
+    azure_cli.sign_in({home.id: emulator.access_token(home)})
+    with pytest.raises(AuthenticationError, match=r"gave no token for tenant .*: ERROR: AADSTS50020: User account"):
+        configure(config).create({"tenantId": tenant.id, DESIRED: False})
+
+
+def test_a_cli_token_of_another_tenant_is_refused_before_any_graph_request(
+    configure: Configure, config: dict[str, str], emulator: Emulator, tenant: Tenant, azure_cli: AzureCliStandIn
+) -> None:
+    home = emulator.add_tenant()
+    azure_cli.sign_in({tenant.id: emulator.access_token(home)})  # an account whose token is for its home tenant
+    with pytest.raises(AuthenticationError, match=f"signed in to tenant {home.id}.*run `az login --tenant {tenant.id}`"):
+        configure(config).create({"tenantId": tenant.id, DESIRED: False})
+    assert emulator.graph_requests(tenant=home) == []
