@@ -1,4 +1,4 @@
-"""The program: one BitlockerKeyAccess resource for the stack's tenant."""
+"""The program: for the stack's tenant, the adoption record and the BitlockerKeyAccess setting it feeds."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import os
 
 import pulumi
 
-from providers import BitlockerKeyAccess
-from providers.settings import DESIRED_VALUE, RETAIN_ON_DELETE, TENANT_ID, Setting, Sources
+from providers import BitlockerAdoption, BitlockerKeyAccess
+from providers.settings import DESIRED_VALUE, TENANT_ID, Setting, Sources
 
 
 def setting(wanted: Setting) -> str | None:
@@ -21,11 +21,15 @@ def parse_bool(raw: str | None) -> bool | str | None:
     return {"true": True, "false": False}.get((raw or "").strip().lower(), raw)
 
 
+tenant_id = setting(TENANT_ID) or ""
+# Read-only, and checkpointed by the engine before the setting is even checked: the value
+# found at adoption is in state before the first PATCH, whatever happens after.
+adoption = BitlockerAdoption("bitlocker-adoption", tenant_id=tenant_id)
 access = BitlockerKeyAccess(
     "bitlocker-key-access",
-    tenant_id=setting(TENANT_ID) or "",
+    tenant_id=tenant_id,
     allowed=parse_bool(setting(DESIRED_VALUE)),  # type: ignore[arg-type]
-    opts=pulumi.ResourceOptions(retain_on_delete=parse_bool(setting(RETAIN_ON_DELETE)) is True),
+    adopted_value=adoption.adoptedValue,
 )
 
 pulumi.export("tenantId", access.tenantId)
@@ -33,3 +37,4 @@ pulumi.export("allowedToReadBitlockerKeysForOwnedDevice", access.allowedToReadBi
 pulumi.export("liveValue", access.liveValue)
 pulumi.export("adoptedValue", access.adoptedValue)
 pulumi.export("lastPatchRequestId", access.lastPatchRequestId)
+pulumi.export("lastPatchAt", access.lastPatchAt)

@@ -1,17 +1,24 @@
 """The resource: whether device owners may read their own BitLocker recovery keys, per tenant.
 
-The tenant's authorization policy is a singleton that always exists, so `create` adopts
-it and remembers the value it found; `delete` puts that value back. Only
+The tenant's authorization policy is a singleton that always exists. The value found when
+the stack first adopted it comes in from `BitlockerAdoption` (checkpointed before any
+write, see providers/adoption.py); `delete` puts that value back. Only
 defaultUserRolePermissions.allowedToReadBitlockerKeysForOwnedDevice is ever written.
 The tenant may be declared as its GUID or any verified domain; outputs and the id carry the
 GUID, so a respelling is no change and a real change of tenant deletes before it creates.
 
-Graph requests per operation (retries aside; a tenant given as a domain adds one OIDC
-discovery request per process):
-    check  0        create  1 GET, +1 PATCH when the live value differs
-    diff   1 GET    (none when the declared value changed)
-    update 1 PATCH
-    read   1 GET    delete  1 PATCH (restores the adopted value; none when it was null)
+`check` reads the live value (so every preview proves the sign-in and the permission, and
+carries the live value as the `liveValue` input: a drifted preview shows
+`liveValue: false => true`); `diff`, `create` and `update` then use what this process
+already knows. Graph requests per provider process and operation (retries aside; a tenant
+given as a domain adds one OIDC discovery request per process):
+    check  1 GET (the adoption's create may already have read it: then none)
+    diff   none (re-reads only while a read disagrees with our own write of < 30 s ago,
+           bitlocker-policy:consistencyWindowSeconds)
+    create 1 PATCH when the live value differs
+    update 1 PATCH when the live value differs
+    read   1 GET    delete  1 PATCH (restores the adopted value; none when it is null
+                            or retainOnDelete is true in the stack config now)
 
 This module's path (`providers.bitlocker`) is stored, pickled, in every stack's state:
 keep it importable across releases.
@@ -19,162 +26,116 @@ keep it importable across releases.
 
 from __future__ import annotations
 
-import functools
-import os
-import re
 import sys
-import traceback
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pulumi
 import pulumi.dynamic as dyn
+from pulumi.runtime import rpc
 
-from .errors import BitlockerPolicyError
-from .retry import operation_deadline
-from .session import Session
-from .settings import DESIRED_VALUE, PROVIDER_SETTINGS, TENANT_ID, UNSUPPORTED_KEYS, Sources
-from .tenants import is_guid
+from .adoption import ADOPTED
+from .consistency import now_iso, settled_value
+from .plumbing import TENANT, SessionProvider, one_line_errors, tenant_failure
+from .settings import DESIRED_VALUE, RETAIN_ON_DELETE
+from .stack_config import current_value
 
 __all__ = ["BitlockerKeyAccess", "BitlockerKeyAccessProvider"]
 
-TENANT = "tenantId"
 DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"
 LIVE = "liveValue"
-ADOPTED = "adoptedValue"
 LAST_PATCH = "lastPatchRequestId"
-
-_DOMAIN = re.compile(r"(?=.{4,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.IGNORECASE)
-
-_Method = TypeVar("_Method", bound=Callable[..., Any])
-_BUG_TRACEBACK_FRAMES = 32
+LAST_PATCH_AT = "lastPatchAt"
+STACK = "stack"
 
 
-def _one_line_errors(method: _Method) -> _Method:
-    """Let the product's own errors reach the CLI as their message alone, not a traceback.
-
-    Anything else is a bug: its traceback goes into the message, since `configure` sets
-    sys.tracebacklimit to 0 in the provider process. Every request and retry of one
-    operation shares one deadline.
-    """
-
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            with operation_deadline():
-                return method(*args, **kwargs)
-        except BitlockerPolicyError as error:
-            raise error.with_traceback(None) from None
-        except Exception as error:
-            details = "".join(traceback.format_exception(error, limit=_BUG_TRACEBACK_FRAMES))
-            raise RuntimeError(f"bitlocker-policy failed unexpectedly; please report this:\n{details}") from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-class BitlockerKeyAccessProvider(dyn.ResourceProvider):
+class BitlockerKeyAccessProvider(SessionProvider):
     """CRUD for the setting. Its process state (a Session) is never pickled into Pulumi's state."""
 
-    _session: Session | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Nothing of an instance is pickled: the class alone, by reference."""
-        return {}
-
-    def configure(self, req: dyn.ConfigureRequest) -> None:
-        """Receive the whole stack config (secrets in plaintext) once per provider process."""
-        keys = [key for setting in PROVIDER_SETTINGS for key in (setting.key, *setting.aliases)] + list(UNSUPPORTED_KEYS)
-        self._session = Session(Sources({key: req.config.get(key) for key in keys}, dict(os.environ)))
-        # The dynamic-provider host reports errors with traceback.format_exc(); in this
-        # process, show our errors as one line (see _one_line_errors).
-        sys.tracebacklimit = 0
-
-    @property
-    def session(self) -> Session:
-        """The process's Session (from the environment alone if `configure` never ran)."""
-        if self._session is None:
-            self._session = Session(Sources({}, dict(os.environ)))
-        return self._session
-
-    @_one_line_errors
+    @one_line_errors
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
-        """Validate the inputs and the provider settings, before any network call."""
+        """Validate the inputs and settings, then read the live value into the `liveValue` input."""
         self.session.validate()
-        failures = []
-        tenant = news.get(TENANT)
-        if not isinstance(tenant, str) or not (is_guid(tenant) or _DOMAIN.fullmatch(tenant)):
-            failures.append(
-                dyn.CheckFailure(
-                    TENANT,
-                    f"{TENANT_ID.describe()} must be the tenant's GUID or a verified domain "
-                    f"such as contoso.onmicrosoft.com, with no spaces or line breaks, got {tenant!r}",
-                )
-            )
+        failures = [failure for failure in (tenant_failure(news.get(TENANT)),) if failure]
         if not isinstance(news.get(DESIRED), bool):
             failures.append(dyn.CheckFailure(DESIRED, f"{DESIRED_VALUE.key} must be true or false, got {news.get(DESIRED)!r}"))
-        return dyn.CheckResult(news, failures)
+        if failures:
+            return dyn.CheckResult(news, failures)
+        live = self.session.graph_client(news[TENANT]).live_value()
+        return dyn.CheckResult({**news, LIVE: live}, [])
 
-    @_one_line_errors
+    @one_line_errors
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
-        """Adopt the tenant's policy: remember its value, PATCH only if it differs."""
+        """Set the declared value, PATCHing only when the live value differs."""
         tenant = self.session.tenant_guid(props[TENANT])
-        graph = self.session.graph_client(tenant)
-        found = graph.read_bitlocker_access()
-        request_id = graph.write_bitlocker_access(props[DESIRED]) if found != props[DESIRED] else None
-        outs = _outputs(tenant, props[DESIRED], live=props[DESIRED], adopted=found, last_patch=request_id)
+        outs = self._converge(tenant, props, adopted=props.get(ADOPTED), previous={})
         return dyn.CreateResult(id_=f"{tenant}/authorizationPolicy", outs=outs)
 
-    @_one_line_errors
+    @one_line_errors
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
-        """Compare against the live value, so a preview shows drift without --refresh.
+        """A change when the declared value changed or the tenant has drifted from it.
 
         The tenant is compared by GUID: a respelling (GUID ↔ domain) is no change; another
         tenant is a replacement that deletes (restores the old tenant) before it creates.
-        Reads Graph only when the declared value is unchanged: otherwise there is a change anyway.
         """
-        tenant = self._same_tenant(olds.get(TENANT), news[TENANT])
+        tenant = self.same_tenant(olds.get(TENANT), news[TENANT])
         if tenant is None:
             return dyn.DiffResult(changes=True, replaces=[TENANT], delete_before_replace=True)
-        if olds.get(DESIRED) != news[DESIRED]:
-            return dyn.DiffResult(changes=True)
-        live = self.session.graph_client(tenant).read_bitlocker_access()
-        return dyn.DiffResult(changes=live != news[DESIRED])
+        graph = self.session.graph_client(tenant)
+        seen = news[LIVE] if LIVE in news and news[LIVE] != rpc.UNKNOWN else graph.live_value()
+        window = self.session.consistency_window()
+        live = settled_value(seen, olds.get(LIVE), olds.get(LAST_PATCH_AT), graph.read_bitlocker_access, window=window)
+        return dyn.DiffResult(changes=live != news[DESIRED] or olds.get(DESIRED) != news[DESIRED])
 
-    @_one_line_errors
+    @one_line_errors
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
-        """PATCH the one property this product owns."""
+        """Set the declared value, PATCHing only when the live value differs; keep the adopted value."""
         tenant = self.session.tenant_guid(olds[TENANT])
-        request_id = self.session.graph_client(tenant).write_bitlocker_access(news[DESIRED])
-        outs = _outputs(tenant, news[DESIRED], live=news[DESIRED], adopted=olds.get(ADOPTED), last_patch=request_id)
-        return dyn.UpdateResult(outs=outs)
+        adopted = olds[ADOPTED] if ADOPTED in olds else news.get(ADOPTED)
+        return dyn.UpdateResult(outs=self._converge(tenant, news, adopted=adopted, previous=olds))
 
-    @_one_line_errors
+    @one_line_errors
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         """Refresh: the live value becomes both output and input, so drift shows as a diff."""
         tenant = self.session.tenant_guid(props[TENANT])
-        live = self.session.graph_client(tenant).read_bitlocker_access()
-        outs = _outputs(tenant, live, live=live, adopted=props.get(ADOPTED), last_patch=props.get(LAST_PATCH))
-        return dyn.ReadResult(id_=id_, outs=outs, inputs={TENANT: tenant, DESIRED: live})
+        live = self.session.graph_client(tenant).live_value()
+        outs = {**props, TENANT: tenant, DESIRED: live, LIVE: live}
+        inputs = {TENANT: tenant, DESIRED: live, LIVE: live, ADOPTED: props.get(ADOPTED), STACK: props.get(STACK)}
+        return dyn.ReadResult(id_=id_, outs=outs, inputs=inputs)
 
-    @_one_line_errors
+    @one_line_errors
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        """Put back the value found at adoption; a null one (or retainOnDelete) leaves the tenant as it is."""
+        """Put back the value found at adoption, unless it is null or retainOnDelete is true now."""
+        if self._retain_on_delete(props.get(STACK)):
+            print(f"{RETAIN_ON_DELETE.key} is true: the tenant keeps its current value", file=sys.stderr)
+            return
         adopted = props.get(ADOPTED)
         if isinstance(adopted, bool):
             self.session.graph_client(props[TENANT]).write_bitlocker_access(adopted)
 
-    def _same_tenant(self, old: Any, new: str) -> str | None:
-        """The GUID when `old` and `new` name one tenant, else None. No request for equal spellings."""
-        if not isinstance(old, str):
-            return None
-        if old.lower() == new.lower():
-            return self.session.tenant_guid(new)
-        old_guid, new_guid = self.session.tenant_guid(old), self.session.tenant_guid(new)
-        return new_guid if old_guid == new_guid else None
+    def _converge(self, tenant: str, inputs: dict[str, Any], *, adopted: Any, previous: dict[str, Any]) -> dict[str, Any]:
+        """PATCH the declared value when the live value (known to this process) differs; the outputs."""
+        graph = self.session.graph_client(tenant)
+        desired = inputs[DESIRED]
+        outs = {
+            TENANT: tenant,
+            DESIRED: desired,
+            LIVE: desired,
+            ADOPTED: adopted,
+            LAST_PATCH: previous.get(LAST_PATCH),
+            LAST_PATCH_AT: previous.get(LAST_PATCH_AT),
+            STACK: inputs.get(STACK),
+        }
+        if graph.live_value() != desired:
+            outs[LAST_PATCH_AT] = now_iso()
+            outs[LAST_PATCH] = graph.write_bitlocker_access(desired)
+        return outs
 
-
-def _outputs(tenant: str, desired: Any, *, live: bool | None, adopted: bool | None, last_patch: str | None) -> dict[str, Any]:
-    return {TENANT: tenant, DESIRED: desired, LIVE: live, ADOPTED: adopted, LAST_PATCH: last_patch}
+    def _retain_on_delete(self, stack: Any) -> bool:
+        """retainOnDelete as the stack's config file says now, else as this process was configured."""
+        current = current_value(stack, RETAIN_ON_DELETE.key) if isinstance(stack, str) else None
+        if current is not None:
+            return current.strip().lower() == "true"
+        return self.session.retain_on_delete()
 
 
 class BitlockerKeyAccess(dyn.Resource, module="entra", name="BitlockerKeyAccess"):
@@ -186,6 +147,7 @@ class BitlockerKeyAccess(dyn.Resource, module="entra", name="BitlockerKeyAccess"
     liveValue: pulumi.Output[bool | None]  # noqa: N815
     adoptedValue: pulumi.Output[bool | None]  # noqa: N815
     lastPatchRequestId: pulumi.Output[str | None]  # noqa: N815
+    lastPatchAt: pulumi.Output[str | None]  # noqa: N815
 
     def __init__(
         self,
@@ -193,13 +155,16 @@ class BitlockerKeyAccess(dyn.Resource, module="entra", name="BitlockerKeyAccess"
         *,
         tenant_id: pulumi.Input[str],
         allowed: pulumi.Input[bool],
+        adopted_value: pulumi.Input[bool | None],
         opts: pulumi.ResourceOptions | None = None,
     ):
         props = {
             TENANT: tenant_id,
             DESIRED: allowed,
+            ADOPTED: adopted_value,
+            STACK: pulumi.get_stack(),
             LIVE: None,
-            ADOPTED: None,
             LAST_PATCH: None,
+            LAST_PATCH_AT: None,
         }
         super().__init__(BitlockerKeyAccessProvider(), resource_name, props, opts)

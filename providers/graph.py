@@ -39,13 +39,25 @@ class BearerToken(httpx.Auth):
 class GraphClient:
     """Reads and writes the tenant-wide BitLocker self-service setting.
 
-    Exactly one HTTP request per call, plus retries the policy allows.
+    `read_bitlocker_access` and `write_bitlocker_access` make exactly one HTTP request each
+    (plus retries); `live_value` reads only when this process has neither read nor written
+    the value yet (a provider process lives for one Pulumi command).
     """
+
+    _UNKNOWN: Any = object()
 
     def __init__(self, http: httpx.Client, graph_endpoint: str, token: Callable[[], str]):
         self._http = http
         self._url = graph_endpoint + POLICY_PATH
         self._auth = BearerToken(token)
+        self._known: Any = self._UNKNOWN
+
+    def live_value(self) -> bool | None:
+        """The value this process last read or wrote, reading Graph once when there is none."""
+        if self._known is self._UNKNOWN:
+            return self.read_bitlocker_access()
+        known: bool | None = self._known
+        return known
 
     def read_bitlocker_access(self) -> bool | None:
         """The live value of defaultUserRolePermissions.allowedToReadBitlockerKeysForOwnedDevice.
@@ -68,6 +80,7 @@ class GraphClient:
                 "so its value is unknown; this cloud or tenant may not support the setting yet. "
                 "Nothing was changed",
             )
+        self._known = value
         return value
 
     def write_bitlocker_access(self, allowed: bool) -> str | None:
@@ -78,6 +91,7 @@ class GraphClient:
         """
         body = {"defaultUserRolePermissions": {BITLOCKER_PROPERTY: allowed}}
         response = self._request("PATCH", body, _WRITE_PERMISSION)
+        self._known = allowed
         request_id: str | None = response.headers.get("request-id")
         return request_id
 

@@ -111,7 +111,7 @@ class RetryingClient(httpx.Client):
         self.retry = retry
         self._sleep = sleep
 
-    def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+    def send(self, request: httpx.Request, *, stream: bool = False, **kwargs: Any) -> httpx.Response:
         """Send `request`, retrying throttling, outages and dropped connections."""
         policy = self.retry
         for attempt in range(policy.max_retries + 1):
@@ -120,7 +120,9 @@ class RetryingClient(httpx.Client):
             _bound_timeout(request)
             last_try = attempt == policy.max_retries
             try:
-                response = super().send(request, **kwargs)
+                response = super().send(request, stream=True, **kwargs)
+                if not stream:
+                    _read_within_deadline(response)
             except httpx.TransportError as exc:
                 if last_try:
                     raise
@@ -153,6 +155,35 @@ def _wait_within_deadline(delay: float, request: httpx.Request, last: str, tries
             f"(client-request-id {request.headers.get('client-request-id', 'none')})"
         )
     sleep(delay)
+
+
+class _DeadlineStream(httpx.SyncByteStream):
+    """A response body that stops arriving when the operation's deadline passes."""
+
+    def __init__(self, inner: httpx.SyncByteStream, deadline: _Deadline, request: httpx.Request):
+        self._inner = inner
+        self._deadline = deadline
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            if self._deadline.left() <= 0:
+                raise httpx.ReadTimeout("the body was still arriving at the operation's deadline", request=self._request)
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _read_within_deadline(response: httpx.Response) -> None:
+    """Read the body, however slowly it trickles in, only until the operation's deadline."""
+    deadline = _deadline.get()
+    if deadline is not None and isinstance(response.stream, httpx.SyncByteStream):
+        response.stream = _DeadlineStream(response.stream, deadline, response.request)
+    try:
+        response.read()
+    finally:
+        response.close()
 
 
 def _bound_timeout(request: httpx.Request) -> None:

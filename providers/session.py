@@ -11,14 +11,25 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from typing import ClassVar
 
 import httpx
 
+from .consistency import SETTLE_WINDOW_SECONDS
 from .credentials import AzureCli, ClientCertificate, Credential, resolve_credential
 from .errors import ConfigurationError
 from .graph import GraphClient
-from .retry import DEFAULT_RETRY, RetryingClient, RetryPolicy
-from .settings import UNSUPPORTED_KEYS, Endpoints, Sources, resolve_endpoints
+from .retry import DEFAULT_RETRY, OPERATION_DEADLINE_SECONDS, RetryingClient, RetryPolicy
+from .settings import (
+    CONSISTENCY_WINDOW,
+    DEADLINE_SECONDS,
+    RETAIN_ON_DELETE,
+    UNSUPPORTED_KEYS,
+    Endpoints,
+    Setting,
+    Sources,
+    resolve_endpoints,
+)
 from .tenants import TenantDirectory
 
 __all__ = ["TIMEOUT", "USER_AGENT", "Session", "new_http_client"]
@@ -54,7 +65,32 @@ def new_http_client(
 
 
 class Session:
-    """Settings from the stack config and environment, and the clients built from them."""
+    """Settings from the stack config and environment, and the clients built from them.
+
+    One provider process serves every dynamic resource of the stack, each through its own
+    provider object, and the host configures each of them; `shared` gives them all one
+    Session, so the process has one HTTP client, one token and one view of the live value.
+    """
+
+    _shared: ClassVar[dict[tuple[tuple[str, str], ...], Session]] = {}
+    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    @classmethod
+    def shared(cls, sources: Sources) -> Session:
+        """The process's Session for this stack config (built on first use)."""
+        key = tuple(sorted((k, str(v)) for k, v in sources.config.items() if v is not None))
+        with cls._shared_lock:
+            if key not in cls._shared:
+                cls._shared[key] = cls(sources)
+            return cls._shared[key]
+
+    @classmethod
+    def forget_shared(cls) -> None:
+        """Drop every shared Session, as a new provider process starts without any (tests)."""
+        with cls._shared_lock:
+            for session in cls._shared.values():
+                session.close()
+            cls._shared.clear()
 
     def __init__(self, sources: Sources, http_factory: Callable[[], httpx.Client] = new_http_client):
         self._sources = sources
@@ -63,6 +99,11 @@ class Session:
         self._directory: TenantDirectory | None = None
         self._clients: dict[str, GraphClient] = {}
         self._lock = threading.Lock()
+
+    @property
+    def sources(self) -> Sources:
+        """The stack config and environment this Session was built from."""
+        return self._sources
 
     def validate(self) -> tuple[Endpoints, Credential]:
         """The endpoints and credential, or the ConfigurationError they meet, without any request."""
@@ -81,6 +122,31 @@ class Session:
 
             find_az(credential.fallback)
         return endpoints, credential
+
+    def deadline_seconds(self) -> float:
+        """How long one provider operation may take, all its requests and retries included."""
+        return self._seconds(DEADLINE_SECONDS, OPERATION_DEADLINE_SECONDS, above=0.0, most=3600.0)
+
+    def consistency_window(self) -> float:
+        """How long after its own write a disagreeing read is taken for Graph's replication lag."""
+        return self._seconds(CONSISTENCY_WINDOW, SETTLE_WINDOW_SECONDS, above=-1.0, most=300.0)
+
+    def _seconds(self, setting: Setting, default: float, *, above: float, most: float) -> float:
+        raw = self._sources.get(setting)
+        if raw is None:
+            return default
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = above
+        if not above < seconds <= most:
+            least = "above 0" if above == 0 else "from 0"
+            raise ConfigurationError(f"{setting.key} must be a number of seconds {least} and at most {most:g}, got {raw!r}")
+        return seconds
+
+    def retain_on_delete(self) -> bool:
+        """bitlocker-policy:retainOnDelete as the stack config this process was given says."""
+        return self._sources.flag(RETAIN_ON_DELETE)
 
     def tenant_guid(self, tenant: str) -> str:
         """The GUID of a tenant given as GUID or verified domain (one discovery request per domain)."""

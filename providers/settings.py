@@ -23,6 +23,8 @@ __all__ = [
     "CLIENT_CERTIFICATE_PATH",
     "CLIENT_ID",
     "CLIENT_SECRET",
+    "CONSISTENCY_WINDOW",
+    "DEADLINE_SECONDS",
     "DESIRED_VALUE",
     "ENVIRONMENT",
     "GRAPH_ENDPOINT",
@@ -91,6 +93,8 @@ GRAPH_ENDPOINT = Setting("bitlocker-policy:graphEndpoint")
 AUTHORITY_HOST = Setting("bitlocker-policy:authorityHost", ("AZURE_AUTHORITY_HOST",))
 DESIRED_VALUE = Setting("bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice")
 RETAIN_ON_DELETE = Setting("bitlocker-policy:retainOnDelete")
+DEADLINE_SECONDS = Setting("bitlocker-policy:deadlineSeconds")
+CONSISTENCY_WINDOW = Setting("bitlocker-policy:consistencyWindowSeconds")
 
 # Everything the provider process reads from the stack config (the tenant arrives as an input).
 PROVIDER_SETTINGS = (
@@ -110,6 +114,9 @@ PROVIDER_SETTINGS = (
     ENVIRONMENT,
     GRAPH_ENDPOINT,
     AUTHORITY_HOST,
+    RETAIN_ON_DELETE,
+    DEADLINE_SECONDS,
+    CONSISTENCY_WINDOW,
 )
 
 # pulumi-azuread keys this product does not support, each with what to do instead. Refused

@@ -16,7 +16,7 @@ from pulumi.dynamic.config import Config
 
 from providers.bitlocker import BitlockerKeyAccessProvider
 from providers.retry import RetryPolicy
-from providers.session import new_http_client
+from providers.session import Session, new_http_client
 from tests.emulator import App, Emulator, Tenant
 
 # Variables that would let a developer's or CI's own Azure setup leak into a test.
@@ -114,19 +114,17 @@ Configure = Callable[[dict[str, str]], BitlockerKeyAccessProvider]
 
 @pytest.fixture
 def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Configure]:
-    """Make providers as a provider process does: `configure(req)` with the stack config."""
+    """Make a provider as a new provider process does: `configure(req)` with the stack config."""
     monkeypatch.setattr(sys, "tracebacklimit", 1000, raising=False)  # configure sets it to 0
-    made: list[BitlockerKeyAccessProvider] = []
 
     def make(config: dict[str, str]) -> BitlockerKeyAccessProvider:
+        Session.forget_shared()
         provider = BitlockerKeyAccessProvider()
         provider.configure(ConfigureRequest(Config(config, "bitlocker-policy")))
-        made.append(provider)
         return provider
 
     yield make
-    for provider in made:
-        provider.session.close()
+    Session.forget_shared()
 
 
 @pytest.fixture

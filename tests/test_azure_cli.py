@@ -22,8 +22,8 @@ def test_with_nothing_configured_the_cli_signs_in(
 ) -> None:
     azure_cli.sign_in({tenant.id: emulator.access_token(tenant)})
     provider = configure(config)
-    provider.check({}, {"tenantId": tenant.domain, DESIRED: False})
-    assert (provider.create({"tenantId": tenant.domain, DESIRED: False}).outs or {})["adoptedValue"] is True
+    checked = provider.check({}, {"tenantId": tenant.domain, DESIRED: False}).inputs
+    assert (provider.create(checked).outs or {})["liveValue"] is False
     assert tenant.bitlocker is False
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import httpx
@@ -10,8 +11,16 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from providers.credentials import ClientSecret
-from providers.errors import ForbiddenError, GraphError, GraphTransportError, ThrottledError, UnexpectedResponseError
+from providers.errors import (
+    DeadlineExceededError,
+    ForbiddenError,
+    GraphError,
+    GraphTransportError,
+    ThrottledError,
+    UnexpectedResponseError,
+)
 from providers.graph import GraphClient
+from providers.retry import operation_deadline
 from providers.settings import Endpoints
 from providers.tenants import TenantDirectory
 from providers.tokens import token_source
@@ -167,3 +176,12 @@ def test_a_refused_token_is_a_graph_401(emulator: Emulator, tenant: Tenant, grap
     assert caught.value.status == 401
     assert caught.value.code == "InvalidAuthenticationToken"
     assert "Access token validation failure." in str(caught.value)
+
+
+def test_a_body_trickling_past_the_deadline_ends_at_the_deadline(emulator: Emulator, graph: GraphClient) -> None:
+    """Every byte arrives within the read timeout; only the operation's deadline stops it."""
+    emulator.faults.slow(seconds=3.0, count=4)
+    started = time.monotonic()
+    with operation_deadline(1.0), pytest.raises(DeadlineExceededError, match=r"after 1 attempt\(s\) \(last: ReadTimeout\)"):
+        graph.read_bitlocker_access()
+    assert time.monotonic() - started < 2.0

@@ -46,7 +46,10 @@ def run_program(config: dict[str, str]) -> Recorder:
 
 
 def the_resource(recorder: Recorder) -> pulumi.runtime.MockResourceArgs:
-    (resource,) = [r for r in recorder.resources if r.typ != "pulumi:pulumi:Stack"]
+    """The setting; the adoption record it depends on must be declared, read-only, before it."""
+    adoption, resource = [r for r in recorder.resources if r.typ != "pulumi:pulumi:Stack"]
+    assert (adoption.typ, adoption.name) == ("pulumi-python:dynamic/entra:BitlockerAdoption", "bitlocker-adoption")
+    assert adoption.inputs["tenantId"] == resource.inputs["tenantId"]
     return resource
 
 
@@ -64,6 +67,7 @@ def test_declares_one_resource_with_the_desired_value(raw: str, expected: object
     assert resource.name == "bitlocker-key-access"
     assert resource.inputs["tenantId"] == TENANT
     assert resource.inputs["allowedToReadBitlockerKeysForOwnedDevice"] == expected
+    assert resource.inputs["stack"] == "test"  # where delete looks up retainOnDelete as it stands now
 
 
 def test_tenant_falls_back_to_arm_tenant_id(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,16 +1,23 @@
-"""The provider's operations against the emulator, with the Graph requests each one makes."""
+"""The providers' operations against the emulator, driven as the engine drives them, with the
+Graph requests each makes. A provider made by `configure` is one provider process."""
 
 from __future__ import annotations
 
 import base64
+import os
+import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import dill
 import pytest
+from pulumi.dynamic import ConfigureRequest
+from pulumi.dynamic.config import Config
 from pulumi.dynamic.dynamic import serialize_provider
 
+from providers.adoption import BitlockerAdoptionProvider
 from providers.bitlocker import BitlockerKeyAccessProvider
 from providers.errors import ConfigurationError, ForbiddenError, UnexpectedResponseError
 from tests.conftest import Configure, Registered, emulator_config
@@ -19,22 +26,44 @@ from tests.emulator import Emulator, Tenant
 DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"
 
 
-def inputs(tenant: Tenant, desired: Any, spelling: str | None = None) -> dict[str, Any]:
-    return {"tenantId": spelling or tenant.id, DESIRED: desired}
+def inputs(tenant: Tenant, desired: Any, spelling: str | None = None, adopted: Any = True) -> dict[str, Any]:
+    """The setting's inputs as the program declares them."""
+    return {"tenantId": spelling or tenant.id, DESIRED: desired, "adoptedValue": adopted, "stack": "test", "liveValue": None}
 
 
 def calls(emulator: Emulator, tenant: Tenant) -> list[str]:
     return [r.method for r in emulator.graph_requests(tenant=tenant)]
 
 
-def created(provider: BitlockerKeyAccessProvider, tenant: Tenant, desired: bool) -> dict[str, Any]:
-    return provider.create(inputs(tenant, desired)).outs or {}
+def adoption_beside(provider: BitlockerKeyAccessProvider) -> BitlockerAdoptionProvider:
+    """The adoption provider of the same provider process, configured as the host configures it."""
+    adoption = BitlockerAdoptionProvider()
+    adoption.configure(ConfigureRequest(Config(dict(provider.session.sources.config), "bitlocker-policy")))
+    assert adoption.session is provider.session  # one process, one Session
+    return adoption
+
+
+def up(provider: BitlockerKeyAccessProvider, tenant: Tenant, desired: bool, spelling: str | None = None) -> dict[str, Any]:
+    """A first `up` in one provider process: adoption create, then the setting's check and create."""
+    found = adoption_beside(provider).create({"tenantId": spelling or tenant.id}).outs or {}
+    checked = provider.check({}, inputs(tenant, desired, spelling, adopted=found["adoptedValue"])).inputs
+    return provider.create(checked).outs or {}
+
+
+def preview(provider: BitlockerKeyAccessProvider, outs: dict[str, Any], news: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """A later run in a new provider process: check, then diff; the checked inputs and whether it changes."""
+    checked = provider.check({}, news).inputs
+    return checked, bool(provider.diff("id", outs, checked).changes)
 
 
 # -- check ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("tenant_id", ["8f3a0c5e-5d2b-4c3e-9a51-d3e1b2c4a6f7", "contoso.onmicrosoft.com", "CONTOSO.COM"])
-def test_check_accepts_a_guid_or_a_domain(provider: BitlockerKeyAccessProvider, tenant_id: str) -> None:
-    assert provider.check({}, {"tenantId": tenant_id, DESIRED: False}).failures == []
+def test_check_reads_the_live_value_into_the_inputs(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+) -> None:
+    for spelling in (tenant.id, tenant.domain, tenant.domain.upper()):
+        result = provider.check({}, inputs(tenant, False, spelling))
+        assert (result.failures, result.inputs["liveValue"]) == ([], True)
+    assert calls(emulator, tenant) == ["GET"]  # one read per process
 
 
 @pytest.mark.parametrize("tenant_id", ["8f3a0c5e-5d2b-4c3e-9a51-d3e1b2c4a6f7\n", " contoso.onmicrosoft.com", "contoso.com\n"])
@@ -52,37 +81,62 @@ def test_check_names_the_config_keys_before_any_request(provider: BitlockerKeyAc
     assert len(emulator.directory.requests) == before
 
 
-# -- create: adoption ----------------------------------------------------------------------------
-def test_create_adopts_and_patches_when_the_value_differs(
+def test_check_fails_on_a_missing_permission_at_preview(
+    configure: Configure, emulator: Emulator, tenant: Tenant, trust_emulator: None
+) -> None:
+    app = tenant.add_app(["User.Read.All"])
+    provider = configure(emulator_config(emulator, clientId=app.client_id, clientSecret=app.add_secret()))
+    with pytest.raises(ForbiddenError, match=r"Policy\.Read\.All"):
+        provider.check({}, inputs(tenant, True))
+
+
+# -- the first up: adoption, then the setting ----------------------------------------------------
+def test_first_up_reads_once_adopts_then_patches(
     provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
 ) -> None:
-    result = provider.create(inputs(tenant, False))
+    outs = up(provider, tenant, False)
     patch = emulator.graph_requests("PATCH", tenant)[0]
     assert calls(emulator, tenant) == ["GET", "PATCH"]
-    assert result.id == f"{tenant.id}/authorizationPolicy"
-    assert result.outs == {
+    assert outs == {
         "tenantId": tenant.id,
         DESIRED: False,
         "liveValue": False,
         "adoptedValue": True,
         "lastPatchRequestId": patch.request_id,
+        "lastPatchAt": outs["lastPatchAt"],
+        "stack": "test",
     }
+    assert outs["lastPatchAt"].endswith("Z")
     assert tenant.bitlocker is False
 
 
-def test_create_does_not_patch_when_the_tenant_already_agrees(
+def test_first_up_does_not_patch_when_the_tenant_already_agrees(
     provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
 ) -> None:
-    outs = created(provider, tenant, True)
+    outs = up(provider, tenant, True)
     assert calls(emulator, tenant) == ["GET"]
-    assert (outs["adoptedValue"], outs["lastPatchRequestId"]) == (True, None)
+    assert (outs["adoptedValue"], outs["lastPatchRequestId"], outs["lastPatchAt"]) == (True, None, None)
 
 
-def test_create_over_a_null_value_sets_it_and_adopts_null(
+def test_the_adoption_is_read_only_and_keeps_its_value(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+) -> None:
+    adoption = adoption_beside(provider)
+    created = adoption.create({"tenantId": tenant.domain})
+    assert (created.id, created.outs) == (f"{tenant.id}/adoption", {"tenantId": tenant.id, "adoptedValue": True})
+    emulator.set_bitlocker(tenant, False)
+    emulator.directory.requests.clear()
+    assert adoption.read("id", created.outs or {}).outs == created.outs  # refresh: history, not the live value
+    adoption.delete("id", created.outs or {})
+    assert adoption.diff("id", created.outs or {}, {"tenantId": tenant.id.upper()}).changes is False
+    assert emulator.graph_requests() == []
+
+
+def test_first_up_over_a_null_value_sets_it_and_adopts_null(
     provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
 ) -> None:
     emulator.set_bitlocker(tenant, None)
-    outs = created(provider, tenant, False)
+    outs = up(provider, tenant, False)
     assert calls(emulator, tenant) == ["GET", "PATCH"]
     assert (outs["adoptedValue"], outs["liveValue"], tenant.bitlocker) == (None, False, False)
     emulator.directory.requests.clear()
@@ -91,44 +145,68 @@ def test_create_over_a_null_value_sets_it_and_adopts_null(
     assert tenant.bitlocker is False
 
 
-def test_create_refuses_a_policy_without_the_key_and_changes_nothing(
+def test_a_policy_without_the_key_changes_nothing(
     provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
 ) -> None:
     emulator.remove_bitlocker_key(tenant)
     with pytest.raises(UnexpectedResponseError, match="value is unknown"):
-        provider.create(inputs(tenant, False))
+        up(provider, tenant, False)
     assert calls(emulator, tenant) == ["GET"]
 
 
-# -- diff: live comparison -----------------------------------------------------------------------
-def test_diff_when_converged_is_one_get_and_no_change(
-    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+# -- later runs: check reads, diff decides ------------------------------------------------------
+def test_a_converged_run_is_one_get_and_no_change(
+    configure: Configure, configured: dict[str, str], emulator: Emulator, tenant: Tenant
 ) -> None:
-    outs = created(provider, tenant, False)
+    outs = up(configure(configured), tenant, False)
     emulator.directory.requests.clear()
-    assert provider.diff("id", outs, inputs(tenant, False)).changes is False
+    assert preview(configure(configured), outs, inputs(tenant, False))[1] is False
     assert calls(emulator, tenant) == ["GET"]
 
 
-def test_diff_sees_portal_drift(provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant) -> None:
-    outs = created(provider, tenant, False)
+def test_portal_drift_right_after_our_write_is_reported_within_the_window(
+    configure: Configure, configured: dict[str, str], emulator: Emulator, tenant: Tenant
+) -> None:
+    outs = up(configure(configured), tenant, False)
     emulator.set_bitlocker(tenant, True)
-    assert provider.diff("id", outs, inputs(tenant, False)).changes is True
+    started = time.monotonic()
+    checked, changes = preview(
+        configure({**configured, "bitlocker-policy:consistencyWindowSeconds": "1.5"}), outs, inputs(tenant, False)
+    )
+    assert (changes, checked["liveValue"]) == (True, True)
+    assert 0.5 < time.monotonic() - started < 3.0  # re-read until the 1.5 s window since our write had passed
 
 
-def test_diff_sees_a_new_desired_value_without_a_request(
-    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+def test_a_new_declared_value_the_tenant_already_has_is_an_update_without_a_patch(
+    configure: Configure, configured: dict[str, str], emulator: Emulator, tenant: Tenant
 ) -> None:
-    outs = created(provider, tenant, False)
+    outs = up(configure(configured), tenant, False)
+    emulator.set_bitlocker(tenant, True)  # someone already did it by hand, right after our write
     emulator.directory.requests.clear()
-    assert provider.diff("id", outs, inputs(tenant, True)).changes is True
-    assert calls(emulator, tenant) == []
+    process = configure({**configured, "bitlocker-policy:consistencyWindowSeconds": "0"})
+    checked, changes = preview(process, outs, inputs(tenant, True))
+    assert changes is True
+    result = process.update("id", outs, checked).outs or {}
+    assert calls(emulator, tenant) == ["GET"]
+    assert (result[DESIRED], result["liveValue"], result["adoptedValue"]) == (True, True, True)
+
+
+def test_a_stale_read_right_after_our_own_write_is_not_drift(
+    configure: Configure, configured: dict[str, str], emulator: Emulator, tenant: Tenant
+) -> None:
+    emulator.faults.stale_reads_ms = 1200  # reads show the old value for 1.2 s after a write
+    outs = up(configure(configured), tenant, False)
+    emulator.directory.requests.clear()
+    checked, changes = preview(configure(configured), outs, inputs(tenant, False))
+    assert checked["liveValue"] is True  # the stale read
+    assert changes is False  # re-read until it agreed with our write
+    assert calls(emulator, tenant).count("GET") >= 2
 
 
 def test_another_tenant_is_a_replacement_that_deletes_first(
     provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
 ) -> None:
-    outs = created(provider, tenant, False)
+    outs = up(provider, tenant, False)
     emulator.directory.requests.clear()
     other = emulator.add_tenant()
     diff = provider.diff("id", outs, inputs(other, False))
@@ -139,55 +217,89 @@ def test_another_tenant_is_a_replacement_that_deletes_first(
 def test_a_domain_is_keyed_on_its_guid_and_a_respelling_is_no_change(
     provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
 ) -> None:
-    result = provider.create(inputs(tenant, False, spelling=tenant.domain))
-    assert result.id == f"{tenant.id}/authorizationPolicy"
-    assert result.outs is not None
-    assert result.outs["tenantId"] == tenant.id
+    outs = up(provider, tenant, False, spelling=tenant.domain)
+    assert outs["tenantId"] == tenant.id
     for spelling in (tenant.domain.upper(), tenant.id.upper()):
-        diff = provider.diff(result.id, result.outs, inputs(tenant, False, spelling=spelling))
-        assert (diff.changes, diff.replaces) == (False, None)
+        assert preview(provider, outs, inputs(tenant, False, spelling=spelling))[1] is False
     assert len(emulator.directory.recorded("discovery", tenant_id=tenant.id)) == 1  # one per process
 
 
 # -- update, read, delete ------------------------------------------------------------------------
-def test_update_is_one_patch(provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant) -> None:
-    outs = created(provider, tenant, False)
+def test_update_patches_once_and_keeps_the_adopted_value(
+    configure: Configure, configured: dict[str, str], emulator: Emulator, tenant: Tenant
+) -> None:
+    outs = up(configure(configured), tenant, False)
     emulator.directory.requests.clear()
-    result = provider.update("id", outs, inputs(tenant, True))
-    assert calls(emulator, tenant) == ["PATCH"]
+    process = configure(configured)
+    checked, _ = preview(process, outs, inputs(tenant, True, adopted=False))  # a re-adoption never rewrites history
+    result = process.update("id", outs, checked).outs or {}
+    assert calls(emulator, tenant) == ["GET", "PATCH"]
     assert tenant.bitlocker is True
-    assert result.outs is not None
-    assert (result.outs["liveValue"], result.outs["adoptedValue"]) == (True, True)
-    assert result.outs["lastPatchRequestId"] == emulator.graph_requests("PATCH", tenant)[0].request_id
+    assert (result["liveValue"], result["adoptedValue"]) == (True, True)
+    assert result["lastPatchRequestId"] == emulator.graph_requests("PATCH", tenant)[0].request_id
 
 
 def test_read_returns_the_live_value_as_output_and_input(
-    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+    configure: Configure, configured: dict[str, str], emulator: Emulator, tenant: Tenant
 ) -> None:
-    outs = created(provider, tenant, False)
+    outs = up(configure(configured), tenant, False)
     emulator.set_bitlocker(tenant, True)
-    result = provider.read("id", outs)
-    assert result.inputs == {"tenantId": tenant.id, DESIRED: True}
-    emulator.set_bitlocker(tenant, None)
-    assert provider.read("id", outs).outs == {**outs, DESIRED: None, "liveValue": None}
+    process = configure(configured)
+    result = process.read("id", outs)
+    assert result.inputs == {"tenantId": tenant.id, DESIRED: True, "liveValue": True, "adoptedValue": True, "stack": "test"}
     assert result.outs is not None
     assert (result.outs[DESIRED], result.outs["liveValue"], result.outs["adoptedValue"]) == (True, True, True)
+    emulator.directory.requests.clear()
+    assert process.diff("id", result.outs, result.inputs).changes is False  # refresh's diff reads nothing more
+    assert calls(emulator, tenant) == []
 
 
 def test_delete_restores_the_adopted_value(provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant) -> None:
-    outs = created(provider, tenant, False)
+    outs = up(provider, tenant, False)
     emulator.directory.requests.clear()
     provider.delete("id", outs)
     assert calls(emulator, tenant) == ["PATCH"]
     assert tenant.bitlocker is True
 
 
+def test_retain_on_delete_from_the_config_the_process_was_given(
+    configure: Configure, configured: dict[str, str], emulator: Emulator, tenant: Tenant
+) -> None:
+    outs = up(configure(configured), tenant, False)
+    emulator.directory.requests.clear()
+    configure({**configured, "bitlocker-policy:retainOnDelete": "true"}).delete("id", outs)
+    assert calls(emulator, tenant) == []
+
+
+def test_retain_on_delete_as_the_stack_file_says_now(
+    configure: Configure,
+    configured: dict[str, str],
+    emulator: Emulator,
+    tenant: Tenant,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`pulumi destroy` configures the provider with the config of the last `up`: the file wins."""
+    (tmp_path / "Pulumi.yaml").write_text("name: p\nstackConfigDir: stacks\n")
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.test.yaml").write_text("config:\n  bitlocker-policy:retainOnDelete: true\n")
+    monkeypatch.chdir(tmp_path)  # the provider process runs in the project directory
+    outs = up(configure(configured), tenant, False)
+    emulator.directory.requests.clear()
+    configure(configured).delete("id", outs)
+    assert calls(emulator, tenant) == []
+    (tmp_path / "stacks" / "Pulumi.test.yaml").write_text("config:\n  bitlocker-policy:retainOnDelete: 'false'\n")
+    configure({**configured, "bitlocker-policy:retainOnDelete": "true"}).delete("id", outs)
+    assert calls(emulator, tenant) == ["PATCH"]
+    assert os.getcwd() == str(tmp_path)
+
+
 # -- failures as users meet them -----------------------------------------------------------------
-def test_throttled_create_waits_retry_after_and_succeeds(
+def test_throttled_patch_waits_retry_after_and_succeeds(
     provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
 ) -> None:
     emulator.faults.throttle(1, retry_after="1", method="PATCH")
-    created(provider, tenant, False)
+    up(provider, tenant, False)
     throttled, accepted = emulator.graph_requests("PATCH", tenant)
     assert (throttled.status, accepted.status) == (429, 204)
     assert accepted.at - throttled.at >= 1.0
@@ -199,7 +311,7 @@ def test_missing_write_permission_is_one_clear_line(
     app = tenant.add_app(["Policy.Read.All"])
     provider = configure(emulator_config(emulator, clientId=app.client_id, clientSecret=app.add_secret()))
     try:
-        provider.create(inputs(tenant, False))
+        up(provider, tenant, False)
     except ForbiddenError:
         report = traceback.format_exc()  # what the dynamic-provider host sends to the CLI
     else:
@@ -210,11 +322,23 @@ def test_missing_write_permission_is_one_clear_line(
     assert "request-id" in report
 
 
+def test_a_deadline_from_config_bounds_the_whole_operation(
+    configure: Configure, configured: dict[str, str], emulator: Emulator, tenant: Tenant
+) -> None:
+    emulator.faults.throttle(1, retry_after="5")
+    provider = configure({**configured, "bitlocker-policy:deadlineSeconds": "2"})
+    with pytest.raises(Exception, match="would pass the operation's 2 s deadline") as caught:
+        provider.check({}, inputs(tenant, False))
+    assert type(caught.value).__name__ == "DeadlineExceededError"
+    with pytest.raises(ConfigurationError, match="deadlineSeconds must be a number of seconds"):
+        configure({**configured, "bitlocker-policy:deadlineSeconds": "soon"}).check({}, inputs(tenant, False))
+
+
 # -- what Pulumi stores ----------------------------------------------------------------------------
 def test_the_pickled_provider_holds_no_secret_or_token(
     provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant, registered: Registered
 ) -> None:
-    created(provider, tenant, False)  # the session now holds a token and the secret
+    up(provider, tenant, False)  # the session now holds a token and the secret
     pickled = base64.b64decode(serialize_provider(provider))
     tokens = list(emulator.directory.tokens)
     assert tokens
@@ -227,9 +351,9 @@ def test_the_pickled_provider_holds_no_secret_or_token(
 def test_one_token_per_process_across_operations(
     provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
 ) -> None:
-    outs = created(provider, tenant, False)
-    provider.diff("id", outs, inputs(tenant, True))
-    provider.update("id", outs, inputs(tenant, True))
+    outs = up(provider, tenant, False)
+    checked, _ = preview(provider, outs, inputs(tenant, True))
+    provider.update("id", outs, checked)
     provider.read("id", outs)
     provider.delete("id", outs)
     assert len(emulator.token_requests(tenant)) == 1
@@ -296,10 +420,10 @@ def test_concurrent_operations_share_one_client_and_one_token(
     provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
 ) -> None:
     """The provider process serves several gRPC threads at once."""
-    outs = created(provider, tenant, False)
+    outs = up(provider, tenant, False)
     emulator.directory.requests.clear()
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda _: provider.diff("id", outs, inputs(tenant, False)).changes, range(16)))
-    assert results == [False] * 16
-    assert calls(emulator, tenant) == ["GET"] * 16
-    assert emulator.token_requests(tenant) == []  # all reuse the token create got
+        results = list(pool.map(lambda _: provider.read("id", outs).outs, range(16)))
+    assert [r["liveValue"] for r in results if r] == [False] * 16
+    assert calls(emulator, tenant) == []  # the value this process wrote is what it knows
+    assert emulator.token_requests(tenant) == []  # all reuse the token of the first up

@@ -33,8 +33,9 @@ def adopted(new_stack: NewStack, **kwargs: object) -> Deployment:
 def test_fresh_stack_previews_without_writing_then_up_patches_once(new_stack: NewStack) -> None:
     deployment = new_stack()
     preview = deployment.stack.pulumi("preview")
-    assert "+ 2 to create" in preview.output
-    assert deployment.graph_calls() == []
+    assert "+ 3 to create" in preview.output  # the stack, the adoption record, the setting
+    assert deployment.graph_calls() == ["GET"]  # the preview proved the sign-in and the read permission
+    deployment.emulator.directory.requests.clear()
 
     deployment.stack.pulumi("up", "--yes", "--skip-preview")
     assert deployment.graph_calls() == ["GET", "PATCH"]
@@ -62,12 +63,14 @@ def test_portal_drift_is_caught_by_preview_shown_by_refresh_and_converged_by_up(
 
     assert "~ 1 to update" in deployment.stack.pulumi("preview").output
     deployment.stack.pulumi("preview", "--expect-no-changes", expect=7)
+    deployment.emulator.directory.requests.clear()
     refresh = deployment.stack.pulumi("refresh", "--yes", "--diff", "--skip-preview")
     assert "liveValue                               : false => true" in refresh.output
+    assert deployment.graph_calls() == ["GET"]  # read, then diff on what read saw
     deployment.emulator.directory.requests.clear()
 
     deployment.stack.pulumi("up", "--yes", "--skip-preview")
-    assert deployment.graph_calls() == ["PATCH"]  # refresh stored the live value: the diff needs no GET
+    assert deployment.graph_calls() == ["GET", "PATCH"]
     assert deployment.tenant.bitlocker is False
 
 
@@ -84,8 +87,55 @@ def test_changing_the_desired_value_is_one_patch(new_stack: NewStack) -> None:
     deployment.stack.pulumi("config", "set", DESIRED, "true")
     up = deployment.stack.pulumi("up", "--yes", "--skip-preview")
     assert "1 updated" in up.output
-    assert deployment.graph_calls() == ["PATCH"]
+    assert deployment.graph_calls() == ["GET", "PATCH"]
     assert deployment.tenant.bitlocker is True
+
+
+def test_a_declared_value_the_tenant_already_has_is_recorded_without_a_patch(new_stack: NewStack) -> None:
+    deployment = adopted(new_stack)
+    deployment.emulator.set_bitlocker(deployment.tenant, True)
+    deployment.stack.pulumi("config", "set", DESIRED, "true")
+    deployment.stack.pulumi("up", "--yes", "--skip-preview")
+    assert deployment.graph_calls() == ["GET"]
+    outputs = deployment.stack.outputs()
+    assert (outputs["allowedToReadBitlockerKeysForOwnedDevice"], outputs["liveValue"]) == (True, True)
+
+
+def test_preview_checks_the_sign_in_even_when_the_declared_value_changes(new_stack: NewStack) -> None:
+    deployment = adopted(new_stack)
+    deployment.stack.pulumi("config", "set", DESIRED, "true")
+    deployment.stack.configure({}, secret={"azuread:clientSecret": "a-wrong-secret"})
+    preview = deployment.stack.pulumi("preview", expect=1)
+    assert "AADSTS7000215" in one_error_line(preview.output, "AADSTS7000215")
+
+
+def test_drift_is_named_with_both_values_in_every_preview_format(new_stack: NewStack) -> None:
+    deployment = adopted(new_stack)
+    deployment.emulator.set_bitlocker(deployment.tenant, True)
+    assert "~ liveValue                               : false => true" in deployment.stack.pulumi("preview").output
+    assert "~ liveValue                               : false => true" in deployment.stack.pulumi("preview", "--diff").output
+    preview = json.loads(deployment.stack.pulumi("preview", "--json").output)
+    (step,) = [s for s in preview["steps"] if s["urn"].endswith("BitlockerKeyAccess::bitlocker-key-access")]
+    assert step["op"] == "update"
+    assert (step["oldState"]["outputs"]["liveValue"], step["newState"]["inputs"]["liveValue"]) == (False, True)
+
+
+def test_retain_on_delete_set_after_the_last_up_is_honoured_by_destroy(new_stack: NewStack) -> None:
+    deployment = adopted(new_stack)
+    deployment.stack.pulumi("config", "set", "bitlocker-policy:retainOnDelete", "true")  # no `up` since
+    destroy = deployment.stack.pulumi("destroy", "--yes", "--skip-preview")
+    assert deployment.graph_calls() == []
+    assert deployment.tenant.bitlocker is False
+    assert "bitlocker-policy:retainOnDelete is true: the tenant keeps its current value" in destroy.output
+
+
+def test_no_false_drift_right_after_our_own_write(new_stack: NewStack) -> None:
+    deployment = new_stack()
+    deployment.stack.pulumi("config", "rm", "bitlocker-policy:consistencyWindowSeconds")  # the default, 30 s
+    deployment.emulator.faults.stale_reads_ms = 2000  # Graph shows the old value for 2 s after a write
+    deployment.stack.pulumi("up", "--yes", "--skip-preview")
+    deployment.stack.pulumi("preview", "--expect-no-changes")  # re-reads until Graph agrees
+    assert deployment.tenant.bitlocker is False
 
 
 def test_destroy_restores_the_value_found_at_adoption(new_stack: NewStack) -> None:
@@ -237,7 +287,7 @@ def test_a_503_from_the_token_endpoint_is_retried(new_stack: NewStack, emulator:
     deployment = new_stack()
     emulator.faults.fail(503, endpoint="token")
     deployment.stack.pulumi("up", "--yes", "--skip-preview")
-    assert [r.status for r in emulator.token_requests(deployment.tenant)] == [503, 200]
+    assert [r.status for r in emulator.token_requests(deployment.tenant)] == [503, 200]  # one process, one token
     assert deployment.tenant.bitlocker is False
 
 
@@ -323,3 +373,17 @@ def test_runs_from_another_working_directory(new_stack: NewStack, tmp_path: Path
     elsewhere.mkdir()
     deployment.stack.pulumi("up", "--yes", "--skip-preview", "--cwd", str(deployment.stack.project), cwd=elsewhere)
     assert deployment.tenant.bitlocker is False
+
+
+def test_pulumi_debug_grpc_leaks_config_secrets_but_not_environment_ones(new_stack: NewStack, tmp_path: Path) -> None:
+    """The engine's own leak, which the README warns about: measured, not assumed."""
+    deployment = new_stack()  # azuread:clientSecret set with `pulumi config set --secret`
+    log = tmp_path / "grpc.log"
+    deployment.stack.env["PULUMI_DEBUG_GRPC"] = str(log)
+    deployment.stack.pulumi("preview")
+    assert log.read_text().count(deployment.secret) > 1
+    deployment.stack.pulumi("config", "rm", "azuread:clientSecret")
+    deployment.stack.env["ARM_CLIENT_SECRET"] = deployment.secret
+    log.unlink()
+    deployment.stack.pulumi("preview")
+    assert deployment.secret not in log.read_text()

@@ -159,6 +159,9 @@ class Emulator:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "entra-emulator"
+    # Answer at once: with Nagle's algorithm a keep-alive response waits ~40 ms for the
+    # client's delayed ACK, which inflated every timing taken on the emulator.
+    disable_nagle_algorithm = True
 
     @property
     def emulator(self) -> Emulator:
@@ -192,6 +195,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._record = Recorded("other", self.command, path, {k.lower(): v for k, v in self.headers.items()}, self._body)
         self.emulator.directory.record(self._record)
         segments = path.strip("/").split("/")
+        if self.emulator.faults.latency and not lower.startswith("/_emulator/"):
+            time.sleep(self.emulator.faults.latency)  # a network round trip away, for every endpoint
         endpoint = self._entra_endpoint(lower, segments)
         if endpoint and self._injected(endpoint, segments[0]):
             return
@@ -248,6 +253,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
         elif fault.kind == "garbage":
             self._send_text(200, "<html><body>Sign in to the proxy</body></html>")
+        elif fault.kind == "slow":
+            self._send_slowly(fault.seconds)
         elif endpoint == "graph":
             code = {429: "TooManyRequests", 503: "serviceNotAvailable", 504: "UnknownError"}.get(fault.status, "UnknownError")
             self._graph_error(fault.status, code, "Injected by the emulator.", extra)
@@ -255,6 +262,19 @@ class _Handler(BaseHTTPRequestHandler):
             # Entra's transient failure (learn.microsoft.com, error codes: AADSTS90033 "A transient
             # error has occurred. Try again."); MSAL raises MsalServiceError for any status >= 500.
             self._aad_error(fault.status, "temporarily_unavailable", 90033, "A transient error has occurred. Try again.", extra)
+
+    def _send_slowly(self, seconds: float) -> None:
+        """200 with headers at once and a body that trickles in over `seconds`, byte by byte."""
+        body = json.dumps({"error": "slow"}).encode()
+        self._record.status = 200
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        for byte in body:
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(seconds / len(body))
 
     def _send_text(self, status: int, text: str) -> None:
         self._record.status = status
@@ -295,8 +315,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _graph(self, beta: bool) -> None:
         emulator = self.emulator
-        if emulator.faults.latency:
-            time.sleep(emulator.faults.latency)
         bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
         token = emulator.directory.validate(bearer, (emulator.url, *GRAPH_AUDIENCES))
         if token is None:
@@ -358,14 +376,20 @@ class _Handler(BaseHTTPRequestHandler):
                 tenant.stale_snapshot = tenant.policy
                 tenant.stale_until = time.time() + self.emulator.faults.stale_reads_ms / 1000
             tenant.policy = updated
+        if self.emulator.faults.after_write is not None:
+            self.emulator.faults.after_write()  # e.g. a test killing the CLI once the write has landed
         if fault is None:
             self._send(204, None, self._graph_headers())  # documented: 204 No Content
+        elif fault.status == 0:  # written, then the connection drops before any answer
+            self.close_connection = True
+            self.connection.close()
         elif fault.status < 300:
             self._send(fault.status, {"id": "authorizationPolicy"}, self._graph_headers())
         elif fault.status < 400:
             self._send(fault.status, None, {**self._graph_headers(), "Location": f"{self.emulator.url}/moved"})
         else:
-            self._graph_error(fault.status, "UnknownError", "Injected by the emulator after the write.")
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            self._graph_error(fault.status, "UnknownError", "Injected by the emulator after the write.", extra)
 
     # -- Entra ID -------------------------------------------------------------------------------------
     def _aad_error(self, status: int, error: str, code: int, text: str, headers: dict[str, str] | None = None) -> None:

@@ -7,7 +7,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,12 +90,13 @@ class Recorded:
 class Fault:
     """One injected misbehaviour, for the next `remaining` matching requests."""
 
-    kind: str  # status | drop | garbage | applied (a PATCH written, then answered with `status`)
+    kind: str  # status | drop | garbage | slow | applied (a PATCH written, then answered with `status`, 0: dropped)
     remaining: int
     status: int = 0
     retry_after: str | None = None
     method: str | None = None
     endpoint: str = "graph"  # graph | token | discovery | msi
+    seconds: float = 0.0  # slow: how long the body takes
 
 
 class Faults:
@@ -106,6 +107,7 @@ class Faults:
         self._queue: list[Fault] = []
         self.latency = 0.0
         self.stale_reads_ms = 0
+        self.after_write: Callable[[], None] | None = None
 
     def throttle(self, count: int = 1, retry_after: str | None = "1", method: str | None = None) -> None:
         """Answer the next `count` Graph requests with 429 (and Retry-After unless None)."""
@@ -130,9 +132,13 @@ class Faults:
         """Answer the next `count` requests to `endpoint` with 200 and an HTML page (a captive proxy)."""
         self._add(Fault("garbage", count, endpoint=endpoint))
 
-    def applied(self, status: int, count: int = 1) -> None:
-        """Write the next `count` PATCHes, then answer them with `status` instead of 204."""
-        self._add(Fault("applied", count, status, method="PATCH"))
+    def slow(self, seconds: float, count: int = 1, method: str | None = None) -> None:
+        """Answer the next `count` Graph requests with a body that takes `seconds` to arrive."""
+        self._add(Fault("slow", count, method=method, seconds=seconds))
+
+    def applied(self, status: int, count: int = 1, retry_after: str | None = None) -> None:
+        """Write the next `count` PATCHes, then answer them with `status` instead of 204 (0: drop the connection)."""
+        self._add(Fault("applied", count, status, retry_after, method="PATCH"))
 
     def _add(self, fault: Fault) -> None:
         with self._lock:
@@ -155,6 +161,7 @@ class Faults:
             self._queue.clear()
         self.latency = 0.0
         self.stale_reads_ms = 0
+        self.after_write = None
 
 
 class Directory:

@@ -1,0 +1,81 @@
+"""The stacks in stacks/, the tenant each one manages, and stacks that would fight over one tenant.
+
+Two stacks that declare one tenant flip its setting back and forth on every run, and
+whichever is destroyed last decides what the tenant keeps: one stack per tenant is the
+rule. Spellings differ (GUID, any verified domain, any case), so tenants are compared by
+GUID, resolved the way the provider resolves them (OIDC discovery's `issuer`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from providers.errors import ConfigurationError
+from providers.session import new_http_client
+from providers.settings import TENANT_ID, Sources, resolve_endpoints
+from providers.tenants import TenantDirectory
+
+__all__ = ["StackFile", "find_stacks", "resolve_tenants", "shared_tenants"]
+
+
+@dataclass(frozen=True)
+class StackFile:
+    """One stack's config file: `{stackConfigDir}/Pulumi.{name}.yaml`."""
+
+    name: str
+    path: Path
+    config: Mapping[str, Any]
+
+    @property
+    def tenant(self) -> str | None:
+        """The declared tenant (config, else the environment), as spelled."""
+        return Sources(self.config, os.environ).get(TENANT_ID)
+
+
+def find_stacks(project_dir: Path) -> list[StackFile]:
+    """Every stack config file of the project, by name."""
+    project = _load(project_dir / "Pulumi.yaml")
+    config_dir = project_dir / str(project.get("stackConfigDir") or ".")
+    stacks = []
+    for path in sorted(config_dir.glob("Pulumi.*.yaml")):
+        config = _load(path).get("config")
+        name = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        stacks.append(StackFile(name, path, config if isinstance(config, dict) else {}))
+    return stacks
+
+
+def resolve_tenants(stacks: Iterable[StackFile]) -> dict[str, str]:
+    """Stack name → tenant GUID, each resolved against its own stack's authority host."""
+    resolved: dict[str, str] = {}
+    directories: dict[str, TenantDirectory] = {}
+    with new_http_client() as http:
+        for stack in stacks:
+            if not stack.tenant:
+                raise ConfigurationError(f"Stack {stack.name} declares no tenant: set {TENANT_ID.key} in {stack.path}")
+            host = resolve_endpoints(Sources(stack.config, os.environ)).authority_host
+            directory = directories.setdefault(host, TenantDirectory(http, host))
+            resolved[stack.name] = directory.guid(stack.tenant.strip())
+    return resolved
+
+
+def shared_tenants(resolved: Mapping[str, str]) -> dict[str, list[str]]:
+    """Tenant GUID → the stacks that manage it, for every tenant managed by more than one."""
+    by_tenant: dict[str, list[str]] = defaultdict(list)
+    for stack, tenant in resolved.items():
+        by_tenant[tenant].append(stack)
+    return {tenant: sorted(names) for tenant, names in by_tenant.items() if len(names) > 1}
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}

@@ -1,0 +1,66 @@
+"""The value found when a stack first adopted a tenant's policy, checkpointed before any write.
+
+The engine records a create as *pending* before calling it and forgets a pending create
+whose process died (REFERENCE.md, "Pulumi Python dynamic providers"), so whatever must
+survive a crash inside the setting's `create` has to be in state from an earlier step. This
+read-only resource is that step: its `create` reads the live value (1 GET) and the engine
+checkpoints it before the setting it feeds is even checked. It never writes, never reads
+again, and deleting it changes nothing in the tenant.
+
+This module's path (`providers.adoption`) is stored, pickled, in every stack's state: keep
+it importable across releases.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi.dynamic as dyn
+
+from .plumbing import TENANT, SessionProvider, one_line_errors, tenant_failure
+
+__all__ = ["ADOPTED", "BitlockerAdoption", "BitlockerAdoptionProvider"]
+
+ADOPTED = "adoptedValue"
+
+
+class BitlockerAdoptionProvider(SessionProvider):
+    """Reads the live value once, at adoption; everything else is a no-op."""
+
+    @one_line_errors
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
+        """The tenant must be a GUID or a domain; no request."""
+        failure = tenant_failure(news.get(TENANT))
+        return dyn.CheckResult(news, [failure] if failure else [])
+
+    @one_line_errors
+    def create(self, props: dict[str, Any]) -> dyn.CreateResult:
+        """Remember the live value: what `destroy` will put back."""
+        tenant = self.session.tenant_guid(props[TENANT])
+        found = self.session.graph_client(tenant).live_value()
+        return dyn.CreateResult(id_=f"{tenant}/adoption", outs={TENANT: tenant, ADOPTED: found})
+
+    @one_line_errors
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
+        """Another tenant is another adoption; a respelling of the same tenant is no change."""
+        if self.same_tenant(olds.get(TENANT), news[TENANT]) is None:
+            return dyn.DiffResult(changes=True, replaces=[TENANT], delete_before_replace=True)
+        return dyn.DiffResult(changes=False)
+
+    def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
+        """Refresh keeps the value found at adoption: it is history, not the live value."""
+        return dyn.ReadResult(id_=id_, outs=props, inputs={TENANT: props[TENANT]})
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        """Nothing to undo: adoption only read."""
+
+
+class BitlockerAdoption(dyn.Resource, module="entra", name="BitlockerAdoption"):
+    """The tenant's allowedToReadBitlockerKeysForOwnedDevice as this stack first found it."""
+
+    tenantId: pulumi.Output[str]  # noqa: N815
+    adoptedValue: pulumi.Output[bool | None]  # noqa: N815
+
+    def __init__(self, resource_name: str, *, tenant_id: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None):
+        super().__init__(BitlockerAdoptionProvider(), resource_name, {TENANT: tenant_id, ADOPTED: None}, opts)

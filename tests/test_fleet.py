@@ -1,0 +1,49 @@
+"""The pipeline matrix from stacks/: one stack per tenant, compared by GUID."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fleet.__main__ import main
+from tests.emulator import Emulator, Tenant
+
+pytestmark = pytest.mark.usefixtures("trust_emulator")
+
+
+def project(tmp_path: Path, emulator: Emulator, tenants: dict[str, str]) -> Path:
+    """A project whose stacks/ has one config file per stack, each naming a tenant."""
+    (tmp_path / "Pulumi.yaml").write_text("name: bitlocker-policy\nstackConfigDir: stacks\n")
+    (tmp_path / "stacks").mkdir()
+    for stack, tenant in tenants.items():
+        (tmp_path / "stacks" / f"Pulumi.{stack}.yaml").write_text(
+            f"config:\n  azuread:tenantId: {tenant}\n  bitlocker-policy:authorityHost: {emulator.url}\n"
+        )
+    return tmp_path
+
+
+def test_the_matrix_lists_every_stack_with_its_tenant_guid(
+    tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = emulator.add_tenant()
+    assert main(["matrix", "--project", str(project(tmp_path, emulator, {"a": tenant.domain, "b": other.id}))]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "include": [{"stack": "a", "tenant": tenant.id}, {"stack": "b", "tenant": other.id}]
+    }
+
+
+def test_two_stacks_on_one_tenant_are_refused_by_name(
+    tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stacks = {"prod": tenant.id, "prod-copy": tenant.domain.upper(), "other": emulator.add_tenant().id}
+    assert main(["matrix", "--project", str(project(tmp_path, emulator, stacks))]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"stacks prod, prod-copy all manage tenant {tenant.id}; keep one stack per tenant" in captured.err
+
+
+def test_an_unknown_tenant_is_one_line(tmp_path: Path, emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["matrix", "--project", str(project(tmp_path, emulator, {"a": "nowhere.example.com"}))]) == 2
+    assert "AADSTS90002" in capsys.readouterr().err
