@@ -9,25 +9,24 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pulumi.dynamic as dyn
 
+from .deadline import operation_deadline
 from .errors import BitlockerPolicyError
-from .retry import operation_deadline
-from .session import Session
+from .names import is_domain, is_guid
 from .settings import PROVIDER_SETTINGS, TENANT_ID, UNSUPPORTED_KEYS, Sources
-from .tenants import is_guid
+
+if TYPE_CHECKING:  # the program process declares resources and must not import httpx or msal
+    from .session import Session
 
 __all__ = ["TENANT", "SessionProvider", "one_line_errors", "tenant_failure"]
 
 TENANT = "tenantId"
-
-_DOMAIN = re.compile(r"(?=.{4,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.IGNORECASE)
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 _BUG_TRACEBACK_FRAMES = 32
@@ -66,8 +65,11 @@ class SessionProvider(dyn.ResourceProvider):
 
     def configure(self, req: dyn.ConfigureRequest) -> None:
         """Receive the whole stack config (secrets in plaintext) once per provider process."""
+        from .session import Session
+
         keys = [key for setting in PROVIDER_SETTINGS for key in (setting.key, *setting.aliases)] + list(UNSUPPORTED_KEYS)
         self._session = Session.shared(Sources({key: req.config.get(key) for key in keys}, dict(os.environ)))
+        self._session.warm_up()
         # The dynamic-provider host reports errors with traceback.format_exc(); in this
         # process, show our errors as one line (see one_line_errors).
         sys.tracebacklimit = 0
@@ -75,6 +77,8 @@ class SessionProvider(dyn.ResourceProvider):
     @property
     def session(self) -> Session:
         """The process's Session (from the environment alone if `configure` never ran)."""
+        from .session import Session
+
         if self._session is None:
             self._session = Session(Sources({}, dict(os.environ)))
         return self._session
@@ -91,7 +95,7 @@ class SessionProvider(dyn.ResourceProvider):
 
 def tenant_failure(tenant: Any) -> dyn.CheckFailure | None:
     """The check failure for a tenant that is neither a GUID nor a domain (whitespace included)."""
-    if isinstance(tenant, str) and (is_guid(tenant) or _DOMAIN.fullmatch(tenant)):
+    if isinstance(tenant, str) and (is_guid(tenant) or is_domain(tenant)):
         return None
     return dyn.CheckFailure(
         TENANT,

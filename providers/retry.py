@@ -6,35 +6,25 @@ share, so Entra and Graph get the same rules. Defaults follow the Graph SDKs' re
 (kiota RetryHandler: 3 retries, 3 s base delay, Retry-After honoured in seconds or as an
 HTTP date, no single wait of 180 s or more; learn.microsoft.com/graph/throttling). Entra's
 5xx are retried as azure-identity retries them (azure-core's RetryPolicy retries 500, 502,
-503, 504). On top, every provider operation has one deadline (`operation_deadline`) that
-all its requests and waits share, so a CI job never hangs for long.
+503, 504). On top, every provider operation has one deadline (`deadline.operation_deadline`)
+that all its requests, bodies and waits share, so a CI job never hangs for long.
 """
 
 from __future__ import annotations
 
-import contextlib
 import random
 import time
 from collections.abc import Callable, Iterator
-from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from .deadline import Deadline, current_deadline
 from .errors import DeadlineExceededError
 
-__all__ = [
-    "DEFAULT_RETRY",
-    "OPERATION_DEADLINE_SECONDS",
-    "RetryPolicy",
-    "RetryingClient",
-    "operation_deadline",
-    "retry_after_seconds",
-]
-
-OPERATION_DEADLINE_SECONDS = 300.0
+__all__ = ["DEFAULT_RETRY", "RetryPolicy", "RetryingClient", "retry_after_seconds"]
 
 
 @dataclass(frozen=True)
@@ -53,32 +43,6 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy()
-
-
-@dataclass(frozen=True)
-class _Deadline:
-    seconds: float
-    clock: Callable[[], float]
-    ends_at: float
-
-    def left(self) -> float:
-        return self.ends_at - self.clock()
-
-
-# The deadline of the provider operation running in this thread (None: no deadline).
-_deadline: ContextVar[_Deadline | None] = ContextVar("bitlocker_policy_deadline", default=None)
-
-
-@contextlib.contextmanager
-def operation_deadline(
-    seconds: float = OPERATION_DEADLINE_SECONDS, clock: Callable[[], float] = time.monotonic
-) -> Iterator[None]:
-    """Every request and retry wait inside this block shares one deadline of `seconds`."""
-    token = _deadline.set(_Deadline(seconds, clock, clock() + seconds))
-    try:
-        yield
-    finally:
-        _deadline.reset(token)
 
 
 def retry_after_seconds(response: httpx.Response, now: float | None = None) -> float | None:
@@ -146,7 +110,7 @@ def _describe(response: httpx.Response) -> str:
 
 
 def _wait_within_deadline(delay: float, request: httpx.Request, last: str, tries: int, sleep: Callable[[float], None]) -> None:
-    deadline = _deadline.get()
+    deadline = current_deadline()
     if deadline is not None and delay > deadline.left():
         raise DeadlineExceededError(
             f"Gave up on {request.method} {request.url.copy_with(query=None)} after {tries} "
@@ -160,7 +124,7 @@ def _wait_within_deadline(delay: float, request: httpx.Request, last: str, tries
 class _DeadlineStream(httpx.SyncByteStream):
     """A response body that stops arriving when the operation's deadline passes."""
 
-    def __init__(self, inner: httpx.SyncByteStream, deadline: _Deadline, request: httpx.Request):
+    def __init__(self, inner: httpx.SyncByteStream, deadline: Deadline, request: httpx.Request):
         self._inner = inner
         self._deadline = deadline
         self._request = request
@@ -177,7 +141,7 @@ class _DeadlineStream(httpx.SyncByteStream):
 
 def _read_within_deadline(response: httpx.Response) -> None:
     """Read the body, however slowly it trickles in, only until the operation's deadline."""
-    deadline = _deadline.get()
+    deadline = current_deadline()
     if deadline is not None and isinstance(response.stream, httpx.SyncByteStream):
         response.stream = _DeadlineStream(response.stream, deadline, response.request)
     try:
@@ -188,7 +152,7 @@ def _read_within_deadline(response: httpx.Response) -> None:
 
 def _bound_timeout(request: httpx.Request) -> None:
     """No single read, write or connect may outlast the operation's deadline."""
-    deadline = _deadline.get()
+    deadline = current_deadline()
     timeouts = request.extensions.get("timeout")
     if deadline is None or not isinstance(timeouts, dict):
         return

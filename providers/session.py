@@ -17,9 +17,12 @@ import httpx
 
 from .consistency import SETTLE_WINDOW_SECONDS
 from .credentials import AzureCli, ClientCertificate, Credential, resolve_credential
+from .deadline import OPERATION_DEADLINE_SECONDS
+from .discovery_cache import DiscoveryCache, default_path
 from .errors import ConfigurationError
 from .graph import GraphClient
-from .retry import DEFAULT_RETRY, OPERATION_DEADLINE_SECONDS, RetryingClient, RetryPolicy
+from .names import is_guid
+from .retry import DEFAULT_RETRY, RetryingClient, RetryPolicy
 from .settings import (
     CONSISTENCY_WINDOW,
     DEADLINE_SECONDS,
@@ -99,6 +102,7 @@ class Session:
         self._directory: TenantDirectory | None = None
         self._clients: dict[str, GraphClient] = {}
         self._lock = threading.Lock()
+        self._warming = False
 
     @property
     def sources(self) -> Sources:
@@ -150,9 +154,32 @@ class Session:
 
     def tenant_guid(self, tenant: str) -> str:
         """The GUID of a tenant given as GUID or verified domain (one discovery request per domain)."""
+        if is_guid(tenant):
+            return tenant.lower()
         with self._lock:
             directory = self._tenant_directory()
         return directory.guid(tenant)
+
+    def warm_up(self) -> None:
+        """Build the HTTP client and load MSAL in the background, while the engine is busy elsewhere.
+
+        `configure` runs at the first provider call, which needs no network; the first
+        token is wanted a few engine round trips later. Nothing is sent.
+        """
+
+        def prepare() -> None:
+            try:
+                with self._lock:
+                    self._client()
+                from . import tokens  # noqa: F401 -- msal and its imports, loaded ahead of need
+            except Exception:  # noqa: S110 -- the call that needs them meets and reports the same failure
+                pass
+
+        with self._lock:
+            if self._warming:
+                return
+            self._warming = True
+        threading.Thread(target=prepare, name="bitlocker-policy-warm-up", daemon=True).start()
 
     def graph_client(self, tenant: str) -> GraphClient:
         """The Graph client for a tenant (GUID or domain), built once per tenant and process."""
@@ -181,5 +208,6 @@ class Session:
 
     def _tenant_directory(self) -> TenantDirectory:
         if self._directory is None:
-            self._directory = TenantDirectory(self._client(), resolve_endpoints(self._sources).authority_host)
+            authority_host = resolve_endpoints(self._sources).authority_host
+            self._directory = TenantDirectory(self._client(), authority_host, DiscoveryCache(default_path()))
         return self._directory

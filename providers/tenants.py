@@ -11,49 +11,42 @@ from __future__ import annotations
 
 import base64
 import json
-import re
-import threading
 from urllib.parse import urlsplit
 
 import httpx
 
+from .discovery_cache import DiscoveryCache
 from .errors import AuthenticationError
+from .names import is_guid
 from .settings import AUTHORITY_HOST, ENVIRONMENT, TENANT_ID
 
-__all__ = ["DISCOVERY_SUFFIX", "GUID", "TenantDirectory", "is_guid", "token_tenant"]
+__all__ = ["DISCOVERY_SUFFIX", "TenantDirectory", "token_tenant"]
 
 DISCOVERY_SUFFIX = "/v2.0/.well-known/openid-configuration"
-GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
-
-
-def is_guid(value: str) -> bool:
-    """Whether `value` is exactly a GUID (no surrounding whitespace)."""
-    return GUID.fullmatch(value) is not None
 
 
 class TenantDirectory:
     """Resolves tenant spellings to GUIDs through OIDC discovery, one request per spelling.
 
     The discovery documents it fetched are also what MSAL reads (see `tokens._MsalHttp`),
-    so a provider process asks Entra for each document once.
+    and they are kept in a DiscoveryCache (across processes when it has a file), so Entra
+    is asked for each document once a day at most.
     """
 
-    def __init__(self, http: httpx.Client, authority_host: str):
+    def __init__(self, http: httpx.Client, authority_host: str, cache: DiscoveryCache | None = None):
         self._http = http
         self._authority_host = authority_host
-        self._documents: dict[str, httpx.Response] = {}
-        self._lock = threading.Lock()
+        self._cache = cache or DiscoveryCache()
 
     def discovery_url(self, tenant: str) -> str:
         """The OIDC discovery document's URL for a tenant spelling (domains are case-insensitive)."""
         return f"{self._authority_host}/{tenant.lower()}{DISCOVERY_SUFFIX}"
 
     def document(self, url: str) -> httpx.Response:
-        """GET a discovery document; successful answers are kept for the life of the process."""
-        with self._lock:
-            cached = self._documents.get(url)
+        """A discovery document: from the cache, else GET (a successful answer is cached)."""
+        cached = self._cache.get(url)
         if cached is not None:
-            return cached
+            return httpx.Response(200, text=cached, request=httpx.Request("GET", url))
         try:
             response = self._http.get(url)
         except httpx.TransportError as exc:
@@ -62,8 +55,7 @@ class TenantDirectory:
                 f"{AUTHORITY_HOST.describe()}, {ENVIRONMENT.key}, the network and SSL_CERT_FILE"
             ) from None
         if response.status_code == 200:
-            with self._lock:
-                self._documents[url] = response
+            self._cache.put(url, response.text)
         return response
 
     def guid(self, tenant: str) -> str:
@@ -85,8 +77,8 @@ class TenantDirectory:
                 f"Entra ID's OIDC discovery for tenant {tenant!r} failed (HTTP {response.status_code}"
                 f"{', issuer ' + repr(issuer) if issuer else ''}); Entra may be unavailable, run again later"
             )
-        with self._lock:  # the GUID's own document is the same; MSAL then needs no second request
-            self._documents.setdefault(self.discovery_url(guid), response)
+        if self._cache.get(self.discovery_url(guid)) is None:  # the same document: MSAL needs no second request
+            self._cache.put(self.discovery_url(guid), response.text)
         return guid
 
 

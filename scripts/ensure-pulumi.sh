@@ -28,7 +28,11 @@ if installed="$(command -v pulumi 2>/dev/null)"; then
   say "pulumi on PATH is ${have:-unknown} (need >= $MIN_VERSION with pulumi-language-python); using the pinned build"
 fi
 
-if [ -x "$cache/bin/pulumi" ] && [ "$("$cache/bin/pulumi" version 2>/dev/null)" = "$PULUMI_VERSION" ]; then
+# The language host is this repo's own source: a cached build counts only if it was built
+# from the same main.go (a changed host is rebuilt; with Go's caches warm that takes seconds).
+host_sum="$(sha256sum "$here/pulumi-language-python/main.go" | cut -d' ' -f1)"
+if [ -x "$cache/bin/pulumi" ] && [ "$("$cache/bin/pulumi" version 2>/dev/null)" = "$PULUMI_VERSION" ] \
+  && [ "$(cat "$cache/langhost.sha256" 2>/dev/null)" = "$host_sum" ]; then
   echo "$cache/bin"
   exit 0
 fi
@@ -72,6 +76,7 @@ install -m 0755 "$sdk_dir/python/dist/pulumi-resource-pulumi-python" "$work/bin/
 built="$("$work/bin/pulumi" version)"
 [ "$built" = "$PULUMI_VERSION" ] || die "the built pulumi reports $built, expected $PULUMI_VERSION"
 rm -rf "$cache.tmp" && mkdir -p "$cache.tmp" && mv "$work/bin" "$cache.tmp/bin"
+echo "$host_sum" > "$cache.tmp/langhost.sha256"
 rm -rf "$cache" && mv "$cache.tmp" "$cache"
 say "pulumi $PULUMI_VERSION ready in $cache/bin ($(du -sh "$cache" | cut -f1))"
 echo "$cache/bin"

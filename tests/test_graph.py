@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from providers.credentials import ClientSecret
+from providers.deadline import operation_deadline
 from providers.errors import (
     DeadlineExceededError,
     ForbiddenError,
@@ -20,7 +21,6 @@ from providers.errors import (
     UnexpectedResponseError,
 )
 from providers.graph import GraphClient
-from providers.retry import operation_deadline
 from providers.settings import Endpoints
 from providers.tenants import TenantDirectory
 from providers.tokens import token_source

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ from providers import BitlockerKeyAccessProvider
 
 PROGRAM = Path(__file__).resolve().parents[1] / "__main__.py"
 TENANT = "8f3a0c5e-5d2b-4c3e-9a51-d3e1b2c4a6f7"
+DESIRED_KEY = "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice"
 
 
 class Recorder(pulumi.runtime.Mocks):
@@ -94,3 +98,16 @@ def test_the_serialized_provider_is_the_stateless_class() -> None:
     provider = dill.loads(pickled)  # noqa: S301 -- bytes this test just produced
     assert type(provider) is BitlockerKeyAccessProvider
     assert vars(provider) == {}
+
+
+def test_the_program_process_imports_no_http_token_or_crypto_module() -> None:
+    """The program only declares resources: httpx, MSAL and cryptography load in the provider alone."""
+    script = (
+        "import json, sys\n"
+        "from tests.test_program import TENANT, run_program\n"
+        f"run_program({{'azuread:tenantId': TENANT, '{DESIRED_KEY}': 'false'}})\n"
+        "heavy = ('httpx', 'msal', 'requests', 'cryptography', 'jwt')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROGRAM.parent, capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.splitlines()[-1]) == []

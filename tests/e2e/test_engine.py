@@ -7,6 +7,7 @@ asserts the Graph requests the emulator received.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import trustme
 from cryptography import x509
 
 from tests.conftest import AzureCliStandIn
-from tests.e2e.conftest import Deployment, NewStack
+from tests.e2e.conftest import REPO, Deployment, NewStack, Stack, engine_env
 from tests.emulator import Emulator
 
 pytestmark = pytest.mark.engine
@@ -387,3 +388,22 @@ def test_pulumi_debug_grpc_leaks_config_secrets_but_not_environment_ones(new_sta
     log.unlink()
     deployment.stack.pulumi("preview")
     assert deployment.secret not in log.read_text()
+
+
+def test_a_second_run_makes_no_discovery_request(new_stack: NewStack) -> None:
+    deployment = adopted(new_stack)  # the first run fetched the tenant's discovery document
+    deployment.stack.pulumi("preview")
+    kinds = [r.kind for r in deployment.emulator.directory.requests if r.kind != "other"]
+    assert sorted(kinds) == ["graph", "token"]  # the minimum: a token and one GET
+
+
+def test_the_language_host_runs_a_stack_with_no_config(
+    pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator
+) -> None:
+    project = tmp_path / "noop"
+    shutil.copytree(REPO / "bench" / "noop", project, ignore=shutil.ignore_patterns("__pycache__"))
+    (project / ".venv").symlink_to(REPO / ".venv")
+    stack = Stack("bare", project, engine_env(pulumi_bin, pulumi_home, tmp_path / "backend", emulator))
+    stack.pulumi("stack", "init")  # no `config set`: the stack has no config at all
+    stack.pulumi("up", "--yes", "--skip-preview")
+    assert stack.outputs() == {"value": True}

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from providers.discovery_cache import default_path
 from tests.e2e.conftest import REPO, Deployment, NewStack, Run
 from tests.emulator import Emulator
 
@@ -63,6 +64,12 @@ def _project_processes(deployment: Deployment, marker: str) -> list[int]:
     return found
 
 
+def _discovery_outage(emulator: Emulator, _: Deployment) -> None:
+    """A 503 from discovery, met because the cached document is gone (as after a day)."""
+    default_path().unlink(missing_ok=True)
+    emulator.faults.fail(503, endpoint="discovery")
+
+
 def _storm(emulator: Emulator, _: Deployment) -> None:
     """Four 5xx in a row: the first try and all three retries."""
     emulator.faults.fail(503, 2, retry_after="1")
@@ -81,7 +88,7 @@ FAULTS: dict[str, Fault] = {
     "PATCH applied, then 504 on every try": Fault(lambda e, _: e.faults.applied(504, 4, retry_after="1"), writes=True),
     "200 instead of 204": Fault(lambda e, _: e.faults.applied(200), writes=True),
     "token endpoint 503": Fault(lambda e, _: e.faults.fail(503, endpoint="token")),
-    "OIDC discovery 503": Fault(lambda e, _: e.faults.fail(503, endpoint="discovery")),
+    "OIDC discovery 503 (its day-long cache expired)": Fault(_discovery_outage),
     "stale reads after a write": Fault(
         lambda e, _: setattr(e.faults, "stale_reads_ms", 3000), config=(("bitlocker-policy:consistencyWindowSeconds", "30"),)
     ),

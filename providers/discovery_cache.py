@@ -1,0 +1,110 @@
+"""OIDC discovery documents kept across provider processes, in the user's cache directory.
+
+Every `pulumi preview` starts a new provider process, and each used to fetch its tenant's
+discovery document before it could ask for a token: a request on the critical path. The
+document is public metadata (issuer, endpoints; no token, no secret) that MSAL itself
+offers to cache for a day (msal `http_cache`: "Content inside http_cache are cheap to
+obtain. ... will contain no tokens nor secrets"; throttled_http_client.py keeps 2xx
+discovery GETs 24 h). This cache keeps exactly those documents, and nothing else, in
+`${XDG_CACHE_HOME:-~/.cache}/bitlocker-policy/oidc-discovery.json`. A missing, corrupt
+or unwritable file is ignored: the document is fetched again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["MAX_AGE_SECONDS", "DiscoveryCache", "default_path"]
+
+MAX_AGE_SECONDS = 24 * 3600
+
+
+def default_path() -> Path:
+    """Where the cache lives: the XDG cache directory of the user running Pulumi."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "bitlocker-policy" / "oidc-discovery.json"
+
+
+class DiscoveryCache:
+    """URL → discovery document text, in memory and (when `path` is set) on disk."""
+
+    def __init__(self, path: Path | None = None, *, max_age: float = MAX_AGE_SECONDS, clock: Callable[[], float] = time.time):
+        self._path = path
+        self._max_age = max_age
+        self._clock = clock
+        self._documents: dict[str, dict[str, Any]] | None = None
+        self._lock = threading.Lock()
+
+    def get(self, url: str) -> str | None:
+        """The document fetched from `url` less than a day ago, or None."""
+        with self._lock:
+            entry = self._loaded().get(url)
+        return str(entry["body"]) if entry else None
+
+    def put(self, url: str, body: str) -> None:
+        """Keep a discovery document (anything else is refused) and write the file, best effort."""
+        if not _is_discovery_document(body):
+            return
+        with self._lock:
+            documents = {**self._read_file(), **self._loaded()}
+            documents[url] = {"fetched": self._clock(), "body": body}
+            self._documents = documents
+            self._write_file(documents)
+
+    def _loaded(self) -> dict[str, dict[str, Any]]:
+        if self._documents is None:
+            self._documents = self._read_file()
+        return self._documents
+
+    def _read_file(self) -> dict[str, dict[str, Any]]:
+        if self._path is None:
+            return {}
+        try:
+            stored = json.loads(self._path.read_text())
+        except (OSError, ValueError):
+            return {}
+        documents = stored.get("documents") if isinstance(stored, dict) else None
+        if not isinstance(documents, dict):
+            return {}
+        now = self._clock()
+        return {
+            url: entry
+            for url, entry in documents.items()
+            if isinstance(entry, dict)
+            and isinstance(entry.get("fetched"), int | float)
+            and now - entry["fetched"] < self._max_age
+            and isinstance(entry.get("body"), str)
+            and _is_discovery_document(entry["body"])
+        }
+
+    def _write_file(self, documents: dict[str, dict[str, Any]]) -> None:
+        if self._path is None:
+            return
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=self._path.parent, delete=False, suffix=".tmp") as out:
+                json.dump({"version": 1, "documents": documents}, out)
+            os.replace(out.name, self._path)
+        except OSError:
+            return
+
+
+def _is_discovery_document(body: str) -> bool:
+    """An OpenID configuration: issuer and token endpoint, and no field that could hold a token."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return False
+    return (
+        isinstance(document, dict)
+        and isinstance(document.get("issuer"), str)
+        and isinstance(document.get("token_endpoint"), str)
+        and not {"access_token", "refresh_token", "id_token", "client_secret"} & set(document)
+    )

@@ -1,0 +1,60 @@
+"""OIDC discovery documents kept across provider processes: public metadata only, never in the way."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from providers.discovery_cache import DiscoveryCache, default_path
+from tests.conftest import Configure, Registered
+from tests.emulator import Emulator, Tenant
+
+URL = "https://login.example.test/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration"
+DOCUMENT = json.dumps({"issuer": "https://login.example.test/1/v2.0", "token_endpoint": "https://login.example.test/1/token"})
+
+
+def test_a_document_outlives_the_process_for_a_day(tmp_path: Path) -> None:
+    now = [1_000_000.0]
+    DiscoveryCache(tmp_path / "c.json", clock=lambda: now[0]).put(URL, DOCUMENT)
+    assert DiscoveryCache(tmp_path / "c.json", clock=lambda: now[0]).get(URL) == DOCUMENT
+    now[0] += 24 * 3600
+    assert DiscoveryCache(tmp_path / "c.json", clock=lambda: now[0]).get(URL) is None
+
+
+@pytest.mark.parametrize("body", ['{"access_token": "x", "issuer": "i", "token_endpoint": "t"}', "<html>", '{"issuer": "i"}'])
+def test_only_discovery_documents_are_kept(tmp_path: Path, body: str) -> None:
+    DiscoveryCache(tmp_path / "c.json").put(URL, body)
+    assert not (tmp_path / "c.json").exists()
+
+
+def test_a_corrupt_or_unwritable_cache_is_ignored(tmp_path: Path) -> None:
+    corrupt = tmp_path / "c.json"
+    corrupt.write_text("{not json")
+    assert DiscoveryCache(corrupt).get(URL) is None
+    DiscoveryCache(corrupt).put(URL, DOCUMENT)  # replaced by a good one
+    assert DiscoveryCache(corrupt).get(URL) == DOCUMENT
+    blocked = tmp_path / "a-file" / "c.json"
+    (tmp_path / "a-file").write_text("")
+    cache = DiscoveryCache(blocked)
+    cache.put(URL, DOCUMENT)  # cannot write: still serves this process
+    assert cache.get(URL) == DOCUMENT
+
+
+def test_a_second_provider_process_asks_entra_for_no_discovery(
+    configure: Configure, configured: dict[str, str], emulator: Emulator, tenant: Tenant, registered: Registered
+) -> None:
+    for _process in range(2):
+        configure(configured).check({}, {"tenantId": tenant.domain, "allowedToReadBitlockerKeysForOwnedDevice": False})
+    assert len(emulator.directory.recorded("discovery", tenant_id=tenant.id)) == 1
+    assert len(emulator.token_requests(tenant)) == 2  # tokens are never kept across processes
+    stored = default_path().read_text()
+    assert str(os.environ["XDG_CACHE_HOME"]) in str(default_path())
+    assert registered.secret not in stored
+    assert not any(token in stored for token in emulator.directory.tokens)
+    assert set(json.loads(stored)["documents"]) == {
+        f"{emulator.url}/{tenant.domain}/v2.0/.well-known/openid-configuration",
+        f"{emulator.url}/{tenant.id}/v2.0/.well-known/openid-configuration",
+    }
