@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from providers.errors import ConfigurationError
+from providers.names import is_domain, is_guid
 from providers.session import new_http_client
 from providers.settings import TENANT_ID, Sources, resolve_endpoints
+from providers.stack_config import stack_config, stack_files
 from providers.tenants import TenantDirectory
 
 __all__ = ["StackFile", "find_stacks", "resolve_tenants", "shared_tenants"]
@@ -41,14 +41,7 @@ class StackFile:
 
 def find_stacks(project_dir: Path) -> list[StackFile]:
     """Every stack config file of the project, by name."""
-    project = _load(project_dir / "Pulumi.yaml")
-    config_dir = project_dir / str(project.get("stackConfigDir") or ".")
-    stacks = []
-    for path in sorted(config_dir.glob("Pulumi.*.yaml")):
-        config = _load(path).get("config")
-        name = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-        stacks.append(StackFile(name, path, config if isinstance(config, dict) else {}))
-    return stacks
+    return [StackFile(name, path, stack_config(name, project_dir) or {}) for name, path in stack_files(project_dir).items()]
 
 
 def resolve_tenants(stacks: Iterable[StackFile]) -> dict[str, str]:
@@ -57,11 +50,14 @@ def resolve_tenants(stacks: Iterable[StackFile]) -> dict[str, str]:
     directories: dict[str, TenantDirectory] = {}
     with new_http_client() as http:
         for stack in stacks:
-            if not stack.tenant:
-                raise ConfigurationError(f"Stack {stack.name} declares no tenant: set {TENANT_ID.key} in {stack.path}")
+            if not stack.tenant or not (is_guid(stack.tenant) or is_domain(stack.tenant)):
+                raise ConfigurationError(
+                    f"Stack {stack.name} declares no tenant GUID or domain ({stack.tenant!r}): "
+                    f"set {TENANT_ID.key} in {stack.path}"
+                )
             host = resolve_endpoints(Sources(stack.config, os.environ)).authority_host
             directory = directories.setdefault(host, TenantDirectory(http, host))
-            resolved[stack.name] = directory.guid(stack.tenant.strip())
+            resolved[stack.name] = directory.guid(stack.tenant)
     return resolved
 
 
@@ -71,11 +67,3 @@ def shared_tenants(resolved: Mapping[str, str]) -> dict[str, list[str]]:
     for stack, tenant in resolved.items():
         by_tenant[tenant].append(stack)
     return {tenant: sorted(names) for tenant, names in by_tenant.items() if len(names) > 1}
-
-
-def _load(path: Path) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}

@@ -4,8 +4,11 @@ The engine records a create as *pending* before calling it and forgets a pending
 whose process died (REFERENCE.md, "Pulumi Python dynamic providers"), so whatever must
 survive a crash inside the setting's `create` has to be in state from an earlier step. This
 read-only resource is that step: its `create` reads the live value (1 GET) and the engine
-checkpoints it before the setting it feeds is even checked. It never writes, never reads
-again, and deleting it changes nothing in the tenant.
+checkpoints it before the setting it feeds is even checked. It never reads again, and
+writes only when it is deleted while the tenant lacks the adopted value: after a crash
+inside the first `up`, this record is all the state holds, and `destroy` must still give
+the original back (normally the setting's delete has just done so, and this one sees it
+without a request).
 
 This module's path (`providers.adoption`) is stored, pickled, in every stack's state: keep
 it importable across releases.
@@ -18,15 +21,13 @@ from typing import Any
 import pulumi
 import pulumi.dynamic as dyn
 
-from .plumbing import TENANT, SessionProvider, one_line_errors, tenant_failure
+from .plumbing import ADOPTED, STACK, TENANT, SessionProvider, one_line_errors, tenant_failure
 
-__all__ = ["ADOPTED", "BitlockerAdoption", "BitlockerAdoptionProvider"]
-
-ADOPTED = "adoptedValue"
+__all__ = ["BitlockerAdoption", "BitlockerAdoptionProvider"]
 
 
 class BitlockerAdoptionProvider(SessionProvider):
-    """Reads the live value once, at adoption; everything else is a no-op."""
+    """Reads the live value once, at adoption, and gives it back at destroy if the setting could not."""
 
     @one_line_errors
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
@@ -39,21 +40,32 @@ class BitlockerAdoptionProvider(SessionProvider):
         """Remember the live value: what `destroy` will put back."""
         tenant = self.session.tenant_guid(props[TENANT])
         found = self.session.graph_client(tenant).live_value()
-        return dyn.CreateResult(id_=f"{tenant}/adoption", outs={TENANT: tenant, ADOPTED: found})
+        return dyn.CreateResult(id_=f"{tenant}/adoption", outs={TENANT: tenant, ADOPTED: found, STACK: props.get(STACK)})
 
     @one_line_errors
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         """Another tenant is another adoption; a respelling of the same tenant is no change."""
         if self.same_tenant(olds.get(TENANT), news[TENANT]) is None:
             return dyn.DiffResult(changes=True, replaces=[TENANT], delete_before_replace=True)
-        return dyn.DiffResult(changes=False)
+        return dyn.DiffResult(changes=olds.get(STACK) != news.get(STACK))
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
+        """Only the stack's name can change (a renamed stack); the adopted value never does."""
+        return dyn.UpdateResult(outs={**olds, STACK: news.get(STACK)})
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         """Refresh keeps the value found at adoption: it is history, not the live value."""
-        return dyn.ReadResult(id_=id_, outs=props, inputs={TENANT: props[TENANT]})
+        return dyn.ReadResult(id_=id_, outs=props, inputs={TENANT: props[TENANT], STACK: props.get(STACK)})
 
-    def delete(self, _id: str, _props: dict[str, Any]) -> None:
-        """Nothing to undo: adoption only read."""
+    @one_line_errors
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        """Give the adopted value back if the tenant lacks it and retainOnDelete is not true."""
+        adopted = props.get(ADOPTED)
+        if not isinstance(adopted, bool) or self.retain_on_delete(props.get(STACK)):
+            return
+        graph = self.session.graph_client(props[TENANT])
+        if graph.live_value() != adopted:
+            graph.write_bitlocker_access(adopted)
 
 
 class BitlockerAdoption(dyn.Resource, module="entra", name="BitlockerAdoption"):
@@ -63,4 +75,5 @@ class BitlockerAdoption(dyn.Resource, module="entra", name="BitlockerAdoption"):
     adoptedValue: pulumi.Output[bool | None]  # noqa: N815
 
     def __init__(self, resource_name: str, *, tenant_id: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None):
-        super().__init__(BitlockerAdoptionProvider(), resource_name, {TENANT: tenant_id, ADOPTED: None}, opts)
+        props = {TENANT: tenant_id, STACK: pulumi.get_stack(), ADOPTED: None}
+        super().__init__(BitlockerAdoptionProvider(), resource_name, props, opts)

@@ -14,7 +14,8 @@ import httpx
 
 from .credentials import AzurePipelinesToken, GitHubActionsToken, OidcSource, OidcTokenFile, OidcTokenValue
 from .errors import AuthenticationError, ConfigurationError
-from .settings import OIDC_AZURE_SERVICE_CONNECTION_ID, OIDC_TOKEN_FILE_PATH
+from .retry import wire_problem
+from .settings import OIDC_AZURE_SERVICE_CONNECTION_ID, OIDC_REQUEST_URL, OIDC_TOKEN_FILE_PATH
 
 __all__ = ["EXCHANGE_AUDIENCE", "assertion"]
 
@@ -51,7 +52,7 @@ def _github_token(source: GitHubActionsToken, http: httpx.Client) -> str:
     `&audience=…` to it and sends `Authorization: Bearer TOKEN`; the token is in `value`.
     httpx's `params=` would replace the URL's query, so the parameter is merged instead.
     """
-    url = httpx.URL(source.request_url).copy_merge_params({"audience": EXCHANGE_AUDIENCE})
+    url = _url(source.request_url).copy_merge_params({"audience": EXCHANGE_AUDIENCE})
     response = _ask(http, "GET", url, source.request_token, "GitHub Actions")
     value = _json_field(response, "value")
     if value is None:
@@ -70,9 +71,7 @@ def _azure_pipelines_token(source: AzurePipelinesToken, http: httpx.Client) -> s
     Its tracing headers x-vss-e2eid and x-msedge-ref go into the error, as the .NET and Java
     credentials do.
     """
-    url = httpx.URL(source.request_url).copy_merge_params(
-        {"api-version": "7.1", "serviceConnectionId": source.service_connection_id}
-    )
+    url = _url(source.request_url).copy_merge_params({"api-version": "7.1", "serviceConnectionId": source.service_connection_id})
     # X-TFS-FedAuthRedirect: Suppress keeps Azure DevOps from answering with a sign-in redirect.
     response = _ask(http, "POST", url, source.request_token, "Azure Pipelines", {"X-TFS-FedAuthRedirect": "Suppress"})
     value = _json_field(response, "oidcToken")
@@ -85,14 +84,21 @@ def _azure_pipelines_token(source: AzurePipelinesToken, http: httpx.Client) -> s
     return value
 
 
+def _url(text: str) -> httpx.URL:
+    try:
+        return httpx.URL(text)
+    except httpx.InvalidURL:
+        raise ConfigurationError(f"{OIDC_REQUEST_URL.describe()} is not a valid URL (the value is not shown)") from None
+
+
 def _ask(
     http: httpx.Client, method: str, url: httpx.URL, token: str, who: str, extra: dict[str, str] | None = None
 ) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", **(extra or {})}
     try:
         return http.request(method, url, headers=headers)
-    except httpx.TransportError as exc:
-        raise AuthenticationError(f"Could not reach the {who} OIDC endpoint ({type(exc).__name__})") from None
+    except httpx.RequestError as exc:
+        raise AuthenticationError(f"Could not reach the {who} OIDC endpoint ({wire_problem(exc)})") from None
 
 
 def _json_field(response: httpx.Response, name: str) -> str | None:

@@ -37,8 +37,8 @@ def find_az(fallback: bool = False) -> str:
     path = shutil.which("az")
     if path is None and fallback:
         raise ConfigurationError(
-            f"No credential for Microsoft Graph is configured: {HOW_TO_CONFIGURE} "
-            "(the Azure CLI, tried when nothing else is set, is not on PATH)."
+            f"No credential for Microsoft Graph is configured: {HOW_TO_CONFIGURE}, or install the Azure CLI "
+            "and run `az login` (tried when nothing else is set, `az` is not on PATH)."
         )
     if path is None:
         raise ConfigurationError(

@@ -33,11 +33,9 @@ import pulumi
 import pulumi.dynamic as dyn
 from pulumi.runtime import rpc
 
-from .adoption import ADOPTED
 from .consistency import now_iso, settled_value
-from .plumbing import TENANT, SessionProvider, one_line_errors, tenant_failure
+from .plumbing import ADOPTED, STACK, TENANT, SessionProvider, one_line_errors, tenant_failure
 from .settings import DESIRED_VALUE, RETAIN_ON_DELETE
-from .stack_config import current_value
 
 __all__ = ["BitlockerKeyAccess", "BitlockerKeyAccessProvider"]
 
@@ -45,7 +43,7 @@ DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"
 LIVE = "liveValue"
 LAST_PATCH = "lastPatchRequestId"
 LAST_PATCH_AT = "lastPatchAt"
-STACK = "stack"
+LAST_PATCH_VALUE = "lastPatchValue"
 
 
 class BitlockerKeyAccessProvider(SessionProvider):
@@ -80,11 +78,11 @@ class BitlockerKeyAccessProvider(SessionProvider):
         tenant = self.same_tenant(olds.get(TENANT), news[TENANT])
         if tenant is None:
             return dyn.DiffResult(changes=True, replaces=[TENANT], delete_before_replace=True)
-        graph = self.session.graph_client(tenant)
-        seen = news[LIVE] if LIVE in news and news[LIVE] != rpc.UNKNOWN else graph.live_value()
-        window = self.session.consistency_window()
-        live = settled_value(seen, olds.get(LIVE), olds.get(LAST_PATCH_AT), graph.read_bitlocker_access, window=window)
-        return dyn.DiffResult(changes=live != news[DESIRED] or olds.get(DESIRED) != news[DESIRED])
+        seen = news[LIVE] if LIVE in news and news[LIVE] != rpc.UNKNOWN else None
+        live = self._settled(tenant, olds, seen)
+        return dyn.DiffResult(
+            changes=live != news[DESIRED] or olds.get(DESIRED) != news[DESIRED] or olds.get(STACK) != news.get(STACK)
+        )
 
     @one_line_errors
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
@@ -97,7 +95,7 @@ class BitlockerKeyAccessProvider(SessionProvider):
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         """Refresh: the live value becomes both output and input, so drift shows as a diff."""
         tenant = self.session.tenant_guid(props[TENANT])
-        live = self.session.graph_client(tenant).live_value()
+        live = self._settled(tenant, props, None)
         outs = {**props, TENANT: tenant, DESIRED: live, LIVE: live}
         inputs = {TENANT: tenant, DESIRED: live, LIVE: live, ADOPTED: props.get(ADOPTED), STACK: props.get(STACK)}
         return dyn.ReadResult(id_=id_, outs=outs, inputs=inputs)
@@ -105,7 +103,7 @@ class BitlockerKeyAccessProvider(SessionProvider):
     @one_line_errors
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         """Put back the value found at adoption, unless it is null or retainOnDelete is true now."""
-        if self._retain_on_delete(props.get(STACK)):
+        if self.retain_on_delete(props.get(STACK)):
             print(f"{RETAIN_ON_DELETE.key} is true: the tenant keeps its current value", file=sys.stderr)
             return
         adopted = props.get(ADOPTED)
@@ -123,19 +121,22 @@ class BitlockerKeyAccessProvider(SessionProvider):
             ADOPTED: adopted,
             LAST_PATCH: previous.get(LAST_PATCH),
             LAST_PATCH_AT: previous.get(LAST_PATCH_AT),
+            LAST_PATCH_VALUE: previous.get(LAST_PATCH_VALUE),
             STACK: inputs.get(STACK),
         }
         if graph.live_value() != desired:
-            outs[LAST_PATCH_AT] = now_iso()
             outs[LAST_PATCH] = graph.write_bitlocker_access(desired)
+            outs[LAST_PATCH_AT] = now_iso()  # when Graph accepted it: the consistency window starts here
+            outs[LAST_PATCH_VALUE] = desired
         return outs
 
-    def _retain_on_delete(self, stack: Any) -> bool:
-        """retainOnDelete as the stack's config file says now, else as this process was configured."""
-        current = current_value(stack, RETAIN_ON_DELETE.key) if isinstance(stack, str) else None
-        if current is not None:
-            return current.strip().lower() == "true"
-        return self.session.retain_on_delete()
+    def _settled(self, tenant: str, recorded: dict[str, Any], seen: bool | None) -> bool | None:
+        """The live value (`seen` by check, else read), re-read while it disagrees with our own recent PATCH."""
+        graph = self.session.graph_client(tenant)
+        live = graph.live_value() if seen is None else seen
+        window = self.session.consistency_window()
+        written, written_at = recorded.get(LAST_PATCH_VALUE), recorded.get(LAST_PATCH_AT)
+        return settled_value(live, written, written_at, graph.read_bitlocker_access, window=window)
 
 
 class BitlockerKeyAccess(dyn.Resource, module="entra", name="BitlockerKeyAccess"):
@@ -148,6 +149,7 @@ class BitlockerKeyAccess(dyn.Resource, module="entra", name="BitlockerKeyAccess"
     adoptedValue: pulumi.Output[bool | None]  # noqa: N815
     lastPatchRequestId: pulumi.Output[str | None]  # noqa: N815
     lastPatchAt: pulumi.Output[str | None]  # noqa: N815
+    lastPatchValue: pulumi.Output[bool | None]  # noqa: N815
 
     def __init__(
         self,
@@ -166,5 +168,6 @@ class BitlockerKeyAccess(dyn.Resource, module="entra", name="BitlockerKeyAccess"
             LIVE: None,
             LAST_PATCH: None,
             LAST_PATCH_AT: None,
+            LAST_PATCH_VALUE: None,
         }
         super().__init__(BitlockerKeyAccessProvider(), resource_name, props, opts)

@@ -14,10 +14,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from .deadline import current_deadline
+
 __all__ = ["SETTLE_WINDOW_SECONDS", "now_iso", "settled_value"]
 
 SETTLE_WINDOW_SECONDS = 30.0
 _FIRST_WAIT_SECONDS = 0.5
+_READ_ROOM_SECONDS = 10.0
 
 
 def now_iso() -> str:
@@ -39,14 +42,17 @@ def settled_value(
 
     Returns `seen` at once when it agrees, or when the write is older than `window` (or
     unknown); otherwise reads again, waiting 0.5 s, 1 s, 2 s, … until the value agrees or
-    the window since the write has passed.
+    the window since the write has passed, and never past the operation's deadline.
     """
-    if seen == written or written_at is None:
+    if written is None or written_at is None or seen == written:
         return seen
     try:
         ends = datetime.fromisoformat(written_at.replace("Z", "+00:00")).timestamp() + window
     except ValueError:
         return seen
+    deadline = current_deadline()
+    if deadline is not None:  # leave the last read room to finish within the deadline
+        ends = min(ends, clock() + deadline.left() - _READ_ROOM_SECONDS)
     wait = _FIRST_WAIT_SECONDS
     while seen != written and clock() < ends:
         sleep(min(wait, max(0.0, ends - clock())))

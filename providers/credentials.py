@@ -1,7 +1,7 @@
 """Which credential the stack configures, resolved from config and environment.
 
-Precedence, first match wins, and two matches are an error (so a stray variable never
-silently changes who signs in):
+Exactly one may be configured: two are an error naming both (so a stray variable never
+silently changes who signs in). The kinds, in the order the error lists them:
 
 1. workload identity federation (OIDC) when `azuread:useOidc` is true:
    `oidcToken`, else `oidcTokenFilePath`, else the CI system's ID-token endpoint (Azure
@@ -142,8 +142,7 @@ Credential = ClientSecret | ClientCertificate | FederatedToken | ManagedIdentity
 
 HOW_TO_CONFIGURE = (
     f"set {CLIENT_SECRET.describe()}, or {CLIENT_CERTIFICATE_PATH.describe()}, "
-    f"or {USE_OIDC.key}=true with an OIDC token source, or {USE_MSI.key}=true, "
-    "or sign in with `az login`"
+    f"or {USE_OIDC.key}=true with an OIDC token source, or {USE_MSI.key}=true"
 )
 
 
@@ -166,7 +165,10 @@ def resolve_credential(sources: Sources) -> Credential:
     if not configured:
         if sources.get(USE_CLI) is None:
             return AzureCli(fallback=True)
-        raise ConfigurationError(f"No credential for Microsoft Graph is configured: {HOW_TO_CONFIGURE}.")
+        raise ConfigurationError(
+            f"No credential for Microsoft Graph is configured: {HOW_TO_CONFIGURE} "
+            f"({USE_CLI.key} is false, so the Azure CLI's sign-in is not tried)."
+        )
     if len(configured) > 1:
         names = " and ".join(setting.describe() for setting in configured)
         raise ConfigurationError(f"More than one credential is configured ({names}); keep exactly one.")

@@ -8,6 +8,10 @@ obtain. ... will contain no tokens nor secrets"; throttled_http_client.py keeps 
 discovery GETs 24 h). This cache keeps exactly those documents, and nothing else, in
 `${XDG_CACHE_HOME:-~/.cache}/bitlocker-policy/oidc-discovery.json`. A missing, corrupt
 or unwritable file is ignored: the document is fetched again.
+
+MSAL sends the credential to the cached document's `token_endpoint`, so the file is trusted
+only when the user running Pulumi owns it and nobody else can write it, and a document
+only when its issuer and endpoints are on the host it was fetched from.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = ["MAX_AGE_SECONDS", "DiscoveryCache", "default_path"]
 
@@ -50,7 +55,7 @@ class DiscoveryCache:
 
     def put(self, url: str, body: str) -> None:
         """Keep a discovery document (anything else is refused) and write the file, best effort."""
-        if not _is_discovery_document(body):
+        if not _is_discovery_document(url, body):
             return
         with self._lock:
             documents = {**self._read_file(), **self._loaded()}
@@ -67,6 +72,9 @@ class DiscoveryCache:
         if self._path is None:
             return {}
         try:
+            status = self._path.stat()
+            if status.st_uid != os.getuid() or status.st_mode & 0o022:
+                return {}  # someone else could have planted a token endpoint there
             stored = json.loads(self._path.read_text())
         except (OSError, ValueError):
             return {}
@@ -81,7 +89,7 @@ class DiscoveryCache:
             and isinstance(entry.get("fetched"), int | float)
             and now - entry["fetched"] < self._max_age
             and isinstance(entry.get("body"), str)
-            and _is_discovery_document(entry["body"])
+            and _is_discovery_document(url, entry["body"])
         }
 
     def _write_file(self, documents: dict[str, dict[str, Any]]) -> None:
@@ -96,15 +104,14 @@ class DiscoveryCache:
             return
 
 
-def _is_discovery_document(body: str) -> bool:
-    """An OpenID configuration: issuer and token endpoint, and no field that could hold a token."""
+def _is_discovery_document(url: str, body: str) -> bool:
+    """An OpenID configuration served by `url`'s host about itself, with no field that could hold a token."""
     try:
         document = json.loads(body)
     except ValueError:
         return False
-    return (
-        isinstance(document, dict)
-        and isinstance(document.get("issuer"), str)
-        and isinstance(document.get("token_endpoint"), str)
-        and not {"access_token", "refresh_token", "id_token", "client_secret"} & set(document)
-    )
+    if not isinstance(document, dict) or {"access_token", "refresh_token", "id_token", "client_secret"} & set(document):
+        return False
+    fields = [document.get(name) for name in ("issuer", "token_endpoint", "authorization_endpoint")]  # MSAL reads all three
+    host = urlsplit(url).netloc
+    return all(isinstance(field, str) and urlsplit(field).netloc == host for field in fields)

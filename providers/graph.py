@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from .errors import ForbiddenError, GraphError, GraphTransportError, ThrottledError, UnexpectedResponseError
-from .retry import DEFAULT_RETRY
+from .retry import DEFAULT_RETRY, wire_problem
 
 __all__ = ["BITLOCKER_PROPERTY", "POLICY_PATH", "GraphClient"]
 
@@ -99,9 +99,9 @@ class GraphClient:
         headers = {"client-request-id": str(uuid.uuid4()), "Accept": "application/json"}
         try:
             response = self._http.request(method, self._url, json=body, headers=headers, auth=self._auth)
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise GraphTransportError(
-                f"Could not reach Graph at {self._url} ({type(exc).__name__}) after retries "
+                f"Could not reach Graph at {self._url} ({wire_problem(exc)}) after retries "
                 f"(client-request-id {headers['client-request-id']}); check bitlocker-policy:graphEndpoint, "
                 "the network and SSL_CERT_FILE"
             ) from None

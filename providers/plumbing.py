@@ -19,14 +19,17 @@ import pulumi.dynamic as dyn
 from .deadline import operation_deadline
 from .errors import BitlockerPolicyError
 from .names import is_domain, is_guid
-from .settings import PROVIDER_SETTINGS, TENANT_ID, UNSUPPORTED_KEYS, Sources
+from .settings import PROVIDER_SETTINGS, RETAIN_ON_DELETE, TENANT_ID, UNSUPPORTED_KEYS, Sources
+from .stack_config import stack_config
 
 if TYPE_CHECKING:  # the program process declares resources and must not import httpx or msal
     from .session import Session
 
-__all__ = ["TENANT", "SessionProvider", "one_line_errors", "tenant_failure"]
+__all__ = ["ADOPTED", "STACK", "TENANT", "SessionProvider", "one_line_errors", "tenant_failure"]
 
 TENANT = "tenantId"
+ADOPTED = "adoptedValue"
+STACK = "stack"  # the stack's name, so that `delete` can read the stack's config file as it is now
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 _BUG_TRACEBACK_FRAMES = 32
@@ -82,6 +85,13 @@ class SessionProvider(dyn.ResourceProvider):
         if self._session is None:
             self._session = Session(Sources({}, dict(os.environ)))
         return self._session
+
+    def retain_on_delete(self, stack: Any) -> bool:
+        """retainOnDelete as the stack's file says now (absent: false), else as this process was configured."""
+        config = stack_config(stack) if isinstance(stack, str) else None
+        if config is None:
+            return self.session.retain_on_delete()
+        return Sources(config, {}).flag(RETAIN_ON_DELETE)
 
     def same_tenant(self, old: Any, new: str) -> str | None:
         """The GUID when `old` and `new` name one tenant, else None. No request for equal spellings."""

@@ -13,6 +13,7 @@ that all its requests, bodies and waits share, so a CI job never hangs for long.
 from __future__ import annotations
 
 import random
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import httpx
 from .deadline import Deadline, current_deadline
 from .errors import DeadlineExceededError
 
-__all__ = ["DEFAULT_RETRY", "RetryPolicy", "RetryingClient", "retry_after_seconds"]
+__all__ = ["DEFAULT_RETRY", "RetryPolicy", "RetryingClient", "certificate_refused", "retry_after_seconds", "wire_problem"]
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class RetryingClient(httpx.Client):
                 if not stream:
                     _read_within_deadline(response)
             except httpx.TransportError as exc:
-                if last_try:
+                if last_try or certificate_refused(exc):  # a certificate does not get better by waiting
                     raise
                 delay, last = policy.backoff(attempt), type(exc).__name__
             else:
@@ -102,6 +103,28 @@ class RetryingClient(httpx.Client):
                 response.close()
             _wait_within_deadline(delay, request, last, attempt + 1, self._sleep)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def certificate_refused(exc: BaseException) -> bool:
+    """Whether TLS verification refused the server's certificate somewhere in `exc`'s chain."""
+    cause: BaseException | None = exc
+    for _ in range(8):
+        if cause is None:
+            return False
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def wire_problem(exc: httpx.HTTPError) -> str:
+    """What went wrong on the wire, for a message: a refused certificate, else the error's kind."""
+    if certificate_refused(exc):
+        return (
+            "TLS certificate not trusted: if a proxy or a private CA signs it, set SSL_CERT_FILE to a "
+            "bundle holding that CA and the public roots"
+        )
+    return type(exc).__name__
 
 
 def _describe(response: httpx.Response) -> str:

@@ -1,8 +1,9 @@
 """What one provider process holds: settings, one HTTP client, tenants, and a token source per tenant.
 
-`BitlockerKeyAccessProvider.configure` (called once per provider process with the whole
-stack config) builds one Session; everything network-bound is built on first use and kept
-for the life of the process. The pickled provider object never holds a Session.
+`SessionProvider.configure` (called by the dynamic-provider host once per provider class and
+process, with the whole stack config) gets the process's one Session; everything
+network-bound is built on first use and kept for the life of the process. The pickled
+provider object never holds a Session.
 """
 
 from __future__ import annotations

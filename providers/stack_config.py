@@ -1,10 +1,9 @@
-"""A stack's config as it stands in its file now, for the one decision made without the program.
+"""Stack config files as they stand now: `{stackConfigDir}/Pulumi.{stack}.yaml` beside `Pulumi.yaml`.
 
 `pulumi destroy` runs no program, and the engine configures providers with the config
 recorded at the last `up` (measured with Pulumi v3.274.1: a `retainOnDelete` set since then
-does not reach `configure`). So `delete` reads `bitlocker-policy:retainOnDelete` from the
-stack's config file itself: `{stackConfigDir}/Pulumi.{stack}.yaml` beside `Pulumi.yaml`,
-the provider process running in the project directory.
+does not reach `configure`). So `delete` reads the stack's file itself, the provider process
+running in the project directory. `fleet` lists the stacks from the same files.
 """
 
 from __future__ import annotations
@@ -14,19 +13,36 @@ from typing import Any
 
 import yaml
 
-__all__ = ["current_value"]
+__all__ = ["config_dir", "stack_config", "stack_files"]
 
 
-def current_value(stack: str, key: str, project_dir: Path | None = None) -> str | None:
-    """The plaintext value of `key` in the stack's config file, or None when it is not there."""
-    root = project_dir or Path.cwd()
-    project = _load(root / "Pulumi.yaml")
-    config_dir = project.get("stackConfigDir") if isinstance(project.get("stackConfigDir"), str) else "."
-    config = _load(root / str(config_dir) / f"Pulumi.{stack}.yaml").get("config")
-    value = config.get(key) if isinstance(config, dict) else None
-    if isinstance(value, bool):  # YAML reads an unquoted true as a boolean
-        return "true" if value else "false"
-    return None if value is None or isinstance(value, dict) else str(value)  # a dict is an encrypted secret
+def config_dir(project_dir: Path) -> Path:
+    """Where the project keeps its stack config files (Pulumi.yaml's stackConfigDir)."""
+    directory = _load(project_dir / "Pulumi.yaml").get("stackConfigDir")
+    return project_dir / (directory if isinstance(directory, str) else ".")
+
+
+def stack_files(project_dir: Path) -> dict[str, Path]:
+    """Stack name → its config file, for every stack of the project."""
+    files = sorted(config_dir(project_dir).glob("Pulumi.*.yaml"))
+    return {path.name.removeprefix("Pulumi.").removesuffix(".yaml"): path for path in files}
+
+
+def stack_config(stack: str, project_dir: Path | None = None) -> dict[str, Any] | None:
+    """The stack's plaintext config now (secrets, which are dicts, left out); None when it has no readable file."""
+    path = config_dir(project_dir or Path.cwd()) / f"Pulumi.{stack}.yaml"
+    loaded = _load(path)
+    if not loaded and not path.is_file():
+        return None
+    config = loaded.get("config")
+    if not isinstance(config, dict):
+        return {}
+    return {key: _plain(value) for key, value in config.items() if not isinstance(value, dict)}
+
+
+def _plain(value: Any) -> Any:
+    """YAML reads an unquoted true as a boolean; Pulumi's config is text."""
+    return ("true" if value else "false") if isinstance(value, bool) else value
 
 
 def _load(path: Path) -> dict[str, Any]:

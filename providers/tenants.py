@@ -18,6 +18,7 @@ import httpx
 from .discovery_cache import DiscoveryCache
 from .errors import AuthenticationError
 from .names import is_guid
+from .retry import wire_problem
 from .settings import AUTHORITY_HOST, ENVIRONMENT, TENANT_ID
 
 __all__ = ["DISCOVERY_SUFFIX", "TenantDirectory", "token_tenant"]
@@ -49,9 +50,9 @@ class TenantDirectory:
             return httpx.Response(200, text=cached, request=httpx.Request("GET", url))
         try:
             response = self._http.get(url)
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise AuthenticationError(
-                f"Could not reach Entra ID at {self._authority_host} ({type(exc).__name__}); check "
+                f"Could not reach Entra ID at {self._authority_host} ({wire_problem(exc)}); check "
                 f"{AUTHORITY_HOST.describe()}, {ENVIRONMENT.key}, the network and SSL_CERT_FILE"
             ) from None
         if response.status_code == 200:

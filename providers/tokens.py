@@ -20,6 +20,7 @@ from .assertions import EXCHANGE_AUDIENCE, assertion
 from .azure_cli import AzureCliToken
 from .credentials import AzureCli, ClientCertificate, ClientSecret, Credential, FederatedToken, ManagedIdentity
 from .errors import AuthenticationError, ConfigurationError
+from .retry import wire_problem
 from .settings import (
     AUTHORITY_HOST,
     CLIENT_CERTIFICATE_PATH,
@@ -78,27 +79,39 @@ def token_source(
     if isinstance(credential, ManagedIdentity):
         who = f"managed identity {credential.client_id or '(system-assigned)'}"
         fix = "a managed identity manages only its home tenant: run this stack with a credential of that tenant"
-        return _TenantChecked(_ManagedIdentityToken(credential, endpoints, http), tenant, who, fix)
+        return _TenantChecked(_ManagedIdentityToken(credential, endpoints, http), tenant, who, fix, pinned=False)
     if isinstance(credential, AzureCli):
         fix = f"run `az login --tenant {tenant}`"
-        return _TenantChecked(AzureCliToken(tenant, endpoints.graph_endpoint), tenant, "the Azure CLI", fix)
+        return _TenantChecked(AzureCliToken(tenant, endpoints.graph_endpoint), tenant, "the Azure CLI", fix, pinned=False)
     who = f"app {credential.client_id}"
     fix = f"check {AUTHORITY_HOST.describe()} and {ENVIRONMENT.key}"
-    return _TenantChecked(_ClientCredentialsToken(credential, tenant, endpoints, http, directory), tenant, who, fix)
+    source = _ClientCredentialsToken(credential, tenant, endpoints, http, directory)
+    return _TenantChecked(source, tenant, who, fix, pinned=True)
 
 
 class _TenantChecked:
-    """Refuses a token whose `tid` is another tenant than the stack's, before any Graph request."""
+    """Refuses a token whose `tid` is another tenant than the stack's, before any Graph request.
 
-    def __init__(self, source: TokenSource, tenant: str, who: str, fix: str):
+    With `pinned`, the request itself named the tenant (an app's authority), so a token with
+    no readable `tid` passes; otherwise (a managed identity, the Azure CLI) nothing else
+    proves the tenant, and such a token is refused too.
+    """
+
+    def __init__(self, source: TokenSource, tenant: str, who: str, fix: str, *, pinned: bool):
         self._source = source
         self._tenant = tenant
         self._who = who
         self._fix = fix
+        self._pinned = pinned
 
     def token(self) -> str:
         token = self._source.token()
         signed_in = token_tenant(token)
+        if signed_in is None and not self._pinned:
+            raise AuthenticationError(
+                f"The {self._who} gave a token whose tenant cannot be read, so nothing proves it is for "
+                f"{TENANT_ID.key} {self._tenant}; {self._fix}. Nothing was read or written"
+            )
         if signed_in is not None and signed_in != self._tenant:
             raise AuthenticationError(
                 f"The {self._who} signed in to tenant {signed_in}, but {TENANT_ID.key} is {self._tenant}; "
@@ -157,7 +170,7 @@ class _ClientCredentialsToken:
         with self._lock:
             try:
                 result = self._msal_app().acquire_token_for_client(scopes=[self._endpoints.scope])
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 raise _unreachable(self._authority, exc) from None
             except MsalServiceError as exc:
                 raise _entra_outage("token endpoint", self._authority, exc) from None
@@ -181,8 +194,15 @@ class _ClientCredentialsToken:
                 )
             except MsalServiceError as exc:
                 raise _entra_outage("OIDC discovery", self._authority, exc) from None
+            except httpx.RequestError as exc:
+                raise _unreachable(self._authority, exc) from None
             except ValueError as exc:
                 raise _discovery_error(exc, self._authority) from None
+            except (RuntimeError, KeyError) as exc:  # MSAL: a redirect, or a document without an endpoint it needs
+                raise AuthenticationError(
+                    f"Entra ID's OIDC discovery for {self._authority} gave nothing MSAL can use ({type(exc).__name__}: "
+                    f"{_first_sentence(str(exc))}); check {AUTHORITY_HOST.describe()} and {ENVIRONMENT.key}"
+                ) from None
         return self._app
 
 
@@ -209,9 +229,9 @@ class _ManagedIdentityToken:
         with self._lock:
             try:
                 result = self._client.acquire_token_for_client(resource=self._resource)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 raise AuthenticationError(
-                    f"Could not reach the managed identity endpoint ({type(exc).__name__}); "
+                    f"Could not reach the managed identity endpoint ({wire_problem(exc)}); "
                     "is this machine an Azure resource with a managed identity?"
                 ) from None
             except msal.ManagedIdentityError as exc:
@@ -260,9 +280,9 @@ def _first_sentence(description: str) -> str:
     return text.splitlines()[0] if text else description
 
 
-def _unreachable(authority: str, exc: httpx.TransportError) -> AuthenticationError:
+def _unreachable(authority: str, exc: httpx.RequestError) -> AuthenticationError:
     return AuthenticationError(
-        f"Could not reach the authority {authority} ({type(exc).__name__}); check "
+        f"Could not reach the authority {authority} ({wire_problem(exc)}); check "
         f"{AUTHORITY_HOST.describe()}, {ENVIRONMENT.key}, the network and SSL_CERT_FILE"
     )
 

@@ -55,10 +55,10 @@ step() {
 pulumi stack init demo --secrets-provider passphrase >/dev/null
 echo "Tenant $tenant starts with allowedToReadBitlockerKeysForOwnedDevice = $(live)."
 echo "The demo stack (stacks/Pulumi.demo.yaml) declares false: owners must not read their keys."
-step "1. pulumi preview: one resource to adopt" pulumi preview --non-interactive
-step "2. pulumi up: adopt the policy and block self-service" pulumi up --yes --non-interactive --skip-preview
+step "1. pulumi preview: reads the live value, nothing to write yet" pulumi preview --non-interactive
+step "2. pulumi up: record the value found, then block self-service" pulumi up --yes --non-interactive --skip-preview
 step "3. an admin re-allows it in the portal (the emulator's switch)" control -X POST -d true "$url/_emulator/tenants/$tenant/bitlocker" -o /dev/null
-step "4. pulumi preview: the drift is caught without --refresh" pulumi preview --non-interactive
+step "4. pulumi preview: the drift is named (liveValue: false => true) without --refresh" pulumi preview --non-interactive
 step "5. pulumi up: converge again" pulumi up --yes --non-interactive --skip-preview
 step "6. pulumi destroy: give back the value found at adoption" pulumi destroy --yes --non-interactive --skip-preview
 echo

@@ -51,3 +51,13 @@ def test_a_cli_token_of_another_tenant_is_refused_before_any_graph_request(
     with pytest.raises(AuthenticationError, match=f"signed in to tenant {home.id}.*run `az login --tenant {tenant.id}`"):
         configure(config).create({"tenantId": tenant.id, DESIRED: False})
     assert emulator.graph_requests(tenant=home) == []
+
+
+def test_a_cli_token_whose_tenant_cannot_be_read_is_refused(
+    configure: Configure, config: dict[str, str], emulator: Emulator, tenant: Tenant, azure_cli: AzureCliStandIn
+) -> None:
+    """Microsoft calls access tokens opaque: with nothing else proving the tenant, refuse rather than guess."""
+    azure_cli.sign_in({tenant.id: "an-opaque-token"})
+    with pytest.raises(AuthenticationError, match="gave a token whose tenant cannot be read"):
+        configure(config).create({"tenantId": tenant.id, DESIRED: False})
+    assert emulator.graph_requests(tenant=tenant) == []

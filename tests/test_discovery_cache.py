@@ -13,7 +13,13 @@ from tests.conftest import Configure, Registered
 from tests.emulator import Emulator, Tenant
 
 URL = "https://login.example.test/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration"
-DOCUMENT = json.dumps({"issuer": "https://login.example.test/1/v2.0", "token_endpoint": "https://login.example.test/1/token"})
+DOCUMENT = json.dumps(
+    {
+        "issuer": "https://login.example.test/1/v2.0",
+        "token_endpoint": "https://login.example.test/1/oauth2/v2.0/token",
+        "authorization_endpoint": "https://login.example.test/1/oauth2/v2.0/authorize",
+    }
+)
 
 
 def test_a_document_outlives_the_process_for_a_day(tmp_path: Path) -> None:
@@ -24,10 +30,25 @@ def test_a_document_outlives_the_process_for_a_day(tmp_path: Path) -> None:
     assert DiscoveryCache(tmp_path / "c.json", clock=lambda: now[0]).get(URL) is None
 
 
-@pytest.mark.parametrize("body", ['{"access_token": "x", "issuer": "i", "token_endpoint": "t"}', "<html>", '{"issuer": "i"}'])
-def test_only_discovery_documents_are_kept(tmp_path: Path, body: str) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        DOCUMENT.replace('"issuer"', '"access_token": "x", "issuer"'),  # something that could hold a token
+        DOCUMENT.replace("https://login.example.test/1/oauth2/v2.0/token", "https://evil.example.test/token"),
+        DOCUMENT.replace('"authorization_endpoint"', '"other"'),  # MSAL cannot use it
+        "<html>",
+    ],
+)
+def test_only_a_hosts_own_discovery_documents_are_kept(tmp_path: Path, body: str) -> None:
     DiscoveryCache(tmp_path / "c.json").put(URL, body)
     assert not (tmp_path / "c.json").exists()
+
+
+def test_a_file_others_can_write_is_not_trusted(tmp_path: Path) -> None:
+    DiscoveryCache(tmp_path / "c.json").put(URL, DOCUMENT)
+    assert (tmp_path / "c.json").stat().st_mode & 0o077 == 0  # written for the owner alone
+    (tmp_path / "c.json").chmod(0o666)
+    assert DiscoveryCache(tmp_path / "c.json").get(URL) is None
 
 
 def test_a_corrupt_or_unwritable_cache_is_ignored(tmp_path: Path) -> None:

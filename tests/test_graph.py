@@ -21,6 +21,7 @@ from providers.errors import (
     UnexpectedResponseError,
 )
 from providers.graph import GraphClient
+from providers.session import new_http_client
 from providers.settings import Endpoints
 from providers.tenants import TenantDirectory
 from providers.tokens import token_source
@@ -185,3 +186,13 @@ def test_a_body_trickling_past_the_deadline_ends_at_the_deadline(emulator: Emula
     with operation_deadline(1.0), pytest.raises(DeadlineExceededError, match=r"after 1 attempt\(s\) \(last: ReadTimeout\)"):
         graph.read_bitlocker_access()
     assert time.monotonic() - started < 2.0
+
+
+def test_a_body_that_cannot_be_decoded_is_one_line() -> None:
+    """A proxy that says gzip and sends something else: httpx's DecodingError is no transport error."""
+
+    def handle(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=b"not gzip")
+
+    with new_http_client(httpx.MockTransport(handle)) as http, pytest.raises(GraphTransportError, match=r"\(DecodingError\)"):
+        GraphClient(http, "https://graph.example.test", lambda: "token").read_bitlocker_access()

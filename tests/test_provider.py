@@ -104,6 +104,7 @@ def test_first_up_reads_once_adopts_then_patches(
         "adoptedValue": True,
         "lastPatchRequestId": patch.request_id,
         "lastPatchAt": outs["lastPatchAt"],
+        "lastPatchValue": False,
         "stack": "test",
     }
     assert outs["lastPatchAt"].endswith("Z")
@@ -115,21 +116,60 @@ def test_first_up_does_not_patch_when_the_tenant_already_agrees(
 ) -> None:
     outs = up(provider, tenant, True)
     assert calls(emulator, tenant) == ["GET"]
-    assert (outs["adoptedValue"], outs["lastPatchRequestId"], outs["lastPatchAt"]) == (True, None, None)
+    assert (outs["adoptedValue"], outs["lastPatchRequestId"], outs["lastPatchAt"], outs["lastPatchValue"]) == (
+        True,
+        None,
+        None,
+        None,
+    )
 
 
 def test_the_adoption_is_read_only_and_keeps_its_value(
     provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
 ) -> None:
     adoption = adoption_beside(provider)
-    created = adoption.create({"tenantId": tenant.domain})
-    assert (created.id, created.outs) == (f"{tenant.id}/adoption", {"tenantId": tenant.id, "adoptedValue": True})
+    created = adoption.create({"tenantId": tenant.domain, "stack": "test"})
+    outs = created.outs or {}
+    assert (created.id, outs) == (f"{tenant.id}/adoption", {"tenantId": tenant.id, "adoptedValue": True, "stack": "test"})
     emulator.set_bitlocker(tenant, False)
     emulator.directory.requests.clear()
-    assert adoption.read("id", created.outs or {}).outs == created.outs  # refresh: history, not the live value
-    adoption.delete("id", created.outs or {})
-    assert adoption.diff("id", created.outs or {}, {"tenantId": tenant.id.upper()}).changes is False
+    assert adoption.read("id", outs).outs == outs  # refresh: history, not the live value
+    assert adoption.diff("id", outs, {"tenantId": tenant.id.upper(), "stack": "test"}).changes is False
     assert emulator.graph_requests() == []
+
+
+def test_destroy_after_a_crash_inside_the_first_up_restores_from_the_adoption_alone(
+    configure: Configure, configured: dict[str, str], emulator: Emulator, tenant: Tenant
+) -> None:
+    """The setting's create died after its PATCH: state holds only the adoption record."""
+    process = configure(configured)
+    adoption = adoption_beside(process).create({"tenantId": tenant.id, "stack": "test"}).outs or {}
+    process.create(process.check({}, inputs(tenant, False)).inputs)  # its outputs never reach state
+    emulator.directory.requests.clear()
+    adoption_beside(configure(configured)).delete("id", adoption)  # `pulumi destroy`, a new process
+    assert calls(emulator, tenant) == ["GET", "PATCH"]
+    assert tenant.bitlocker is True
+
+
+def test_destroy_restores_once_though_both_resources_are_deleted(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+) -> None:
+    outs = up(provider, tenant, False)
+    emulator.directory.requests.clear()
+    provider.delete("id", outs)  # the setting first (it depends on the adoption), then the adoption
+    adoption_beside(provider).delete("id", {"tenantId": tenant.id, "adoptedValue": True, "stack": "test"})
+    assert calls(emulator, tenant) == ["PATCH"]  # the adoption knows the tenant has its value again
+
+
+def test_a_renamed_stack_is_recorded_without_a_patch(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+) -> None:
+    outs = up(provider, tenant, False)
+    checked, changes = preview(provider, outs, {**inputs(tenant, False), "stack": "renamed"})
+    assert changes is True
+    emulator.directory.requests.clear()
+    assert (provider.update("id", outs, checked).outs or {})["stack"] == "renamed"
+    assert calls(emulator, tenant) == []
 
 
 def test_first_up_over_a_null_value_sets_it_and_adopts_null(
@@ -243,8 +283,8 @@ def test_read_returns_the_live_value_as_output_and_input(
     configure: Configure, configured: dict[str, str], emulator: Emulator, tenant: Tenant
 ) -> None:
     outs = up(configure(configured), tenant, False)
-    emulator.set_bitlocker(tenant, True)
-    process = configure(configured)
+    emulator.set_bitlocker(tenant, True)  # real drift, right after our write: no window to wait out here
+    process = configure({**configured, "bitlocker-policy:consistencyWindowSeconds": "0"})
     result = process.read("id", outs)
     assert result.inputs == {"tenantId": tenant.id, DESIRED: True, "liveValue": True, "adoptedValue": True, "stack": "test"}
     assert result.outs is not None
@@ -269,6 +309,51 @@ def test_retain_on_delete_from_the_config_the_process_was_given(
     emulator.directory.requests.clear()
     configure({**configured, "bitlocker-policy:retainOnDelete": "true"}).delete("id", outs)
     assert calls(emulator, tenant) == []
+
+
+@pytest.mark.parametrize(
+    ("line", "patches"),
+    [("", 1), ("  bitlocker-policy:retainOnDelete: 'yes'\n", 0), ("  bitlocker-policy:retainOnDelete: '0'\n", 1)],
+)
+def test_retain_on_delete_reads_the_file_as_config_does(
+    configure: Configure,
+    configured: dict[str, str],
+    emulator: Emulator,
+    tenant: Tenant,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    line: str,
+    patches: int,
+) -> None:
+    """A file without the key means the default (restore), whatever the last `up` recorded."""
+    (tmp_path / "Pulumi.yaml").write_text("name: p\n")
+    (tmp_path / "Pulumi.test.yaml").write_text("config:\n  azuread:clientId: x\n" + line)
+    monkeypatch.chdir(tmp_path)
+    outs = up(configure(configured), tenant, False)
+    emulator.directory.requests.clear()
+    configure({**configured, "bitlocker-policy:retainOnDelete": "true"}).delete("id", outs)
+    assert calls(emulator, tenant).count("PATCH") == patches
+
+
+def test_retain_on_delete_that_is_not_a_boolean_is_one_line(
+    configure: Configure, configured: dict[str, str], tenant: Tenant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: p\n")
+    (tmp_path / "Pulumi.test.yaml").write_text("config:\n  bitlocker-policy:retainOnDelete: maybe\n")
+    monkeypatch.chdir(tmp_path)
+    outs = up(configure(configured), tenant, False)
+    with pytest.raises(ConfigurationError, match="bitlocker-policy:retainOnDelete must be true or false, got 'maybe'"):
+        configure(configured).delete("id", outs)
+
+
+def test_a_refresh_right_after_our_write_does_not_record_a_stale_read(
+    configure: Configure, configured: dict[str, str], emulator: Emulator, tenant: Tenant
+) -> None:
+    emulator.faults.stale_reads_ms = 1200
+    outs = up(configure(configured), tenant, False)
+    result = configure(configured).read("id", outs)
+    assert (result.outs or {})["liveValue"] is False  # re-read until Graph agreed with our write
+    assert (result.inputs or {})[DESIRED] is False
 
 
 def test_retain_on_delete_as_the_stack_file_says_now(
@@ -353,7 +438,7 @@ def test_one_token_per_process_across_operations(
 ) -> None:
     outs = up(provider, tenant, False)
     checked, _ = preview(provider, outs, inputs(tenant, True))
-    provider.update("id", outs, checked)
+    outs = provider.update("id", outs, checked).outs or {}
     provider.read("id", outs)
     provider.delete("id", outs)
     assert len(emulator.token_requests(tenant)) == 1
@@ -374,8 +459,8 @@ def test_one_token_per_process_across_operations(
             "remove the user info (the value is not shown)",
         ),
         ({"bitlocker-policy:graphEndpoint": "https://graph_example"}, "must be an https:// URL with a host"),
-        ({"azuread:useCli": "false"}, "No credential for Microsoft Graph is configured"),
-        ({}, "the Azure CLI, tried when nothing else is set, is not on PATH"),
+        ({"azuread:useCli": "false"}, "azuread:useCli is false, so the Azure CLI's sign-in is not tried"),
+        ({}, "or install the Azure CLI and run `az login` (tried when nothing else is set, `az` is not on PATH)"),
         ({"azuread:useCli": "true"}, "The Azure CLI (`az`) is not on PATH"),
         ({"azuread:msiEndpoint": "http://169.254.169.254/x"}, "azuread:msiEndpoint is not supported by bitlocker-policy"),
         ({"azuread:clientSecretFilePath": "/run/secret"}, "azuread:clientSecretFilePath is not supported"),

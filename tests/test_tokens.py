@@ -27,7 +27,6 @@ from providers.credentials import (
     OidcTokenValue,
 )
 from providers.errors import AuthenticationError, ConfigurationError
-from providers.retry import RetryPolicy
 from providers.session import new_http_client
 from providers.settings import Endpoints
 from providers.tenants import TenantDirectory, token_tenant
@@ -313,10 +312,20 @@ def test_a_refusal_carries_its_codes_and_correlation_id(tenant: Tenant, register
     assert caught.value.correlation_id in str(caught.value)
 
 
-def test_tls_is_verified(emulator: Emulator, tenant: Tenant, registered: Registered, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tls_is_verified_and_a_refused_certificate_is_not_retried(
+    emulator: Emulator, tenant: Tenant, registered: Registered, monkeypatch: pytest.MonkeyPatch, sleeps: Sleeps
+) -> None:
     monkeypatch.delenv("SSL_CERT_FILE")
     credential = ClientSecret(registered.app.client_id, registered.secret)
-    with new_http_client(retry=RetryPolicy(max_retries=0)) as untrusting, pytest.raises(AuthenticationError) as caught:
+    with new_http_client(sleep=sleeps) as untrusting, pytest.raises(AuthenticationError) as caught:
         source_for(emulator, untrusting, credential, tenant.id).token()
-    assert "ConnectError" in str(caught.value)
-    assert "SSL_CERT_FILE" in str(caught.value)
+    assert "TLS certificate not trusted" in str(caught.value)
+    assert "set SSL_CERT_FILE to a bundle holding that CA and the public roots" in str(caught.value)
+    assert sleeps == []  # a certificate does not get better by waiting
+
+
+def test_a_discovery_redirect_is_one_line(emulator: Emulator, tenant: Tenant, registered: Registered, refusal: TokenFor) -> None:
+    emulator.faults.fail(302, endpoint="discovery")  # e.g. authorityHost pointing at a sign-in portal
+    message = refusal(ClientSecret(registered.app.client_id, registered.secret), tenant.id)
+    assert "OIDC discovery" in message
+    assert "gave nothing MSAL can use (RuntimeError" in message
