@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -25,7 +24,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.e2e.conftest import REPO, Stack, copy_project, engine_env, init_stack
+from bench.harness import product_stack
+from tests.e2e.conftest import REPO, Stack
 from tests.emulator import Emulator
 
 COMMANDS = {
@@ -91,16 +91,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--latencies", default="0,100", help="emulator latency per request, in ms, comma-separated")
     args = parser.parse_args()
-    bin_dir = subprocess.run(
-        [str(REPO / "scripts" / "ensure-pulumi.sh")], capture_output=True, text=True, check=True
-    ).stdout.split()[-1]
     with tempfile.TemporaryDirectory(prefix="coldstart-") as tmp, Emulator() as emulator:
         work = Path(tmp)
-        tenant = emulator.add_tenant(bitlocker=False)
-        app = tenant.add_app()
-        env = engine_env(bin_dir, work / "home", work / "backend", emulator)
-        product = init_stack(Stack("product", copy_project(work / "product"), env), emulator, tenant, app, app.add_secret())
-        noop = Stack("noop", noop_project(work / "noop"), env)
+        product = product_stack(work, emulator, "product", allowed=False)
+        noop = Stack("noop", noop_project(work / "noop"), product.env)
         noop.pulumi("stack", "init")
         for stack in (product, noop):
             stack.pulumi("up", "--yes", "--skip-preview")

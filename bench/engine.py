@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from tests.e2e.conftest import REPO, Stack, copy_project, engine_env, init_stack
+from bench.harness import product_stack
 from tests.emulator import Emulator
 
 COMMANDS = {
@@ -33,15 +32,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     runs = parser.parse_args().runs
-    bin_dir = subprocess.run(
-        [str(REPO / "scripts" / "ensure-pulumi.sh")], capture_output=True, text=True, check=True
-    ).stdout.split()[-1]
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp, Emulator() as emulator:
-        work = Path(tmp)
-        tenant = emulator.add_tenant(bitlocker=True)
-        app = tenant.add_app()
-        env = engine_env(bin_dir, work / "home", work / "backend", emulator)
-        stack = init_stack(Stack("bench", copy_project(work / "project"), env), emulator, tenant, app, app.add_secret())
+        stack = product_stack(Path(tmp), emulator, "bench", allowed=True)
         started = time.perf_counter()
         stack.pulumi("up", "--yes", "--skip-preview")
         print(f"first up (adopts, 1 PATCH): {time.perf_counter() - started:.2f}s")
