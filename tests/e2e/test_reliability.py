@@ -262,11 +262,12 @@ def render() -> str:
         lines.append(f"| {fault_name} | " + " | ".join(c if isinstance(c, str) else c.row() for c in cells) + " |")
     done = [c for c in RESULTS.values() if isinstance(c, Cell)]
     ok = sum(1 for c in done if c.outcome == "ok")
+    ours = sum(1 for c in done if c.outcome.startswith("one line"))
     lines += [
         "",
         f"Totals: {len(RESULTS)} cells; {ok} succeeded (after bounded retries where a fault was met), "
-        f"{len(done) - ok} ended in one clear error, {len(RESULTS) - len(done)} cannot occur; "
-        f"every rerun converged.",
+        f"{ours} ended in one clear line of ours, {len(done) - ok - ours} were a killed CLI or provider "
+        f"(Pulumi's own output), {len(RESULTS) - len(done)} cannot occur; every rerun converged.",
         "",
     ]
     return "\n".join(lines)
