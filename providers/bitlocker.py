@@ -78,8 +78,8 @@ class BitlockerKeyAccessProvider(SessionProvider):
         tenant = self.same_tenant(olds.get(TENANT), news[TENANT])
         if tenant is None:
             return dyn.DiffResult(changes=True, replaces=[TENANT], delete_before_replace=True)
-        seen = news[LIVE] if LIVE in news and news[LIVE] != rpc.UNKNOWN else None
-        live = self._settled(tenant, olds, seen)
+        checked = LIVE in news and news[LIVE] != rpc.UNKNOWN  # check read it in this process
+        live = self._settled(tenant, olds, news[LIVE] if checked else self.session.graph_client(tenant).live_value())
         return dyn.DiffResult(
             changes=live != news[DESIRED] or olds.get(DESIRED) != news[DESIRED] or olds.get(STACK) != news.get(STACK)
         )
@@ -95,7 +95,7 @@ class BitlockerKeyAccessProvider(SessionProvider):
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         """Refresh: the live value becomes both output and input, so drift shows as a diff."""
         tenant = self.session.tenant_guid(props[TENANT])
-        live = self._settled(tenant, props, None)
+        live = self._settled(tenant, props, self.session.graph_client(tenant).live_value())
         outs = {**props, TENANT: tenant, DESIRED: live, LIVE: live}
         inputs = {TENANT: tenant, DESIRED: live, LIVE: live, ADOPTED: props.get(ADOPTED), STACK: props.get(STACK)}
         return dyn.ReadResult(id_=id_, outs=outs, inputs=inputs)
@@ -131,12 +131,11 @@ class BitlockerKeyAccessProvider(SessionProvider):
         return outs
 
     def _settled(self, tenant: str, recorded: dict[str, Any], seen: bool | None) -> bool | None:
-        """The live value (`seen` by check, else read), re-read while it disagrees with our own recent PATCH."""
+        """The live value `seen`, re-read while it disagrees with our own recent PATCH."""
         graph = self.session.graph_client(tenant)
-        live = graph.live_value() if seen is None else seen
         window = self.session.consistency_window()
         written, written_at = recorded.get(LAST_PATCH_VALUE), recorded.get(LAST_PATCH_AT)
-        return settled_value(live, written, written_at, graph.read_bitlocker_access, window=window)
+        return settled_value(seen, written, written_at, graph.read_bitlocker_access, window=window)
 
 
 class BitlockerKeyAccess(dyn.Resource, module="entra", name="BitlockerKeyAccess"):

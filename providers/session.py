@@ -104,6 +104,7 @@ class Session:
         self._clients: dict[str, GraphClient] = {}
         self._lock = threading.Lock()
         self._warming = False
+        self._validated: tuple[Endpoints, Credential] | None = None
 
     @property
     def sources(self) -> Sources:
@@ -111,7 +112,16 @@ class Session:
         return self._sources
 
     def validate(self) -> tuple[Endpoints, Credential]:
-        """The endpoints and credential, or the ConfigurationError they meet, without any request."""
+        """The endpoints and credential, or the ConfigurationError they meet, without any request.
+
+        Checked once per process (the settings cannot change within it); `check` and the first
+        Graph client both ask, and a certificate file is not read again for the second.
+        """
+        if self._validated is None:
+            self._validated = self._checked_settings()
+        return self._validated
+
+    def _checked_settings(self) -> tuple[Endpoints, Credential]:
         refused = [key for key in UNSUPPORTED_KEYS if self._sources.config.get(key) not in (None, "")]
         if refused:
             raise ConfigurationError(

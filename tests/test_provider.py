@@ -326,9 +326,7 @@ def test_retain_on_delete_reads_the_file_as_config_does(
     patches: int,
 ) -> None:
     """A file without the key means the default (restore), whatever the last `up` recorded."""
-    (tmp_path / "Pulumi.yaml").write_text("name: p\n")
-    (tmp_path / "Pulumi.test.yaml").write_text("config:\n  azuread:clientId: x\n" + line)
-    monkeypatch.chdir(tmp_path)
+    in_project(tmp_path, monkeypatch, "  azuread:clientId: x\n" + line)
     outs = up(configure(configured), tenant, False)
     emulator.directory.requests.clear()
     configure({**configured, "bitlocker-policy:retainOnDelete": "true"}).delete("id", outs)
@@ -338,9 +336,7 @@ def test_retain_on_delete_reads_the_file_as_config_does(
 def test_retain_on_delete_that_is_not_a_boolean_is_one_line(
     configure: Configure, configured: dict[str, str], tenant: Tenant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "Pulumi.yaml").write_text("name: p\n")
-    (tmp_path / "Pulumi.test.yaml").write_text("config:\n  bitlocker-policy:retainOnDelete: maybe\n")
-    monkeypatch.chdir(tmp_path)
+    in_project(tmp_path, monkeypatch, "  bitlocker-policy:retainOnDelete: maybe\n")
     outs = up(configure(configured), tenant, False)
     with pytest.raises(ConfigurationError, match="bitlocker-policy:retainOnDelete must be true or false, got 'maybe'"):
         configure(configured).delete("id", outs)
@@ -365,18 +361,25 @@ def test_retain_on_delete_as_the_stack_file_says_now(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`pulumi destroy` configures the provider with the config of the last `up`: the file wins."""
-    (tmp_path / "Pulumi.yaml").write_text("name: p\nstackConfigDir: stacks\n")
-    (tmp_path / "stacks").mkdir()
-    (tmp_path / "stacks" / "Pulumi.test.yaml").write_text("config:\n  bitlocker-policy:retainOnDelete: true\n")
-    monkeypatch.chdir(tmp_path)  # the provider process runs in the project directory
+    stack_file = in_project(tmp_path, monkeypatch, "  bitlocker-policy:retainOnDelete: true\n", config_dir="stacks")
     outs = up(configure(configured), tenant, False)
     emulator.directory.requests.clear()
     configure(configured).delete("id", outs)
     assert calls(emulator, tenant) == []
-    (tmp_path / "stacks" / "Pulumi.test.yaml").write_text("config:\n  bitlocker-policy:retainOnDelete: 'false'\n")
+    stack_file.write_text("config:\n  bitlocker-policy:retainOnDelete: 'false'\n")
     configure({**configured, "bitlocker-policy:retainOnDelete": "true"}).delete("id", outs)
     assert calls(emulator, tenant) == ["PATCH"]
     assert os.getcwd() == str(tmp_path)
+
+
+def in_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config_lines: str, config_dir: str = ".") -> Path:
+    """Run in a project whose stack `test` has this config (the provider process runs in the project directory)."""
+    (tmp_path / "Pulumi.yaml").write_text(f"name: p\nstackConfigDir: {config_dir}\n")
+    (tmp_path / config_dir).mkdir(exist_ok=True)
+    stack_file = tmp_path / config_dir / "Pulumi.test.yaml"
+    stack_file.write_text("config:\n" + config_lines)
+    monkeypatch.chdir(tmp_path)
+    return stack_file
 
 
 # -- failures as users meet them -----------------------------------------------------------------
