@@ -1,44 +1,150 @@
-"""python -m fleet matrix [--project DIR]: the stacks to run, one per tenant, as JSON for a CI matrix.
+"""python -m fleet COMMAND: many tenant stacks at once.
 
-Exit codes: 0 the matrix is printed; 2 two stacks manage one tenant, or a tenant cannot be
-resolved (the message names the stacks, the tenant and the fix).
+  matrix         the stacks as JSON for a CI matrix (each with its tenant GUID)
+  drift          read every tenant's live value and compare it with its stack (no engine, no write)
+  preview        `pulumi preview` of every stack (Automation API, bounded workers)
+  up             `pulumi up` of every stack; with --only-drifted, just those `drift` flags
+  refresh        `pulumi refresh` of every stack
+  report         `drift`, written as a Markdown or HTML page (--out) for a customer
+  consent-urls   the admin-consent URL of each stack's app in its tenant
+
+Exit codes: 0 converged (or done); 2 nothing ran (bad arguments, an unreadable stack, two
+stacks on one tenant); 3 drift or preview found a tenant that differs from its stack;
+4 some stack failed (the others still ran; the table says which and why).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+from collections.abc import Callable, Sequence
+from fnmatch import fnmatch
 from pathlib import Path
 
-from providers.errors import BitlockerPolicyError
+from rich.console import Console
 
-from .stacks import find_stacks, resolve_tenants, shared_tenants
+from providers.discovery_cache import DiscoveryCache, default_path
+from providers.errors import BitlockerPolicyError
+from providers.session import new_http_client
+from providers.settings import Sources
+
+from .consent import consent_url
+from .display import LiveProgress, summary_table
+from .drift import DriftCheck, declared_value
+from .engine import Engine
+from .outcome import EXIT_CONFIG, UPDATE, Outcome, exit_code
+from .report import write_json, write_page
+from .run import run_all
+from .stacks import StackFile, find_stacks, resolve_tenants, shared_tenants
+
+COMMANDS = ("matrix", "drift", "preview", "up", "refresh", "report", "consent-urls")
+Targets = Sequence[tuple[StackFile, str]]
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fleet", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("command", choices=COMMANDS)
+    parser.add_argument("--project", type=Path, default=Path.cwd(), help="the project directory (default: here)")
+    parser.add_argument("--stacks", default="*", metavar="GLOB", help="only the stacks whose names match (default: all)")
+    parser.add_argument(
+        "--workers", type=int, default=None, metavar="N", help="stacks at once (default: cores for the engine, 16 for drift)"
+    )
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the summary as JSON")
+    parser.add_argument("--only-drifted", action="store_true", help="up: converge only the stacks `drift` flags")
+    parser.add_argument("--out", type=Path, default=Path("bitlocker-report.md"), help="report: the page (.md or .html)")
+    args = parser.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers must be at least 1")
+    return args
+
+
+def fail(message: str) -> None:
+    """One line on stderr, unwrapped (pipelines grep it)."""
+    print(f"error: {message}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments and run the command."""
-    parser = argparse.ArgumentParser(prog="python -m fleet", description=__doc__)
-    parser.add_argument("command", choices=["matrix"])
-    parser.add_argument("--project", type=Path, default=Path.cwd(), help="the project directory (default: here)")
-    args = parser.parse_args(argv)
+    """Run the command; the exit code says how it went (see the module docstring)."""
+    args = parse(argv)
     try:
-        stacks = find_stacks(args.project)
+        stacks = [stack for stack in find_stacks(args.project) if fnmatch(stack.name, args.stacks)]
+        if not stacks:
+            fail(f"no stack in {args.project} matches {args.stacks!r}")
+            return EXIT_CONFIG
         resolved = resolve_tenants(stacks)
+        conflicts = shared_tenants(resolved)
+        for tenant, names in conflicts.items():
+            fail(
+                f"stacks {', '.join(names)} all manage tenant {tenant}; keep one stack per tenant "
+                "(two would undo each other's setting on every run)"
+            )
+        if conflicts:
+            return EXIT_CONFIG
+        targets = [(stack, resolved[stack.name]) for stack in stacks]
+        if args.command == "matrix":
+            print(json.dumps({"include": [{"stack": stack.name, "tenant": tenant} for stack, tenant in targets]}))
+            return 0
+        if args.command == "consent-urls":
+            for stack, tenant in targets:
+                print(f"{stack.name}\t{tenant}\t{consent_url(stack, tenant)}")
+            return 0
     except BitlockerPolicyError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    conflicts = shared_tenants(resolved)
-    for tenant, names in conflicts.items():
-        print(
-            f"error: stacks {', '.join(names)} all manage tenant {tenant}; keep one stack per tenant "
-            "(two would undo each other's setting on every run)",
-            file=sys.stderr,
-        )
-    if conflicts:
-        return 2
-    print(json.dumps({"include": [{"stack": name, "tenant": tenant} for name, tenant in resolved.items()]}))
-    return 0
+        fail(str(error))
+        return EXIT_CONFIG
+    outcomes = execute(args, targets, Console(stderr=True))
+    code = exit_code(args.command, outcomes)
+    Console(highlight=False, width=200 if not sys.stdout.isatty() else None).print(summary_table(args.command, outcomes))
+    if args.json:
+        write_json(args.json, args.command, code, outcomes)
+    if args.command == "report":
+        write_page(args.out, outcomes)
+    return code
+
+
+def execute(args: argparse.Namespace, targets: Targets, console: Console) -> list[Outcome]:
+    """Run the command over the targets with live progress; one outcome per target."""
+    engine = Engine(args.project)
+    engine_workers = args.workers or os.cpu_count() or 1
+    if args.command in ("drift", "report") or args.only_drifted:
+        outcomes = run_drift(targets, engine, args.workers or 16, console)
+        if args.command != "up":
+            return outcomes
+        flagged = {outcome.stack for outcome in outcomes if outcome.action == UPDATE}
+        converged = run_engine("up", [t for t in targets if t[0].name in flagged], engine.up, engine_workers, console)
+        by_stack = {outcome.stack: outcome for outcome in converged}
+        return [by_stack.get(outcome.stack, outcome) for outcome in outcomes]
+    work = {"preview": engine.preview, "up": engine.up, "refresh": engine.refresh}[args.command]
+    return run_engine(args.command, targets, work, engine_workers, console)
+
+
+def run_drift(targets: Targets, engine: Engine, workers: int, console: Console) -> list[Outcome]:
+    """Every tenant read concurrently on one HTTP client; discovery documents kept for the next run."""
+    discovery = DiscoveryCache(default_path(), deferred=True)
+    with new_http_client() as http, LiveProgress("drift", len(targets), console) as progress:
+        check = DriftCheck(http, discovery, engine.outputs, engine.secret_config)
+        outcomes = run_all(targets, check, workers, progress)
+    discovery.flush()
+    return outcomes
+
+
+def run_engine(
+    command: str, targets: Targets, work: Callable[[Outcome], Outcome], workers: int, console: Console
+) -> list[Outcome]:
+    """An engine command per stack, each row starting with the stack's declared value."""
+
+    def declared_then(stack: StackFile, outcome: Outcome) -> Outcome:
+        with contextlib.suppress(BitlockerPolicyError):  # the engine's run reports it, as `check` words it
+            outcome.declared = declared_value(Sources(stack.config, os.environ))
+        return work(outcome)
+
+    with LiveProgress(command, len(targets), console) as progress:
+        return run_all(targets, declared_then, workers, progress)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from providers.errors import ConfigurationError
 from providers.names import is_domain, is_guid
 from providers.session import new_http_client
 from providers.settings import TENANT_ID, Sources, resolve_endpoints
-from providers.stack_config import stack_config, stack_files
+from providers.stack_config import secret_keys, stack_config, stack_files
 from providers.tenants import TenantDirectory
 
 __all__ = ["StackFile", "find_stacks", "resolve_tenants", "shared_tenants"]
@@ -31,7 +31,8 @@ class StackFile:
 
     name: str
     path: Path
-    config: Mapping[str, Any]
+    config: Mapping[str, Any]  # plaintext values
+    secret_keys: tuple[str, ...] = ()  # keys held encrypted, readable only through the CLI
 
     @property
     def tenant(self) -> str | None:
@@ -41,7 +42,10 @@ class StackFile:
 
 def find_stacks(project_dir: Path) -> list[StackFile]:
     """Every stack config file of the project, by name."""
-    return [StackFile(name, path, stack_config(name, project_dir) or {}) for name, path in stack_files(project_dir).items()]
+    return [
+        StackFile(name, path, stack_config(name, project_dir) or {}, tuple(secret_keys(name, project_dir)))
+        for name, path in stack_files(project_dir).items()
+    ]
 
 
 def resolve_tenants(stacks: Iterable[StackFile]) -> dict[str, str]:

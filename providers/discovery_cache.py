@@ -38,12 +38,24 @@ def default_path() -> Path:
 
 
 class DiscoveryCache:
-    """URL → discovery document text, in memory and (when `path` is set) on disk."""
+    """URL → discovery document text, in memory and (when `path` is set) on disk.
 
-    def __init__(self, path: Path | None = None, *, max_age: float = MAX_AGE_SECONDS, clock: Callable[[], float] = time.time):
+    A provider process writes the file at each new document. A process that resolves many
+    tenants (`fleet`) passes `deferred=True` and calls `flush` once at the end instead.
+    """
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        max_age: float = MAX_AGE_SECONDS,
+        clock: Callable[[], float] = time.time,
+        deferred: bool = False,
+    ):
         self._path = path
         self._max_age = max_age
         self._clock = clock
+        self._deferred = deferred
         self._documents: dict[str, dict[str, Any]] | None = None
         self._lock = threading.Lock()
 
@@ -58,10 +70,18 @@ class DiscoveryCache:
         if not _is_discovery_document(url, body):
             return
         with self._lock:
-            documents = {**self._read_file(), **self._loaded()}
-            documents[url] = {"fetched": self._clock(), "body": body}
-            self._documents = documents
-            self._write_file(documents)
+            self._loaded()[url] = {"fetched": self._clock(), "body": body}
+            if not self._deferred:
+                self._write_merged()
+
+    def flush(self) -> None:
+        """Write the documents kept so far (with those other processes wrote meanwhile), best effort."""
+        with self._lock:
+            self._write_merged()
+
+    def _write_merged(self) -> None:
+        self._documents = {**self._read_file(), **self._loaded()}
+        self._write_file(self._documents)
 
     def _loaded(self) -> dict[str, dict[str, Any]]:
         if self._documents is None:

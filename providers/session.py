@@ -96,9 +96,15 @@ class Session:
                 session.close()
             cls._shared.clear()
 
-    def __init__(self, sources: Sources, http_factory: Callable[[], httpx.Client] = new_http_client):
+    def __init__(
+        self,
+        sources: Sources,
+        http_factory: Callable[[], httpx.Client] = new_http_client,
+        discovery: DiscoveryCache | None = None,
+    ):
         self._sources = sources
         self._http_factory = http_factory
+        self._discovery = discovery
         self._http: httpx.Client | None = None
         self._directory: TenantDirectory | None = None
         self._clients: dict[str, GraphClient] = {}
@@ -220,5 +226,6 @@ class Session:
     def _tenant_directory(self) -> TenantDirectory:
         if self._directory is None:
             authority_host = resolve_endpoints(self._sources).authority_host
-            self._directory = TenantDirectory(self._client(), authority_host, DiscoveryCache(default_path()))
+            discovery = self._discovery or DiscoveryCache(default_path())
+            self._directory = TenantDirectory(self._client(), authority_host, discovery)
         return self._directory

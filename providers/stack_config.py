@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["config_dir", "stack_config", "stack_files"]
+__all__ = ["config_dir", "secret_keys", "stack_config", "stack_files"]
 
 
 def config_dir(project_dir: Path) -> Path:
@@ -38,6 +38,12 @@ def stack_config(stack: str, project_dir: Path | None = None) -> dict[str, Any] 
     if not isinstance(config, dict):
         return {}
     return {key: _plain(value) for key, value in config.items() if not isinstance(value, dict)}
+
+
+def secret_keys(stack: str, project_dir: Path | None = None) -> list[str]:
+    """The keys the stack's file holds encrypted (`secure:`), which `stack_config` leaves out."""
+    config = _load(config_dir(project_dir or Path.cwd()) / f"Pulumi.{stack}.yaml").get("config")
+    return [key for key, value in config.items() if isinstance(value, dict)] if isinstance(config, dict) else []
 
 
 def _plain(value: Any) -> Any:

@@ -47,3 +47,29 @@ def test_two_stacks_on_one_tenant_are_refused_by_name(
 def test_an_unknown_tenant_is_one_line(tmp_path: Path, emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["matrix", "--project", str(project(tmp_path, emulator, {"a": "nowhere.example.com"}))]) == 2
     assert "AADSTS90002" in capsys.readouterr().err
+
+
+def test_drift_refuses_two_stacks_on_one_tenant_before_any_request(
+    tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    requests = len(emulator.directory.requests)
+    assert main(["drift", "--project", str(project(tmp_path, emulator, {"a": tenant.id, "b": tenant.id.upper()}))]) == 2
+    assert f"stacks a, b all manage tenant {tenant.id}" in capsys.readouterr().err
+    assert len(emulator.directory.requests) == requests
+
+
+def test_consent_urls_name_each_stacks_tenant_and_app(
+    tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARM_CLIENT_ID", "5a1f0c7e-2b9d-4e8a-8c3f-1d2e3f4a5b6c")
+    assert main(["consent-urls", "--project", str(project(tmp_path, emulator, {"a": tenant.domain}))]) == 0
+    assert capsys.readouterr().out == (
+        f"a\t{tenant.id}\t{emulator.url}/{tenant.id}/adminconsent?client_id=5a1f0c7e-2b9d-4e8a-8c3f-1d2e3f4a5b6c\n"
+    )
+
+
+def test_a_stack_glob_that_matches_nothing_is_a_configuration_error(
+    tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["drift", "--stacks", "prod-*", "--project", str(project(tmp_path, emulator, {"a": tenant.id}))]) == 2
+    assert "no stack" in capsys.readouterr().err

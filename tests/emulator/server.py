@@ -237,11 +237,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _injected(self, endpoint: str, tenant_ref: str) -> bool:
         """Answer with an injected fault, if one is queued for this endpoint; True when answered."""
-        fault = self.emulator.faults.take(self.command, endpoint)
+        tenant = self.emulator.directory.tenant(tenant_ref)
+        fault = self.emulator.faults.take(self.command, endpoint, tenant.id if tenant else None)
         if fault is None:
             return False
         self._record.kind = endpoint
-        tenant = self.emulator.directory.tenant(tenant_ref)
         self._record.tenant_id = tenant.id if tenant else None
         self._answer_fault(fault, endpoint)
         return True
@@ -324,7 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
         # Graph acts in the tenant the token was issued by: its `tid`, whatever the caller meant.
         tenant = emulator.directory.tenants[token.tenant_id]
         self._record.tenant_id = tenant.id
-        fault = emulator.faults.take(self.command)
+        fault = emulator.faults.take(self.command, "graph", tenant.id)
         if fault and fault.kind != "applied":
             self._answer_fault(fault, "graph")
             return

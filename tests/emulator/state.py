@@ -54,6 +54,17 @@ class Tenant:
         self.apps[app.client_id] = app
         return app
 
+    def consent(self, app: App, roles: Iterable[str] = (WRITE_ROLE,)) -> App:
+        """Admin consent to another tenant's multi-tenant app: a service principal with these roles.
+
+        The registration's credentials stay on the application object in its home tenant and
+        sign the app in to every tenant that consented; the roles are granted per tenant
+        (learn.microsoft.com/entra/identity-platform/app-objects-and-service-principals).
+        """
+        principal = App(app.client_id, set(roles), app.secrets, app.certificates, app.federated_subjects)
+        self.apps[app.client_id] = principal
+        return principal
+
     @property
     def bitlocker(self) -> bool | None:
         """The live value, or None when it is null or the key is absent."""
@@ -97,6 +108,7 @@ class Fault:
     method: str | None = None
     endpoint: str = "graph"  # graph | token | discovery | msi
     seconds: float = 0.0  # slow: how long the body takes
+    tenant_id: str | None = None  # only requests for this tenant (None: any)
 
 
 class Faults:
@@ -109,9 +121,11 @@ class Faults:
         self.stale_reads_ms = 0
         self.after_write: Callable[[], None] | None = None
 
-    def throttle(self, count: int = 1, retry_after: str | None = "1", method: str | None = None) -> None:
-        """Answer the next `count` Graph requests with 429 (and Retry-After unless None)."""
-        self.fail(429, count, retry_after, method)
+    def throttle(
+        self, count: int = 1, retry_after: str | None = "1", method: str | None = None, tenant_id: str | None = None
+    ) -> None:
+        """Answer the next `count` Graph requests (for one tenant, or any) with 429 and Retry-After unless None."""
+        self.fail(429, count, retry_after, method, tenant_id=tenant_id)
 
     def fail(
         self,
@@ -120,9 +134,10 @@ class Faults:
         retry_after: str | None = None,
         method: str | None = None,
         endpoint: str = "graph",
+        tenant_id: str | None = None,
     ) -> None:
-        """Answer the next `count` requests to `endpoint` with `status` (e.g. 503, 504)."""
-        self._add(Fault("status", count, status, retry_after, method, endpoint))
+        """Answer the next `count` requests to `endpoint` (for one tenant, or any) with `status` (e.g. 503, 504)."""
+        self._add(Fault("status", count, status, retry_after, method, endpoint, tenant_id=tenant_id))
 
     def drop(self, count: int = 1, method: str | None = None, endpoint: str = "graph") -> None:
         """Close the connection without answering the next `count` requests to `endpoint`."""
@@ -144,11 +159,11 @@ class Faults:
         with self._lock:
             self._queue.append(fault)
 
-    def take(self, method: str, endpoint: str = "graph") -> Fault | None:
+    def take(self, method: str, endpoint: str = "graph", tenant_id: str | None = None) -> Fault | None:
         """The fault for this request, if any, used up by one."""
         with self._lock:
             for fault in self._queue:
-                if fault.endpoint == endpoint and fault.method in (None, method):
+                if fault.endpoint == endpoint and fault.method in (None, method) and fault.tenant_id in (None, tenant_id):
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         self._queue.remove(fault)

@@ -1,0 +1,29 @@
+"""Admin-consent links: one multi-tenant app, consented once in each customer tenant.
+
+learn.microsoft.com/entra/identity/enterprise-apps/grant-admin-consent ("Construct the URL
+for granting tenant-wide admin consent"): `https://login.microsoftonline.com/{organization}/
+adminconsent?client_id={client-id}`, opened by a Privileged Role Administrator (or Global
+Administrator) of that tenant, grants the application permissions the app registration requests.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlencode
+
+from providers.errors import ConfigurationError
+from providers.settings import CLIENT_ID, Sources, resolve_endpoints
+
+from .stacks import StackFile
+
+__all__ = ["consent_url"]
+
+
+def consent_url(stack: StackFile, tenant: str) -> str:
+    """The URL an administrator of `tenant` opens to consent to the stack's app."""
+    sources = Sources(stack.config, os.environ)
+    client_id = sources.get(CLIENT_ID)
+    if not client_id:
+        raise ConfigurationError(f"Stack {stack.name} has no app to consent to: set {CLIENT_ID.describe()} in {stack.path}")
+    authority = resolve_endpoints(sources).authority_host
+    return f"{authority}/{tenant}/adminconsent?{urlencode({'client_id': client_id})}"

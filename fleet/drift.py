@@ -1,0 +1,74 @@
+"""`fleet drift`: each tenant's live value against its declaration, with no engine and no write.
+
+A stack's settings are resolved as its provider resolves them (the stack file, then the
+environment), and the tenant is read with the provider's own Session and Graph client:
+one token and one GET per tenant, on one HTTP client and one discovery cache for the
+whole fleet. Only a tenant that disagrees with its declaration costs an engine call, to
+read the stack's last outputs and tell drift from a declared change not yet applied.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from providers.deadline import operation_deadline
+from providers.discovery_cache import DiscoveryCache
+from providers.errors import ConfigurationError
+from providers.session import Session
+from providers.settings import DESIRED_VALUE, Sources
+
+from .outcome import UPDATE, Outcome
+from .stacks import StackFile
+
+__all__ = ["DriftCheck", "declared_value"]
+
+DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"
+
+
+def declared_value(sources: Sources) -> bool:
+    """The stack's declared value, or the error naming the key (as the provider's `check` would)."""
+    raw = (sources.get(DESIRED_VALUE) or "").strip().lower()
+    if raw not in ("true", "false"):
+        raise ConfigurationError(f"{DESIRED_VALUE.key} must be true or false, got {sources.get(DESIRED_VALUE)!r}")
+    return raw == "true"
+
+
+class DriftCheck:
+    """Reads tenants for a fleet; call it with a stack and its tenant GUID, from many threads at once."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        discovery: DiscoveryCache,
+        last_outputs: Callable[[str], Mapping[str, Any] | None],
+        secret_config: Callable[[str], Mapping[str, str]],
+    ):
+        self._http = http
+        self._discovery = discovery
+        self._last_outputs = last_outputs
+        self._secret_config = secret_config
+
+    def __call__(self, stack: StackFile, outcome: Outcome) -> Outcome:
+        """Fill `outcome` with the declared and live values, and why they differ."""
+        config = {**stack.config, **(self._secret_config(stack.name) if stack.secret_keys else {})}
+        sources = Sources(config, os.environ)
+        outcome.declared = declared_value(sources)
+        session = Session(sources, http_factory=lambda: self._http, discovery=self._discovery)
+        with operation_deadline(session.deadline_seconds()):
+            session.validate()
+            outcome.live = session.graph_client(outcome.tenant).read_bitlocker_access()
+        if outcome.live != outcome.declared:
+            outcome.action, outcome.reason = UPDATE, self._why(stack.name, outcome.live)
+        return outcome
+
+    def _why(self, stack: str, live: bool | None) -> str:
+        last = self._last_outputs(stack)
+        if last is None:
+            return "never deployed"
+        if last.get(DESIRED) == live:
+            return "declared value changed, not applied yet"
+        return f"drift: changed outside Pulumi (the last up set {str(last.get(DESIRED)).lower()})"

@@ -1,0 +1,149 @@
+"""`preview`, `up` and `refresh` of one tenant stack through Pulumi's Automation API.
+
+Every command the Automation API runs names its stack (`--stack`), so the fleet addresses
+stacks directly instead of `pulumi stack select`-ing each one first (a CLI process per
+stack saved); a stack not yet in the backend is created on first use, as pulumi/actions'
+`upsert` does. The engine's event stream gives each stack's live value, the PATCH's
+request-id and the provider's one-line error, so no extra command is run to learn them.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+from pulumi.automation._stack import StackInitMode
+
+from .outcome import FAILED, NONE, UPDATE, Outcome
+
+__all__ = ["Engine"]
+
+SETTING = "bitlocker-key-access"  # the program's BitlockerKeyAccess resource name
+DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"
+LIVE = "liveValue"
+REQUEST_ID = "lastPatchRequestId"
+_EXCEPTION_NAME = re.compile(r"^(?:\w+\.)*\w*(?:Error|Exception): ")  # the host prints `module.Class: message`
+_CHANGES = {"create", "update", "replace", "create-replacement", "delete-replaced"}
+
+
+class _Addressed(auto.Stack):
+    """A stack of the workspace by name, without `pulumi stack select` (each command passes --stack)."""
+
+    def __init__(self, name: str, workspace: auto.Workspace):
+        self.name = name
+        self.workspace = workspace
+        self._mode = StackInitMode.SELECT
+
+
+class _Events:
+    """What the engine reported about the setting while one command ran."""
+
+    def __init__(self) -> None:
+        self.inputs: Mapping[str, Any] = {}
+        self.outputs: Mapping[str, Any] = {}
+        self.old_outputs: Mapping[str, Any] = {}
+        self.op = "same"
+        self.errors: list[str] = []
+
+    def __call__(self, event: auto.EngineEvent) -> None:
+        if event.diagnostic_event and event.diagnostic_event.severity == "error":
+            self.errors.append(event.diagnostic_event.message.strip())
+        step = event.resource_pre_event or event.res_outputs_event
+        if step is None or not step.metadata.urn.endswith(f"::{SETTING}"):
+            return
+        self.op = str(step.metadata.op.value)
+        if step.metadata.new is not None:
+            self.inputs = step.metadata.new.inputs or {}
+            self.outputs = step.metadata.new.outputs or self.outputs
+        if step.metadata.old is not None:
+            self.old_outputs = step.metadata.old.outputs or {}
+
+    def error(self, fallback: str) -> str:
+        """The provider's message (the engine's last error diagnostic), else the CLI's last line."""
+        lines = [line for message in self.errors for line in message.splitlines() if line.strip()]
+        ours = [line for line in lines if "bitlocker-policy" in line or "AADSTS" in line or "Graph" in line]
+        chosen = (ours or lines or [line for line in fallback.splitlines() if line.strip()] or ["failed"])[-1]
+        return _EXCEPTION_NAME.sub("", chosen.strip().removeprefix("error: "))
+
+
+class Engine:
+    """The project's stacks, driven through one Automation API workspace (the project directory)."""
+
+    def __init__(self, project_dir: Path):
+        self._project_dir = project_dir
+        self._workspace_made: auto.LocalWorkspace | None = None
+        self._created: set[str] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def _workspace(self) -> auto.LocalWorkspace:
+        """Made on first use: `fleet drift` on a converged fleet never starts the CLI."""
+        with self._lock:
+            if self._workspace_made is None:
+                self._workspace_made = auto.LocalWorkspace(work_dir=str(self._project_dir))
+            return self._workspace_made
+
+    def outputs(self, stack: str) -> dict[str, Any] | None:
+        """The stack's outputs after its last `up`; None when it was never deployed."""
+        try:
+            outputs = _Addressed(stack, self._workspace).outputs()
+        except auto.errors.CommandError:  # no such stack in the backend
+            return None
+        return {name: output.value for name, output in outputs.items()} or None
+
+    def secret_config(self, stack: str) -> dict[str, str]:
+        """The stack's config with its secrets decrypted (`pulumi config --show-secrets`)."""
+        return {key: value.value for key, value in _Addressed(stack, self._workspace).get_all_config().items()}
+
+    def preview(self, outcome: Outcome) -> Outcome:
+        """`pulumi preview`: what `up` would do; the live value as `check` read it."""
+        events = self._run(outcome, lambda stack, on_event: stack.preview(on_event=on_event, color="never"))
+        if outcome.action != FAILED:
+            outcome.live = events.inputs.get(LIVE, outcome.live)
+            outcome.action = UPDATE if events.op in _CHANGES else NONE
+        return outcome
+
+    def up(self, outcome: Outcome) -> Outcome:
+        """`pulumi up --skip-preview`: converge; the PATCH's request-id when one was sent."""
+        events = self._run(outcome, lambda stack, on_event: stack.up(on_event=on_event, color="never"))
+        if outcome.action != FAILED:
+            outcome.live = events.outputs.get(LIVE, outcome.live)
+            outcome.action = UPDATE if events.op in _CHANGES else NONE
+            request_id = events.outputs.get(REQUEST_ID)
+            if request_id and request_id != events.old_outputs.get(REQUEST_ID):
+                outcome.request_id = request_id
+        return outcome
+
+    def refresh(self, outcome: Outcome) -> Outcome:
+        """`pulumi refresh`: record the live value in state (never writes the tenant)."""
+        events = self._run(outcome, lambda stack, on_event: stack.refresh(on_event=on_event, color="never"))
+        if outcome.action != FAILED:
+            outcome.live = events.outputs.get(LIVE, outcome.live)
+        return outcome
+
+    def _run(self, outcome: Outcome, command: Callable[[auto.Stack, Callable[[auto.EngineEvent], None]], object]) -> _Events:
+        stack = _Addressed(outcome.stack, self._workspace)
+        events = _Events()
+        try:
+            try:
+                command(stack, events)
+            except auto.errors.CommandError as error:
+                if "no stack named" not in str(error).lower():
+                    raise
+                self._create(outcome.stack)
+                events = _Events()
+                command(stack, events)
+        except auto.errors.CommandError as error:
+            outcome.action, outcome.error = FAILED, events.error(getattr(error, "stderr", "") or str(error))
+        return events
+
+    def _create(self, stack: str) -> None:
+        workspace = self._workspace
+        with self._lock:
+            if stack not in self._created:
+                workspace.create_stack(stack)
+                self._created.add(stack)

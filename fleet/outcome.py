@@ -1,0 +1,54 @@
+"""What one command did to one tenant stack, and the exit code a fleet run ends with."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["EXIT_CHANGES", "EXIT_CONFIG", "EXIT_FAILED", "EXIT_OK", "FAILED", "NONE", "UPDATE", "Outcome", "exit_code"]
+
+EXIT_OK = 0
+"""Every stack converged (drift, preview: nothing to do; up, refresh: done)."""
+EXIT_CONFIG = 2
+"""Nothing ran: bad arguments, an unreadable stack, or two stacks on one tenant."""
+EXIT_CHANGES = 3
+"""drift or preview: some tenant differs from its declaration (drift, or a change not applied yet)."""
+EXIT_FAILED = 4
+"""Some stack failed (its error is in the table); the others still ran."""
+
+NONE = "none"
+UPDATE = "update"
+FAILED = "failed"
+
+
+@dataclass
+class Outcome:
+    """One row of the summary: a stack, its tenant, and what the command found or did."""
+
+    stack: str
+    tenant: str
+    declared: bool | None = None
+    live: bool | None = None
+    action: str = NONE  # none | update | failed
+    reason: str = ""  # why an update: drift, a declared change, a new stack
+    request_id: str | None = None  # the PATCH's Graph request-id, when this command wrote
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The row for `--json` (camelCase, as pipelines' other JSON is)."""
+        row = asdict(self)
+        row["requestId"] = row.pop("request_id")
+        row["seconds"] = round(self.seconds, 3)
+        return row
+
+
+def exit_code(command: str, outcomes: Iterable[Outcome]) -> int:
+    """4 when any stack failed; else 3 when a read-only command found changes; else 0."""
+    actions = {outcome.action for outcome in outcomes}
+    if FAILED in actions:
+        return EXIT_FAILED
+    if command in ("drift", "preview", "report") and UPDATE in actions:
+        return EXIT_CHANGES
+    return EXIT_OK

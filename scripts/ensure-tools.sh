@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Usage: scripts/ensure-tools.sh TOOL
+# Prints a directory holding TOOL's executable, for PATH, as the last line of stdout.
+#
+# The tools the pipeline tests run, each pinned and installed once into a cache outside the repo:
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/bitlocker-policy/tools/TOOL/VERSION
+#   actionlint       lints .github/workflows  (go install from the Go module proxy)
+#   gitlab-ci-local  runs a .gitlab-ci.yml job on this machine, no Docker (npm; newer releases need Node >= 22;
+#                    it copies the repository with rsync, installed from Debian's packages when missing)
+#   azurite          Azure Storage emulator, for an azblob:// Pulumi backend (npm; its bin/ has azurite-blob)
+# A tool already there at its version is used as is. Progress goes to stderr.
+set -euo pipefail
+
+ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-v1.7.12}"
+GITLAB_CI_LOCAL_VERSION="${GITLAB_CI_LOCAL_VERSION:-4.60.1}"  # 4.61+ use Set.prototype.union (Node >= 22)
+AZURITE_VERSION="${AZURITE_VERSION:-3.35.0}"                  # 3.36+ declare engines node >= 21
+
+tools="${XDG_CACHE_HOME:-$HOME/.cache}/bitlocker-policy/tools"
+say() { printf 'ensure-tools: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+[ $# -eq 1 ] || die "usage: $0 actionlint|gitlab-ci-local|azurite"
+tool="$1"
+
+# install_into DIR BUILD: run the function BUILD, which installs into $work (a fresh directory),
+# then move $work to DIR. A build cut short leaves no half-installed DIR behind.
+install_into() {
+  mkdir -p "$(dirname "$1")"
+  work="$(mktemp -d "$1.XXXXXX")"
+  trap 'rm -rf "$work"' EXIT
+  "$2" >&2 || die "installing $tool failed (see the output above)"
+  touch "$work/.installed"
+  rm -rf "$1" && mv "$work" "$1"
+  trap - EXIT
+}
+
+build_actionlint() { GOBIN="$work" go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"; }
+build_npm() { npm install --prefix "$work" --no-audit --no-fund --no-save --loglevel=error "$package@$version"; }
+
+npm_tool() {  # npm_tool PACKAGE VERSION: prints the bin directory of PACKAGE@VERSION
+  package="$1" version="$2"
+  local dir="$tools/$1/$2"
+  if [ ! -f "$dir/.installed" ] \
+    || [ "$(node -p "require('$dir/node_modules/$package/package.json').version" 2>/dev/null)" != "$version" ]; then
+    command -v npm >/dev/null || die "npm is not on PATH: install Node.js (>= 20) and npm"
+    say "installing $package@$version with npm into $dir"
+    install_into "$dir" build_npm
+  fi
+  echo "$dir/node_modules/.bin"
+}
+
+case "$tool" in
+  actionlint)
+    dir="$tools/actionlint/$ACTIONLINT_VERSION"
+    if [ ! -f "$dir/.installed" ] || [ "$("$dir/actionlint" -version 2>/dev/null | head -n1)" != "$ACTIONLINT_VERSION" ]; then
+      command -v go >/dev/null || die "go is not on PATH: install Go >= 1.24 to build actionlint $ACTIONLINT_VERSION"
+      say "building actionlint $ACTIONLINT_VERSION with go install into $dir"
+      install_into "$dir" build_actionlint
+    fi
+    echo "$dir"
+    ;;
+  gitlab-ci-local)
+    if ! command -v rsync >/dev/null; then
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        say "gitlab-ci-local copies the repository with rsync: installing Debian's rsync"
+        { apt-get install -y -q rsync || { apt-get update -q && apt-get install -y -q rsync; }; } >&2 \
+          || die "apt-get could not install rsync"
+      else
+        die "gitlab-ci-local needs rsync: install it (Debian/Ubuntu: apt-get install rsync)"
+      fi
+    fi
+    npm_tool gitlab-ci-local "$GITLAB_CI_LOCAL_VERSION"
+    ;;
+  azurite)
+    npm_tool azurite "$AZURITE_VERSION"
+    ;;
+  *)
+    die "unknown tool '$tool' (known: actionlint, gitlab-ci-local, azurite)"
+    ;;
+esac

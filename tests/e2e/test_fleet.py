@@ -1,0 +1,231 @@
+"""The fleet under the real CLI: several customer tenants, one multi-tenant app, state in Azure Blob Storage.
+
+The stacks live where an Azure shop's pipelines keep them: Pulumi's `azblob://` backend, here
+against Azurite (Microsoft's Azure Storage emulator), so locking, concurrent stacks and
+secrets go through a real remote backend. The tenants are the emulator's: one converged,
+one drifted in the portal, one whose admin consented only Policy.Read.All, one throttled.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from azure.storage.blob import BlobServiceClient
+
+from tests.conftest import emulator_config
+from tests.e2e.conftest import REPO, copy_project, engine_env
+from tests.emulator import App, Emulator, Tenant
+
+# Azurite's one account and its published key (github.com/Azure/Azurite, README "Default
+# Storage Account"; learn.microsoft.com/azure/storage/common/storage-use-azurite).
+ACCOUNT = "devstoreaccount1"
+ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+CONTAINER = "pulumi-state"
+READ_ONLY = ("Policy.Read.All",)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Azurite's blob service with the state container; yields its blob endpoint."""
+    tools = subprocess.run(
+        [str(REPO / "scripts" / "ensure-tools.sh"), "azurite"], capture_output=True, text=True, check=False, timeout=600
+    )
+    if tools.returncode != 0:
+        pytest.fail(f"scripts/ensure-tools.sh azurite failed:\n{tools.stderr}", pytrace=False)
+    port = free_port()
+    location = tmp_path_factory.mktemp("azurite")
+    log = location / "azurite.log"
+    endpoint = f"http://127.0.0.1:{port}/{ACCOUNT}"
+    connection = f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};BlobEndpoint={endpoint};"
+    with log.open("w") as errors:
+        blob = f"{tools.stdout.strip().splitlines()[-1]}/azurite-blob"
+        server = subprocess.Popen(
+            [
+                blob,
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(port),
+                "--location",
+                str(location),
+                "--silent",
+                "--skipApiVersionCheck",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                BlobServiceClient.from_connection_string(connection).create_container(CONTAINER)
+                break
+            except Exception:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    server.kill()
+                    pytest.fail(f"Azurite did not start: {log.read_text()}", pytrace=False)
+                time.sleep(0.2)
+        yield endpoint
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@dataclass
+class Fleet:
+    """A project with one stack file per customer tenant, run with `python -m fleet`."""
+
+    project: Path
+    env: dict[str, str]
+    emulator: Emulator
+    app: App
+    tenants: dict[str, Tenant]
+
+    def add_stack(self, name: str, tenant: str) -> None:
+        """stacks/Pulumi.NAME.yaml for `tenant`: the shared app, blocking self-service (false)."""
+        config = {
+            **emulator_config(self.emulator, tenantId=tenant, clientId=self.app.client_id),
+            "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice": "false",
+            "bitlocker-policy:consistencyWindowSeconds": "0",
+        }
+        lines = "".join(f'  {key}: "{value}"\n' for key, value in config.items())
+        (self.project / "stacks" / f"Pulumi.{name}.yaml").write_text(f"config:\n{lines}")
+
+    def run(self, *args: str, expect: int) -> tuple[str, dict[str, object]]:
+        """`python -m fleet ARGS --json`: its table and its JSON; fails the test on another exit code."""
+        report = self.project / "fleet.json"
+        report.unlink(missing_ok=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "fleet", *args, "--json", str(report)],
+            cwd=self.project,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        if done.returncode != expect:
+            pytest.fail(f"fleet {' '.join(args)} exited {done.returncode}, expected {expect}:\n{done.stdout}\n{done.stderr}")
+        return done.stdout, json.loads(report.read_text()) if report.exists() else {}
+
+    def patches(self) -> int:
+        """PATCH requests the emulator received so far, any tenant."""
+        return len(self.emulator.graph_requests("PATCH"))
+
+
+def rows(document: dict[str, object]) -> dict[str, dict[str, object]]:
+    """The JSON's rows by stack."""
+    stacks = document["stacks"]
+    assert isinstance(stacks, list)
+    return {row["stack"]: row for row in stacks}
+
+
+@pytest.fixture
+def fleet(pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator, azurite: str) -> Fleet:
+    """Four customer tenants that consented to one multi-tenant app (one only for reading)."""
+    project = copy_project(tmp_path / "project")
+    shutil.copytree(REPO / "fleet", project / "fleet", ignore=shutil.ignore_patterns("__pycache__"))
+    home = emulator.add_tenant()
+    app = home.add_app()
+    secret = app.add_secret()
+    container = f"{CONTAINER}?localemu=true&domain={azurite.split('/')[2]}&protocol=http"
+    env = {
+        **engine_env(pulumi_bin, pulumi_home, tmp_path / "file-backend", emulator),
+        "PULUMI_BACKEND_URL": f"azblob://{container}",
+        "AZURE_STORAGE_ACCOUNT": ACCOUNT,
+        "AZURE_STORAGE_KEY": ACCOUNT_KEY,
+        "ARM_CLIENT_SECRET": secret,  # one secret for every tenant: the app's, from the pipeline's secret store
+    }
+    tenants = {}
+    for name in ("alpha", "bravo", "charlie", "delta"):
+        tenants[name] = emulator.add_tenant(bitlocker=True)
+        tenants[name].consent(app, READ_ONLY if name == "charlie" else ("Policy.ReadWrite.Authorization",))
+    result = Fleet(project, env, emulator, app, tenants)
+    for name, tenant in tenants.items():
+        result.add_stack(name, tenant.domain if name == "alpha" else tenant.id)
+    return result
+
+
+def test_the_fleet_converges_reports_drift_and_keeps_going_past_failures(fleet: Fleet, azurite: str) -> None:
+    alpha, bravo, charlie, delta = (fleet.tenants[name] for name in ("alpha", "bravo", "charlie", "delta"))
+
+    # First up: three tenants blocked, the read-only one fails alone with the permission to grant.
+    table, first = fleet.run("up", "--workers", "4", expect=4)
+    up = rows(first)
+    assert {name: row["action"] for name, row in up.items()} == {
+        "alpha": "update",
+        "bravo": "update",
+        "charlie": "failed",
+        "delta": "update",
+    }
+    assert "Policy.ReadWrite.Authorization" in str(up["charlie"]["error"])
+    assert "request-id" in str(up["charlie"]["error"])
+    assert [t.bitlocker for t in (alpha, bravo, charlie, delta)] == [False, False, True, False]
+    written = {r.request_id for r in fleet.emulator.graph_requests("PATCH") if r.status == 204}
+    assert {up[name]["requestId"] for name in ("alpha", "bravo", "delta")} == written
+    assert up["alpha"]["tenant"] == alpha.id  # declared by domain, reported by GUID
+    assert "Policy.ReadWrite.Authorization" in table
+
+    # The state is in the blob container, one checkpoint per stack.
+    blobs = BlobServiceClient(azurite, credential={"account_name": ACCOUNT, "account_key": ACCOUNT_KEY})
+    names = {blob.name for blob in blobs.get_container_client(CONTAINER).list_blobs()}
+    assert {f".pulumi/stacks/bitlocker-policy/{name}.json" for name in ("alpha", "bravo", "delta")} <= names
+
+    # Drift: read-only, concurrent; bravo drifted in the portal, delta is throttled past its retries.
+    fleet.emulator.set_bitlocker(bravo, True)
+    fleet.emulator.faults.throttle(count=100, retry_after="0", tenant_id=delta.id)
+    before = fleet.patches()
+    table, drift = fleet.run("drift", expect=4)
+    assert fleet.patches() == before
+    found = rows(drift)
+    assert (found["alpha"]["action"], found["alpha"]["live"]) == ("none", False)
+    assert (found["bravo"]["action"], found["bravo"]["live"]) == ("update", True)
+    assert str(found["bravo"]["reason"]).startswith("drift: changed outside Pulumi")
+    assert found["charlie"]["action"] == "update"  # its first up failed: never deployed
+    assert found["delta"]["action"] == "failed"
+    assert "throttling" in str(found["delta"]["error"])
+    assert "request-id" in str(found["delta"]["error"])
+    assert drift["exitCode"] == 4
+    fleet.emulator.faults.clear()
+
+    # Preview names the drift and changes nothing; exit 3 means changes and no failure.
+    _, preview = fleet.run("preview", expect=3)
+    assert fleet.patches() == before
+    assert {name: row["action"] for name, row in rows(preview).items()} == {
+        "alpha": "none",
+        "bravo": "update",
+        "charlie": "update",
+        "delta": "none",
+    }
+
+    # up --only-drifted converges bravo alone (and tries charlie, which still cannot be written).
+    engine_runs = len(fleet.emulator.graph_requests("GET", tenant=alpha))
+    _, fixed = fleet.run("up", "--only-drifted", expect=4)
+    converged = rows(fixed)
+    assert converged["bravo"]["action"] == "update"
+    assert bravo.bitlocker is False
+    assert converged["bravo"]["requestId"] == fleet.emulator.graph_requests("PATCH", tenant=bravo)[-1].request_id
+    assert converged["alpha"]["action"] == "none"
+    assert len(fleet.emulator.graph_requests("GET", tenant=alpha)) == engine_runs + 1  # drift's read, no engine run
+    assert converged["charlie"]["action"] == "failed"
+
+    # A customer's page: Markdown by default, HTML by suffix.
+    fleet.run("report", "--out", "report.html", expect=3)
+    page = (fleet.project / "report.html").read_text()
+    assert page.count("<tr>") == 5
+    assert "as declared" in page
+    assert "never deployed" in page
