@@ -8,14 +8,19 @@ from pathlib import Path
 from tests.e2e.conftest import REPO, Stack, copy_project, engine_env, init_stack
 from tests.emulator import Emulator
 
-__all__ = ["product_stack"]
+__all__ = ["product_stack", "pulumi_bin"]
+
+
+def pulumi_bin() -> str:
+    """The directory holding `pulumi` (built once by scripts/ensure-pulumi.sh when not on PATH)."""
+    return subprocess.run(
+        [str(REPO / "scripts" / "ensure-pulumi.sh")], capture_output=True, text=True, check=True
+    ).stdout.split()[-1]
 
 
 def product_stack(work: Path, emulator: Emulator, name: str, *, allowed: bool) -> Stack:
     """A stack of a fresh project copy for a new tenant (client secret, emulator endpoints), not yet up."""
-    bin_dir = subprocess.run(
-        [str(REPO / "scripts" / "ensure-pulumi.sh")], capture_output=True, text=True, check=True
-    ).stdout.split()[-1]
+    bin_dir = pulumi_bin()
     tenant = emulator.add_tenant(bitlocker=allowed)
     app = tenant.add_app()
     env = engine_env(bin_dir, work / "home", work / "backend", emulator)

@@ -1,5 +1,13 @@
 """`preview`, `up` and `refresh` of one tenant stack through Pulumi's Automation API.
 
+The project's own `__main__.py` runs as an *inline* program, in this process: no language
+host and no program process per stack (measured: 20 converged stacks previewed with 4
+workers in 10.3 s inline, 13.2 s as a local program, 20.1 s in a `pulumi preview` loop;
+bench/fleet.py). The engine still starts the dynamic provider in the project directory,
+where it imports `providers` as under the CLI (pulumi/pulumi#7960: an inline program's
+provider must be importable there), with this interpreter's environment
+(PULUMI_RUNTIME_VIRTUALENV), which has the project's requirements since the fleet runs in it.
+
 Every command the Automation API runs names its stack (`--stack`), so the fleet addresses
 stacks directly instead of `pulumi stack select`-ing each one first (a CLI process per
 stack saved); a stack not yet in the backend is created on first use, as pulumi/actions'
@@ -10,6 +18,8 @@ request-id and the provider's one-line error, so no extra command is run to lear
 from __future__ import annotations
 
 import re
+import runpy
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -67,7 +77,7 @@ class _Events:
         lines = [line for message in self.errors for line in message.splitlines() if line.strip()]
         ours = [line for line in lines if "bitlocker-policy" in line or "AADSTS" in line or "Graph" in line]
         chosen = (ours or lines or [line for line in fallback.splitlines() if line.strip()] or ["failed"])[-1]
-        return _EXCEPTION_NAME.sub("", chosen.strip().removeprefix("error: "))
+        return _EXCEPTION_NAME.sub("", chosen.strip().removeprefix("stderr: ").removeprefix("error: "))
 
 
 class Engine:
@@ -84,7 +94,9 @@ class Engine:
         """Made on first use: `fleet drift` on a converged fleet never starts the CLI."""
         with self._lock:
             if self._workspace_made is None:
-                self._workspace_made = auto.LocalWorkspace(work_dir=str(self._project_dir))
+                self._workspace_made = auto.LocalWorkspace(
+                    work_dir=str(self._project_dir), env_vars={"PULUMI_RUNTIME_VIRTUALENV": sys.prefix}
+                )
             return self._workspace_made
 
     def outputs(self, stack: str) -> dict[str, Any] | None:
@@ -101,7 +113,7 @@ class Engine:
 
     def preview(self, outcome: Outcome) -> Outcome:
         """`pulumi preview`: what `up` would do; the live value as `check` read it."""
-        events = self._run(outcome, lambda stack, on_event: stack.preview(on_event=on_event, color="never"))
+        events = self._run(outcome, lambda stack, on_event: stack.preview(on_event=on_event, color="never", program=self._program))
         if outcome.action != FAILED:
             outcome.live = events.inputs.get(LIVE, outcome.live)
             outcome.action = UPDATE if events.op in _CHANGES else NONE
@@ -109,7 +121,7 @@ class Engine:
 
     def up(self, outcome: Outcome) -> Outcome:
         """`pulumi up --skip-preview`: converge; the PATCH's request-id when one was sent."""
-        events = self._run(outcome, lambda stack, on_event: stack.up(on_event=on_event, color="never"))
+        events = self._run(outcome, lambda stack, on_event: stack.up(on_event=on_event, color="never", program=self._program))
         if outcome.action != FAILED:
             outcome.live = events.outputs.get(LIVE, outcome.live)
             outcome.action = UPDATE if events.op in _CHANGES else NONE
@@ -124,6 +136,10 @@ class Engine:
         if outcome.action != FAILED:
             outcome.live = events.outputs.get(LIVE, outcome.live)
         return outcome
+
+    def _program(self) -> None:
+        """The inline program: the project's __main__.py, exactly as the CLI would run it."""
+        runpy.run_path(str(self._project_dir / "__main__.py"), run_name="__pulumi_program__")
 
     def _run(self, outcome: Outcome, command: Callable[[auto.Stack, Callable[[auto.EngineEvent], None]], object]) -> _Events:
         stack = _Addressed(outcome.stack, self._workspace)

@@ -229,3 +229,18 @@ def test_the_fleet_converges_reports_drift_and_keeps_going_past_failures(fleet: 
     assert page.count("<tr>") == 5
     assert "as declared" in page
     assert "never deployed" in page
+
+
+def test_a_stack_the_program_refuses_fails_alone_with_the_key_to_fix(fleet: Fleet) -> None:
+    fleet.add_stack("echo", fleet.emulator.add_tenant().id)
+    stack_file = fleet.project / "stacks" / "Pulumi.echo.yaml"
+    stack_file.write_text(stack_file.read_text().replace('Device: "false"', 'Device: "maybe"'))
+    _, preview = fleet.run("preview", "--stacks", "[ae]*", expect=4)
+    found = rows(preview)
+    assert found["alpha"]["action"] == "update"  # never deployed: the first up would block it
+    assert found["echo"]["action"] == "failed"
+    # Pulumi checks Pulumi.yaml's typed config before the program runs, and names the stack and key.
+    assert found["echo"]["error"] == (
+        "validating stack config: Stack 'echo' with configuration key "
+        "'allowedToReadBitlockerKeysForOwnedDevice' must be of type 'boolean'"
+    )
