@@ -72,7 +72,7 @@ def build_fleet(work: Path, size: int) -> Fleet:
     template = copy_project(work / "template")
     (template / "stacks" / "Pulumi.t0000.yaml").write_text(stack_file(tenants[0].id))
     for args in (["stack", "init", "t0000"], ["up", "--yes", "--stack", "t0000"]):
-        subprocess.run(["pulumi", *args, "--non-interactive"], cwd=template, env=env, check=True, capture_output=True)
+        timed(["pulumi", *args, "--non-interactive"], template, env)
     salt = re.search(r"^encryptionsalt: .*$", (template / "stacks" / "Pulumi.t0000.yaml").read_text(), re.M)
     assert salt is not None
     checkpoints = work / "backend" / ".pulumi" / "stacks" / "bitlocker-policy"
@@ -170,7 +170,8 @@ def main() -> None:
                 fleet.emulator.faults.latency = latency / 1000
                 for size in args.sizes:
                     for workers in args.workers:
-                        record("fleet drift", size, latency, workers, fleet_run(fleet, projects[size], "drift", workers, work / "cache"))
+                        seconds = fleet_run(fleet, projects[size], "drift", workers, work / "cache")
+                        record("fleet drift", size, latency, workers, seconds)
                 for size in args.loop_sizes:
                     record("pulumi preview loop", size, latency, 0, cli_loop(fleet, projects[size], work / "cache"))
                 for size in args.preview_sizes:

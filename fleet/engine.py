@@ -21,7 +21,7 @@ import re
 import runpy
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ class Engine:
 
     def preview(self, outcome: Outcome) -> Outcome:
         """`pulumi preview`: what `up` would do; the live value as `check` read it."""
-        events = self._run(outcome, lambda stack, on_event: stack.preview(on_event=on_event, color="never", program=self._program))
+        events = self._run(outcome, "preview")
         if outcome.action != FAILED:
             outcome.live = events.inputs.get(LIVE, outcome.live)
             outcome.action = UPDATE if events.op in _CHANGES else NONE
@@ -121,7 +121,7 @@ class Engine:
 
     def up(self, outcome: Outcome) -> Outcome:
         """`pulumi up --skip-preview`: converge; the PATCH's request-id when one was sent."""
-        events = self._run(outcome, lambda stack, on_event: stack.up(on_event=on_event, color="never", program=self._program))
+        events = self._run(outcome, "up")
         if outcome.action != FAILED:
             outcome.live = events.outputs.get(LIVE, outcome.live)
             outcome.action = UPDATE if events.op in _CHANGES else NONE
@@ -132,7 +132,7 @@ class Engine:
 
     def refresh(self, outcome: Outcome) -> Outcome:
         """`pulumi refresh`: record the live value in state (never writes the tenant)."""
-        events = self._run(outcome, lambda stack, on_event: stack.refresh(on_event=on_event, color="never"))
+        events = self._run(outcome, "refresh")
         if outcome.action != FAILED:
             outcome.live = events.outputs.get(LIVE, outcome.live)
         return outcome
@@ -141,18 +141,19 @@ class Engine:
         """The inline program: the project's __main__.py, exactly as the CLI would run it."""
         runpy.run_path(str(self._project_dir / "__main__.py"), run_name="__pulumi_program__")
 
-    def _run(self, outcome: Outcome, command: Callable[[auto.Stack, Callable[[auto.EngineEvent], None]], object]) -> _Events:
+    def _run(self, outcome: Outcome, command: str) -> _Events:
+        """`stack.COMMAND(...)` with the inline program; a stack missing from the backend is created first."""
         stack = _Addressed(outcome.stack, self._workspace)
         events = _Events()
         try:
             try:
-                command(stack, events)
+                getattr(stack, command)(on_event=events, color="never", program=self._program)
             except auto.errors.CommandError as error:
                 if "no stack named" not in str(error).lower():
                     raise
                 self._create(outcome.stack)
                 events = _Events()
-                command(stack, events)
+                getattr(stack, command)(on_event=events, color="never", program=self._program)
         except auto.errors.CommandError as error:
             outcome.action, outcome.error = FAILED, events.error(getattr(error, "stderr", "") or str(error))
         return events
