@@ -14,9 +14,11 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from azure.storage.blob import BlobServiceClient
@@ -29,7 +31,6 @@ from tests.emulator import App, Emulator, Tenant
 # Storage Account"; learn.microsoft.com/azure/storage/common/storage-use-azurite).
 ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-CONTAINER = "pulumi-state"
 READ_ONLY = ("Policy.Read.All",)
 
 
@@ -41,8 +42,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Azurite's blob service with the state container; yields its blob endpoint."""
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlobServiceClient]:
+    """Azurite's blob service, for the module's tests (each keeps its state in a container of its own)."""
     tools = subprocess.run(
         [str(REPO / "scripts" / "ensure-tools.sh"), "azurite"], capture_output=True, text=True, check=False, timeout=600
     )
@@ -73,14 +74,15 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while True:
             try:
-                BlobServiceClient.from_connection_string(connection).create_container(CONTAINER)
+                service = BlobServiceClient.from_connection_string(connection)
+                service.get_account_information()
                 break
             except Exception:
                 if server.poll() is not None or time.monotonic() > deadline:
                     server.kill()
                     pytest.fail(f"Azurite did not start: {log.read_text()}", pytrace=False)
                 time.sleep(0.2)
-        yield endpoint
+        yield service
         server.terminate()
         server.wait(timeout=10)
 
@@ -94,6 +96,7 @@ class Fleet:
     emulator: Emulator
     app: App
     tenants: dict[str, Tenant]
+    container: str  # the blob container holding the stacks' state
 
     def add_stack(self, name: str, tenant: str) -> None:
         """stacks/Pulumi.NAME.yaml for `tenant`: the shared app, blocking self-service (false)."""
@@ -135,17 +138,18 @@ def rows(document: dict[str, object]) -> dict[str, dict[str, object]]:
 
 
 @pytest.fixture
-def fleet(pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator, azurite: str) -> Fleet:
+def fleet(pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator, azurite: BlobServiceClient) -> Fleet:
     """Four customer tenants that consented to one multi-tenant app (one only for reading)."""
     project = copy_project(tmp_path / "project")
     shutil.copytree(REPO / "fleet", project / "fleet", ignore=shutil.ignore_patterns("__pycache__"))
     home = emulator.add_tenant()
     app = home.add_app()
     secret = app.add_secret()
-    container = f"{CONTAINER}?localemu=true&domain={azurite.split('/')[2]}&protocol=http"
+    container = azurite.create_container(f"state-{uuid.uuid4().hex[:12]}").container_name
+    location = f"{container}?localemu=true&domain={urlsplit(azurite.url).netloc}&protocol=http"
     env = {
         **engine_env(pulumi_bin, pulumi_home, tmp_path / "file-backend", emulator),
-        "PULUMI_BACKEND_URL": f"azblob://{container}",
+        "PULUMI_BACKEND_URL": f"azblob://{location}",
         "AZURE_STORAGE_ACCOUNT": ACCOUNT,
         "AZURE_STORAGE_KEY": ACCOUNT_KEY,
         "ARM_CLIENT_SECRET": secret,  # one secret for every tenant: the app's, from the pipeline's secret store
@@ -154,13 +158,13 @@ def fleet(pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator
     for name in ("alpha", "bravo", "charlie", "delta"):
         tenants[name] = emulator.add_tenant(bitlocker=True)
         tenants[name].consent(app, READ_ONLY if name == "charlie" else ("Policy.ReadWrite.Authorization",))
-    result = Fleet(project, env, emulator, app, tenants)
+    result = Fleet(project, env, emulator, app, tenants, container)
     for name, tenant in tenants.items():
         result.add_stack(name, tenant.domain if name == "alpha" else tenant.id)
     return result
 
 
-def test_the_fleet_converges_reports_drift_and_keeps_going_past_failures(fleet: Fleet, azurite: str) -> None:
+def test_the_fleet_converges_reports_drift_and_keeps_going_past_failures(fleet: Fleet, azurite: BlobServiceClient) -> None:
     alpha, bravo, charlie, delta = (fleet.tenants[name] for name in ("alpha", "bravo", "charlie", "delta"))
 
     # First up: three tenants blocked, the read-only one fails alone with the permission to grant.
@@ -181,8 +185,7 @@ def test_the_fleet_converges_reports_drift_and_keeps_going_past_failures(fleet: 
     assert "Policy.ReadWrite.Authorization" in table
 
     # The state is in the blob container, one checkpoint per stack.
-    blobs = BlobServiceClient(azurite, credential={"account_name": ACCOUNT, "account_key": ACCOUNT_KEY})
-    names = {blob.name for blob in blobs.get_container_client(CONTAINER).list_blobs()}
+    names = {blob.name for blob in azurite.get_container_client(fleet.container).list_blobs()}
     assert {f".pulumi/stacks/bitlocker-policy/{name}.json" for name in ("alpha", "bravo", "delta")} <= names
 
     # Drift: read-only, concurrent; bravo drifted in the portal, delta is throttled past its retries.
