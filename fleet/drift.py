@@ -21,12 +21,10 @@ from providers.errors import ConfigurationError
 from providers.session import Session
 from providers.settings import DESIRED_VALUE, Sources
 
-from .outcome import UPDATE, Outcome
+from .outcome import UPDATE, Outcome, why_update
 from .stacks import StackFile
 
 __all__ = ["DriftCheck", "declared_value"]
-
-DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"
 
 
 def declared_value(sources: Sources) -> bool:
@@ -62,13 +60,5 @@ class DriftCheck:
             session.validate()
             outcome.live = session.graph_client(outcome.tenant).read_bitlocker_access()
         if outcome.live != outcome.declared:
-            outcome.action, outcome.reason = UPDATE, self._why(stack.name, outcome.live)
+            outcome.action, outcome.reason = UPDATE, why_update(self._last_outputs(stack.name), outcome.live)
         return outcome
-
-    def _why(self, stack: str, live: bool | None) -> str:
-        last = self._last_outputs(stack)
-        if last is None:
-            return "never deployed"
-        if last.get(DESIRED) == live:
-            return "declared value changed, not applied yet"
-        return f"drift: changed outside Pulumi (the last up set {str(last.get(DESIRED)).lower()})"

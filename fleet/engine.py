@@ -28,12 +28,11 @@ from typing import Any
 from pulumi import automation as auto
 from pulumi.automation._stack import StackInitMode
 
-from .outcome import FAILED, NONE, UPDATE, Outcome
+from .outcome import FAILED, NONE, UPDATE, Outcome, why_update
 
 __all__ = ["Engine"]
 
 SETTING = "bitlocker-key-access"  # the program's BitlockerKeyAccess resource name
-DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"
 LIVE = "liveValue"
 REQUEST_ID = "lastPatchRequestId"
 _EXCEPTION_NAME = re.compile(r"^(?:\w+\.)*\w*(?:Error|Exception): ")  # the host prints `module.Class: message`
@@ -117,6 +116,8 @@ class Engine:
         if outcome.action != FAILED:
             outcome.live = events.inputs.get(LIVE, outcome.live)
             outcome.action = UPDATE if events.op in _CHANGES else NONE
+            if outcome.action == UPDATE:
+                outcome.reason = why_update(events.old_outputs, outcome.live)
         return outcome
 
     def up(self, outcome: Outcome) -> Outcome:

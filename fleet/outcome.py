@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["EXIT_CHANGES", "EXIT_CONFIG", "EXIT_FAILED", "EXIT_OK", "FAILED", "NONE", "UPDATE", "Outcome", "exit_code"]
+__all__ = [
+    "EXIT_CHANGES",
+    "EXIT_CONFIG",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "FAILED",
+    "NONE",
+    "UPDATE",
+    "Outcome",
+    "exit_code",
+    "why_update",
+]
 
 EXIT_OK = 0
 """Every stack converged (drift, preview: nothing to do; up, refresh: done)."""
@@ -16,6 +27,8 @@ EXIT_CHANGES = 3
 """drift or preview: some tenant differs from its declaration (drift, or a change not applied yet)."""
 EXIT_FAILED = 4
 """Some stack failed (its error is in the table); the others still ran."""
+
+DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"  # the setting's output: the value its last up set
 
 NONE = "none"
 UPDATE = "update"
@@ -42,6 +55,16 @@ class Outcome:
         row["requestId"] = row.pop("request_id")
         row["seconds"] = round(self.seconds, 3)
         return row
+
+
+def why_update(last: Mapping[str, Any] | None, live: bool | None) -> str:
+    """Why a tenant differs from its stack, from the stack's last outputs (None: never deployed)."""
+    if not last:
+        return "never deployed"
+    applied = last.get(DESIRED)
+    if applied == live:
+        return "declared value changed, not applied yet"
+    return f"drift: changed outside Pulumi (the last up set {'null' if applied is None else str(applied).lower()})"
 
 
 def exit_code(command: str, outcomes: Iterable[Outcome]) -> int:

@@ -208,11 +208,11 @@ def test_the_fleet_converges_reports_drift_and_keeps_going_past_failures(fleet: 
     # Preview names the drift and changes nothing; exit 3 means changes and no failure.
     _, preview = fleet.run("preview", expect=3)
     assert fleet.patches() == before
-    assert {name: row["action"] for name, row in rows(preview).items()} == {
-        "alpha": "none",
-        "bravo": "update",
-        "charlie": "update",
-        "delta": "none",
+    assert {name: (row["action"], row["reason"]) for name, row in rows(preview).items()} == {
+        "alpha": ("none", ""),
+        "bravo": ("update", "drift: changed outside Pulumi (the last up set false)"),
+        "charlie": ("update", "never deployed"),
+        "delta": ("none", ""),
     }
 
     # up --only-drifted converges bravo alone (and tries charlie, which still cannot be written).
