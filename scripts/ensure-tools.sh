@@ -7,7 +7,9 @@
 #   actionlint       lints .github/workflows  (go install from the Go module proxy)
 #   gitlab-ci-local  runs a .gitlab-ci.yml job on this machine, no Docker (npm; newer releases need Node >= 22;
 #                    it copies the repository with rsync, installed from Debian's packages when missing)
-#   azurite          Azure Storage emulator, for an azblob:// Pulumi backend (npm; its bin/ has azurite-blob)
+#   azurite          Azure Storage emulator, for an azblob:// Pulumi backend (npm; its bin/ has azurite-blob).
+#                    Start it with --disableTelemetry: by default Azurite sends usage telemetry to
+#                    Application Insights (`azurite-blob --help`), an address this machine must not call.
 # A tool already there at its version is used as is. Progress goes to stderr.
 set -euo pipefail
 
@@ -63,6 +65,7 @@ case "$tool" in
     if ! command -v rsync >/dev/null; then
       if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         say "gitlab-ci-local copies the repository with rsync: installing Debian's rsync"
+        export DEBIAN_FRONTEND=noninteractive
         { apt-get install -y -q rsync || { apt-get update -q && apt-get install -y -q rsync; }; } >&2 \
           || die "apt-get could not install rsync"
       else
