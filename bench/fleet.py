@@ -1,7 +1,7 @@
 """Fleet scale: `fleet drift` and `fleet preview` over many tenant stacks, and the CLI loop they replace.
 
     .venv/bin/python -m bench.fleet [--sizes 1,20,100,500] [--latencies 0,100] [--workers 1,4,16]
-                                    [--preview-sizes 1,20,100] [--loop-sizes 20] [--plot docs/fleet-scale.png]
+                                    [--preview-sizes 1,20,100] [--loop-sizes 20] [--plot docs/fleet-scale.png] [--append]
 
 One emulator serves every tenant (Nagle off; --latencies are added to each of its answers);
 one multi-tenant app is consented in each, and each tenant already has its declared value
@@ -124,14 +124,14 @@ def plot(results: list[dict[str, object]], path: Path) -> None:
     latencies = sorted({int(str(r["latency_ms"])) for r in results})
     figure, axes = plt.subplots(1, len(latencies), figsize=(6 * len(latencies), 4.5), squeeze=False)
     for axis, latency in zip(axes[0], latencies, strict=True):
-        series: dict[str, list[tuple[int, float]]] = {}
+        series: dict[tuple[str, int], list[tuple[int, float]]] = {}
         for r in results:
             if r["latency_ms"] == latency:
-                label = str(r["command"]) + (f", {r['workers']} workers" if r["workers"] else "")
-                series.setdefault(label, []).append((int(str(r["stacks"])), float(str(r["seconds"]))))
-        for label, points in sorted(series.items()):
+                key = (str(r["command"]), int(str(r["workers"])))
+                series.setdefault(key, []).append((int(str(r["stacks"])), float(str(r["seconds"]))))
+        for (command, workers), points in sorted(series.items()):
             xs, ys = zip(*sorted(points), strict=True)
-            axis.plot(xs, ys, marker="o", label=label)
+            axis.plot(xs, ys, marker="o", label=f"{command}, {workers} workers" if workers else command)
         axis.set(xscale="log", yscale="log", xlabel="tenant stacks", ylabel="wall seconds", title=f"{latency} ms latency")
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=7)
@@ -153,6 +153,7 @@ def main() -> None:
     parser.add_argument("--latencies", type=numbers, default=[0, 100], help="ms added to every emulator answer")
     parser.add_argument("--workers", type=numbers, default=[1, 4, 16])
     parser.add_argument("--plot", type=Path, default=REPO / "docs" / "fleet-scale.png")
+    parser.add_argument("--append", action="store_true", help="keep the earlier results in the JSON beside --plot")
     args = parser.parse_args()
     results: list[dict[str, object]] = []
 
@@ -180,9 +181,14 @@ def main() -> None:
                         record("fleet preview", size, latency, workers, seconds)
         finally:
             fleet.emulator.stop()
+    store = args.plot.with_suffix(".json")
+    if args.append and store.exists():
+        measured = {(r["command"], r["stacks"], r["latency_ms"], r["workers"]) for r in results}
+        earlier = json.loads(store.read_text())
+        results = [r for r in earlier if (r["command"], r["stacks"], r["latency_ms"], r["workers"]) not in measured] + results
     args.plot.parent.mkdir(parents=True, exist_ok=True)
     plot(results, args.plot)
-    args.plot.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
+    store.write_text(json.dumps(results, indent=1) + "\n")
     print(f"\nwrote {args.plot} and {args.plot.with_suffix('.json')}", file=sys.stderr)
 
 

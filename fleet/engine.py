@@ -17,6 +17,7 @@ request-id and the provider's one-line error, so no extra command is run to lear
 
 from __future__ import annotations
 
+import pickle
 import re
 import runpy
 import sys
@@ -27,6 +28,7 @@ from typing import Any
 
 from pulumi import automation as auto
 from pulumi.automation._stack import StackInitMode
+from pulumi.dynamic import dynamic as pulumi_dynamic
 
 from .outcome import FAILED, NONE, UPDATE, Outcome, why_update
 
@@ -72,11 +74,36 @@ class _Events:
             self.old_outputs = step.metadata.old.outputs or {}
 
     def error(self, fallback: str) -> str:
-        """The provider's message (the engine's last error diagnostic), else the CLI's last line."""
-        lines = [line for message in self.errors for line in message.splitlines() if line.strip()]
-        ours = [line for line in lines if "bitlocker-policy" in line or "AADSTS" in line or "Graph" in line]
-        chosen = (ours or lines or [line for line in fallback.splitlines() if line.strip()] or ["failed"])[-1]
+        """The provider's exception message, else the engine's last error line, else the CLI's."""
+        lines = [line.strip() for message in self.errors for line in message.splitlines() if line.strip()]
+        raised = [line for line in lines if _EXCEPTION_NAME.match(line)]  # what the provider raised
+        chosen = (raised or lines or [line for line in fallback.splitlines() if line.strip()] or ["failed"])[-1]
         return _EXCEPTION_NAME.sub("", chosen.strip().removeprefix("stderr: ").removeprefix("error: "))
+
+
+_serializing = threading.Lock()
+
+
+def _serialize_provider_without_leaking(provider: Any) -> str:
+    """pulumi.dynamic's serialize_provider, one at a time, leaving `pickle` as it found it.
+
+    Pulumi's own (sdk/python/lib/pulumi/dynamic/dynamic.py, 3.272) wraps
+    `pickle._Pickler._batch_setitems` and `save_dict` to sort dictionaries and never puts
+    them back, so each call wraps the previous call's wrapper. A program process serializes
+    two providers and exits; an inline fleet run serializes two per stack, and measured here
+    the ~480th stack died with RecursionError (as in pulumi/pulumi#17803). Threads would
+    also wrap each other's wrappers. This restores both methods after each call, under a lock.
+    """
+    with _serializing:
+        saved = pickle._Pickler._batch_setitems, pickle._Pickler.save_dict  # type: ignore[attr-defined]
+        try:
+            return str(_PULUMI_SERIALIZE_PROVIDER(provider))
+        finally:
+            pickle._Pickler._batch_setitems, pickle._Pickler.save_dict = saved  # type: ignore[attr-defined]
+
+
+_PULUMI_SERIALIZE_PROVIDER = pulumi_dynamic.serialize_provider
+pulumi_dynamic.serialize_provider = _serialize_provider_without_leaking
 
 
 class Engine:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import pickle
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,16 @@ def test_a_stack_glob_that_matches_nothing_is_a_configuration_error(
 ) -> None:
     assert main(["drift", "--stacks", "prod-*", "--project", str(project(tmp_path, emulator, {"a": tenant.id}))]) == 2
     assert "no stack" in capsys.readouterr().err
+
+
+def test_a_fleet_process_serializes_any_number_of_providers() -> None:
+    """Pulumi's serialize_provider nests a pickle wrapper per call; the fleet's guard undoes each one."""
+    from pulumi.dynamic import dynamic
+
+    import fleet.engine  # noqa: F401 -- installs the guard, as the fleet command does
+    from providers import BitlockerKeyAccessProvider
+
+    before = pickle._Pickler._batch_setitems  # type: ignore[attr-defined]
+    for _ in range(sys.getrecursionlimit() + 100):  # one more wrapper each would overflow the stack
+        dynamic.serialize_provider(BitlockerKeyAccessProvider())
+    assert pickle._Pickler._batch_setitems is before  # type: ignore[attr-defined]

@@ -226,6 +226,14 @@ def test_the_fleet_converges_reports_drift_and_keeps_going_past_failures(fleet: 
     assert len(fleet.emulator.graph_requests("GET", tenant=alpha)) == engine_runs + 1  # drift's read, no engine run
     assert converged["charlie"]["action"] == "failed"
 
+    # refresh records a portal change in state and never writes the tenant.
+    fleet.emulator.set_bitlocker(bravo, True)
+    before = fleet.patches()
+    _, refreshed = fleet.run("refresh", "--stacks", "bravo", expect=0)
+    assert (rows(refreshed)["bravo"]["action"], rows(refreshed)["bravo"]["live"]) == ("none", True)
+    assert fleet.patches() == before
+    fleet.emulator.set_bitlocker(bravo, False)
+
     # A customer's page: Markdown by default, HTML by suffix.
     fleet.run("report", "--out", "report.html", expect=3)
     page = (fleet.project / "report.html").read_text()
