@@ -72,7 +72,7 @@ def summary_table(command: str, outcomes: Sequence[Outcome]) -> Table:
             outcome.stack,
             outcome.tenant,
             "" if outcome.declared is None and outcome.action == FAILED else value_text(outcome.declared),
-            "" if outcome.live is None and outcome.action == FAILED else value_text(outcome.live),
+            value_text(outcome.live) if outcome.live_read else "",
             action,
             outcome.request_id or "",
             f"{outcome.seconds:.1f}",

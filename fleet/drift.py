@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from providers.bitlocker import DESIRED, LAST_PATCH_AT
+from providers.consistency import settled_value
 from providers.deadline import operation_deadline
 from providers.discovery_cache import DiscoveryCache
 from providers.errors import ConfigurationError
@@ -58,7 +60,17 @@ class DriftCheck:
         session = Session(sources, http_factory=lambda: self._http, discovery=self._discovery)
         with operation_deadline(session.deadline_seconds()):
             session.validate()
-            outcome.live = session.graph_client(outcome.tenant).read_bitlocker_access()
+            graph = session.graph_client(outcome.tenant)
+            outcome.observe(graph.read_bitlocker_access())
+            if outcome.live == outcome.declared:
+                return outcome
+            last = self._last_outputs(stack.name) or {}
+            # Right after our own `up`, Graph may still serve the old value: re-read within the
+            # stack's consistency window before calling it drift, as the provider does.
+            written, written_at = last.get(DESIRED), last.get(LAST_PATCH_AT)
+            outcome.observe(
+                settled_value(outcome.live, written, written_at, graph.read_bitlocker_access, window=session.consistency_window())
+            )
         if outcome.live != outcome.declared:
-            outcome.action, outcome.reason = UPDATE, why_update(self._last_outputs(stack.name), outcome.live)
+            outcome.action, outcome.reason = UPDATE, why_update(last, outcome.live)
         return outcome

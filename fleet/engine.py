@@ -10,34 +10,38 @@ provider must be importable there), with this interpreter's environment
 
 Every command the Automation API runs names its stack (`--stack`), so the fleet addresses
 stacks directly instead of `pulumi stack select`-ing each one first (a CLI process per
-stack saved); a stack not yet in the backend is created on first use, as pulumi/actions'
-`upsert` does. The engine's event stream gives each stack's live value, the PATCH's
-request-id and the provider's one-line error, so no extra command is run to learn them.
+stack saved); `up` creates a stack not yet in the backend, as pulumi/actions' `upsert`
+does, while `preview` reports it as never deployed. The engine's event stream gives each
+stack's live value, the PATCH's request-id and the provider's one-line error. (The
+Automation API's `up` itself runs `pulumi stack output` and `pulumi stack history` after
+the update; the fleet does not use them.)
 """
 
 from __future__ import annotations
 
 import pickle
 import re
-import runpy
 import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 from pulumi import automation as auto
-from pulumi.automation._stack import StackInitMode
 from pulumi.dynamic import dynamic as pulumi_dynamic
+
+from providers.bitlocker import LAST_PATCH, LIVE
+from providers.errors import BitlockerPolicyError
 
 from .outcome import FAILED, NONE, UPDATE, Outcome, why_update
 
 __all__ = ["Engine"]
 
-SETTING = "bitlocker-key-access"  # the program's BitlockerKeyAccess resource name
-LIVE = "liveValue"
-REQUEST_ID = "lastPatchRequestId"
-_EXCEPTION_NAME = re.compile(r"^(?:\w+\.)*\w*(?:Error|Exception): ")  # the host prints `module.Class: message`
+SETTING = "bitlocker-key-access"  # the program's BitlockerKeyAccess resource name (__main__.py)
+OURS = (f"::{SETTING}", "::bitlocker-adoption")  # the URNs of the program's two resources end so
+# The dynamic-provider host reports `module.Class: message` (gRPC may prefix its own words).
+_EXCEPTION_NAME = re.compile(r"^(?:Exception calling application: )?(?:(?:\w+\.)*\w*(?:Error|Exception): )+")
 _CHANGES = {"create", "update", "replace", "create-replacement", "delete-replaced"}
 
 
@@ -47,7 +51,6 @@ class _Addressed(auto.Stack):
     def __init__(self, name: str, workspace: auto.Workspace):
         self.name = name
         self.workspace = workspace
-        self._mode = StackInitMode.SELECT
 
 
 class _Events:
@@ -61,8 +64,9 @@ class _Events:
         self.errors: list[str] = []
 
     def __call__(self, event: auto.EngineEvent) -> None:
-        if event.diagnostic_event and event.diagnostic_event.severity == "error":
-            self.errors.append(event.diagnostic_event.message.strip())
+        diagnostic = event.diagnostic_event
+        if diagnostic and diagnostic.severity == "error" and (diagnostic.urn or "").endswith(OURS):
+            self.errors.append(diagnostic.message.strip())
         step = event.resource_pre_event or event.res_outputs_event
         if step is None or not step.metadata.urn.endswith(f"::{SETTING}"):
             return
@@ -74,11 +78,23 @@ class _Events:
             self.old_outputs = step.metadata.old.outputs or {}
 
     def error(self, fallback: str) -> str:
-        """The provider's exception message, else the engine's last error line, else the CLI's."""
-        lines = [line.strip() for message in self.errors for line in message.splitlines() if line.strip()]
-        raised = [line for line in lines if _EXCEPTION_NAME.match(line)]  # what the provider raised
-        chosen = (raised or lines or [line for line in fallback.splitlines() if line.strip()] or ["failed"])[-1]
-        return _EXCEPTION_NAME.sub("", chosen.strip().removeprefix("stderr: ").removeprefix("error: "))
+        """What the provider raised (its message's first exception line), else the CLI's own line."""
+        for message in reversed(self.errors):
+            raised = [line.strip() for line in message.splitlines() if _EXCEPTION_NAME.match(line.strip())]
+            if raised:
+                return _EXCEPTION_NAME.sub("", raised[0])
+        return self.errors[-1].splitlines()[0] if self.errors else fallback
+
+
+class EngineError(BitlockerPolicyError):
+    """The Pulumi CLI failed for one stack outside a preview, up or refresh (backend, login, passphrase)."""
+
+
+def cli_failure(error: auto.errors.CommandError) -> str:
+    """The last line the CLI wrote to stderr: one line saying what went wrong."""
+    stderr = str(error).split("stderr:", 1)[-1]
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return (lines[-1] if lines else "the pulumi CLI failed without a message").removeprefix("error: ")
 
 
 _serializing = threading.Lock()
@@ -112,8 +128,9 @@ class Engine:
     def __init__(self, project_dir: Path):
         self._project_dir = project_dir
         self._workspace_made: auto.LocalWorkspace | None = None
-        self._created: set[str] = set()
         self._lock = threading.Lock()
+        self._program_path = project_dir / "__main__.py"
+        self._program_code: CodeType | None = None
 
     @property
     def _workspace(self) -> auto.LocalWorkspace:
@@ -129,19 +146,25 @@ class Engine:
         """The stack's outputs after its last `up`; None when it was never deployed."""
         try:
             outputs = _Addressed(stack, self._workspace).outputs()
-        except auto.errors.CommandError:  # no such stack in the backend
+        except auto.errors.StackNotFoundError:
             return None
+        except auto.errors.CommandError as error:
+            raise EngineError(f"pulumi stack output --stack {stack}: {cli_failure(error)}") from None
         return {name: output.value for name, output in outputs.items()} or None
 
     def secret_config(self, stack: str) -> dict[str, str]:
         """The stack's config with its secrets decrypted (`pulumi config --show-secrets`)."""
-        return {key: value.value for key, value in _Addressed(stack, self._workspace).get_all_config().items()}
+        try:
+            config = _Addressed(stack, self._workspace).get_all_config()
+        except auto.errors.CommandError as error:
+            raise EngineError(f"pulumi config --stack {stack}: {cli_failure(error)}") from None
+        return {key: value.value for key, value in config.items()}
 
     def preview(self, outcome: Outcome) -> Outcome:
         """`pulumi preview`: what `up` would do; the live value as `check` read it."""
         events = self._run(outcome, "preview")
-        if outcome.action != FAILED:
-            outcome.live = events.inputs.get(LIVE, outcome.live)
+        if events is not None:
+            outcome.observe(events.inputs.get(LIVE))
             outcome.action = UPDATE if events.op in _CHANGES else NONE
             if outcome.action == UPDATE:
                 outcome.reason = why_update(events.old_outputs, outcome.live)
@@ -150,45 +173,52 @@ class Engine:
     def up(self, outcome: Outcome) -> Outcome:
         """`pulumi up --skip-preview`: converge; the PATCH's request-id when one was sent."""
         events = self._run(outcome, "up")
-        if outcome.action != FAILED:
-            outcome.live = events.outputs.get(LIVE, outcome.live)
+        if events is not None:
+            outcome.observe(events.outputs.get(LIVE))
             outcome.action = UPDATE if events.op in _CHANGES else NONE
-            request_id = events.outputs.get(REQUEST_ID)
-            if request_id and request_id != events.old_outputs.get(REQUEST_ID):
+            request_id = events.outputs.get(LAST_PATCH)
+            if request_id and request_id != events.old_outputs.get(LAST_PATCH):
                 outcome.request_id = request_id
         return outcome
 
     def refresh(self, outcome: Outcome) -> Outcome:
         """`pulumi refresh`: record the live value in state (never writes the tenant)."""
         events = self._run(outcome, "refresh")
-        if outcome.action != FAILED:
-            outcome.live = events.outputs.get(LIVE, outcome.live)
+        if events is not None:
+            outcome.observe(events.outputs.get(LIVE))
         return outcome
 
     def _program(self) -> None:
-        """The inline program: the project's __main__.py, exactly as the CLI would run it."""
-        runpy.run_path(str(self._project_dir / "__main__.py"), run_name="__pulumi_program__")
+        """The inline program: the project's __main__.py, as the CLI would run it.
 
-    def _run(self, outcome: Outcome, command: str) -> _Events:
-        """`stack.COMMAND(...)` with the inline program; a stack missing from the backend is created first."""
+        Compiled once and run with exec, as runpy would, but without runpy's process-wide
+        swaps of sys.argv[0] and sys.modules, which are not safe across threads.
+        """
+        if self._program_code is None:  # two threads may both compile it: the same code
+            self._program_code = compile(self._program_path.read_text(), str(self._program_path), "exec")
+        exec(self._program_code, {"__name__": "__pulumi_program__", "__file__": str(self._program_path)})  # noqa: S102
+
+    def _run(self, outcome: Outcome, command: str) -> _Events | None:
+        """`stack.COMMAND(...)` with the inline program; None (and the outcome says why) when it did not run.
+
+        `up` creates a stack missing from the backend, as pulumi/actions' `upsert` does;
+        `preview` and `refresh` write nothing, so for them a missing stack is a fact to report.
+        """
         stack = _Addressed(outcome.stack, self._workspace)
         events = _Events()
         try:
             try:
                 getattr(stack, command)(on_event=events, color="never", program=self._program)
-            except auto.errors.CommandError as error:
-                if "no stack named" not in str(error).lower():
+            except auto.errors.StackNotFoundError:
+                if command == "preview":
+                    outcome.action, outcome.reason = UPDATE, "never deployed"
+                    return None
+                if command != "up":
                     raise
-                self._create(outcome.stack)
+                self._workspace.create_stack(outcome.stack)
                 events = _Events()
-                getattr(stack, command)(on_event=events, color="never", program=self._program)
+                stack.up(on_event=events, color="never", program=self._program)
         except auto.errors.CommandError as error:
-            outcome.action, outcome.error = FAILED, events.error(getattr(error, "stderr", "") or str(error))
+            outcome.action, outcome.error = FAILED, events.error(cli_failure(error))
+            return None
         return events
-
-    def _create(self, stack: str) -> None:
-        workspace = self._workspace
-        with self._lock:
-            if stack not in self._created:
-                workspace.create_stack(stack)
-                self._created.add(stack)

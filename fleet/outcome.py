@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from providers.bitlocker import DESIRED  # the setting's output: the value its last `up` set
+
 __all__ = [
     "EXIT_CHANGES",
     "EXIT_CONFIG",
@@ -28,8 +30,6 @@ EXIT_CHANGES = 3
 EXIT_FAILED = 4
 """Some stack failed (its error is in the table); the others still ran."""
 
-DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"  # the setting's output: the value its last up set
-
 NONE = "none"
 UPDATE = "update"
 FAILED = "failed"
@@ -48,11 +48,17 @@ class Outcome:
     request_id: str | None = None  # the PATCH's Graph request-id, when this command wrote
     seconds: float = 0.0
     error: str | None = None
+    live_read: bool = False  # whether `live` was read from the tenant (None then means null)
+
+    def observe(self, live: bool | None) -> None:
+        """Record the live value as read from the tenant."""
+        self.live, self.live_read = live, True
 
     def to_json(self) -> dict[str, Any]:
         """The row for `--json` (camelCase, as pipelines' other JSON is)."""
         row = asdict(self)
         row["requestId"] = row.pop("request_id")
+        row["liveRead"] = row.pop("live_read")
         row["seconds"] = round(self.seconds, 3)
         return row
 

@@ -30,13 +30,24 @@ def _status(outcome: Outcome) -> str:
 
 def _rows(outcomes: Sequence[Outcome]) -> list[tuple[str, str, str, str, str]]:
     return [
-        (outcome.stack, outcome.tenant, value_text(outcome.declared), value_text(outcome.live), _status(outcome))
+        (
+            outcome.stack,
+            outcome.tenant,
+            value_text(outcome.declared),
+            value_text(outcome.live) if outcome.live_read else "not read",
+            _status(outcome),
+        )
         for outcome in outcomes
     ]
 
 
 _HEADERS = ("stack", "tenant", "declared", "live", "status")
 _TITLE = "BitLocker recovery keys: may device owners read their own?"
+
+
+def _cell(text: str) -> str:
+    """A Markdown table cell: one line, pipes escaped."""
+    return " ".join(text.split()).replace("|", "\\|")
 
 
 def write_page(path: Path, outcomes: Sequence[Outcome]) -> None:
@@ -60,5 +71,5 @@ def write_page(path: Path, outcomes: Sequence[Outcome]) -> None:
         )
         return
     lines = [f"# {_TITLE}", "", summary, "", "| " + " | ".join(_HEADERS) + " |", "|" + "---|" * len(_HEADERS)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in _rows(outcomes)]
+    lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in _rows(outcomes)]
     path.write_text("\n".join(lines) + "\n")

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from providers.errors import ConfigurationError
+from providers.discovery_cache import DiscoveryCache
+from providers.errors import BitlockerPolicyError, ConfigurationError
 from providers.names import is_domain, is_guid
 from providers.session import new_http_client
 from providers.settings import TENANT_ID, Sources, resolve_endpoints
@@ -48,26 +49,36 @@ def find_stacks(project_dir: Path) -> list[StackFile]:
     ]
 
 
-def resolve_tenants(stacks: Iterable[StackFile]) -> dict[str, str]:
-    """Stack name → tenant GUID, each resolved against its own stack's authority host."""
-    resolved: dict[str, str] = {}
+def resolve_tenants(
+    stacks: Iterable[StackFile], discovery: DiscoveryCache | None = None
+) -> dict[str, str | BitlockerPolicyError]:
+    """Stack name → tenant GUID, or the error that kept it from resolving (that stack alone).
+
+    Each stack resolves against its own stack's authority host; a GUID needs no request, a
+    domain one discovery GET (none when `discovery` already holds its document).
+    """
+    resolved: dict[str, str | BitlockerPolicyError] = {}
     directories: dict[str, TenantDirectory] = {}
     with new_http_client() as http:
         for stack in stacks:
-            if not stack.tenant or not (is_guid(stack.tenant) or is_domain(stack.tenant)):
-                raise ConfigurationError(
-                    f"Stack {stack.name} declares no tenant GUID or domain ({stack.tenant!r}): "
-                    f"set {TENANT_ID.key} in {stack.path}"
-                )
-            host = resolve_endpoints(Sources(stack.config, os.environ)).authority_host
-            directory = directories.setdefault(host, TenantDirectory(http, host))
-            resolved[stack.name] = directory.guid(stack.tenant)
+            try:
+                if not stack.tenant or not (is_guid(stack.tenant) or is_domain(stack.tenant)):
+                    raise ConfigurationError(
+                        f"Stack {stack.name} declares no tenant GUID or domain ({stack.tenant!r}): "
+                        f"set {TENANT_ID.key} in {stack.path}"
+                    )
+                host = resolve_endpoints(Sources(stack.config, os.environ)).authority_host
+                directory = directories.setdefault(host, TenantDirectory(http, host, discovery))
+                resolved[stack.name] = directory.guid(stack.tenant)
+            except BitlockerPolicyError as error:
+                resolved[stack.name] = error
     return resolved
 
 
-def shared_tenants(resolved: Mapping[str, str]) -> dict[str, list[str]]:
+def shared_tenants(resolved: Mapping[str, str | BitlockerPolicyError]) -> dict[str, list[str]]:
     """Tenant GUID → the stacks that manage it, for every tenant managed by more than one."""
     by_tenant: dict[str, list[str]] = defaultdict(list)
     for stack, tenant in resolved.items():
-        by_tenant[tenant].append(stack)
+        if isinstance(tenant, str):
+            by_tenant[tenant].append(stack)
     return {tenant: sorted(names) for tenant, names in by_tenant.items() if len(names) > 1}

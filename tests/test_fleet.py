@@ -88,3 +88,59 @@ def test_a_fleet_process_serializes_any_number_of_providers() -> None:
     for _ in range(sys.getrecursionlimit() + 100):  # one more wrapper each would overflow the stack
         dynamic.serialize_provider(BitlockerKeyAccessProvider())
     assert pickle._Pickler._batch_setitems is before  # type: ignore[attr-defined]
+
+
+def test_only_drifted_goes_with_up_only(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["refresh", "--only-drifted"])
+    assert exited.value.code == 2
+    assert "--only-drifted goes with up only" in capsys.readouterr().err
+
+
+def test_a_tenant_that_cannot_be_resolved_fails_its_row_and_the_others_still_run(
+    tmp_path: Path, emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = tenant.add_app()
+    monkeypatch.setenv("ARM_CLIENT_ID", app.client_id)
+    monkeypatch.setenv("ARM_CLIENT_SECRET", app.add_secret())
+    emulator.set_bitlocker(tenant, False)
+    root = project(tmp_path, emulator, {"good": tenant.id, "gone": "gone.example.com"})
+    for name in ("good", "gone"):
+        path = root / "stacks" / f"Pulumi.{name}.yaml"
+        path.write_text(
+            path.read_text() + f"  bitlocker-policy:graphEndpoint: {emulator.url}\n"
+            '  bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice: "false"\n'
+        )
+    assert main(["drift", "--project", str(root), "--json", str(tmp_path / "drift.json")]) == 4
+    rows = {row["stack"]: row for row in json.loads((tmp_path / "drift.json").read_text())["stacks"]}
+    assert (rows["good"]["action"], rows["good"]["live"], rows["good"]["liveRead"]) == ("none", False, True)
+    assert rows["gone"]["action"] == "failed"
+    assert "AADSTS90002" in rows["gone"]["error"]
+
+
+def test_the_providers_exception_is_the_rows_error_and_other_resources_are_ignored() -> None:
+    from pulumi.automation import DiagnosticEvent, EngineEvent
+
+    from fleet.engine import _Events
+
+    def diagnostic(urn: str, message: str) -> EngineEvent:
+        return EngineEvent(0, 0, diagnostic_event=DiagnosticEvent(message, "", "error", urn=urn))
+
+    events = _Events()
+    events(diagnostic("urn:pulumi:s::p::pulumi:pulumi:Stack::p-s", "update failed"))
+    events(
+        diagnostic(
+            "urn:pulumi:s::p::pulumi-python:dynamic/entra:BitlockerKeyAccess::bitlocker-key-access",
+            "Exception calling application: RuntimeError: bitlocker-policy failed unexpectedly; please report this:\n"
+            "Traceback (most recent call last):\nKeyError: 'x'",
+        )
+    )
+    assert events.error("fallback") == "bitlocker-policy failed unexpectedly; please report this:"
+    events(
+        diagnostic(
+            "urn:pulumi:s::p::pulumi-python:dynamic/entra:BitlockerAdoption::bitlocker-adoption",
+            "providers.errors.ForbiddenError: Graph denied GET: grant Policy.Read.All (request-id r)",
+        )
+    )
+    assert events.error("fallback") == "Graph denied GET: grant Policy.Read.All (request-id r)"
+    assert _Events().error("the CLI's line") == "the CLI's line"

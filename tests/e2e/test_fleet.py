@@ -242,16 +242,16 @@ def test_the_fleet_converges_reports_drift_and_keeps_going_past_failures(fleet: 
     assert "never deployed" in page
 
 
-def test_a_stack_the_program_refuses_fails_alone_with_the_key_to_fix(fleet: Fleet) -> None:
+def test_a_stack_whose_declared_value_is_not_a_boolean_fails_alone_naming_the_key(fleet: Fleet) -> None:
     fleet.add_stack("echo", fleet.emulator.add_tenant().id)
     stack_file = fleet.project / "stacks" / "Pulumi.echo.yaml"
     stack_file.write_text(stack_file.read_text().replace('Device: "false"', 'Device: "maybe"'))
-    _, preview = fleet.run("preview", "--stacks", "[ae]*", expect=4)
-    found = rows(preview)
-    assert found["alpha"]["action"] == "update"  # never deployed: the first up would block it
+    _, up = fleet.run("up", "--stacks", "[ae]*", expect=4)
+    found = rows(up)
+    assert found["alpha"]["action"] == "update"
     assert found["echo"]["action"] == "failed"
-    # Pulumi checks Pulumi.yaml's typed config before the program runs, and names the stack and key.
-    assert found["echo"]["error"] == (
-        "validating stack config: Stack 'echo' with configuration key "
-        "'allowedToReadBitlockerKeysForOwnedDevice' must be of type 'boolean'"
+    assert (
+        found["echo"]["error"] == "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice must be true or false, got 'maybe'"
     )
+    # echo never reached the engine: alpha's is the only PATCH.
+    assert fleet.patches() == 1
