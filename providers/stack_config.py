@@ -43,7 +43,9 @@ def stack_config(stack: str, project_dir: Path | None = None) -> dict[str, Any] 
 def secret_keys(stack: str, project_dir: Path | None = None) -> list[str]:
     """The keys the stack's file holds encrypted (`secure:`), which `stack_config` leaves out."""
     config = _load(config_dir(project_dir or Path.cwd()) / f"Pulumi.{stack}.yaml").get("config")
-    return [key for key, value in config.items() if isinstance(value, dict) and "secure" in value] if isinstance(config, dict) else []
+    if not isinstance(config, dict):
+        return []
+    return [key for key, value in config.items() if isinstance(value, dict) and "secure" in value]
 
 
 def _plain(value: Any) -> Any:

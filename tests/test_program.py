@@ -107,7 +107,20 @@ def test_the_program_process_imports_no_http_token_or_crypto_module() -> None:
         "from tests.test_program import TENANT, run_program\n"
         f"run_program({{'azuread:tenantId': TENANT, '{DESIRED_KEY}': 'false'}})\n"
         "heavy = ('httpx', 'msal', 'requests', 'cryptography', 'jwt')\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
+        "loaded = [m for m, module in sys.modules.items() if module is not None]  # None: blocked, not loaded\n"
+        "print(json.dumps(sorted(m for m in loaded if m.split('.')[0] in heavy)))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=PROGRAM.parent, capture_output=True, text=True, check=True)
     assert json.loads(done.stdout.splitlines()[-1]) == []
+
+
+def test_the_provider_loads_no_command_line_tool_with_httpx() -> None:
+    """With click, pygments and rich installed (here they are), `import httpx` would load all three."""
+    script = (
+        "import json, sys\n"
+        "import providers.session, providers.tokens\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('click', 'pygments', 'rich'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROGRAM.parent, capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.splitlines()[-1]) == []
+    assert subprocess.run([sys.executable, "-c", "import click, pygments, rich"], check=False).returncode == 0
