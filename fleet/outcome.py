@@ -24,11 +24,11 @@ __all__ = [
 EXIT_OK = 0
 """Every stack converged (drift, preview: nothing to do; up, refresh: done)."""
 EXIT_CONFIG = 2
-"""Nothing ran: bad arguments, an unreadable stack, or two stacks on one tenant."""
+"""Nothing ran: bad arguments, no stack matched, or two stacks on one tenant."""
 EXIT_CHANGES = 3
 """drift or preview: some tenant differs from its declaration (drift, or a change not applied yet)."""
 EXIT_FAILED = 4
-"""Some stack failed (its error is in the table); the others still ran."""
+"""Some stack failed, an unresolvable tenant included (its error is in the table); the others still ran."""
 
 NONE = "none"
 UPDATE = "update"

@@ -38,7 +38,7 @@ def run_all(targets: Sequence[tuple[StackFile, str]], work: Work, workers: int, 
         except BitlockerPolicyError as error:
             outcome.action, outcome.error = FAILED, str(error)
         except Exception as error:  # a bug, or a library's surprise: this stack fails, the others go on
-            outcome.action, outcome.error = FAILED, f"unexpected {type(error).__name__}: {error}"
+            outcome.action, outcome.error = FAILED, f"unexpected {type(error).__name__}: {' '.join(str(error).split())}"
         outcome.seconds = time.monotonic() - began
         observer.finished(outcome)
         return outcome

@@ -56,6 +56,7 @@ class DiscoveryCache:
         self._max_age = max_age
         self._clock = clock
         self._deferred = deferred
+        self._unwritten = False  # documents kept since the file was last written
         self._documents: dict[str, dict[str, Any]] | None = None
         self._lock = threading.Lock()
 
@@ -71,17 +72,20 @@ class DiscoveryCache:
             return
         with self._lock:
             self._loaded()[url] = {"fetched": self._clock(), "body": body}
+            self._unwritten = True
             if not self._deferred:
                 self._write_merged()
 
     def flush(self) -> None:
-        """Write the documents kept so far (with those other processes wrote meanwhile), best effort."""
+        """Write the documents kept since the last write (with those other processes wrote meanwhile), best effort."""
         with self._lock:
-            self._write_merged()
+            if self._unwritten:
+                self._write_merged()
 
     def _write_merged(self) -> None:
         self._documents = {**self._read_file(), **self._loaded()}
         self._write_file(self._documents)
+        self._unwritten = False
 
     def _loaded(self) -> dict[str, dict[str, Any]]:
         if self._documents is None:

@@ -79,3 +79,17 @@ def test_a_second_provider_process_asks_entra_for_no_discovery(
         f"{emulator.url}/{tenant.domain}/v2.0/.well-known/openid-configuration",
         f"{emulator.url}/{tenant.id}/v2.0/.well-known/openid-configuration",
     }
+
+
+def test_a_deferred_cache_writes_once_at_flush_and_only_what_is_new(tmp_path: Path) -> None:
+    cache = DiscoveryCache(tmp_path / "c.json", deferred=True)
+    cache.flush()  # nothing kept: nothing written
+    assert not (tmp_path / "c.json").exists()
+    cache.put(URL, DOCUMENT)
+    assert not (tmp_path / "c.json").exists()  # kept in memory until the flush
+    cache.flush()
+    assert DiscoveryCache(tmp_path / "c.json").get(URL) == DOCUMENT
+    (tmp_path / "c.json").touch()
+    touched = (tmp_path / "c.json").stat().st_mtime_ns
+    cache.flush()  # nothing new since: the file is left alone
+    assert (tmp_path / "c.json").stat().st_mtime_ns == touched
