@@ -91,8 +91,11 @@ class EngineError(BitlockerPolicyError):
 
 
 def cli_failure(error: auto.errors.CommandError) -> str:
-    """The last line the CLI wrote to stderr: one line saying what went wrong."""
-    stderr = str(error).split("stderr:", 1)[-1]
+    """The last line the CLI wrote to stderr: one line saying what went wrong.
+
+    Never stdout, which for `pulumi config --show-secrets` holds decrypted secrets.
+    """
+    stderr = str(error).rpartition("\n stderr: ")[2]  # CommandResult's layout: code, stdout, then stderr
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     return (lines[-1] if lines else "the pulumi CLI failed without a message").removeprefix("error: ")
 

@@ -144,3 +144,14 @@ def test_the_providers_exception_is_the_rows_error_and_other_resources_are_ignor
     )
     assert events.error("fallback") == "Graph denied GET: grant Policy.Read.All (request-id r)"
     assert _Events().error("the CLI's line") == "the CLI's line"
+
+
+def test_a_cli_failure_is_its_last_stderr_line_and_never_its_stdout() -> None:
+    from pulumi.automation._cmd import CommandResult
+    from pulumi.automation.errors import CommandError
+
+    from fleet.engine import cli_failure
+
+    secrets = '{"azuread:clientSecret": "s3cret", "note": "stderr: x"}'
+    assert cli_failure(CommandError(CommandResult(secrets, "warning: w\nerror: no login\n", 255))) == "no login"
+    assert cli_failure(CommandError(CommandResult(secrets, "", 255))) == "the pulumi CLI failed without a message"
