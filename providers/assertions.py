@@ -7,13 +7,13 @@ or a CI system's ID-token endpoint asked at each use (GitHub Actions, Azure Pipe
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from .credentials import AzurePipelinesToken, GitHubActionsToken, OidcSource, OidcTokenFile, OidcTokenValue
 from .errors import AuthenticationError, ConfigurationError
+from .files import read_regular_file
 from .retry import wire_problem
 from .settings import OIDC_AZURE_SERVICE_CONNECTION_ID, OIDC_REQUEST_URL, OIDC_TOKEN_FILE_PATH
 
@@ -37,7 +37,9 @@ def assertion(source: OidcSource, http: httpx.Client) -> Callable[[], str]:
 
 def _read_token_file(path: str) -> str:
     try:
-        return Path(path).read_text().strip()
+        return read_regular_file(path).decode().strip()
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"The OIDC token file {path!r} ({OIDC_TOKEN_FILE_PATH.describe()}) is not text") from None
     except OSError as exc:
         raise ConfigurationError(
             f"Cannot read the OIDC token file {path!r} ({OIDC_TOKEN_FILE_PATH.describe()}): {exc.strerror}"

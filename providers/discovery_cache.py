@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["MAX_AGE_SECONDS", "DiscoveryCache", "default_path"]
+from .files import read_regular_file
+
+__all__ = ["MAX_AGE_SECONDS", "DiscoveryCache", "default_path", "is_openid_configuration"]
 
 MAX_AGE_SECONDS = 24 * 3600
 
@@ -95,11 +97,8 @@ class DiscoveryCache:
     def _read_file(self) -> dict[str, dict[str, Any]]:
         if self._path is None:
             return {}
-        try:
-            status = self._path.stat()
-            if status.st_uid != os.getuid() or status.st_mode & 0o022:
-                return {}  # someone else could have planted a token endpoint there
-            stored = json.loads(self._path.read_text())
+        try:  # only the user's own file: someone else could have planted a token endpoint there
+            stored = json.loads(read_regular_file(self._path, owned_privately=True))
         except (OSError, ValueError):
             return {}
         documents = stored.get("documents") if isinstance(stored, dict) else None
@@ -128,14 +127,26 @@ class DiscoveryCache:
             return
 
 
+def is_openid_configuration(body: str) -> bool:
+    """An OpenID configuration MSAL can use (issuer and both endpoints as text), with no field that could hold a token."""
+    return _openid_configuration(body) is not None
+
+
 def _is_discovery_document(url: str, body: str) -> bool:
-    """An OpenID configuration served by `url`'s host about itself, with no field that could hold a token."""
+    """An OpenID configuration served by `url`'s host about itself."""
+    document = _openid_configuration(body)
+    host = urlsplit(url).netloc
+    return document is not None and all(urlsplit(document[name]).netloc == host for name in _ENDPOINT_FIELDS)
+
+
+_ENDPOINT_FIELDS = ("issuer", "token_endpoint", "authorization_endpoint")  # MSAL reads all three
+
+
+def _openid_configuration(body: str) -> dict[str, Any] | None:
     try:
         document = json.loads(body)
     except ValueError:
-        return False
+        return None
     if not isinstance(document, dict) or {"access_token", "refresh_token", "id_token", "client_secret"} & set(document):
-        return False
-    fields = [document.get(name) for name in ("issuer", "token_endpoint", "authorization_endpoint")]  # MSAL reads all three
-    host = urlsplit(url).netloc
-    return all(isinstance(field, str) and urlsplit(field).netloc == host for field in fields)
+        return None
+    return document if all(isinstance(document.get(name), str) for name in _ENDPOINT_FIELDS) else None

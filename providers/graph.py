@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from .errors import ForbiddenError, GraphError, GraphTransportError, ThrottledError, UnexpectedResponseError
+from .outside_text import one_line
 from .retry import DEFAULT_RETRY, wire_problem
 
 __all__ = ["BITLOCKER_PROPERTY", "POLICY_PATH", "GraphClient"]
@@ -109,7 +110,7 @@ class GraphClient:
         if 200 <= status < 300:
             return response
         if 300 <= status < 400:
-            where = response.headers.get("Location", "no Location")
+            where = one_line(response.headers.get("Location", "no Location"))
             raise _error(
                 GraphError,
                 response,
@@ -145,17 +146,22 @@ def _error(kind: type[GraphError], response: httpx.Response, message: str) -> Gr
     error = _odata_error(response)
     inner = error.get("innerError")
     inner = inner if isinstance(inner, dict) else {}
-    code = error.get("code")
+    code = one_line(str(error["code"]), 80) if error.get("code") else None
     status = f"{response.status_code} {code}" if code else str(response.status_code)
     graph_message = error.get("message")
-    said = f": {graph_message}" if isinstance(graph_message, str) and graph_message else ""
+    said = f": {one_line(graph_message)}" if isinstance(graph_message, str) and graph_message else ""
     return kind(
         f"{message} [HTTP {status}{said}]",
         status=response.status_code,
         code=code,
-        request_id=response.headers.get("request-id") or inner.get("request-id"),
-        client_request_id=response.headers.get("client-request-id") or response.request.headers.get("client-request-id"),
+        request_id=_id(response.headers.get("request-id") or inner.get("request-id")),
+        client_request_id=_id(response.headers.get("client-request-id") or response.request.headers.get("client-request-id")),
     )
+
+
+def _id(value: Any) -> str | None:
+    """A request id as Graph sent it, made safe to quote (it is outside text, maybe not even a string)."""
+    return one_line(str(value), 80) if value else None
 
 
 def _odata_error(response: httpx.Response) -> dict[str, Any]:

@@ -15,9 +15,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .discovery_cache import DiscoveryCache
+from .discovery_cache import DiscoveryCache, is_openid_configuration
+from .entra_answers import checked
 from .errors import AuthenticationError
 from .names import is_guid
+from .outside_text import one_line
 from .retry import wire_problem
 from .settings import AUTHORITY_HOST, ENVIRONMENT, TENANT_ID
 
@@ -44,7 +46,8 @@ class TenantDirectory:
         return f"{self._authority_host}/{tenant.lower()}{DISCOVERY_SUFFIX}"
 
     def document(self, url: str) -> httpx.Response:
-        """A discovery document: from the cache, else GET (a successful answer is cached)."""
+        """A discovery document: from the cache, else GET (a document is cached; an answer
+        no retry could fix, or a success that is no OpenID configuration, is an AuthenticationError)."""
         cached = self._cache.get(url)
         if cached is not None:
             return httpx.Response(200, text=cached, request=httpx.Request("GET", url))
@@ -55,7 +58,14 @@ class TenantDirectory:
                 f"Could not reach Entra ID at {self._authority_host} ({wire_problem(exc)}); check "
                 f"{AUTHORITY_HOST.describe()}, {ENVIRONMENT.key}, the network and SSL_CERT_FILE"
             ) from None
-        if response.status_code == 200:
+        what = f"Entra ID's OIDC discovery for {url.removesuffix(DISCOVERY_SUFFIX)}"
+        fix = f"check {AUTHORITY_HOST.describe()} and {ENVIRONMENT.key}"
+        if checked(response, what, fix).is_success:
+            if not is_openid_configuration(response.text):
+                raise AuthenticationError(
+                    f"{what} answered with a JSON object that is no OpenID configuration "
+                    f"(issuer, token_endpoint and authorization_endpoint as text); {fix}"
+                )
             self._cache.put(url, response.text)
         return response
 
@@ -63,32 +73,23 @@ class TenantDirectory:
         """The tenant's GUID, lower-case: as given, or from the `issuer` of its discovery document."""
         if is_guid(tenant):
             return tenant.lower()
-        url = self.discovery_url(tenant)
-        response = self.document(url)
-        if 400 <= response.status_code < 500:
+        response = self.document(self.discovery_url(tenant))
+        if not response.is_success:
             raise AuthenticationError(
                 f"Entra ID knows no tenant {tenant!r}: AADSTS90002: check {TENANT_ID.describe()} "
                 f"(the tenant's GUID or one of its verified domains) and {ENVIRONMENT.key}",
                 (90002,),
             )
-        issuer = _issuer(response)
-        guid = _guid_in_issuer(issuer) if issuer else None
-        if response.status_code != 200 or guid is None:
+        issuer = str(response.json()["issuer"])
+        guid = _guid_in_issuer(issuer)
+        if guid is None:
             raise AuthenticationError(
-                f"Entra ID's OIDC discovery for tenant {tenant!r} failed (HTTP {response.status_code}"
-                f"{', issuer ' + repr(issuer) if issuer else ''}); Entra may be unavailable, run again later"
+                f"Entra ID's OIDC discovery for tenant {tenant!r} names no tenant GUID in its issuer "
+                f"({one_line(issuer)!r}); check {AUTHORITY_HOST.describe()} and {ENVIRONMENT.key}"
             )
         if self._cache.get(self.discovery_url(guid)) is None:  # the same document: MSAL needs no second request
             self._cache.put(self.discovery_url(guid), response.text)
         return guid
-
-
-def _issuer(response: httpx.Response) -> str | None:
-    try:
-        issuer = response.json().get("issuer")
-    except (ValueError, AttributeError):
-        return None
-    return issuer if isinstance(issuer, str) else None
 
 
 def _guid_in_issuer(issuer: str) -> str | None:

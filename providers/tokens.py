@@ -2,24 +2,27 @@
 
 MSAL apps are built lazily (their constructor does OIDC discovery) and keep tokens in
 memory, so a provider process asks Entra for a token once and reuses it until it is near
-expiry. Whatever Entra answers (a refusal as a dict, an outage as MsalServiceError, a
-non-JSON body, an unreadable Azure Arc key file) ends as one AuthenticationError.
+expiry. Whatever Entra answers (a refusal as a dict; throttling, an outage or a body MSAL
+cannot read, checked before MSAL sees it; an unreadable Azure Arc key file) ends as one
+AuthenticationError.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from typing import Any, Protocol
 
 import httpx
 import msal
-from msal.exceptions import MsalServiceError
 
 from .assertions import EXCHANGE_AUDIENCE, assertion
 from .azure_cli import AzureCliToken
 from .credentials import AzureCli, ClientCertificate, ClientSecret, Credential, FederatedToken, ManagedIdentity
+from .entra_answers import checked
 from .errors import AuthenticationError, ConfigurationError
+from .outside_text import one_line
 from .retry import wire_problem
 from .settings import (
     AUTHORITY_HOST,
@@ -33,6 +36,12 @@ from .settings import (
 from .tenants import DISCOVERY_SUFFIX, TenantDirectory, token_tenant
 
 __all__ = ["TokenSource", "token_source"]
+
+# MSAL logs what it cannot parse, an access token included (msal/oauth2cli/oauth2.py,
+# `Client._obtain_token`), and a provider's or the fleet's stderr lands in CI logs. Every
+# failure reaches the user as one of this product's errors, so nothing MSAL logs is needed:
+# its loggers (all under "msal", none with a level of its own) stay silent.
+logging.getLogger("msal").setLevel(logging.CRITICAL + 1)
 
 _FEDERATION = (
     "check the app's federated credential: issuer, subject (e.g. repo:ORG/REPO:environment:NAME) "
@@ -82,7 +91,7 @@ def token_source(
         return _TenantChecked(_ManagedIdentityToken(credential, endpoints, http), tenant, who, fix, pinned=False)
     if isinstance(credential, AzureCli):
         fix = f"run `az login --tenant {tenant}`"
-        return _TenantChecked(AzureCliToken(tenant, endpoints.graph_endpoint), tenant, "the Azure CLI", fix, pinned=False)
+        return _TenantChecked(AzureCliToken(tenant, endpoints.graph_endpoint), tenant, "Azure CLI", fix, pinned=False)
     who = f"app {credential.client_id}"
     fix = f"check {AUTHORITY_HOST.describe()} and {ENVIRONMENT.key}"
     source = _ClientCredentialsToken(credential, tenant, endpoints, http, directory)
@@ -121,26 +130,29 @@ class _TenantChecked:
 
 
 class _MsalHttp:
-    """The shared httpx.Client, shaped for MSAL.
+    """The shared httpx.Client, shaped for MSAL, with every answer checked before MSAL reads it.
 
     MSAL hands some form values (the signed certificate assertion) over as bytes, which
     httpx would encode as "b'...'"; they are decoded here. Discovery documents come from the
-    tenant directory, which already fetched them. MSAL never closes the shared client.
+    tenant directory, which already fetched (and checked) them. Every other answer goes
+    through `entra_answers.checked`. MSAL never closes the shared client.
     """
 
-    def __init__(self, http: httpx.Client, directory: TenantDirectory | None = None):
+    def __init__(self, http: httpx.Client, what: str, fix: str, directory: TenantDirectory | None = None):
         self._http = http
+        self._what = what
+        self._fix = fix
         self._directory = directory
 
     def get(self, url: str, **kwargs: Any) -> httpx.Response:
         if self._directory is not None and url.endswith(DISCOVERY_SUFFIX) and not kwargs.get("params"):
             return self._directory.document(url)
-        return self._http.get(url, **kwargs)
+        return checked(self._http.get(url, **kwargs), self._what, self._fix)
 
     def post(self, url: str, data: Any = None, **kwargs: Any) -> httpx.Response:
         if isinstance(data, dict):
             data = {k: v.decode() if isinstance(v, bytes) else v for k, v in data.items()}
-        return self._http.post(url, data=data, **kwargs)
+        return checked(self._http.post(url, data=data, **kwargs), self._what, self._fix)
 
     def close(self) -> None:
         """The client outlives any one MSAL app."""
@@ -172,9 +184,7 @@ class _ClientCredentialsToken:
                 result = self._msal_app().acquire_token_for_client(scopes=[self._endpoints.scope])
             except httpx.RequestError as exc:
                 raise _unreachable(self._authority, exc) from None
-            except MsalServiceError as exc:
-                raise _entra_outage("token endpoint", self._authority, exc) from None
-            except ValueError:
+            except ValueError:  # an error status whose body is no JSON (MSAL parses it with json.loads)
                 raise AuthenticationError(
                     f"Entra ID's token endpoint for {self._authority} answered with something other than JSON; "
                     f"check {AUTHORITY_HOST.describe()} (a proxy may be answering in its place)"
@@ -184,25 +194,20 @@ class _ClientCredentialsToken:
     def _msal_app(self) -> msal.ConfidentialClientApplication:
         """The MSAL app, built on first use: its constructor reads the OIDC discovery document."""
         if self._app is None:
+            fix = f"check {AUTHORITY_HOST.describe()} and {ENVIRONMENT.key}"
+            http = _MsalHttp(self._http, f"Entra ID's token endpoint for {self._authority}", fix, self._directory)
             try:
                 self._app = msal.ConfidentialClientApplication(
                     self._credential.client_id,
                     client_credential=_msal_credential(self._credential, self._http),
                     authority=self._authority,
-                    http_client=_MsalHttp(self._http, self._directory),
+                    http_client=http,
                     instance_discovery=self._endpoints.instance_discovery,
                 )
-            except MsalServiceError as exc:
-                raise _entra_outage("OIDC discovery", self._authority, exc) from None
             except httpx.RequestError as exc:
                 raise _unreachable(self._authority, exc) from None
             except ValueError as exc:
                 raise _discovery_error(exc, self._authority) from None
-            except (RuntimeError, KeyError) as exc:  # MSAL: a redirect, or a document without an endpoint it needs
-                raise AuthenticationError(
-                    f"Entra ID's OIDC discovery for {self._authority} gave nothing MSAL can use ({type(exc).__name__}: "
-                    f"{_first_sentence(str(exc))}); check {AUTHORITY_HOST.describe()} and {ENVIRONMENT.key}"
-                ) from None
         return self._app
 
 
@@ -221,7 +226,8 @@ class _ManagedIdentityToken:
             else msal.SystemAssignedManagedIdentity()
         )
         self._describe = f"managed identity {credential.client_id or '(system-assigned)'}"
-        self._client = msal.ManagedIdentityClient(identity, http_client=_MsalHttp(http))
+        endpoint = _MsalHttp(http, "The managed identity endpoint", "is this machine an Azure resource with a managed identity?")
+        self._client = msal.ManagedIdentityClient(identity, http_client=endpoint)
         self._resource = endpoints.graph_endpoint
         self._lock = threading.Lock()
 
@@ -235,7 +241,7 @@ class _ManagedIdentityToken:
                     "is this machine an Azure resource with a managed identity?"
                 ) from None
             except msal.ManagedIdentityError as exc:
-                raise AuthenticationError(f"The {self._describe} gave no token: {exc}") from None
+                raise AuthenticationError(f"The {self._describe} gave no token: {one_line(str(exc))}") from None
             except OSError as exc:  # MSAL reads Azure Arc's key file with open()
                 raise AuthenticationError(
                     f"The {self._describe} gave no token: cannot read Azure Arc's key file ({exc.strerror}); "
@@ -262,36 +268,34 @@ def _access_token(result: dict[str, Any] | None, who: str) -> str:
     if result and "access_token" in result:
         return str(result["access_token"])
     result = result or {}
-    codes = tuple(int(code) for code in result.get("error_codes") or ())
+    codes = _aadsts_codes(result.get("error_codes"))
     correlation = result.get("correlation_id")
     description = str(result.get("error_description") or result.get("error") or "no reason given")
     hint = next((AADSTS_HINTS[code] for code in codes if code in AADSTS_HINTS), None) or _first_sentence(description)
-    presented = [f"{name.lower()} {value!r}" for name, value in _PRESENTED.findall(description)]
+    presented = [f"{name.lower()} {one_line(value, 200)!r}" for name, value in _PRESENTED.findall(description)]
     if presented:
         hint += f" (the token's {', '.join(presented)})"
-    label = ", ".join(f"AADSTS{code}" for code in codes) or str(result.get("error") or "error")
-    suffix = f" (correlation id {correlation})" if correlation else ""
+    label = ", ".join(f"AADSTS{code}" for code in codes) or one_line(str(result.get("error") or "error"), 80)
+    suffix = f" (correlation id {one_line(str(correlation), 80)})" if correlation else ""
     raise AuthenticationError(f"Entra ID refused a token for {who}: {label}: {hint}{suffix}", codes, correlation)
 
 
+def _aadsts_codes(value: Any) -> tuple[int, ...]:
+    """Entra's `error_codes` (a list of integers), keeping only what is one: the answer is not ours."""
+    items = value if isinstance(value, list) else []
+    return tuple(int(item) for item in items if (isinstance(item, int) and not isinstance(item, bool)) or str(item).isdigit())
+
+
 def _first_sentence(description: str) -> str:
-    """Entra's description without its AADSTS prefix and trace/correlation/timestamp tail."""
+    """Entra's description without its AADSTS prefix and trace/correlation/timestamp tail, on one line."""
     text = re.sub(r"^AADSTS\d+:\s*", "", description.strip()).split(" Trace ID:")[0].strip()
-    return text.splitlines()[0] if text else description
+    return one_line(text.splitlines()[0] if text else description)
 
 
 def _unreachable(authority: str, exc: httpx.RequestError) -> AuthenticationError:
     return AuthenticationError(
         f"Could not reach the authority {authority} ({wire_problem(exc)}); check "
         f"{AUTHORITY_HOST.describe()}, {ENVIRONMENT.key}, the network and SSL_CERT_FILE"
-    )
-
-
-def _entra_outage(what: str, authority: str, exc: MsalServiceError) -> AuthenticationError:
-    """MSAL raises MsalServiceError for any HTTP >= 500 (msal/oauth2cli/oauth2.py, msal/authority.py)."""
-    return AuthenticationError(
-        f"Entra ID's {what} for {authority} kept failing ({exc}) after every retry; "
-        "Entra ID may be having an outage, run again later"
     )
 
 

@@ -470,7 +470,7 @@ def test_one_token_per_process_across_operations(
         ({"azuread:clientId": "a", "azuread:clientCertificatePath": "/none.pem"}, "Cannot read azuread:clientCertificatePath"),
         (
             {"azuread:clientId": "a", "azuread:clientCertificate": "bm90IGEgcGZ4"},
-            "Cannot load the key and certificate from azuread:clientCertificate",
+            "Cannot load azuread:clientCertificate as a PFX",
         ),
         (
             {

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from providers.certificates import load_certificate
 from providers.credentials import (
     AzurePipelinesToken,
     CertificateSource,
@@ -33,6 +36,7 @@ from providers.tenants import TenantDirectory, token_tenant
 from providers.tokens import TokenSource, token_source
 from tests.conftest import Registered, Sleeps
 from tests.emulator import App, Emulator, Tenant
+from tests.emulator.state import Faults
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
 
@@ -93,7 +97,7 @@ def test_client_secret_token_is_cached_for_the_process(
     source = source_for(emulator, http, ClientSecret(registered.app.client_id, registered.secret), tenant.id)
     assert source.token() == source.token()
     assert len(emulator.token_requests(tenant)) == 1
-    assert len(emulator.directory.recorded("discovery")) == 1
+    assert len(emulator.directory.recorded("discovery", tenant_id=tenant.id)) == 1
 
 
 def test_tenant_by_verified_domain_costs_one_discovery(
@@ -136,6 +140,55 @@ def test_wrong_pfx_password_names_the_password_setting(
 ) -> None:
     with pytest.raises(ConfigurationError, match="azuread:clientCertificatePassword"):
         token_for(certificate_credential(tenant.add_app().client_id, certificate[1], "wrong"), tenant.id)
+
+
+def _encrypted_pem(pem: Path, password: bytes) -> bytes:
+    key = serialization.load_pem_private_key(pem.read_bytes(), None)
+    encryption = serialization.BestAvailableEncryption(password)
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    return key_pem + x509.load_pem_x509_certificate(pem.read_bytes()).public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.mark.parametrize(
+    ("case", "password", "message"),
+    [
+        (
+            "plain key",
+            "pw",
+            "The key in azuread:clientCertificatePath '{path}' is not encrypted, but azuread:clientCertificatePassword",
+        ),
+        (
+            "encrypted key",
+            None,
+            "The key in azuread:clientCertificatePath '{path}' is encrypted: set azuread:clientCertificatePassword",
+        ),
+        ("encrypted key", "wrong", "Cannot load the private key in azuread:clientCertificatePath '{path}': azuread:"),
+        ("certificate only", None, "is a PEM file without a private key; it must hold the private key and the certificate"),
+        ("key only", None, "is a PEM file without a certificate; it must hold the private key and the certificate"),
+        ("fifo", None, "Cannot read azuread:clientCertificatePath (or ARM_CLIENT_CERTIFICATE_PATH) '{path}': not a regular file"),
+        ("directory", None, "'{path}': Is a directory"),
+    ],
+)
+def test_a_certificate_that_cannot_be_used_says_what_to_change_without_blocking(
+    certificate: tuple[Path, Path, x509.Certificate], tmp_path: Path, case: str, password: str | None, message: str
+) -> None:
+    pem = certificate[0]
+    path = tmp_path / case.replace(" ", "-")
+    if case == "plain key":
+        path = pem
+    elif case == "encrypted key":
+        path.write_bytes(_encrypted_pem(pem, b"right"))
+    elif case == "certificate only":
+        path.write_bytes(x509.load_pem_x509_certificate(pem.read_bytes()).public_bytes(serialization.Encoding.PEM))
+    elif case == "key only":
+        path.write_bytes(pem.read_bytes().split(b"-----BEGIN CERTIFICATE-----")[0])
+    elif case == "fifo":
+        os.mkfifo(path)  # reading it would wait for a writer for ever
+    else:
+        path.mkdir()
+    with pytest.raises(ConfigurationError) as caught:
+        load_certificate(CertificateSource(path=str(path), password=password))
+    assert message.format(path=path) in str(caught.value)
 
 
 def test_unregistered_certificate_is_aadsts700027(
@@ -251,7 +304,9 @@ def test_managed_identity_failures_are_one_line(
     for name, value in emulator.managed_identity_env().items():
         monkeypatch.setenv(name, value)
     emulator.faults.garbage(endpoint="msi")
-    assert "answered with something other than JSON" in refusal(ManagedIdentity(), tenant.id)
+    assert "The managed identity endpoint answered HTTP 200 with something other than a JSON object" in refusal(
+        ManagedIdentity(), tenant.id
+    )
     for name in emulator.managed_identity_env():
         monkeypatch.delenv(name)
     for name, value in emulator.arc_env().items():
@@ -276,7 +331,7 @@ def test_an_entra_outage_past_the_retries_is_one_line(
 ) -> None:
     emulator.faults.fail(503, count=4, endpoint=endpoint)
     message = refusal(ClientSecret(registered.app.client_id, registered.secret), tenant.id)
-    assert f"Entra ID's {what} for {emulator.url}/{tenant.id} kept failing (HTTP Error: 503) after every retry" in message
+    assert f"Entra ID's {what} for {emulator.url}/{tenant.id} kept failing (HTTP 503) after every retry" in message
 
 
 @pytest.mark.parametrize(
@@ -327,5 +382,95 @@ def test_tls_is_verified_and_a_refused_certificate_is_not_retried(
 def test_a_discovery_redirect_is_one_line(emulator: Emulator, tenant: Tenant, registered: Registered, refusal: TokenFor) -> None:
     emulator.faults.fail(302, endpoint="discovery")  # e.g. authorityHost pointing at a sign-in portal
     message = refusal(ClientSecret(registered.app.client_id, registered.secret), tenant.id)
-    assert "OIDC discovery" in message
-    assert "gave nothing MSAL can use (RuntimeError" in message
+    assert f"Entra ID's OIDC discovery for {emulator.url}/{tenant.id} answered with a redirect (HTTP 302)" in message
+    assert "check bitlocker-policy:authorityHost (or AZURE_AUTHORITY_HOST)" in message
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "arm", "message"),
+    [
+        (
+            "token",
+            lambda f: f.mangle("token", lambda body: BOM + body),
+            "answered HTTP 200 with something other than a JSON object",
+        ),
+        ("token", lambda f: f.mangle("token", lambda body: body + b"\n<!-- inspected -->"), "other than a JSON object"),
+        (
+            "token",
+            lambda f: f.answer("token", 200, [{"access_token": "x"}]),
+            "answered HTTP 200 with something other than a JSON",
+        ),
+        ("token", lambda f: f.answer("token", 429, "Too Many Requests", retry_after="600"), "is throttling this app (HTTP 429"),
+        ("discovery", lambda f: f.answer("discovery", 200, ["issuer"]), "answered HTTP 200 with something other than a JSON"),
+        ("discovery", lambda f: f.garbage(endpoint="discovery"), "answered HTTP 200 with something other than a JSON object"),
+        (
+            "discovery",
+            lambda f: f.answer("discovery", 200, {"issuer": "x", "token_endpoint": 42, "authorization_endpoint": "y"}),
+            "answered with a JSON object that is no OpenID configuration",
+        ),
+    ],
+)
+def test_an_answer_msal_cannot_read_is_one_line_and_no_log_holds_the_token(
+    emulator: Emulator,
+    tenant: Tenant,
+    registered: Registered,
+    refusal: TokenFor,
+    caplog: pytest.LogCaptureFixture,
+    endpoint: str,
+    arm: Callable[[Faults], None],
+    message: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)  # whatever a user's logging setup lets through
+    arm(emulator.faults)
+    refused = refusal(ClientSecret(registered.app.client_id, registered.secret), tenant.id)
+    what = "token endpoint" if endpoint == "token" else "OIDC discovery"
+    assert f"Entra ID's {what} for {emulator.url}/{tenant.id}" in refused
+    assert message in refused
+    issued = list(emulator.directory.tokens)
+    assert all(token not in caplog.text + refused for token in issued)
+    assert not [record for record in caplog.records if record.name.startswith("msal")]
+
+
+def test_a_throttled_token_request_says_so_with_the_wait_asked_for(
+    emulator: Emulator, tenant: Tenant, registered: Registered, refusal: TokenFor, sleeps: Sleeps
+) -> None:
+    emulator.faults.answer("token", 429, "Too Many Requests", retry_after="600")
+    refused = refusal(ClientSecret(registered.app.client_id, registered.secret), tenant.id)
+    assert "is throttling this app (HTTP 429, Retry-After 600 s) past what the retries wait; run again later" in refused
+    assert sleeps == []  # a wait of 180 s or more is not taken
+
+
+@pytest.mark.parametrize(
+    ("codes", "label"),
+    [(["not-a-code", None, "7000215", True], "AADSTS7000215: the client secret is wrong"), ("7000215", "invalid_client:")],
+)
+def test_error_codes_that_are_not_a_list_of_integers_still_give_one_line(
+    emulator: Emulator, tenant: Tenant, registered: Registered, refusal: TokenFor, codes: object, label: str
+) -> None:
+    body = {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret.", "error_codes": codes}
+    emulator.faults.answer("token", 401, body)
+    assert f"Entra ID refused a token for app {registered.app.client_id} in tenant {tenant.id}: {label}" in refusal(
+        ClientSecret(registered.app.client_id, registered.secret), tenant.id
+    )
+
+
+def test_outside_text_in_a_refusal_reaches_the_message_as_one_plain_line(
+    emulator: Emulator, tenant: Tenant, registered: Registered, refusal: TokenFor
+) -> None:
+    hostile = "AADSTS50000: bad\x1b[2J\nnext line\u202e evil"
+    emulator.faults.answer("token", 400, {"error": "invalid_request\x1b[31m", "error_description": hostile})
+    refused = refusal(ClientSecret(registered.app.client_id, registered.secret), tenant.id)
+    assert refused.endswith(": invalid_request [31m: bad [2J")  # its first line, escape sequences defused
+    assert not any(char in refused for char in "\x1b\n\u202e")
+
+
+def test_an_oidc_token_file_that_is_a_fifo_is_refused_without_blocking(
+    tenant: Tenant, tmp_path: Path, token_for: TokenFor
+) -> None:
+    fifo = tmp_path / "oidc-token"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigurationError, match=r"Cannot read the OIDC token file .*: not a regular file"):
+        token_for(FederatedToken(tenant.add_app().client_id, OidcTokenFile(str(fifo))), tenant.id)

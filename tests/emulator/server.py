@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -192,6 +192,7 @@ class _Handler(BaseHTTPRequestHandler):
             "request-id": str(uuid.uuid4()),
             "client-request-id": self.headers.get("client-request-id") or str(uuid.uuid4()),
         }
+        self._mangled: Callable[[bytes], bytes] | None = None
         self._record = Recorded("other", self.command, path, {k.lower(): v for k, v in self.headers.items()}, self._body)
         self.emulator.directory.record(self._record)
         segments = path.strip("/").split("/")
@@ -241,6 +242,9 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.emulator.faults.take(self.command, endpoint, tenant.id if tenant else None)
         if fault is None:
             return False
+        if fault.kind == "mangle":  # answered as usual, then mangled on the way out (see _send)
+            self._mangled = fault.mangled
+            return False
         self._record.kind = endpoint
         self._record.tenant_id = tenant.id if tenant else None
         self._answer_fault(fault, endpoint)
@@ -255,9 +259,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_text(200, "<html><body>Sign in to the proxy</body></html>")
         elif fault.kind == "slow":
             self._send_slowly(fault.seconds)
+        elif fault.kind == "answer" and isinstance(fault.body, str):
+            self._send_text(fault.status, fault.body, extra, "text/plain")
+        elif fault.kind == "answer":
+            self._send(fault.status, fault.body, extra)
         elif endpoint == "graph":
             code = {429: "TooManyRequests", 503: "serviceNotAvailable", 504: "UnknownError"}.get(fault.status, "UnknownError")
             self._graph_error(fault.status, code, "Injected by the emulator.", extra)
+        elif fault.status == 429:
+            # Entra's throttling answer is plain text, not an OAuth error: "StatusCode: 429,
+            # ResponseBody: Too Many Requests, Headers: Retry-After: 60"
+            # (AzureAD/microsoft-authentication-library-for-dotnet#2855).
+            self._send_text(429, "Too Many Requests", extra, "text/plain")
         else:
             # Entra's transient failure (learn.microsoft.com, error codes: AADSTS90033 "A transient
             # error has occurred. Try again."); MSAL raises MsalServiceError for any status >= 500.
@@ -276,11 +289,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             time.sleep(seconds / len(body))
 
-    def _send_text(self, status: int, text: str) -> None:
+    def _send_text(self, status: int, text: str, headers: dict[str, str] | None = None, content_type: str = "text/html") -> None:
         self._record.status = status
         body = text.encode()
         self.send_response(status)
-        self.send_header("Content-Type", "text/html")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -291,6 +306,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._record.status = status
         self._record.request_id = (headers or {}).get("request-id")
         body = b"" if payload is None else json.dumps(payload).encode()
+        if self._mangled is not None:
+            body = self._mangled(body)
         self.send_response(status)
         for name, value in (headers or {}).items():
             self.send_header(name, value)

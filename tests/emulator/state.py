@@ -102,6 +102,7 @@ class Fault:
     """One injected misbehaviour, for the next `remaining` matching requests."""
 
     kind: str  # status | drop | garbage | slow | applied (a PATCH written, then answered with `status`, 0: dropped)
+    #          | answer (`status` with `body` instead of the endpoint's answer) | mangle (the real answer, its bytes `mangled`)
     remaining: int
     status: int = 0
     retry_after: str | None = None
@@ -109,6 +110,8 @@ class Fault:
     endpoint: str = "graph"  # graph | token | discovery | msi
     seconds: float = 0.0  # slow: how long the body takes
     tenant_id: str | None = None  # only requests for this tenant (None: any)
+    body: Any = None  # answer: a JSON value, or text sent as text/plain
+    mangled: Callable[[bytes], bytes] | None = None  # mangle: what a middlebox does to the body
 
 
 class Faults:
@@ -150,6 +153,14 @@ class Faults:
     def slow(self, seconds: float, count: int = 1, method: str | None = None) -> None:
         """Answer the next `count` Graph requests with a body that takes `seconds` to arrive."""
         self._add(Fault("slow", count, method=method, seconds=seconds))
+
+    def answer(self, endpoint: str, status: int, body: Any, retry_after: str | None = None, count: int = 1) -> None:
+        """Answer the next `count` requests to an Entra endpoint (token | discovery | msi) with `status` and `body`."""
+        self._add(Fault("answer", count, status, retry_after, endpoint=endpoint, body=body))
+
+    def mangle(self, endpoint: str, mangled: Callable[[bytes], bytes], count: int = 1) -> None:
+        """Send the endpoint's real answer (a real token included), its body passed through `mangled` first."""
+        self._add(Fault("mangle", count, endpoint=endpoint, mangled=mangled))
 
     def applied(self, status: int, count: int = 1, retry_after: str | None = None) -> None:
         """Write the next `count` PATCHes, then answer them with `status` instead of 204 (0: drop the connection)."""
