@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -19,7 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from .credentials import HOW_TO_CONFIGURE
+from .deadline import current_deadline
 from .errors import AuthenticationError, ConfigurationError
+from .outside_text import one_line
 from .settings import USE_CLI
 
 __all__ = ["AzureCliToken", "find_az"]
@@ -68,25 +71,34 @@ class AzureCliToken:
     def _run(self) -> str:
         command = [find_az(), "account", "get-access-token", "--output", "json"]
         command += ["--resource", self._resource, "--tenant", self._tenant]
+        deadline = current_deadline()
+        timeout = self._timeout if deadline is None else max(0.0, min(self._timeout, deadline.left()))
+        env = {**os.environ, "AZURE_CORE_NO_COLOR": "true"}
         try:
-            done = subprocess.run(  # noqa: S603 - a fixed command line, no shell
+            with subprocess.Popen(  # noqa: S603 - a fixed command line, no shell
                 command,
-                capture_output=True,
-                text=True,
-                timeout=self._timeout,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, "AZURE_CORE_NO_COLOR": "true"},
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise AuthenticationError(
-                f"The Azure CLI gave no token within {self._timeout:.0f} s; run `az account show`"
-            ) from None
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+                start_new_session=True,  # its own process group, so a timeout ends `az` and whatever it started
+            ) as process:
+                try:
+                    stdout, stderr = process.communicate(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.communicate()
+                    raise AuthenticationError(
+                        f"The Azure CLI gave no token within {timeout:.0f} s"
+                        + (f" (what was left of the operation's {deadline.seconds:.0f} s deadline)" if deadline else "")
+                        + "; run `az account show`"
+                    ) from None
         except OSError as exc:
             raise AuthenticationError(f"Could not run the Azure CLI: {exc.strerror}") from None
-        if done.returncode != 0:
-            raise AuthenticationError(self._refusal(done.stderr))
-        return done.stdout
+        if process.returncode != 0:
+            raise AuthenticationError(self._refusal(stderr))
+        return stdout
 
     def _refusal(self, stderr: str) -> str:
         codes = re.findall(r"AADSTS\d+", stderr)
@@ -94,7 +106,7 @@ class AzureCliToken:
         if ("az login" in stderr or "az account set" in stderr) and not codes:
             return f"The Azure CLI is not signed in to tenant {self._tenant}{code}: run `az login --tenant {self._tenant}`"
         first = next((line.strip() for line in stderr.splitlines() if line.strip()), "no message")
-        return f"The Azure CLI gave no token for tenant {self._tenant}: {first[:300]}"
+        return f"The Azure CLI gave no token for tenant {self._tenant}: {one_line(first)}"
 
 
 def _parse(output: str) -> tuple[str, float]:

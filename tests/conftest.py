@@ -145,6 +145,10 @@ class AzureCliStandIn:
         """`az login`: the access token `az` hands out per tenant."""
         self.state.write_text(json.dumps({"tokens": tokens}))
 
+    def hang(self, pidfile: Path) -> None:
+        """Make `az` hang, with a child of its own (whose pid goes to `pidfile`) holding its output open."""
+        self.state.write_text(json.dumps({"hang": str(pidfile)}))
+
     def env(self, path: str) -> dict[str, str]:
         """What a process whose PATH is `path` needs to find this `az` first."""
         return {"PATH": f"{self.bin_dir}{os.pathsep}{path}", "FAKE_AZ_STATE": str(self.state)}

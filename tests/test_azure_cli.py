@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from providers.errors import AuthenticationError
 from tests.conftest import AzureCliStandIn, Configure, emulator_config
 from tests.emulator import Emulator, Tenant
+from tests.support.processes import wait_until_gone
 
 DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"
 
@@ -61,3 +64,25 @@ def test_a_cli_token_whose_tenant_cannot_be_read_is_refused(
     with pytest.raises(AuthenticationError, match="gave a token whose tenant cannot be read"):
         configure(config).create({"tenantId": tenant.id, DESIRED: False})
     assert emulator.graph_requests(tenant=tenant) == []
+
+
+def test_a_hanging_cli_is_stopped_at_the_operations_deadline_with_all_it_started(
+    configure: Configure, config: dict[str, str], tenant: Tenant, azure_cli: AzureCliStandIn, tmp_path: Path
+) -> None:
+    azure_cli.hang(tmp_path / "az-child.pid")
+    provider = configure({**config, "bitlocker-policy:deadlineSeconds": "2"})
+    with pytest.raises(AuthenticationError) as caught:
+        provider.create({"tenantId": tenant.id, DESIRED: False})
+    assert "The Azure CLI gave no token within 2 s (what was left of the operation's 2 s deadline)" in str(caught.value)
+    child = int((tmp_path / "az-child.pid").read_text())
+    assert wait_until_gone([child], 5) == []  # the whole process group was killed, not just `az`
+
+
+def test_a_cli_that_another_tenant_signed_in_is_named_once(
+    configure: Configure, config: dict[str, str], emulator: Emulator, tenant: Tenant, azure_cli: AzureCliStandIn
+) -> None:
+    home = emulator.add_tenant()
+    azure_cli.sign_in({tenant.id: emulator.access_token(home)})
+    with pytest.raises(AuthenticationError) as caught:
+        configure(config).create({"tenantId": tenant.id, DESIRED: False})
+    assert str(caught.value).startswith(f"The Azure CLI signed in to tenant {home.id}")

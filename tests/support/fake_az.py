@@ -6,13 +6,16 @@ _profile.py get_raw_token): `accessToken`, `expiresOn` (local time), `expires_on
 one fails: "Please run 'az login' to setup account." when signed out (_profile.py), an
 AADSTS refusal when the signed-in account has no access to the tenant asked for.
 
-State comes from the JSON file named by FAKE_AZ_STATE: {"tokens": {TENANT: ACCESS_TOKEN}}.
+State comes from the JSON file named by FAKE_AZ_STATE: {"tokens": {TENANT: ACCESS_TOKEN}}; with
+"hang": PIDFILE it hangs instead, as a CLI waiting on a dead network does, after starting a
+child that holds its output open (the child's pid goes to PIDFILE).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -25,10 +28,16 @@ def main(argv: list[str]) -> int:
         return 2
     tenant = argv[argv.index("--tenant") + 1] if "--tenant" in argv else ""
     try:
-        with open(os.environ["FAKE_AZ_STATE"]) as state:
-            tokens: dict[str, str] = json.load(state)["tokens"]
+        with open(os.environ["FAKE_AZ_STATE"]) as file:
+            state = json.load(file)
     except (KeyError, OSError):
-        tokens = {}
+        state = {}
+    if "hang" in state:
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        with open(state["hang"], "w") as pidfile:
+            pidfile.write(str(child.pid))
+        time.sleep(600)
+    tokens: dict[str, str] = state.get("tokens", {})
     if not tokens:
         sys.stderr.write("ERROR: Please run 'az login' to setup account.\n")
         return 1
