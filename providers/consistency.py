@@ -41,15 +41,18 @@ def settled_value(
     """The live value, re-read with backoff while a read disagrees with our own recent write.
 
     Returns `seen` at once when it agrees, or when the write is older than `window` (or
-    unknown); otherwise reads again, waiting 0.5 s, 1 s, 2 s, … until the value agrees or
-    the window since the write has passed, and never past the operation's deadline.
+    unknown; a write time in the future counts as now); otherwise reads again, waiting
+    0.5 s, 1 s, 2 s, … until the value agrees or the window since the write has passed, and
+    never past the operation's deadline.
     """
     if written is None or written_at is None or seen == written:
         return seen
     try:
-        ends = datetime.fromisoformat(written_at.replace("Z", "+00:00")).timestamp() + window
+        written_time = datetime.fromisoformat(written_at.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return seen
+    # A write stamped in the future (the runner that wrote it ran fast) happened no later than now.
+    ends = min(written_time, clock()) + window
     deadline = current_deadline()
     if deadline is not None:  # leave the last read room to finish within the deadline
         ends = min(ends, clock() + deadline.left() - _READ_ROOM_SECONDS)

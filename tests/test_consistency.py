@@ -47,3 +47,11 @@ def test_the_window_never_outlasts_the_operations_deadline() -> None:
 
 def test_no_window_without_a_write_of_ours() -> None:
     assert settled_value(True, None, None, lambda: False) is True
+
+
+def test_a_write_stamped_in_the_future_is_re_read_for_the_window_at_most() -> None:
+    """The runner that wrote lastPatchAt had a clock an hour ahead: the window still starts no later than now."""
+    clock = Clock()
+    an_hour_ahead = datetime.fromtimestamp(clock.now + 3600, UTC).isoformat().replace("+00:00", "Z")
+    assert settled_value(True, False, an_hour_ahead, lambda: True, window=10, sleep=clock.sleep, clock=lambda: clock.now)
+    assert sum(clock.sleeps) == 10
