@@ -28,6 +28,7 @@ from rich.console import Console
 
 from providers.discovery_cache import DiscoveryCache, default_path
 from providers.errors import BitlockerPolicyError
+from providers.outside_text import one_line
 from providers.session import new_http_client
 from providers.settings import Sources
 
@@ -67,8 +68,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def fail(message: str) -> None:
-    """One line on stderr, unwrapped (pipelines grep it)."""
-    print(f"error: {message}", file=sys.stderr)
+    """One line on stderr, unwrapped (pipelines grep it), with nothing a terminal would act on."""
+    print(f"error: {one_line(message, limit=10_000)}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,7 +132,7 @@ def consent_urls(targets: Targets, unresolved: list[Outcome]) -> int:
     code = 0
     for stack, tenant in targets:
         try:
-            print(f"{stack.name}\t{tenant}\t{consent_url(stack, tenant)}")
+            print("\t".join(one_line(field, limit=10_000) for field in (stack.name, tenant, consent_url(stack, tenant))))
         except BitlockerPolicyError as error:
             fail(str(error))
             code = EXIT_FAILED

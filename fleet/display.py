@@ -10,6 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from providers.outside_text import one_line
+
+from .escape import for_terminal
 from .outcome import FAILED, UPDATE, Outcome
 
 __all__ = ["LiveProgress", "summary_table", "value_text"]
@@ -26,7 +29,7 @@ class LiveProgress:
     def __init__(self, command: str, total: int, console: Console):
         self._progress = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -49,7 +52,7 @@ class LiveProgress:
     def started(self, outcome: Outcome) -> None:
         """A stack began."""
         with self._lock:
-            self._running[outcome.stack] = self._progress.add_task(f"  {outcome.stack} ({outcome.tenant})", total=None)
+            self._running[outcome.stack] = self._progress.add_task(one_line(f"  {outcome.stack} ({outcome.tenant})"), total=None)
 
     def finished(self, outcome: Outcome) -> None:
         """A stack ended: drop its spinner, advance the bar, count failures."""
@@ -68,7 +71,7 @@ def summary_table(command: str, outcomes: Sequence[Outcome]) -> Table:
     style = {FAILED: "red", UPDATE: "yellow"}
     for outcome in outcomes:
         action = f"{outcome.action} ({outcome.reason})" if outcome.reason else outcome.action
-        table.add_row(
+        cells = (
             outcome.stack,
             outcome.tenant,
             "" if outcome.declared is None and outcome.action == FAILED else value_text(outcome.declared),
@@ -77,6 +80,6 @@ def summary_table(command: str, outcomes: Sequence[Outcome]) -> Table:
             outcome.request_id or "",
             f"{outcome.seconds:.1f}",
             outcome.error or "",
-            style=style.get(outcome.action),
         )
+        table.add_row(*(for_terminal(cell) for cell in cells), style=style.get(outcome.action))
     return table

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .display import value_text
+from .escape import for_html, for_markdown
 from .outcome import FAILED, UPDATE, Outcome
 
 __all__ = ["write_json", "write_page"]
@@ -45,11 +45,6 @@ _HEADERS = ("stack", "tenant", "declared", "live", "status")
 _TITLE = "BitLocker recovery keys: may device owners read their own?"
 
 
-def _cell(text: str) -> str:
-    """A Markdown table cell: one line, pipes escaped."""
-    return " ".join(text.split()).replace("|", "\\|")
-
-
 def write_page(path: Path, outcomes: Sequence[Outcome]) -> None:
     """A report page for a customer: Markdown, or HTML when `path` ends in .html."""
     checked = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -60,16 +55,16 @@ def write_page(path: Path, outcomes: Sequence[Outcome]) -> None:
         "BitLocker recovery keys; `false` blocks it (administrators can still read them)."
     )
     if path.suffix.lower() in (".html", ".htm"):
-        cells = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>\n" for row in _rows(outcomes))
+        cells = "".join("<tr>" + "".join(f"<td>{for_html(cell)}</td>" for cell in row) + "</tr>\n" for row in _rows(outcomes))
         head = "".join(f"<th>{name}</th>" for name in _HEADERS)
         path.write_text(
-            f"<!doctype html>\n<html lang=en><meta charset=utf-8><title>{html.escape(_TITLE)}</title>\n"
+            f"<!doctype html>\n<html lang=en><meta charset=utf-8><title>{for_html(_TITLE)}</title>\n"
             "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #999;"
             "padding:4px 8px;text-align:left}</style>\n"
-            f"<h1>{html.escape(_TITLE)}</h1>\n<p>{html.escape(summary)}</p>\n"
+            f"<h1>{for_html(_TITLE)}</h1>\n<p>{for_html(summary)}</p>\n"
             f"<table>\n<tr>{head}</tr>\n{cells}</table>\n</html>\n"
         )
         return
     lines = [f"# {_TITLE}", "", summary, "", "| " + " | ".join(_HEADERS) + " |", "|" + "---|" * len(_HEADERS)]
-    lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in _rows(outcomes)]
+    lines += ["| " + " | ".join(for_markdown(cell) for cell in row) + " |" for row in _rows(outcomes)]
     path.write_text("\n".join(lines) + "\n")

@@ -18,9 +18,10 @@ from typing import Any
 from providers.discovery_cache import DiscoveryCache
 from providers.errors import BitlockerPolicyError, ConfigurationError
 from providers.names import is_domain, is_guid
+from providers.outside_text import one_line
 from providers.session import new_http_client
 from providers.settings import TENANT_ID, Sources, resolve_endpoints
-from providers.stack_config import secret_keys, stack_config, stack_files
+from providers.stack_config import is_stack_name, read_stack_config, stack_files
 from providers.tenants import TenantDirectory
 
 __all__ = ["StackFile", "find_stacks", "resolve_tenants", "shared_tenants"]
@@ -34,6 +35,7 @@ class StackFile:
     path: Path
     config: Mapping[str, Any]  # plaintext values
     secret_keys: tuple[str, ...] = ()  # keys held encrypted, readable only through the CLI
+    problem: str | None = None  # why the file cannot be used: this stack fails alone
 
     @property
     def tenant(self) -> str | None:
@@ -42,11 +44,20 @@ class StackFile:
 
 
 def find_stacks(project_dir: Path) -> list[StackFile]:
-    """Every stack config file of the project, by name."""
-    return [
-        StackFile(name, path, stack_config(name, project_dir) or {}, tuple(secret_keys(name, project_dir)))
-        for name, path in stack_files(project_dir).items()
-    ]
+    """Every stack config file of the project, by name, each read once; a file that cannot be used says why."""
+    stacks = []
+    for name, path in stack_files(project_dir).items():
+        try:
+            if not is_stack_name(name):
+                raise ConfigurationError(
+                    f"{one_line(path.name)!r} names no stack Pulumi accepts (letters, digits, hyphens, underscores, periods)"
+                )
+            found = read_stack_config(path)
+        except ConfigurationError as error:
+            stacks.append(StackFile(name, path, {}, problem=str(error)))
+        else:
+            stacks.append(StackFile(name, path, found.plain, found.secret_keys))
+    return stacks
 
 
 def resolve_tenants(
@@ -62,6 +73,8 @@ def resolve_tenants(
     with new_http_client() as http:
         for stack in stacks:
             try:
+                if stack.problem:
+                    raise ConfigurationError(stack.problem)
                 if not stack.tenant or not (is_guid(stack.tenant) or is_domain(stack.tenant)):
                     raise ConfigurationError(
                         f"Stack {stack.name} declares no tenant GUID or domain ({stack.tenant!r}): "

@@ -8,17 +8,43 @@ running in the project directory. `fleet` lists the stacks from the same files.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["config_dir", "secret_keys", "stack_config", "stack_files"]
+from .errors import ConfigurationError
+from .files import read_regular_file
+
+__all__ = ["StackConfig", "config_dir", "is_stack_name", "read_stack_config", "stack_config", "stack_files"]
+
+# Pulumi's own rule (pulumi/pulumi, sdk/go/common/tokens/stack_name.go, ParseStackName).
+_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """One stack's config file: its plaintext values, and the keys it holds encrypted (`secure:`)."""
+
+    plain: Mapping[str, Any]
+    secret_keys: tuple[str, ...] = ()
+
+
+def is_stack_name(name: str) -> bool:
+    """Whether Pulumi accepts `name` as a stack name."""
+    return _STACK_NAME.fullmatch(name) is not None
 
 
 def config_dir(project_dir: Path) -> Path:
     """Where the project keeps its stack config files (Pulumi.yaml's stackConfigDir)."""
-    directory = _load(project_dir / "Pulumi.yaml").get("stackConfigDir")
+    try:
+        project = _mapping(project_dir / "Pulumi.yaml")
+    except ConfigurationError:
+        project = {}
+    directory = project.get("stackConfigDir")
     return project_dir / (directory if isinstance(directory, str) else ".")
 
 
@@ -28,24 +54,23 @@ def stack_files(project_dir: Path) -> dict[str, Path]:
     return {path.name.removeprefix("Pulumi.").removesuffix(".yaml"): path for path in files}
 
 
+def read_stack_config(path: Path) -> StackConfig:
+    """The stack file's config; a ConfigurationError saying why when the file cannot be used."""
+    config = _mapping(path).get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigurationError(f"{path}: `config:` must be a mapping of keys to values")
+    return StackConfig(
+        {key: _plain(value) for key, value in config.items() if not isinstance(value, dict)},
+        tuple(key for key, value in config.items() if isinstance(value, dict) and "secure" in value),
+    )
+
+
 def stack_config(stack: str, project_dir: Path | None = None) -> dict[str, Any] | None:
-    """The stack's plaintext config now (secrets, which are dicts, left out); None when it has no readable file."""
-    path = config_dir(project_dir or Path.cwd()) / f"Pulumi.{stack}.yaml"
-    loaded = _load(path)
-    if not loaded and not path.is_file():
+    """The stack's plaintext config now (secrets, which are dicts, left out); None when it has no usable file."""
+    try:
+        return dict(read_stack_config(config_dir(project_dir or Path.cwd()) / f"Pulumi.{stack}.yaml").plain)
+    except ConfigurationError:
         return None
-    config = loaded.get("config")
-    if not isinstance(config, dict):
-        return {}
-    return {key: _plain(value) for key, value in config.items() if not isinstance(value, dict)}
-
-
-def secret_keys(stack: str, project_dir: Path | None = None) -> list[str]:
-    """The keys the stack's file holds encrypted (`secure:`), which `stack_config` leaves out."""
-    config = _load(config_dir(project_dir or Path.cwd()) / f"Pulumi.{stack}.yaml").get("config")
-    if not isinstance(config, dict):
-        return []
-    return [key for key, value in config.items() if isinstance(value, dict) and "secure" in value]
 
 
 def _plain(value: Any) -> Any:
@@ -53,9 +78,20 @@ def _plain(value: Any) -> Any:
     return ("true" if value else "false") if isinstance(value, bool) else value
 
 
-def _load(path: Path) -> dict[str, Any]:
+def _mapping(path: Path) -> dict[str, Any]:
+    """A YAML file's top-level mapping ({} for an empty file)."""
     try:
-        loaded = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
+        loaded = yaml.safe_load(read_regular_file(path).decode())
+    except OSError as exc:
+        raise ConfigurationError(f"Cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{path} is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigurationError(f"{path} is not valid YAML{where}") from None
+    if loaded is None:
         return {}
-    return loaded if isinstance(loaded, dict) else {}
+    if not isinstance(loaded, dict):
+        raise ConfigurationError(f"{path} must be a YAML mapping (with a `config:` key)")
+    return loaded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import sys
 from pathlib import Path
@@ -155,3 +156,81 @@ def test_a_cli_failure_is_its_last_stderr_line_and_never_its_stdout() -> None:
     secrets = '{"azuread:clientSecret": "s3cret", "note": "stderr: x"}'
     assert cli_failure(CommandError(CommandResult(secrets, "warning: w\nerror: no login\n", 255))) == "no login"
     assert cli_failure(CommandError(CommandResult(secrets, "", 255))) == "the pulumi CLI failed without a message"
+
+
+def drift_ready(tmp_path: Path, emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project whose one stack, `good`, `fleet drift` can read (an app with a secret in the environment)."""
+    app = tenant.add_app()
+    monkeypatch.setenv("ARM_CLIENT_ID", app.client_id)
+    monkeypatch.setenv("ARM_CLIENT_SECRET", app.add_secret())
+    root = project(tmp_path, emulator, {"good": tenant.id})
+    path = root / "stacks" / "Pulumi.good.yaml"
+    path.write_text(
+        path.read_text() + f"  bitlocker-policy:graphEndpoint: {emulator.url}\n"
+        '  bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice: "true"\n'
+    )
+    return root
+
+
+def json_rows(path: Path) -> dict[str, dict[str, object]]:
+    return {row["stack"]: row for row in json.loads(path.read_text())["stacks"]}
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("not UTF-8", "is not UTF-8 text"),
+        ("invalid YAML", "is not valid YAML at line 3"),
+        ("a list", "must be a YAML mapping"),
+        ("a dangling symlink", "Cannot read"),
+        ("a directory", "Is a directory"),
+        ("a FIFO", "not a regular file"),
+    ],
+)
+def test_a_stack_file_that_cannot_be_used_fails_its_own_row_and_the_others_still_run(
+    tmp_path: Path, emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, case: str, reason: str
+) -> None:
+    root = drift_ready(tmp_path, emulator, tenant, monkeypatch)
+    bad = root / "stacks" / "Pulumi.bad.yaml"
+    if case == "not UTF-8":
+        bad.write_bytes(b"config:\n  azuread:tenantId: caf\xe9.example.com\n")
+    elif case == "invalid YAML":
+        bad.write_text("config:\n  azuread:tenantId: [unclosed\n")
+    elif case == "a list":
+        bad.write_text("- config\n")
+    elif case == "a dangling symlink":
+        bad.symlink_to(tmp_path / "gone.yaml")
+    elif case == "a directory":
+        bad.mkdir()
+    else:
+        os.mkfifo(bad)  # reading it would wait for ever
+    assert main(["drift", "--project", str(root), "--json", str(tmp_path / "drift.json")]) == 4
+    rows = json_rows(tmp_path / "drift.json")
+    assert (rows["good"]["action"], rows["good"]["live"]) == ("none", True)
+    assert rows["bad"]["action"] == "failed"
+    assert reason in str(rows["bad"]["error"])
+    assert "declares no tenant" not in str(rows["bad"]["error"])
+
+
+HOSTILE = "<img src=x onerror=alert(1)>\x1b[2J[red]x[/red]|`*"
+HOSTILE_FILE_NAME = HOSTILE.replace("/", "")  # a file name cannot hold a slash
+
+
+def test_hostile_names_and_graph_text_are_inert_on_the_terminal_and_in_every_report(
+    tmp_path: Path, emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = drift_ready(tmp_path, emulator, tenant, monkeypatch)
+    (root / "stacks" / f"Pulumi.{HOSTILE_FILE_NAME}.yaml").write_text("config: {}\n")
+    denied = {"error": {"code": "Authorization_RequestDenied", "message": HOSTILE}}
+    emulator.faults.answer("graph", 403, denied)
+    for out in ("report.md", "report.html"):
+        assert main(["report", "--project", str(root), "--out", str(tmp_path / out)]) == 4
+        emulator.faults.answer("graph", 403, denied)
+    printed = capsys.readouterr()
+    assert "\x1b" not in printed.out + printed.err
+    assert "[red]x[/red]" in printed.out  # shown as written, not read as rich markup
+    markdown, page = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
+    assert "<img" not in markdown + page
+    assert "\x1b" not in markdown + page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert r"&lt;img src=x onerror=alert(1)&gt; \[2J\[red\]x\[/red\]\|\`\*" in markdown

@@ -1,0 +1,37 @@
+"""Text from outside (a stack file's name, Graph's or Entra's words), escaped for where it lands.
+
+Every value the fleet prints or writes goes through one of these, so that a stack file named
+`Pulumi.<ESC>[2J.yaml` cannot clear a terminal, `[red]` cannot restyle a table, and
+`<img onerror=…>` in a Graph error cannot run in a report that a browser or a PR renders.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from rich.text import Text
+
+from providers.outside_text import one_line
+
+__all__ = ["for_html", "for_markdown", "for_terminal"]
+
+# What Markdown (CommonMark, GitHub's tables) reads inside a line: emphasis, code, links and
+# images, strikethrough, table pipes, and the backslash itself. HTML's own <, > and & become
+# entities, so no tag or autolink survives.
+_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]|~])")
+
+
+def for_terminal(text: str) -> Text:
+    """One plain line that rich prints as is: no control character, no markup read from it."""
+    return Text(one_line(text, limit=10_000))
+
+
+def for_markdown(text: str) -> str:
+    """One line of Markdown that renders as the literal text."""
+    return _MARKDOWN_INLINE.sub(r"\\\1", html.escape(one_line(text, limit=10_000), quote=False))
+
+
+def for_html(text: str) -> str:
+    """Text for an HTML element or attribute."""
+    return html.escape(one_line(text, limit=10_000))
