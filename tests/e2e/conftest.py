@@ -16,6 +16,7 @@ import pytest
 from providers.settings import CLIENT_SECRET, DESIRED_VALUE
 from tests.conftest import emulator_config
 from tests.emulator import App, Emulator, Tenant
+from tests.support.leaks import LeakCheck
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "requirements.txt")
@@ -44,6 +45,21 @@ def emulator() -> Iterator[Emulator]:
     emulator = Emulator().start()
     yield emulator
     emulator.stop()
+
+
+@pytest.fixture(autouse=True)
+def leaks(emulator: Emulator, pulumi_home: Path) -> Iterator[LeakCheck]:
+    """Every end-to-end test ends by looking for every credential in everything its run left.
+
+    Tests add what they configured (a passphrase, a key) and where they wrote (backend,
+    project); the emulator's credentials, PULUMI_HOME and this test's discovery cache are
+    always looked at.
+    """
+    check = LeakCheck(roots=[pulumi_home, Path(os.environ["XDG_CACHE_HOME"])])
+    yield check
+    check.secrets |= emulator.credentials()
+    findings = check.findings()
+    assert not findings, "secrets leaked:\n" + "\n".join(findings)
 
 
 def copy_project(root: Path) -> Path:
@@ -78,7 +94,14 @@ class Stack:
     name: str
     project: Path
     env: dict[str, str]
+    leaks: LeakCheck = field(default_factory=LeakCheck)  # tests pass theirs; bench runs need none
     runs: list[Run] = field(default_factory=list)
+
+    def record(self, args: tuple[str, ...], run: Run) -> Run:
+        """Keep what a run printed, for the test and for its leak check."""
+        self.runs.append(run)
+        self.leaks.printed(" ".join(("pulumi", *args[:2], *(a for a in args if a == "--show-secrets"))), run.output)
+        return run
 
     def pulumi(self, *args: str, expect: int | None = 0, cwd: Path | None = None) -> Run:
         """Run `pulumi ARGS --stack NAME`; fail the test on an unexpected exit code."""
@@ -86,8 +109,7 @@ class Stack:
         done = subprocess.run(
             command, cwd=cwd or self.project, env=self.env, capture_output=True, text=True, check=False, timeout=600
         )
-        run = Run(done.returncode, done.stdout + done.stderr)
-        self.runs.append(run)
+        run = self.record(args, Run(done.returncode, done.stdout + done.stderr))
         if expect is not None and run.code != expect:
             pytest.fail(f"`{' '.join(command)}` exited {run.code}, expected {expect}:\n{run.output}", pytrace=False)
         return run
@@ -148,9 +170,13 @@ NewStack = Callable[..., Deployment]
 
 
 @pytest.fixture
-def new_stack(pulumi_bin: str, pulumi_home: Path, project: Path, tmp_path: Path, emulator: Emulator) -> NewStack:
+def new_stack(
+    pulumi_bin: str, pulumi_home: Path, project: Path, tmp_path: Path, emulator: Emulator, leaks: LeakCheck
+) -> NewStack:
     """Make `Deployment`s: stack NAME for a new tenant, with a client secret set by `config set --secret`."""
     env = engine_env(pulumi_bin, pulumi_home, tmp_path / "backend", emulator)
+    leaks.add_secret(env["PULUMI_CONFIG_PASSPHRASE"], "the stacks' passphrase")
+    leaks.roots += [tmp_path / "backend", project]
 
     def make(
         name: str = "tenant",
@@ -165,7 +191,8 @@ def new_stack(pulumi_bin: str, pulumi_home: Path, project: Path, tmp_path: Path,
         # Tests drift the tenant right after an `up`; with the default window each preview would
         # re-read for 30 s before calling it drift. The window itself has tests of its own.
         config = {"bitlocker-policy:consistencyWindowSeconds": "0", **config}
-        stack = init_stack(Stack(name, project, {**env, **(env_extra or {})}), emulator, tenant, app, secret, desired, **config)
+        stack = Stack(name, project, {**env, **(env_extra or {})}, leaks)
+        stack = init_stack(stack, emulator, tenant, app, secret, desired, **config)
         return Deployment(emulator, tenant, app, secret, stack)
 
     return make

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from cryptography import x509
 from tests.conftest import AzureCliStandIn
 from tests.e2e.conftest import REPO, Deployment, NewStack, Stack, engine_env
 from tests.emulator import Emulator
+from tests.support.leaks import LeakCheck
 
 pytestmark = pytest.mark.engine
 
@@ -195,8 +197,9 @@ def test_a_secret_from_the_environment_is_nowhere_in_state(new_stack: NewStack, 
     assert not any(token in revealed for token in emulator.directory.tokens)
 
 
-def certificate_pem(tmp_path: Path) -> tuple[Path, x509.Certificate]:
+def certificate_pem(tmp_path: Path, leaks: LeakCheck) -> tuple[Path, x509.Certificate]:
     leaf = trustme.CA().issue_cert("bitlocker-policy-e2e", key_type=trustme.KeyType.RSA)
+    leaks.add_key(leaf.private_key_pem.bytes(), "the app certificate's private key")
     pem = tmp_path / "app.pem"
     pem.write_bytes(leaf.private_key_pem.bytes() + leaf.cert_chain_pems[0].bytes())
     return pem, x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes())
@@ -206,14 +209,14 @@ def certificate_pem(tmp_path: Path) -> tuple[Path, x509.Certificate]:
     "kind", ["certificate", "oidc-token-file", "github-actions", "azure-pipelines", "managed-identity", "azure-cli"]
 )
 def test_every_credential_kind_works_through_configure(
-    new_stack: NewStack, emulator: Emulator, tmp_path: Path, kind: str, azure_cli: AzureCliStandIn
+    new_stack: NewStack, emulator: Emulator, tmp_path: Path, kind: str, azure_cli: AzureCliStandIn, leaks: LeakCheck
 ) -> None:
     deployment = new_stack()
     stack, app = deployment.stack, deployment.app
     stack.pulumi("config", "rm", "azuread:clientSecret")
     subject = "repo:contoso/bitlocker-policy:environment:prod"
     if kind == "certificate":
-        pem, cert = certificate_pem(tmp_path)
+        pem, cert = certificate_pem(tmp_path, leaks)
         app.certificates.append(cert.public_key())
         stack.configure({"azuread:clientCertificatePath": str(pem)})
     elif kind == "oidc-token-file":
@@ -398,12 +401,30 @@ def test_a_second_run_makes_no_discovery_request(new_stack: NewStack) -> None:
 
 
 def test_the_language_host_runs_a_stack_with_no_config(
-    pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator
+    pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator, leaks: LeakCheck
 ) -> None:
     project = tmp_path / "noop"
     shutil.copytree(REPO / "bench" / "noop", project, ignore=shutil.ignore_patterns("__pycache__"))
     (project / ".venv").symlink_to(REPO / ".venv")
-    stack = Stack("bare", project, engine_env(pulumi_bin, pulumi_home, tmp_path / "backend", emulator))
+    stack = Stack("bare", project, engine_env(pulumi_bin, pulumi_home, tmp_path / "backend", emulator), leaks)
+    leaks.roots += [tmp_path / "backend", project]
     stack.pulumi("stack", "init")  # no `config set`: the stack has no config at all
     stack.pulumi("up", "--yes", "--skip-preview")
     assert stack.outputs() == {"value": True}
+
+
+@pytest.mark.parametrize(
+    "mangled",
+    [lambda body: b"\xef\xbb\xbf" + body, lambda body: body + b"\n<!-- inspected -->"],
+    ids=["a byte-order mark in front", "bytes after it"],
+)
+def test_a_token_answer_a_proxy_mangled_is_one_line_and_prints_no_token(
+    new_stack: NewStack, mangled: Callable[[bytes], bytes]
+) -> None:
+    deployment = new_stack()
+    deployment.emulator.faults.mangle("token", mangled)
+    preview = deployment.stack.pulumi("preview", expect=1)
+    line = one_error_line(preview.output, "answered HTTP 200 with something other than a JSON object")
+    assert f"Entra ID's token endpoint for {deployment.emulator.url}/{deployment.tenant.id} answered" in line
+    assert deployment.emulator.directory.tokens  # a real token was issued: the leak check looks for it everywhere
+

@@ -26,6 +26,7 @@ from azure.storage.blob import BlobServiceClient
 from tests.conftest import emulator_config
 from tests.e2e.conftest import REPO, copy_project, engine_env
 from tests.emulator import App, Emulator, Tenant
+from tests.support.leaks import LeakCheck
 
 # Azurite's one account and its published key (github.com/Azure/Azurite, README "Default
 # Storage Account"; learn.microsoft.com/azure/storage/common/storage-use-azurite).
@@ -41,8 +42,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@dataclass
+class Azurite:
+    """Azurite's blob service, and the directory where it keeps the blobs."""
+
+    service: BlobServiceClient
+    location: Path
+
+
 @pytest.fixture(scope="module")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlobServiceClient]:
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     """Azurite's blob service, for the module's tests (each keeps its state in a container of its own)."""
     tools = subprocess.run(
         [str(REPO / "scripts" / "ensure-tools.sh"), "azurite"], capture_output=True, text=True, check=False, timeout=600
@@ -82,7 +91,7 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlobServiceCli
                     server.kill()
                     pytest.fail(f"Azurite did not start: {log.read_text()}", pytrace=False)
                 time.sleep(0.2)
-        yield service
+        yield Azurite(service, location)
         server.terminate()
         server.wait(timeout=10)
 
@@ -97,6 +106,7 @@ class Fleet:
     app: App
     tenants: dict[str, Tenant]
     container: str  # the blob container holding the stacks' state
+    leaks: LeakCheck
 
     def add_stack(self, name: str, tenant: str) -> None:
         """stacks/Pulumi.NAME.yaml for `tenant`: the shared app, blocking self-service (false)."""
@@ -121,6 +131,7 @@ class Fleet:
             check=False,
             timeout=600,
         )
+        self.leaks.printed(f"python -m fleet {args[0]}", done.stdout + done.stderr)
         if done.returncode != expect:
             pytest.fail(f"fleet {' '.join(args)} exited {done.returncode}, expected {expect}:\n{done.stdout}\n{done.stderr}")
         return done.stdout, json.loads(report.read_text()) if report.exists() else {}
@@ -138,15 +149,15 @@ def rows(document: dict[str, object]) -> dict[str, dict[str, object]]:
 
 
 @pytest.fixture
-def fleet(pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator, azurite: BlobServiceClient) -> Fleet:
+def fleet(pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator, azurite: Azurite, leaks: LeakCheck) -> Fleet:
     """Four customer tenants that consented to one multi-tenant app (one only for reading)."""
     project = copy_project(tmp_path / "project")
     shutil.copytree(REPO / "fleet", project / "fleet", ignore=shutil.ignore_patterns("__pycache__"))
     home = emulator.add_tenant()
     app = home.add_app()
     secret = app.add_secret()
-    container = azurite.create_container(f"state-{uuid.uuid4().hex[:12]}").container_name
-    location = f"{container}?localemu=true&domain={urlsplit(azurite.url).netloc}&protocol=http"
+    container = azurite.service.create_container(f"state-{uuid.uuid4().hex[:12]}").container_name
+    location = f"{container}?localemu=true&domain={urlsplit(azurite.service.url).netloc}&protocol=http"
     env = {
         **engine_env(pulumi_bin, pulumi_home, tmp_path / "file-backend", emulator),
         "PULUMI_BACKEND_URL": f"azblob://{location}",
@@ -158,13 +169,15 @@ def fleet(pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator
     for name in ("alpha", "bravo", "charlie", "delta"):
         tenants[name] = emulator.add_tenant(bitlocker=True)
         tenants[name].consent(app, READ_ONLY if name == "charlie" else ("Policy.ReadWrite.Authorization",))
-    result = Fleet(project, env, emulator, app, tenants, container)
+    leaks.add_secret(env["PULUMI_CONFIG_PASSPHRASE"], "the stacks' passphrase")
+    leaks.roots += [project, azurite.location, tmp_path / "file-backend"]
+    result = Fleet(project, env, emulator, app, tenants, container, leaks)
     for name, tenant in tenants.items():
         result.add_stack(name, tenant.domain if name == "alpha" else tenant.id)
     return result
 
 
-def test_the_fleet_converges_reports_drift_and_keeps_going_past_failures(fleet: Fleet, azurite: BlobServiceClient) -> None:
+def test_the_fleet_converges_reports_drift_and_keeps_going_past_failures(fleet: Fleet, azurite: Azurite) -> None:
     alpha, bravo, charlie, delta = (fleet.tenants[name] for name in ("alpha", "bravo", "charlie", "delta"))
 
     # First up: three tenants blocked, the read-only one fails alone with the permission to grant.
@@ -185,7 +198,7 @@ def test_the_fleet_converges_reports_drift_and_keeps_going_past_failures(fleet: 
     assert "Policy.ReadWrite.Authorization" in table
 
     # The state is in the blob container, one checkpoint per stack.
-    names = {blob.name for blob in azurite.get_container_client(fleet.container).list_blobs()}
+    names = {blob.name for blob in azurite.service.get_container_client(fleet.container).list_blobs()}
     assert {f".pulumi/stacks/bitlocker-policy/{name}.json" for name in ("alpha", "bravo", "delta")} <= names
 
     # Drift: read-only, concurrent; bravo drifted in the portal, delta is throttled past its retries.

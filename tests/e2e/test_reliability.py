@@ -151,7 +151,7 @@ def _run(deployment: Deployment, operation: str, kill_cli: bool) -> Run:
     if kill_cli:
         deployment.emulator.faults.after_write = process.kill
     output, _ = process.communicate(timeout=600)
-    return Run(process.returncode, output)
+    return stack.record(_command(operation), Run(process.returncode, output))
 
 
 def _state(deployment: Deployment) -> dict[str, dict[str, Any]]:

@@ -51,6 +51,7 @@ class Emulator:
         self._ca.cert_pem.write_to_path(str(self.ca_path))
         self._oidc_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.identity_header = secrets.token_urlsafe(16)
+        self._minted: list[str] = []  # every OIDC token minted, for the leak checks
         self._ci_request_tokens: dict[str, str] = {}  # CI request token -> subject
         self._service_connections: dict[str, str] = {}  # Azure Pipelines service connection id -> subject
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
@@ -104,7 +105,24 @@ class Emulator:
 
     def oidc_token(self, subject: str, audience: str = EXCHANGE_AUDIENCE) -> str:
         """A signed OIDC token from this emulator's issuer (a CI system's ID token)."""
-        return self.issuer.token(subject, audience)
+        token = self.issuer.token(subject, audience)
+        self._minted.append(token)
+        return token
+
+    def credentials(self) -> dict[str, str]:
+        """Every credential this emulator issued or holds, each with what it is: what no output may show."""
+        with self.directory.lock:
+            found = dict.fromkeys(self.directory.tokens, "an access token it issued")
+            found |= {
+                secret: "a client secret"
+                for tenant in self.directory.tenants.values()
+                for app in tenant.apps.values()
+                for secret in app.secrets
+            }
+        found |= dict.fromkeys(self._minted, "an OIDC token it minted")
+        found |= dict.fromkeys(self._ci_request_tokens, "a CI request token")
+        found[self.identity_header] = "the managed identity header"
+        return found
 
     def github_actions(self, subject: str) -> dict[str, str]:
         """The environment a GitHub Actions job with `id-token: write` would have.
