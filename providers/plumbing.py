@@ -68,7 +68,10 @@ class SessionProvider(dyn.ResourceProvider):
 
     def configure(self, req: dyn.ConfigureRequest) -> None:
         """Receive the whole stack config (secrets in plaintext) once per provider process."""
+        from .engine_watch import watch_engine
         from .session import Session
+
+        watch_engine()  # no provider process outlives the engine that started it
 
         keys = [key for setting in PROVIDER_SETTINGS for key in (setting.key, *setting.aliases)] + list(UNSUPPORTED_KEYS)
         self._session = Session.shared(Sources({key: req.config.get(key) for key in keys}, dict(os.environ)))

@@ -20,9 +20,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"time"
 
-	pbempty "google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/grpc"
+	pbempty "google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/version"
@@ -32,10 +33,19 @@ import (
 // exitAfterUserMessage is the exec script's code for "an error was already shown to the user".
 const exitAfterUserMessage = 32
 
+// engineCheckInterval is how often the host asks whether the engine (the pulumi CLI) is still
+// there. Upstream's hosts ask every 5 minutes (rpcutil.Healthcheck in
+// sdk/python/cmd/pulumi-language-python/main.go); a host whose CLI was killed then lingers for
+// minutes, so this one asks every second: a refused connection fails at once.
+const engineCheckInterval = time.Second
+
 type host struct {
 	pulumirpc.UnimplementedLanguageRuntimeServer
 	engineAddress string
 	execScript    string
+	// engineGone is cancelled when the engine stops answering: the server stops, and so
+	// does any program it is running.
+	engineGone context.Context
 }
 
 func main() {
@@ -51,11 +61,20 @@ func main() {
 		fmt.Fprintf(os.Stderr, "fatal: %v\n", err)
 		os.Exit(1)
 	}
+	engineGone, engineLost := context.WithCancel(context.Background())
 	h := &host{
 		engineAddress: flag.Arg(flag.NArg() - 1),
 		execScript:    filepath.Join(filepath.Dir(self), "pulumi-language-python-exec"),
+		engineGone:    engineGone,
 	}
+	if err := rpcutil.Healthcheck(engineGone, h.engineAddress, engineCheckInterval, engineLost); err != nil {
+		fmt.Fprintf(os.Stderr, "fatal: %v\n", err)
+		os.Exit(1)
+	}
+	stop := make(chan bool)
+	context.AfterFunc(engineGone, func() { close(stop) })
 	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
+		Cancel: stop,
 		Init: func(srv *grpc.Server) error {
 			pulumirpc.RegisterLanguageRuntimeServer(srv, h)
 			return nil
@@ -124,6 +143,10 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 	if err != nil {
 		return nil, err
 	}
+	// The program stops when its Run call is cancelled or when the engine is gone.
+	ctx, stopProgram := context.WithCancel(ctx)
+	defer stopProgram()
+	defer context.AfterFunc(h.engineGone, stopProgram)()
 	interpreter := python(req.GetInfo())
 	args := []string{
 		"-u", h.execScript,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from tests.conftest import AzureCliStandIn
 from tests.e2e.conftest import REPO, Deployment, NewStack, Stack, engine_env
 from tests.emulator import Emulator
 from tests.support.leaks import LeakCheck
+from tests.support.processes import session_members, wait_until_gone
 
 pytestmark = pytest.mark.engine
 
@@ -428,3 +431,28 @@ def test_a_token_answer_a_proxy_mangled_is_one_line_and_prints_no_token(
     assert f"Entra ID's token endpoint for {deployment.emulator.url}/{deployment.tenant.id} answered" in line
     assert deployment.emulator.directory.tokens  # a real token was issued: the leak check looks for it everywhere
 
+
+def test_no_process_outlives_a_killed_cli(new_stack: NewStack) -> None:
+    deployment = new_stack()
+    emulator, stack = deployment.emulator, deployment.stack
+    emulator.faults.latency = 30  # every answer takes 30 s: the CLI dies while the provider waits on one
+    command = ["pulumi", "up", "--yes", "--skip-preview", "--stack", stack.name, "--non-interactive"]
+    cli = subprocess.Popen(
+        command, cwd=stack.project, env=stack.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not emulator.directory.requests and time.monotonic() < deadline:
+            time.sleep(0.2)
+        members = session_members(cli.pid)  # the CLI's session: the language host, the program, the provider
+        assert any("pulumi.dynamic" in line for line in members.values()), members
+        assert any("pulumi-language-python" in line for line in members.values()), members
+    finally:
+        cli.kill()
+        cli.wait()
+    left = wait_until_gone([pid for pid in members if pid != cli.pid], 5)
+    assert not left, {pid: members[pid] for pid in left}
+    emulator.faults.latency = 0
+    stack.pulumi("cancel", "--yes")  # the file backend's lock, left by the killed CLI
+    stack.pulumi("up", "--yes", "--skip-preview")
+    assert deployment.tenant.bitlocker is False
