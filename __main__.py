@@ -7,6 +7,7 @@ import os
 import pulumi
 
 from providers import BitlockerAdoption, BitlockerKeyAccess
+from providers.adoption import ADOPTION_NAME
 from providers.settings import DESIRED_VALUE, TENANT_ID, Setting, Sources
 
 
@@ -24,12 +25,13 @@ def parse_bool(raw: str | None) -> bool | str | None:
 tenant_id = setting(TENANT_ID) or ""
 # Read-only, and checkpointed by the engine before the setting is even checked: the value
 # found at adoption is in state before the first PATCH, whatever happens after.
-adoption = BitlockerAdoption("bitlocker-adoption", tenant_id=tenant_id)
+adoption = BitlockerAdoption(ADOPTION_NAME, tenant_id=tenant_id)
 access = BitlockerKeyAccess(
     "bitlocker-key-access",
     tenant_id=tenant_id,
     allowed=parse_bool(setting(DESIRED_VALUE)),  # type: ignore[arg-type]
     adopted_value=adoption.adoptedValue,
+    adoption_record=adoption.id,
 )
 
 pulumi.export("tenantId", access.tenantId)

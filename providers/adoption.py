@@ -16,6 +16,7 @@ it importable across releases.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pulumi
@@ -23,7 +24,15 @@ import pulumi.dynamic as dyn
 
 from .plumbing import ADOPTED, STACK, TENANT, SessionProvider, one_line_errors, tenant_failure
 
-__all__ = ["BitlockerAdoption", "BitlockerAdoptionProvider"]
+__all__ = ["ADOPTION_NAME", "BitlockerAdoption", "BitlockerAdoptionProvider", "adoption_urn"]
+
+ADOPTION_NAME = "bitlocker-adoption"  # the program's name for the record (__main__.py)
+
+
+def adoption_urn(stack: Any) -> str:
+    """The record's URN, as the engine names it (PULUMI_PROJECT is set for providers by the CLI)."""
+    project = os.environ.get("PULUMI_PROJECT", "bitlocker-policy")
+    return f"urn:pulumi:{stack}::{project}::pulumi-python:dynamic/entra:BitlockerAdoption::{ADOPTION_NAME}"
 
 
 class BitlockerAdoptionProvider(SessionProvider):

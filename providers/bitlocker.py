@@ -33,7 +33,9 @@ import pulumi
 import pulumi.dynamic as dyn
 from pulumi.runtime import rpc
 
+from .adoption import adoption_urn
 from .consistency import now_iso, settled_value
+from .errors import ConfigurationError
 from .plumbing import ADOPTED, STACK, TENANT, SessionProvider, one_line_errors, tenant_failure
 from .settings import DESIRED_VALUE, RETAIN_ON_DELETE
 
@@ -44,6 +46,7 @@ LIVE = "liveValue"
 LAST_PATCH = "lastPatchRequestId"
 LAST_PATCH_AT = "lastPatchAt"
 LAST_PATCH_VALUE = "lastPatchValue"
+ADOPTION_RECORD = "adoptionRecord"  # the adoption record's id: present only when the record is in state
 
 
 class BitlockerKeyAccessProvider(SessionProvider):
@@ -65,7 +68,7 @@ class BitlockerKeyAccessProvider(SessionProvider):
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         """Set the declared value, PATCHing only when the live value differs."""
         tenant = self.session.tenant_guid(props[TENANT])
-        outs = self._converge(tenant, props, adopted=props.get(ADOPTED), previous={})
+        outs = self._converge(tenant, props, adopted=props.get(ADOPTED), record=_adoption_record(props), previous={})
         return dyn.CreateResult(id_=f"{tenant}/authorizationPolicy", outs=outs)
 
     @one_line_errors
@@ -89,7 +92,8 @@ class BitlockerKeyAccessProvider(SessionProvider):
         """Set the declared value, PATCHing only when the live value differs; keep the adopted value."""
         tenant = self.session.tenant_guid(olds[TENANT])
         adopted = olds[ADOPTED] if ADOPTED in olds else news.get(ADOPTED)
-        return dyn.UpdateResult(outs=self._converge(tenant, news, adopted=adopted, previous=olds))
+        record = _adoption_record(olds if ADOPTION_RECORD in olds else news)
+        return dyn.UpdateResult(outs=self._converge(tenant, news, adopted=adopted, record=record, previous=olds))
 
     @one_line_errors
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
@@ -97,20 +101,30 @@ class BitlockerKeyAccessProvider(SessionProvider):
         tenant = self.session.tenant_guid(props[TENANT])
         live = self._settled(tenant, props, self.session.graph_client(tenant).live_value())
         outs = {**props, TENANT: tenant, DESIRED: live, LIVE: live}
-        inputs = {TENANT: tenant, DESIRED: live, LIVE: live, ADOPTED: props.get(ADOPTED), STACK: props.get(STACK)}
+        inputs = {
+            TENANT: tenant,
+            DESIRED: live,
+            LIVE: live,
+            ADOPTED: props.get(ADOPTED),
+            ADOPTION_RECORD: props.get(ADOPTION_RECORD),
+            STACK: props.get(STACK),
+        }
         return dyn.ReadResult(id_=id_, outs=outs, inputs=inputs)
 
     @one_line_errors
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         """Put back the value found at adoption, unless it is null or retainOnDelete is true now."""
+        adopted = props.get(ADOPTED)
+        if not isinstance(adopted, bool):
+            return  # nothing to give back
         if self.retain_on_delete(props.get(STACK)):
             print(f"{RETAIN_ON_DELETE.key} is true: the tenant keeps its current value", file=sys.stderr)
             return
-        adopted = props.get(ADOPTED)
-        if isinstance(adopted, bool):
-            self.session.graph_client(props[TENANT]).write_bitlocker_access(adopted)
+        self.session.graph_client(props[TENANT]).write_bitlocker_access(adopted)
 
-    def _converge(self, tenant: str, inputs: dict[str, Any], *, adopted: Any, previous: dict[str, Any]) -> dict[str, Any]:
+    def _converge(
+        self, tenant: str, inputs: dict[str, Any], *, adopted: Any, record: str, previous: dict[str, Any]
+    ) -> dict[str, Any]:
         """PATCH the declared value when the live value (known to this process) differs; the outputs."""
         graph = self.session.graph_client(tenant)
         desired = inputs[DESIRED]
@@ -119,6 +133,7 @@ class BitlockerKeyAccessProvider(SessionProvider):
             DESIRED: desired,
             LIVE: desired,
             ADOPTED: adopted,
+            ADOPTION_RECORD: record,
             LAST_PATCH: previous.get(LAST_PATCH),
             LAST_PATCH_AT: previous.get(LAST_PATCH_AT),
             LAST_PATCH_VALUE: previous.get(LAST_PATCH_VALUE),
@@ -138,6 +153,24 @@ class BitlockerKeyAccessProvider(SessionProvider):
         return settled_value(seen, written, written_at, graph.read_bitlocker_access, window=window)
 
 
+def _adoption_record(props: dict[str, Any]) -> str:
+    """The adoption record's id; without one in state nothing may be written (the value to restore would be lost).
+
+    The record's `adoptedValue` cannot tell: Pulumi drops an input that is None, so a record
+    of a null value and no record at all look alike; its id is never None. The record goes
+    missing when `pulumi up --skip-preview --exclude` leaves it out: the engine then still
+    creates the setting, without it (measured with Pulumi v3.274.1).
+    """
+    record = props.get(ADOPTION_RECORD)
+    if not isinstance(record, str) or not record:
+        raise ConfigurationError(
+            f"The adoption record {adoption_urn(props.get(STACK))} is not in state (left out with --exclude or "
+            "--target?), so the value this tenant has now could not be restored at destroy; nothing was written. "
+            "Run `pulumi up` without leaving it out"
+        )
+    return record
+
+
 class BitlockerKeyAccess(dyn.Resource, module="entra", name="BitlockerKeyAccess"):
     """Declares, for one tenant, whether device owners may read their own BitLocker keys."""
 
@@ -149,6 +182,7 @@ class BitlockerKeyAccess(dyn.Resource, module="entra", name="BitlockerKeyAccess"
     lastPatchRequestId: pulumi.Output[str | None]  # noqa: N815
     lastPatchAt: pulumi.Output[str | None]  # noqa: N815
     lastPatchValue: pulumi.Output[bool | None]  # noqa: N815
+    adoptionRecord: pulumi.Output[str]  # noqa: N815
 
     def __init__(
         self,
@@ -157,12 +191,14 @@ class BitlockerKeyAccess(dyn.Resource, module="entra", name="BitlockerKeyAccess"
         tenant_id: pulumi.Input[str],
         allowed: pulumi.Input[bool],
         adopted_value: pulumi.Input[bool | None],
+        adoption_record: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ):
         props = {
             TENANT: tenant_id,
             DESIRED: allowed,
             ADOPTED: adopted_value,
+            ADOPTION_RECORD: adoption_record,
             STACK: pulumi.get_stack(),
             LIVE: None,
             LAST_PATCH: None,

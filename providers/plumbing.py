@@ -12,6 +12,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pulumi.dynamic as dyn
@@ -19,8 +20,8 @@ import pulumi.dynamic as dyn
 from .deadline import operation_deadline
 from .errors import BitlockerPolicyError
 from .names import is_domain, is_guid
-from .settings import PROVIDER_SETTINGS, RETAIN_ON_DELETE, TENANT_ID, UNSUPPORTED_KEYS, Sources
-from .stack_config import stack_config
+from .retention import retain_on_delete
+from .settings import PROVIDER_SETTINGS, TENANT_ID, UNSUPPORTED_KEYS, Sources
 
 if TYPE_CHECKING:  # the program process declares resources and must not import httpx or msal
     from .session import Session
@@ -90,11 +91,10 @@ class SessionProvider(dyn.ResourceProvider):
         return self._session
 
     def retain_on_delete(self, stack: Any) -> bool:
-        """retainOnDelete as the stack's file says now (absent: false), else as this process was configured."""
-        config = stack_config(stack) if isinstance(stack, str) else None
-        if config is None:
-            return self.session.retain_on_delete()
-        return Sources(config, {}).flag(RETAIN_ON_DELETE)
+        """retainOnDelete as meant now (providers/retention.py); a ConfigurationError when that cannot be told."""
+        from .invocation import pulumi_command
+
+        return retain_on_delete(stack if isinstance(stack, str) else None, self.session.sources, pulumi_command(), Path.cwd())
 
     def same_tenant(self, old: Any, new: str) -> str | None:
         """The GUID when `old` and `new` name one tenant, else None. No request for equal spellings."""

@@ -27,7 +27,6 @@ from .retry import DEFAULT_RETRY, RetryingClient, RetryPolicy
 from .settings import (
     CONSISTENCY_WINDOW,
     DEADLINE_SECONDS,
-    RETAIN_ON_DELETE,
     UNSUPPORTED_KEYS,
     Endpoints,
     Setting,
@@ -164,10 +163,6 @@ class Session:
             least = "above 0" if above == 0 else "from 0"
             raise ConfigurationError(f"{setting.key} must be a number of seconds {least} and at most {most:g}, got {raw!r}")
         return seconds
-
-    def retain_on_delete(self) -> bool:
-        """bitlocker-policy:retainOnDelete as the stack config this process was given says."""
-        return self._sources.flag(RETAIN_ON_DELETE)
 
     def tenant_guid(self, tenant: str) -> str:
         """The GUID of a tenant given as GUID or verified domain (one discovery request per domain)."""

@@ -1,9 +1,7 @@
 """Stack config files as they stand now: `{stackConfigDir}/Pulumi.{stack}.yaml` beside `Pulumi.yaml`.
 
-`pulumi destroy` runs no program, and the engine configures providers with the config
-recorded at the last `up` (measured with Pulumi v3.274.1: a `retainOnDelete` set since then
-does not reach `configure`). So `delete` reads the stack's file itself, the provider process
-running in the project directory. `fleet` lists the stacks from the same files.
+`fleet` lists the stacks from them; a `delete` that no program ran before reads them for
+retainOnDelete (providers/retention.py), the provider process running in the project directory.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ import yaml
 from .errors import ConfigurationError
 from .files import read_regular_file
 
-__all__ = ["StackConfig", "config_dir", "is_stack_name", "read_stack_config", "stack_config", "stack_files"]
+__all__ = ["StackConfig", "config_dir", "is_stack_name", "project_value", "read_stack_config", "stack_files"]
 
 # Pulumi's own rule (pulumi/pulumi, sdk/go/common/tokens/stack_name.go, ParseStackName).
 _STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
@@ -27,10 +25,12 @@ _STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
 @dataclass(frozen=True)
 class StackConfig:
-    """One stack's config file: its plaintext values, and the keys it holds encrypted (`secure:`)."""
+    """One stack's config file: its plaintext values, the keys it holds encrypted (`secure:`), and
+    the Pulumi ESC environments it imports (`environment:`), whose values only the CLI can read."""
 
     plain: Mapping[str, Any]
     secret_keys: tuple[str, ...] = ()
+    environments: tuple[str, ...] = ()
 
 
 def is_stack_name(name: str) -> bool:
@@ -56,21 +56,27 @@ def stack_files(project_dir: Path) -> dict[str, Path]:
 
 def read_stack_config(path: Path) -> StackConfig:
     """The stack file's config; a ConfigurationError saying why when the file cannot be used."""
-    config = _mapping(path).get("config") or {}
+    content = _mapping(path)
+    config = content.get("config") or {}
     if not isinstance(config, dict):
         raise ConfigurationError(f"{path}: `config:` must be a mapping of keys to values")
+    imported = content.get("environment")
+    environments = [] if imported is None else imported if isinstance(imported, list) else [imported]
     return StackConfig(
         {key: _plain(value) for key, value in config.items() if not isinstance(value, dict)},
         tuple(key for key, value in config.items() if isinstance(value, dict) and "secure" in value),
+        tuple(str(name) for name in environments),
     )
 
 
-def stack_config(stack: str, project_dir: Path | None = None) -> dict[str, Any] | None:
-    """The stack's plaintext config now (secrets, which are dicts, left out); None when it has no usable file."""
-    try:
-        return dict(read_stack_config(config_dir(project_dir or Path.cwd()) / f"Pulumi.{stack}.yaml").plain)
-    except ConfigurationError:
-        return None
+def project_value(project_dir: Path, key: str) -> Any:
+    """What Pulumi.yaml's `config:` gives `key` (namespace:name) when no stack sets it: a value, a
+    declared default (the short name in the project's own namespace), or None."""
+    project = _mapping(project_dir / "Pulumi.yaml")
+    config = project.get("config") or {}
+    namespace, name = key.split(":", 1)
+    entry = config.get(key, config.get(name) if namespace == project.get("name") else None) if isinstance(config, dict) else None
+    return entry.get("value", entry.get("default")) if isinstance(entry, dict) else entry
 
 
 def _plain(value: Any) -> Any:

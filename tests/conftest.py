@@ -14,6 +14,7 @@ import pytest
 from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
 
+from providers import invocation
 from providers.bitlocker import BitlockerKeyAccessProvider
 from providers.retry import RetryPolicy
 from providers.session import Session, new_http_client
@@ -132,6 +133,20 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Configure]:
 def provider(configure: Configure, configured: dict[str, str]) -> BitlockerKeyAccessProvider:
     """A provider configured with a client secret for the emulator."""
     return configure(configured)
+
+
+ServeCommand = Callable[[str], None]
+
+
+@pytest.fixture
+def serve_command(monkeypatch: pytest.MonkeyPatch) -> ServeCommand:
+    """Make this test's provider processes serve `pulumi ARGS` (in-process, no CLI is their ancestor)."""
+
+    def serve(args: str) -> None:
+        command = invocation.PulumiCommand(("pulumi", *args.split()))
+        monkeypatch.setattr(invocation, "pulumi_command", lambda: command)
+
+    return serve
 
 
 @dataclass

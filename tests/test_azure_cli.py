@@ -25,7 +25,7 @@ def test_with_nothing_configured_the_cli_signs_in(
 ) -> None:
     azure_cli.sign_in({tenant.id: emulator.access_token(tenant)})
     provider = configure(config)
-    checked = provider.check({}, {"tenantId": tenant.domain, DESIRED: False}).inputs
+    checked = provider.check({}, {"tenantId": tenant.domain, DESIRED: False, "adoptionRecord": f"{tenant.id}/adoption"}).inputs
     assert (provider.create(checked).outs or {})["liveValue"] is False
     assert tenant.bitlocker is False
 
@@ -34,7 +34,7 @@ def test_a_signed_out_cli_says_to_run_az_login(
     configure: Configure, config: dict[str, str], tenant: Tenant, azure_cli: AzureCliStandIn
 ) -> None:
     with pytest.raises(AuthenticationError, match=f"not signed in to tenant {tenant.id}: run `az login --tenant {tenant.id}`"):
-        configure(config).create({"tenantId": tenant.id, DESIRED: False})
+        configure(config).create({"tenantId": tenant.id, DESIRED: False, "adoptionRecord": f"{tenant.id}/adoption"})
 
 
 def test_a_cli_without_access_to_the_tenant_quotes_entra(
@@ -43,7 +43,7 @@ def test_a_cli_without_access_to_the_tenant_quotes_entra(
     home = emulator.add_tenant()
     azure_cli.sign_in({home.id: emulator.access_token(home)})
     with pytest.raises(AuthenticationError, match=r"gave no token for tenant .*: ERROR: AADSTS50020: User account"):
-        configure(config).create({"tenantId": tenant.id, DESIRED: False})
+        configure(config).create({"tenantId": tenant.id, DESIRED: False, "adoptionRecord": f"{tenant.id}/adoption"})
 
 
 def test_a_cli_token_of_another_tenant_is_refused_before_any_graph_request(
@@ -52,7 +52,7 @@ def test_a_cli_token_of_another_tenant_is_refused_before_any_graph_request(
     home = emulator.add_tenant()
     azure_cli.sign_in({tenant.id: emulator.access_token(home)})  # an account whose token is for its home tenant
     with pytest.raises(AuthenticationError, match=f"signed in to tenant {home.id}.*run `az login --tenant {tenant.id}`"):
-        configure(config).create({"tenantId": tenant.id, DESIRED: False})
+        configure(config).create({"tenantId": tenant.id, DESIRED: False, "adoptionRecord": f"{tenant.id}/adoption"})
     assert emulator.graph_requests(tenant=home) == []
 
 
@@ -62,7 +62,7 @@ def test_a_cli_token_whose_tenant_cannot_be_read_is_refused(
     """Microsoft calls access tokens opaque: with nothing else proving the tenant, refuse rather than guess."""
     azure_cli.sign_in({tenant.id: "an-opaque-token"})
     with pytest.raises(AuthenticationError, match="gave a token whose tenant cannot be read"):
-        configure(config).create({"tenantId": tenant.id, DESIRED: False})
+        configure(config).create({"tenantId": tenant.id, DESIRED: False, "adoptionRecord": f"{tenant.id}/adoption"})
     assert emulator.graph_requests(tenant=tenant) == []
 
 
@@ -72,7 +72,7 @@ def test_a_hanging_cli_is_stopped_at_the_operations_deadline_with_all_it_started
     azure_cli.hang(tmp_path / "az-child.pid")
     provider = configure({**config, "bitlocker-policy:deadlineSeconds": "2"})
     with pytest.raises(AuthenticationError) as caught:
-        provider.create({"tenantId": tenant.id, DESIRED: False})
+        provider.create({"tenantId": tenant.id, DESIRED: False, "adoptionRecord": f"{tenant.id}/adoption"})
     assert "The Azure CLI gave no token within 2 s (what was left of the operation's 2 s deadline)" in str(caught.value)
     child = int((tmp_path / "az-child.pid").read_text())
     assert wait_until_gone([child], 5) == []  # the whole process group was killed, not just `az`
@@ -84,5 +84,5 @@ def test_a_cli_that_another_tenant_signed_in_is_named_once(
     home = emulator.add_tenant()
     azure_cli.sign_in({tenant.id: emulator.access_token(home)})
     with pytest.raises(AuthenticationError) as caught:
-        configure(config).create({"tenantId": tenant.id, DESIRED: False})
+        configure(config).create({"tenantId": tenant.id, DESIRED: False, "adoptionRecord": f"{tenant.id}/adoption"})
     assert str(caught.value).startswith(f"The Azure CLI signed in to tenant {home.id}")

@@ -20,7 +20,7 @@ from pulumi.dynamic.dynamic import serialize_provider
 from providers.adoption import BitlockerAdoptionProvider
 from providers.bitlocker import BitlockerKeyAccessProvider
 from providers.errors import ConfigurationError, ForbiddenError, UnexpectedResponseError
-from tests.conftest import Configure, Registered, emulator_config
+from tests.conftest import Configure, Registered, ServeCommand, emulator_config
 from tests.emulator import Emulator, Tenant
 
 DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"
@@ -28,7 +28,20 @@ DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"
 
 def inputs(tenant: Tenant, desired: Any, spelling: str | None = None, adopted: Any = True) -> dict[str, Any]:
     """The setting's inputs as the program declares them."""
-    return {"tenantId": spelling or tenant.id, DESIRED: desired, "adoptedValue": adopted, "stack": "test", "liveValue": None}
+    return {
+        "tenantId": spelling or tenant.id,
+        DESIRED: desired,
+        "adoptedValue": adopted,
+        "adoptionRecord": f"{tenant.id}/adoption",
+        "stack": "test",
+        "liveValue": None,
+    }
+
+
+@pytest.fixture(autouse=True)
+def under_pulumi_up(serve_command: ServeCommand) -> None:
+    """Unless a test says otherwise, its provider processes serve `pulumi up`: the program ran."""
+    serve_command("up --yes")
 
 
 def calls(emulator: Emulator, tenant: Tenant) -> list[str]:
@@ -102,6 +115,7 @@ def test_first_up_reads_once_adopts_then_patches(
         DESIRED: False,
         "liveValue": False,
         "adoptedValue": True,
+        "adoptionRecord": f"{tenant.id}/adoption",
         "lastPatchRequestId": patch.request_id,
         "lastPatchAt": outs["lastPatchAt"],
         "lastPatchValue": False,
@@ -286,7 +300,14 @@ def test_read_returns_the_live_value_as_output_and_input(
     emulator.set_bitlocker(tenant, True)  # real drift, right after our write: no window to wait out here
     process = configure({**configured, "bitlocker-policy:consistencyWindowSeconds": "0"})
     result = process.read("id", outs)
-    assert result.inputs == {"tenantId": tenant.id, DESIRED: True, "liveValue": True, "adoptedValue": True, "stack": "test"}
+    assert result.inputs == {
+        "tenantId": tenant.id,
+        DESIRED: True,
+        "liveValue": True,
+        "adoptedValue": True,
+        "adoptionRecord": f"{tenant.id}/adoption",
+        "stack": "test",
+    }
     assert result.outs is not None
     assert (result.outs[DESIRED], result.outs["liveValue"], result.outs["adoptedValue"]) == (True, True, True)
     emulator.directory.requests.clear()
@@ -302,7 +323,7 @@ def test_delete_restores_the_adopted_value(provider: BitlockerKeyAccessProvider,
     assert tenant.bitlocker is True
 
 
-def test_retain_on_delete_from_the_config_the_process_was_given(
+def test_retain_on_delete_from_the_config_a_process_that_ran_the_program_was_given(
     configure: Configure, configured: dict[str, str], emulator: Emulator, tenant: Tenant
 ) -> None:
     outs = up(configure(configured), tenant, False)
@@ -324,20 +345,28 @@ def test_retain_on_delete_reads_the_file_as_config_does(
     monkeypatch: pytest.MonkeyPatch,
     line: str,
     patches: int,
+    serve_command: ServeCommand,
 ) -> None:
     """A file without the key means the default (restore), whatever the last `up` recorded."""
     in_project(tmp_path, monkeypatch, "  azuread:clientId: x\n" + line)
     outs = up(configure(configured), tenant, False)
     emulator.directory.requests.clear()
+    serve_command("destroy --yes")  # no program runs: configure gets the last up's config
     configure({**configured, "bitlocker-policy:retainOnDelete": "true"}).delete("id", outs)
     assert calls(emulator, tenant).count("PATCH") == patches
 
 
 def test_retain_on_delete_that_is_not_a_boolean_is_one_line(
-    configure: Configure, configured: dict[str, str], tenant: Tenant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    configure: Configure,
+    configured: dict[str, str],
+    tenant: Tenant,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    serve_command: ServeCommand,
 ) -> None:
     in_project(tmp_path, monkeypatch, "  bitlocker-policy:retainOnDelete: maybe\n")
     outs = up(configure(configured), tenant, False)
+    serve_command("destroy --yes")
     with pytest.raises(ConfigurationError, match="bitlocker-policy:retainOnDelete must be true or false, got 'maybe'"):
         configure(configured).delete("id", outs)
 
@@ -359,11 +388,13 @@ def test_retain_on_delete_as_the_stack_file_says_now(
     tenant: Tenant,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    serve_command: ServeCommand,
 ) -> None:
     """`pulumi destroy` configures the provider with the config of the last `up`: the file wins."""
     stack_file = in_project(tmp_path, monkeypatch, "  bitlocker-policy:retainOnDelete: true\n", config_dir="stacks")
     outs = up(configure(configured), tenant, False)
     emulator.directory.requests.clear()
+    serve_command("destroy --yes")
     configure(configured).delete("id", outs)
     assert calls(emulator, tenant) == []
     stack_file.write_text("config:\n  bitlocker-policy:retainOnDelete: 'false'\n")
@@ -515,3 +546,36 @@ def test_concurrent_operations_share_one_client_and_one_token(
     assert [r["liveValue"] for r in results if r] == [False] * 16
     assert calls(emulator, tenant) == []  # the value this process wrote is what it knows
     assert emulator.token_requests(tenant) == []  # all reuse the token of the first up
+
+
+# -- the adoption record must be in state before anything is written -------------------------------
+def test_create_without_the_adoption_record_names_it_and_writes_nothing(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pulumi up --skip-preview --exclude <the record>` creates the setting without it (Pulumi v3.274.1)."""
+    monkeypatch.setenv("PULUMI_PROJECT", "bitlocker-policy")  # as the CLI sets it for providers
+    checked = provider.check({}, {key: value for key, value in inputs(tenant, False).items() if key != "adoptionRecord"})
+    with pytest.raises(ConfigurationError) as caught:
+        provider.create(checked.inputs)
+    assert str(caught.value).startswith(
+        "The adoption record urn:pulumi:test::bitlocker-policy::pulumi-python:dynamic/entra:BitlockerAdoption::"
+        "bitlocker-adoption is not in state (left out with --exclude or --target?)"
+    )
+    assert "Run `pulumi up` without leaving it out" in str(caught.value)
+    assert "PATCH" not in calls(emulator, tenant)
+    assert tenant.bitlocker is True
+
+
+def test_an_update_needs_a_record_in_its_own_state_or_beside_it(
+    provider: BitlockerKeyAccessProvider, emulator: Emulator, tenant: Tenant
+) -> None:
+    outs = up(provider, tenant, False)
+    legacy = {key: value for key, value in outs.items() if key != "adoptionRecord"}  # a state from before the record
+    emulator.set_bitlocker(tenant, True)
+    checked, _ = preview(provider, legacy, inputs(tenant, False))
+    assert (provider.update("id", legacy, checked).outs or {})["adoptionRecord"] == f"{tenant.id}/adoption"
+    emulator.set_bitlocker(tenant, True)
+    without = {key: value for key, value in checked.items() if key != "adoptionRecord"}
+    with pytest.raises(ConfigurationError, match="is not in state"):
+        provider.update("id", legacy, without)
+    assert tenant.bitlocker is True
