@@ -34,6 +34,7 @@ import yaml
 
 from providers.names import is_guid
 from tests.emulator import Emulator, Tenant
+from tests.support.leaks import LeakCheck
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.y*ml"))
@@ -617,3 +618,11 @@ def test_gitlab_preview_job_previews_every_stack_with_the_jobs_id_token(
         assert GITLAB_SUBJECT in federated_subjects(emulator, drifted)
         assert len(emulator.graph_requests(method="PATCH")) == patches
         assert (converged.bitlocker, drifted.bitlocker) == (False, True)
+
+        # Nothing the job held leaked into what it printed or left: state, artifacts, logs.
+        check = LeakCheck(roots=[backend, deployed, repo / ".gitlab-ci-local", tmp_path / "pulumi-home"])
+        check.secrets |= emulator.credentials()
+        check.add_secret(env["PULUMI_CONFIG_PASSPHRASE"], "the stacks' passphrase")
+        check.printed("python -m fleet up", up.stdout + up.stderr)
+        check.printed("gitlab-ci-local preview", job.stdout + job.stderr)
+        assert not check.findings(), check.findings()

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +18,6 @@ from tests.conftest import AzureCliStandIn
 from tests.e2e.conftest import REPO, Deployment, NewStack, Stack, engine_env
 from tests.emulator import Emulator
 from tests.support.leaks import LeakCheck
-from tests.support.processes import session_members, wait_until_gone
 
 pytestmark = pytest.mark.engine
 
@@ -124,15 +120,6 @@ def test_drift_is_named_with_both_values_in_every_preview_format(new_stack: NewS
     (step,) = [s for s in preview["steps"] if s["urn"].endswith("BitlockerKeyAccess::bitlocker-key-access")]
     assert step["op"] == "update"
     assert (step["oldState"]["outputs"]["liveValue"], step["newState"]["inputs"]["liveValue"]) == (False, True)
-
-
-def test_retain_on_delete_set_after_the_last_up_is_honoured_by_destroy(new_stack: NewStack) -> None:
-    deployment = adopted(new_stack)
-    deployment.stack.pulumi("config", "set", "bitlocker-policy:retainOnDelete", "true")  # no `up` since
-    destroy = deployment.stack.pulumi("destroy", "--yes", "--skip-preview")
-    assert deployment.graph_calls() == []
-    assert deployment.tenant.bitlocker is False
-    assert "bitlocker-policy:retainOnDelete is true: the tenant keeps its current value" in destroy.output
 
 
 def test_no_false_drift_right_after_our_own_write(new_stack: NewStack) -> None:
@@ -335,23 +322,6 @@ def test_unknown_tenant_is_aadsts90002(new_stack: NewStack) -> None:
     assert "azuread:tenantId" in one_error_line(up.output, "AADSTS90002")
 
 
-@pytest.mark.parametrize(
-    ("key", "value", "message"),
-    [
-        (DESIRED, "maybe", "'allowedToReadBitlockerKeysForOwnedDevice' must be of type 'boolean'"),
-        ("azuread:tenantId", "not a tenant", "azuread:tenantId (or ARM_TENANT_ID, AZURE_TENANT_ID) must be the tenant's GUID"),
-        ("bitlocker-policy:graphEndpoint", "http://graph.example.test", "must be an https:// URL"),
-    ],
-)
-def test_bad_config_fails_at_preview_without_any_graph_request(new_stack: NewStack, key: str, value: str, message: str) -> None:
-    deployment = new_stack()
-    deployment.stack.configure({key: value})
-    preview = deployment.stack.pulumi("preview", expect=1)
-    assert message in preview.output
-    assert "Traceback" not in preview.output
-    assert deployment.emulator.graph_requests() == []
-
-
 def test_throttled_patch_waits_retry_after_then_succeeds(new_stack: NewStack) -> None:
     deployment = new_stack()
     deployment.emulator.faults.throttle(1, retry_after="2", method="PATCH")
@@ -414,45 +384,3 @@ def test_the_language_host_runs_a_stack_with_no_config(
     stack.pulumi("stack", "init")  # no `config set`: the stack has no config at all
     stack.pulumi("up", "--yes", "--skip-preview")
     assert stack.outputs() == {"value": True}
-
-
-@pytest.mark.parametrize(
-    "mangled",
-    [lambda body: b"\xef\xbb\xbf" + body, lambda body: body + b"\n<!-- inspected -->"],
-    ids=["a byte-order mark in front", "bytes after it"],
-)
-def test_a_token_answer_a_proxy_mangled_is_one_line_and_prints_no_token(
-    new_stack: NewStack, mangled: Callable[[bytes], bytes]
-) -> None:
-    deployment = new_stack()
-    deployment.emulator.faults.mangle("token", mangled)
-    preview = deployment.stack.pulumi("preview", expect=1)
-    line = one_error_line(preview.output, "answered HTTP 200 with something other than a JSON object")
-    assert f"Entra ID's token endpoint for {deployment.emulator.url}/{deployment.tenant.id} answered" in line
-    assert deployment.emulator.directory.tokens  # a real token was issued: the leak check looks for it everywhere
-
-
-def test_no_process_outlives_a_killed_cli(new_stack: NewStack) -> None:
-    deployment = new_stack()
-    emulator, stack = deployment.emulator, deployment.stack
-    emulator.faults.latency = 30  # every answer takes 30 s: the CLI dies while the provider waits on one
-    command = ["pulumi", "up", "--yes", "--skip-preview", "--stack", stack.name, "--non-interactive"]
-    cli = subprocess.Popen(
-        command, cwd=stack.project, env=stack.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not emulator.directory.requests and time.monotonic() < deadline:
-            time.sleep(0.2)
-        members = session_members(cli.pid)  # the CLI's session: the language host, the program, the provider
-        assert any("pulumi.dynamic" in line for line in members.values()), members
-        assert any("pulumi-language-python" in line for line in members.values()), members
-    finally:
-        cli.kill()
-        cli.wait()
-    left = wait_until_gone([pid for pid in members if pid != cli.pid], 5)
-    assert not left, {pid: members[pid] for pid in left}
-    emulator.faults.latency = 0
-    stack.pulumi("cancel", "--yes")  # the file backend's lock, left by the killed CLI
-    stack.pulumi("up", "--yes", "--skip-preview")
-    assert deployment.tenant.bitlocker is False
