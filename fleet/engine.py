@@ -32,7 +32,7 @@ from pulumi import automation as auto
 from pulumi.dynamic import dynamic as pulumi_dynamic
 
 from providers.bitlocker import LAST_PATCH, LIVE
-from providers.errors import BitlockerPolicyError
+from providers.errors import EngineError
 
 from .outcome import FAILED, NONE, UPDATE, Outcome, why_update
 
@@ -84,10 +84,6 @@ class _Events:
             if raised:
                 return _EXCEPTION_NAME.sub("", raised[0])
         return self.errors[-1].splitlines()[0] if self.errors else fallback
-
-
-class EngineError(BitlockerPolicyError):
-    """The Pulumi CLI failed for one stack outside a preview, up or refresh (backend, login, passphrase)."""
 
 
 def cli_failure(error: auto.errors.CommandError) -> str:

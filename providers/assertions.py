@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from .credentials import AzurePipelinesToken, GitHubActionsToken, OidcSource, OidcTokenFile, OidcTokenValue
-from .errors import AuthenticationError, ConfigurationError
+from .errors import AuthenticationError, ConfigurationError, UnreachableError
 from .files import read_regular_file
 from .retry import wire_problem
 from .settings import OIDC_AZURE_SERVICE_CONNECTION_ID, OIDC_REQUEST_URL, OIDC_TOKEN_FILE_PATH
@@ -100,7 +100,7 @@ def _ask(
     try:
         return http.request(method, url, headers=headers)
     except httpx.RequestError as exc:
-        raise AuthenticationError(f"Could not reach the {who} OIDC endpoint ({wire_problem(exc)})") from None
+        raise UnreachableError(f"Could not reach the {who} OIDC endpoint ({wire_problem(exc)})") from None
 
 
 def _json_field(response: httpx.Response, name: str) -> str | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from .credentials import HOW_TO_CONFIGURE
 from .deadline import current_deadline
-from .errors import AuthenticationError, ConfigurationError
+from .errors import AuthenticationError, ConfigurationError, DeadlineExceededError, UnreachableError
 from .outside_text import one_line
 from .settings import USE_CLI
 
@@ -89,13 +89,13 @@ class AzureCliToken:
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.communicate()
-                    raise AuthenticationError(
+                    raise DeadlineExceededError(
                         f"The Azure CLI gave no token within {timeout:.0f} s"
                         + (f" (what was left of the operation's {deadline.seconds:.0f} s deadline)" if deadline else "")
                         + "; run `az account show`"
                     ) from None
         except OSError as exc:
-            raise AuthenticationError(f"Could not run the Azure CLI: {exc.strerror}") from None
+            raise UnreachableError(f"Could not run the Azure CLI: {exc.strerror}") from None
         if process.returncode != 0:
             raise AuthenticationError(self._refusal(stderr))
         return stdout

@@ -1,15 +1,23 @@
 """Errors the product raises. Every message names the fix.
 
     BitlockerPolicyError
-    ├── ConfigurationError         a setting is missing, malformed or contradictory
-    ├── AuthenticationError        Entra refused the credential (carries the AADSTS codes)
-    ├── GraphTransportError        Graph could not be reached, even after retries
-    ├── DeadlineExceededError      retries would outlast the operation's deadline
-    └── GraphError                 Graph answered with an error (status, code, request ids)
-        ├── ForbiddenError         403: the app lacks a Graph permission
-        ├── ThrottledError         429/503/504 still after every retry
-        └── UnexpectedResponseError  a success that lacks what the product reads
+    ├── ConfigurationError       a setting is missing, malformed or contradictory: fix the config
+    ├── UnreachableError         Entra ID, Graph or an identity source could not be reached, or
+    │                            something else answered in its place: check the network, proxy, hosts
+    ├── UnavailableError         Entra ID answered, but kept failing or throttling past every retry:
+    │                            run again later
+    ├── AuthenticationError      Entra ID (or the CI system, or `az`) refused to issue a token:
+    │                            fix the credential (carries the AADSTS codes)
+    ├── DeadlineExceededError    the operation's deadline came before an answer
+    ├── GraphError               Graph answered with an error (status, code, request ids)
+    │   ├── ForbiddenError           403: the app lacks a Graph permission
+    │   ├── ThrottledError           429/503/504 still after every retry
+    │   └── UnexpectedResponseError  a success that lacks what the product reads
+    └── EngineError              the Pulumi CLI failed for one stack outside its update (fleet)
 
+"Could not reach" is kept apart from "refused", as httpx keeps transport errors apart from
+status errors and azure-identity keeps CredentialUnavailableError apart from
+ClientAuthenticationError: a caller retries the first, and fixes a credential for the second.
 Messages never contain a credential or token: only names of settings, ids and codes.
 """
 
@@ -20,11 +28,13 @@ __all__ = [
     "BitlockerPolicyError",
     "ConfigurationError",
     "DeadlineExceededError",
+    "EngineError",
     "ForbiddenError",
     "GraphError",
-    "GraphTransportError",
     "ThrottledError",
+    "UnavailableError",
     "UnexpectedResponseError",
+    "UnreachableError",
 ]
 
 
@@ -36,17 +46,22 @@ class ConfigurationError(BitlockerPolicyError):
     """A setting is missing, malformed or contradicts another one."""
 
 
+class UnreachableError(BitlockerPolicyError):
+    """Entra ID, Graph or an identity source could not be reached (connection, TLS, DNS, timeout),
+    or something other than the service answered (a redirect, a proxy's page)."""
+
+
+class UnavailableError(BitlockerPolicyError):
+    """Entra ID answered, but kept failing (5xx) or throttling (429) past every retry."""
+
+
 class AuthenticationError(BitlockerPolicyError):
-    """Entra ID refused to issue a token."""
+    """Entra ID, the CI system or the Azure CLI refused to issue a token."""
 
     def __init__(self, message: str, codes: tuple[int, ...] = (), correlation_id: str | None = None):
         super().__init__(message)
         self.codes = codes
         self.correlation_id = correlation_id
-
-
-class GraphTransportError(BitlockerPolicyError):
-    """Graph could not be reached (connection, TLS or timeout), even after retries."""
 
 
 class DeadlineExceededError(BitlockerPolicyError):
@@ -83,3 +98,7 @@ class ThrottledError(GraphError):
 
 class UnexpectedResponseError(GraphError):
     """Graph answered with success, but without what the product reads."""
+
+
+class EngineError(BitlockerPolicyError):
+    """The Pulumi CLI failed for one stack outside a preview, up or refresh (backend, login, passphrase)."""

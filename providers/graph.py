@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from .errors import ForbiddenError, GraphError, GraphTransportError, ThrottledError, UnexpectedResponseError
+from .errors import ForbiddenError, GraphError, ThrottledError, UnexpectedResponseError, UnreachableError
 from .outside_text import one_line
 from .retry import DEFAULT_RETRY, wire_problem
 
@@ -101,7 +101,7 @@ class GraphClient:
         try:
             response = self._http.request(method, self._url, json=body, headers=headers, auth=self._auth)
         except httpx.RequestError as exc:
-            raise GraphTransportError(
+            raise UnreachableError(
                 f"Could not reach Graph at {self._url} ({wire_problem(exc)}) after retries "
                 f"(client-request-id {headers['client-request-id']}); check bitlocker-policy:graphEndpoint, "
                 "the network and SSL_CERT_FILE"

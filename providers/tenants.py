@@ -17,7 +17,7 @@ import httpx
 
 from .discovery_cache import DiscoveryCache, is_openid_configuration
 from .entra_answers import checked
-from .errors import AuthenticationError
+from .errors import AuthenticationError, UnreachableError
 from .names import is_guid
 from .outside_text import one_line
 from .retry import wire_problem
@@ -54,7 +54,7 @@ class TenantDirectory:
         try:
             response = self._http.get(url)
         except httpx.RequestError as exc:
-            raise AuthenticationError(
+            raise UnreachableError(
                 f"Could not reach Entra ID at {self._authority_host} ({wire_problem(exc)}); check "
                 f"{AUTHORITY_HOST.describe()}, {ENVIRONMENT.key}, the network and SSL_CERT_FILE"
             ) from None
@@ -62,7 +62,7 @@ class TenantDirectory:
         fix = f"check {AUTHORITY_HOST.describe()} and {ENVIRONMENT.key}"
         if checked(response, what, fix).is_success:
             if not is_openid_configuration(response.text):
-                raise AuthenticationError(
+                raise UnreachableError(
                     f"{what} answered with a JSON object that is no OpenID configuration "
                     f"(issuer, token_endpoint and authorization_endpoint as text); {fix}"
                 )
@@ -83,7 +83,7 @@ class TenantDirectory:
         issuer = str(response.json()["issuer"])
         guid = _guid_in_issuer(issuer)
         if guid is None:
-            raise AuthenticationError(
+            raise UnreachableError(
                 f"Entra ID's OIDC discovery for tenant {tenant!r} names no tenant GUID in its issuer "
                 f"({one_line(issuer)!r}); check {AUTHORITY_HOST.describe()} and {ENVIRONMENT.key}"
             )

@@ -2,9 +2,9 @@
 
 MSAL apps are built lazily (their constructor does OIDC discovery) and keep tokens in
 memory, so a provider process asks Entra for a token once and reuses it until it is near
-expiry. Whatever Entra answers (a refusal as a dict; throttling, an outage or a body MSAL
-cannot read, checked before MSAL sees it; an unreadable Azure Arc key file) ends as one
-AuthenticationError.
+expiry. Whatever Entra answers ends as one error of `errors.py`'s tree: a refusal (a dict)
+or an unreadable Azure Arc key file as AuthenticationError; throttling, an outage or a body
+MSAL cannot read, checked before MSAL sees it, as UnavailableError or UnreachableError.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .assertions import EXCHANGE_AUDIENCE, assertion
 from .azure_cli import AzureCliToken
 from .credentials import AzureCli, ClientCertificate, ClientSecret, Credential, FederatedToken, ManagedIdentity
 from .entra_answers import checked
-from .errors import AuthenticationError, ConfigurationError
+from .errors import AuthenticationError, ConfigurationError, UnreachableError
 from .outside_text import one_line
 from .retry import wire_problem
 from .settings import (
@@ -185,7 +185,7 @@ class _ClientCredentialsToken:
             except httpx.RequestError as exc:
                 raise _unreachable(self._authority, exc) from None
             except ValueError:  # an error status whose body is no JSON (MSAL parses it with json.loads)
-                raise AuthenticationError(
+                raise UnreachableError(
                     f"Entra ID's token endpoint for {self._authority} answered with something other than JSON; "
                     f"check {AUTHORITY_HOST.describe()} (a proxy may be answering in its place)"
                 ) from None
@@ -236,7 +236,7 @@ class _ManagedIdentityToken:
             try:
                 result = self._client.acquire_token_for_client(resource=self._resource)
             except httpx.RequestError as exc:
-                raise AuthenticationError(
+                raise UnreachableError(
                     f"Could not reach the managed identity endpoint ({wire_problem(exc)}); "
                     "is this machine an Azure resource with a managed identity?"
                 ) from None
@@ -248,7 +248,7 @@ class _ManagedIdentityToken:
                     "the account running Pulumi must be allowed to read it (Linux: the himds group)"
                 ) from None
             except ValueError:  # MSAL parses the endpoint's answer with json.loads
-                raise AuthenticationError(
+                raise UnreachableError(
                     f"The {self._describe} gave no token: the managed identity endpoint answered with something other than JSON"
                 ) from None
         return _access_token(result, self._describe)
@@ -292,8 +292,8 @@ def _first_sentence(description: str) -> str:
     return one_line(text.splitlines()[0] if text else description)
 
 
-def _unreachable(authority: str, exc: httpx.RequestError) -> AuthenticationError:
-    return AuthenticationError(
+def _unreachable(authority: str, exc: httpx.RequestError) -> UnreachableError:
+    return UnreachableError(
         f"Could not reach the authority {authority} ({wire_problem(exc)}); check "
         f"{AUTHORITY_HOST.describe()}, {ENVIRONMENT.key}, the network and SSL_CERT_FILE"
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.errors import AuthenticationError
+from providers.errors import AuthenticationError, DeadlineExceededError
 from tests.conftest import AzureCliStandIn, Configure, emulator_config
 from tests.emulator import Emulator, Tenant
 from tests.support.processes import wait_until_gone
@@ -71,7 +71,7 @@ def test_a_hanging_cli_is_stopped_at_the_operations_deadline_with_all_it_started
 ) -> None:
     azure_cli.hang(tmp_path / "az-child.pid")
     provider = configure({**config, "bitlocker-policy:deadlineSeconds": "2"})
-    with pytest.raises(AuthenticationError) as caught:
+    with pytest.raises(DeadlineExceededError) as caught:
         provider.create({"tenantId": tenant.id, DESIRED: False, "adoptionRecord": f"{tenant.id}/adoption"})
     assert "The Azure CLI gave no token within 2 s (what was left of the operation's 2 s deadline)" in str(caught.value)
     child = int((tmp_path / "az-child.pid").read_text())

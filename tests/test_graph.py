@@ -16,9 +16,9 @@ from providers.errors import (
     DeadlineExceededError,
     ForbiddenError,
     GraphError,
-    GraphTransportError,
     ThrottledError,
     UnexpectedResponseError,
+    UnreachableError,
 )
 from providers.graph import GraphClient
 from providers.session import new_http_client
@@ -138,7 +138,7 @@ def test_unreachable_graph_is_a_clear_error(
     emulator: Emulator, tenant: Tenant, registered: Registered, http: httpx.Client
 ) -> None:
     graph = client_for(emulator, tenant, registered.app.client_id, registered.secret, http, url="https://127.0.0.1:9")
-    with pytest.raises(GraphTransportError, match="bitlocker-policy:graphEndpoint"):
+    with pytest.raises(UnreachableError, match="bitlocker-policy:graphEndpoint"):
         graph.read_bitlocker_access()
 
 
@@ -194,5 +194,5 @@ def test_a_body_that_cannot_be_decoded_is_one_line() -> None:
     def handle(_: httpx.Request) -> httpx.Response:
         return httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=b"not gzip")
 
-    with new_http_client(httpx.MockTransport(handle)) as http, pytest.raises(GraphTransportError, match=r"\(DecodingError\)"):
+    with new_http_client(httpx.MockTransport(handle)) as http, pytest.raises(UnreachableError, match=r"\(DecodingError\)"):
         GraphClient(http, "https://graph.example.test", lambda: "token").read_bitlocker_access()

@@ -29,7 +29,13 @@ from providers.credentials import (
     OidcTokenFile,
     OidcTokenValue,
 )
-from providers.errors import AuthenticationError, ConfigurationError
+from providers.errors import (
+    AuthenticationError,
+    BitlockerPolicyError,
+    ConfigurationError,
+    UnavailableError,
+    UnreachableError,
+)
 from providers.session import new_http_client
 from providers.settings import Endpoints
 from providers.tenants import TenantDirectory, token_tenant
@@ -65,10 +71,10 @@ def certificate_credential(client_id: str, path: Path, password: str | None = No
 
 @pytest.fixture
 def refusal(token_for: TokenFor) -> TokenFor:
-    """The message of the AuthenticationError a credential meets."""
+    """The message of the error a credential meets (refused, unreachable or unavailable: errors.py)."""
 
     def get(credential: Credential, tenant: str) -> str:
-        with pytest.raises(AuthenticationError) as caught:
+        with pytest.raises(BitlockerPolicyError) as caught:
             token_for(credential, tenant)
         return str(caught.value)
 
@@ -327,10 +333,12 @@ def test_entra_outages_are_retried(
 
 @pytest.mark.parametrize(("endpoint", "what"), [("discovery", "OIDC discovery"), ("token", "token endpoint")])
 def test_an_entra_outage_past_the_retries_is_one_line(
-    emulator: Emulator, tenant: Tenant, registered: Registered, refusal: TokenFor, endpoint: str, what: str
+    emulator: Emulator, tenant: Tenant, registered: Registered, http: httpx.Client, endpoint: str, what: str
 ) -> None:
     emulator.faults.fail(503, count=4, endpoint=endpoint)
-    message = refusal(ClientSecret(registered.app.client_id, registered.secret), tenant.id)
+    with pytest.raises(UnavailableError) as caught:  # answered, but kept failing: run again later
+        source_for(emulator, http, ClientSecret(registered.app.client_id, registered.secret), tenant.id).token()
+    message = str(caught.value)
     assert f"Entra ID's {what} for {emulator.url}/{tenant.id} kept failing (HTTP 503) after every retry" in message
 
 
@@ -372,7 +380,7 @@ def test_tls_is_verified_and_a_refused_certificate_is_not_retried(
 ) -> None:
     monkeypatch.delenv("SSL_CERT_FILE")
     credential = ClientSecret(registered.app.client_id, registered.secret)
-    with new_http_client(sleep=sleeps) as untrusting, pytest.raises(AuthenticationError) as caught:
+    with new_http_client(sleep=sleeps) as untrusting, pytest.raises(UnreachableError) as caught:
         source_for(emulator, untrusting, credential, tenant.id).token()
     assert "TLS certificate not trusted" in str(caught.value)
     assert "set SSL_CERT_FILE to a bundle holding that CA and the public roots" in str(caught.value)
