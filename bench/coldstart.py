@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.harness import product_stack
-from tests.e2e.conftest import REPO, Stack
 from tests.emulator import Emulator
+from tests.support.engine import REPO, Stack
 
 COMMANDS = {
     "preview": ("preview",),

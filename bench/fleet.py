@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.harness import pulumi_bin
-from tests.conftest import emulator_config
-from tests.e2e.conftest import REPO, copy_project, engine_env
 from tests.emulator import Emulator
+from tests.support.emulated import emulator_config
+from tests.support.engine import REPO, copy_project, engine_env
 
 DECLARED = "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.e2e.conftest import REPO, Stack, copy_project, engine_env, init_stack
 from tests.emulator import Emulator
+from tests.support.engine import REPO, Stack, copy_project, engine_env, init_stack
 
 __all__ = ["product_stack", "pulumi_bin"]
 

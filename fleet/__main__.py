@@ -26,15 +26,16 @@ from pathlib import Path
 
 from rich.console import Console
 
+from program import declare
 from providers.discovery_cache import DiscoveryCache, default_path
 from providers.errors import BitlockerPolicyError
 from providers.outside_text import one_line
 from providers.session import new_http_client
-from providers.settings import Sources
+from providers.settings import DESIRED_VALUE, declared_value
 
 from .consent import consent_url
 from .display import LiveProgress, summary_table
-from .drift import DriftCheck, declared_value
+from .drift import DriftCheck
 from .engine import Engine
 from .outcome import EXIT_CONFIG, EXIT_FAILED, FAILED, UPDATE, Outcome, exit_code
 from .report import write_json, write_page
@@ -143,7 +144,7 @@ def consent_urls(targets: Targets, unresolved: list[Outcome]) -> int:
 
 def execute(args: argparse.Namespace, targets: Targets, discovery: DiscoveryCache, console: Console) -> list[Outcome]:
     """Run the command over the targets with live progress; one outcome per target."""
-    engine = Engine(args.project)
+    engine = Engine(args.project, declare)
     engine_workers = args.workers or os.cpu_count() or 1
     if args.command in ("drift", "report") or args.only_drifted:
         outcomes = run_drift(targets, engine, discovery, args.workers or 16, console)
@@ -171,7 +172,7 @@ def run_engine(
     def declared_then(stack: StackFile, outcome: Outcome) -> Outcome:
         # A value the program would refuse fails here, without an engine run (and for a
         # stack not yet in the backend, which `preview` does not create, it is the only check).
-        outcome.declared = declared_value(Sources(stack.config, os.environ))
+        outcome.declared = declared_value(stack.sources.get(DESIRED_VALUE))
         return work(outcome)
 
     with LiveProgress(command, len(targets), console) as progress:

@@ -8,11 +8,10 @@ Administrator) of that tenant, grants the application permissions the app regist
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlencode
 
 from providers.errors import ConfigurationError
-from providers.settings import CLIENT_ID, Sources, resolve_endpoints
+from providers.settings import CLIENT_ID, resolve_endpoints
 
 from .stacks import StackFile
 
@@ -21,9 +20,8 @@ __all__ = ["consent_url"]
 
 def consent_url(stack: StackFile, tenant: str) -> str:
     """The URL an administrator of `tenant` opens to consent to the stack's app."""
-    sources = Sources(stack.config, os.environ)
-    client_id = sources.get(CLIENT_ID)
+    client_id = stack.sources.get(CLIENT_ID)
     if not client_id:
         raise ConfigurationError(f"Stack {stack.name} has no app to consent to: set {CLIENT_ID.describe()} in {stack.path}")
-    authority = resolve_endpoints(sources).authority_host
+    authority = resolve_endpoints(stack.sources).authority_host
     return f"{authority}/{tenant}/adminconsent?{urlencode({'client_id': client_id})}"

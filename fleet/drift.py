@@ -1,40 +1,29 @@
 """`fleet drift`: each tenant's live value against its declaration, with no engine and no write.
 
 A stack's settings are resolved as its provider resolves them (the stack file, then the
-environment), and the tenant is read with the provider's own Session and Graph client:
-one token and one GET per tenant, on one HTTP client and one discovery cache for the
-whole fleet. Only a tenant that disagrees with its declaration costs an engine call, to
-read the stack's last outputs and tell drift from a declared change not yet applied.
+environment) and the tenant is read with the provider's own Session and Graph client: one
+token and one GET per tenant, on one HTTP client and one discovery cache for the whole
+fleet. Only a tenant that disagrees with its declaration costs an engine call, to read the
+stack's last outputs and tell drift from a declared change not yet applied.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import httpx
 
-from providers.bitlocker import DESIRED, LAST_PATCH_AT
-from providers.consistency import settled_value
 from providers.deadline import operation_deadline
 from providers.discovery_cache import DiscoveryCache
-from providers.errors import ConfigurationError
+from providers.properties import StackOutputs
 from providers.session import Session
-from providers.settings import DESIRED_VALUE, Sources
+from providers.settings import DESIRED_VALUE, Sources, declared_value
 
 from .outcome import UPDATE, Outcome, why_update
 from .stacks import StackFile
 
-__all__ = ["DriftCheck", "declared_value"]
-
-
-def declared_value(sources: Sources) -> bool:
-    """The stack's declared value, or the error naming the key (as the provider's `check` would)."""
-    raw = (sources.get(DESIRED_VALUE) or "").strip().lower()
-    if raw not in ("true", "false"):
-        raise ConfigurationError(f"{DESIRED_VALUE.key} must be true or false, got {sources.get(DESIRED_VALUE)!r}")
-    return raw == "true"
+__all__ = ["DriftCheck"]
 
 
 class DriftCheck:
@@ -44,7 +33,7 @@ class DriftCheck:
         self,
         http: httpx.Client,
         discovery: DiscoveryCache,
-        last_outputs: Callable[[str], Mapping[str, Any] | None],
+        last_outputs: Callable[[str], StackOutputs | None],
         secret_config: Callable[[str], Mapping[str, str]],
     ):
         self._http = http
@@ -54,23 +43,20 @@ class DriftCheck:
 
     def __call__(self, stack: StackFile, outcome: Outcome) -> Outcome:
         """Fill `outcome` with the declared and live values, and why they differ."""
-        config = {**stack.config, **(self._secret_config(stack.name) if stack.secret_keys else {})}
-        sources = Sources(config, os.environ)
-        outcome.declared = declared_value(sources)
+        sources = stack.sources
+        if stack.secret_keys:  # encrypted values, readable only through the CLI
+            sources = Sources({**stack.config, **self._secret_config(stack.name)}, os.environ)
+        outcome.declared = declared_value(sources.get(DESIRED_VALUE))
         session = Session(sources, http_factory=lambda: self._http, discovery=self._discovery)
-        with operation_deadline(session.deadline_seconds()):
-            session.validate()
-            graph = session.graph_client(outcome.tenant)
-            outcome.observe(graph.read_bitlocker_access())
+        with operation_deadline(session.configuration.deadline_seconds):
+            outcome.observe(session.graph_client(outcome.tenant).read_bitlocker_access())
             if outcome.live == outcome.declared:
                 return outcome
-            last = self._last_outputs(stack.name) or {}
+            last = self._last_outputs(stack.name)
             # Right after our own `up`, Graph may still serve the old value: re-read within the
             # stack's consistency window before calling it drift, as the provider does.
-            written, written_at = last.get(DESIRED), last.get(LAST_PATCH_AT)
-            outcome.observe(
-                settled_value(outcome.live, written, written_at, graph.read_bitlocker_access, window=session.consistency_window())
-            )
+            written, written_at = (last.allowedToReadBitlockerKeysForOwnedDevice, last.lastPatchAt) if last else (None, None)
+            outcome.observe(session.settled_live_value(outcome.tenant, written, written_at, outcome.live))
         if outcome.live != outcome.declared:
             outcome.action, outcome.reason = UPDATE, why_update(last, outcome.live)
         return outcome

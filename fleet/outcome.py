@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from providers.bitlocker import DESIRED  # the setting's output: the value its last `up` set
+from providers.properties import SettingProperties, StackOutputs
 
 __all__ = [
     "EXIT_CHANGES",
@@ -63,11 +63,11 @@ class Outcome:
         return row
 
 
-def why_update(last: Mapping[str, Any] | None, live: bool | None) -> str:
+def why_update(last: SettingProperties | StackOutputs | None, live: bool | None) -> str:
     """Why a tenant differs from its stack, from the stack's last outputs (None: never deployed)."""
-    if not last:
+    if last is None:
         return "never deployed"
-    applied = last.get(DESIRED)
+    applied = last.allowedToReadBitlockerKeysForOwnedDevice
     if applied == live:
         return "declared value changed, not applied yet"
     return f"drift: changed outside Pulumi (the last up set {'null' if applied is None else str(applied).lower()})"

@@ -12,16 +12,17 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from providers.discovery_cache import DiscoveryCache
 from providers.errors import BitlockerPolicyError, ConfigurationError
-from providers.names import is_domain, is_guid
 from providers.outside_text import one_line
 from providers.session import new_http_client
 from providers.settings import TENANT_ID, Sources, resolve_endpoints
 from providers.stack_config import is_stack_name, read_stack_config, stack_files
+from providers.tenant_names import tenant_problem
 from providers.tenants import TenantDirectory
 
 __all__ = ["StackFile", "find_stacks", "resolve_tenants", "shared_tenants"]
@@ -37,10 +38,15 @@ class StackFile:
     secret_keys: tuple[str, ...] = ()  # keys held encrypted, readable only through the CLI
     problem: str | None = None  # why the file cannot be used: this stack fails alone
 
+    @cached_property
+    def sources(self) -> Sources:
+        """The stack's plaintext config, then the environment: where its provider's settings come from."""
+        return Sources(self.config, os.environ)
+
     @property
     def tenant(self) -> str | None:
         """The declared tenant (config, else the environment), as spelled."""
-        return Sources(self.config, os.environ).get(TENANT_ID)
+        return self.sources.get(TENANT_ID)
 
 
 def find_stacks(project_dir: Path) -> list[StackFile]:
@@ -75,12 +81,12 @@ def resolve_tenants(
             try:
                 if stack.problem:
                     raise ConfigurationError(stack.problem)
-                if not stack.tenant or not (is_guid(stack.tenant) or is_domain(stack.tenant)):
+                if stack.tenant is None or tenant_problem(stack.tenant):
                     raise ConfigurationError(
                         f"Stack {stack.name} declares no tenant GUID or domain ({stack.tenant!r}): "
                         f"set {TENANT_ID.key} in {stack.path}"
                     )
-                host = resolve_endpoints(Sources(stack.config, os.environ)).authority_host
+                host = resolve_endpoints(stack.sources).authority_host
                 directory = directories.setdefault(host, TenantDirectory(http, host, discovery))
                 resolved[stack.name] = directory.guid(stack.tenant)
             except BitlockerPolicyError as error:

@@ -2,15 +2,20 @@
 
 Modules, one job each:
 - the resources: `bitlocker` (the setting and its provider), `adoption` (the value found at
-  adoption, checkpointed before any write), `plumbing` (what both providers share),
-  `consistency` (reads after our own write), `stack_config` (retainOnDelete as the stack
-  file says now);
-- Graph and HTTP: `graph` (the two Graph calls), `retry` (the retrying HTTP client),
-  `deadline` (one per operation), `session` (what a provider process holds);
-- identity: `tenants` (GUIDs, a token's tenant), `names`, `discovery_cache`, `tokens`
-  (MSAL), `assertions` (OIDC tokens for federation), `certificates`, `azure_cli`,
-  `credentials` (which credential is configured);
-- configuration: `settings` (config keys and environment variables), `clouds`; and `errors`.
+  adoption, checkpointed before any write), `properties` (their property names, one home
+  for providers, program exports and fleet), `provider_base` (what both providers share),
+  `consistency` (reads after our own write), `retention` (retainOnDelete as meant now),
+  `invocation` (the pulumi command a provider serves), `engine_watch` (no provider outlives
+  its engine);
+- configuration: `settings` (config keys and environment variables, the declared value),
+  `configuration` (resolved and checked once), `clouds`, `stack_config` (stack files and
+  Pulumi.yaml as they stand), `tenant_names`;
+- Graph and HTTP: `session` (what a process holds), `graph` (the two Graph calls), `retry`
+  (the retrying HTTP client), `deadline` (one per operation);
+- identity: `tenants` (GUIDs, a token's tenant), `discovery_cache`, `entra_answers` (what an
+  answer from Entra means), `tokens` (MSAL), `assertions` (OIDC tokens for federation),
+  `certificates`, `azure_cli`, `credentials` (which credential is configured);
+- text and files: `outside_text`, `files`; and `errors`.
 
 Importing this package loads neither httpx nor MSAL: the program process only declares
 resources, and the provider process loads them when it first needs the network.

@@ -13,12 +13,12 @@ carries the live value as the `liveValue` input: a drifted preview shows
 already knows. Graph requests per provider process and operation (retries aside; a tenant
 given as a domain adds one OIDC discovery request per process):
     check  1 GET (the adoption's create may already have read it: then none)
-    diff   none (re-reads only while a read disagrees with our own write of < 30 s ago,
+    diff   none (re-reads only while a read disagrees with our own recent write,
            bitlocker-policy:consistencyWindowSeconds)
     create 1 PATCH when the live value differs
     update 1 PATCH when the live value differs
     read   1 GET    delete  1 PATCH (restores the adopted value; none when it is null
-                            or retainOnDelete is true in the stack config now)
+                            or retainOnDelete is true: providers/retention.py)
 
 This module's path (`providers.bitlocker`) is stored, pickled, in every stack's state:
 keep it importable across releases.
@@ -27,26 +27,20 @@ keep it importable across releases.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import Any
 
 import pulumi
 import pulumi.dynamic as dyn
-from pulumi.runtime import rpc
 
 from .adoption import adoption_urn
-from .consistency import now_iso, settled_value
+from .consistency import now_iso
 from .errors import ConfigurationError
-from .plumbing import ADOPTED, STACK, TENANT, SessionProvider, one_line_errors, tenant_failure
-from .settings import DESIRED_VALUE, RETAIN_ON_DELETE
+from .properties import SettingProperties
+from .provider_base import SessionProvider, one_line_errors, tenant_failure
+from .settings import RETAIN_ON_DELETE, declared_value
 
 __all__ = ["BitlockerKeyAccess", "BitlockerKeyAccessProvider"]
-
-DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"
-LIVE = "liveValue"
-LAST_PATCH = "lastPatchRequestId"
-LAST_PATCH_AT = "lastPatchAt"
-LAST_PATCH_VALUE = "lastPatchValue"
-ADOPTION_RECORD = "adoptionRecord"  # the adoption record's id: present only when the record is in state
 
 
 class BitlockerKeyAccessProvider(SessionProvider):
@@ -55,21 +49,21 @@ class BitlockerKeyAccessProvider(SessionProvider):
     @one_line_errors
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
         """Validate the inputs and settings, then read the live value into the `liveValue` input."""
-        self.session.validate()
-        failures = [failure for failure in (tenant_failure(news.get(TENANT)),) if failure]
-        if not isinstance(news.get(DESIRED), bool):
-            failures.append(dyn.CheckFailure(DESIRED, f"{DESIRED_VALUE.key} must be true or false, got {news.get(DESIRED)!r}"))
+        self.session.configuration  # noqa: B018 -- a bad setting fails here, at preview, before any request
+        wanted = SettingProperties.of(news)
+        failures = [failure for failure in (tenant_failure(wanted.tenantId), _declared_failure(wanted)) if failure]
         if failures:
             return dyn.CheckResult(news, failures)
-        live = self.session.graph_client(news[TENANT]).live_value()
-        return dyn.CheckResult({**news, LIVE: live}, [])
+        live = self.session.graph_client(wanted.tenantId).live_value()
+        return dyn.CheckResult(replace(wanted, liveValue=live).props(), [])
 
     @one_line_errors
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         """Set the declared value, PATCHing only when the live value differs."""
-        tenant = self.session.tenant_guid(props[TENANT])
-        outs = self._converge(tenant, props, adopted=props.get(ADOPTED), record=_adoption_record(props), previous={})
-        return dyn.CreateResult(id_=f"{tenant}/authorizationPolicy", outs=outs)
+        wanted = SettingProperties.of(props)
+        tenant = self.session.tenant_guid(wanted.tenantId)
+        outs = self._converge(tenant, wanted, adopted=wanted.adoptedValue, record=_adoption_record(wanted), previous=None)
+        return dyn.CreateResult(id_=f"{tenant}/authorizationPolicy", outs=outs.props())
 
     @one_line_errors
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
@@ -77,83 +71,83 @@ class BitlockerKeyAccessProvider(SessionProvider):
 
         The tenant is compared by GUID: a respelling (GUID ↔ domain) is no change; another
         tenant is a replacement that deletes (restores the old tenant) before it creates.
+        The live value is the one `check` (or, in a refresh, `read`) read in this process.
         """
-        tenant = self.same_tenant(olds.get(TENANT), news[TENANT])
+        old, new = SettingProperties.of(olds), SettingProperties.of(news)
+        tenant = self.same_tenant(old.tenantId, new.tenantId)
         if tenant is None:
-            return dyn.DiffResult(changes=True, replaces=[TENANT], delete_before_replace=True)
-        checked = LIVE in news and news[LIVE] != rpc.UNKNOWN  # check read it in this process
-        live = self._settled(tenant, olds, news[LIVE] if checked else self.session.graph_client(tenant).live_value())
+            return dyn.DiffResult(changes=True, replaces=["tenantId"], delete_before_replace=True)
+        seen = self.session.graph_client(tenant).live_value()
+        live = self.session.settled_live_value(tenant, old.lastPatchValue, old.lastPatchAt, seen)
+        declared = new.allowedToReadBitlockerKeysForOwnedDevice
         return dyn.DiffResult(
-            changes=live != news[DESIRED] or olds.get(DESIRED) != news[DESIRED] or olds.get(STACK) != news.get(STACK)
+            changes=live != declared or old.allowedToReadBitlockerKeysForOwnedDevice != declared or old.stack != new.stack
         )
 
     @one_line_errors
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
         """Set the declared value, PATCHing only when the live value differs; keep the adopted value."""
-        tenant = self.session.tenant_guid(olds[TENANT])
-        adopted = olds[ADOPTED] if ADOPTED in olds else news.get(ADOPTED)
-        record = _adoption_record(olds if ADOPTION_RECORD in olds else news)
-        return dyn.UpdateResult(outs=self._converge(tenant, news, adopted=adopted, record=record, previous=olds))
+        old, new = SettingProperties.of(olds), SettingProperties.of(news)
+        tenant = self.session.tenant_guid(old.tenantId)
+        adopted = old.adoptedValue if old.adoptedValue is not None else new.adoptedValue  # a state older than its copy
+        record = _adoption_record(old if old.adoptionRecord else new)
+        return dyn.UpdateResult(outs=self._converge(tenant, new, adopted=adopted, record=record, previous=old).props())
 
     @one_line_errors
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         """Refresh: the live value becomes both output and input, so drift shows as a diff."""
-        tenant = self.session.tenant_guid(props[TENANT])
-        live = self._settled(tenant, props, self.session.graph_client(tenant).live_value())
-        outs = {**props, TENANT: tenant, DESIRED: live, LIVE: live}
-        inputs = {
-            TENANT: tenant,
-            DESIRED: live,
-            LIVE: live,
-            ADOPTED: props.get(ADOPTED),
-            ADOPTION_RECORD: props.get(ADOPTION_RECORD),
-            STACK: props.get(STACK),
-        }
-        return dyn.ReadResult(id_=id_, outs=outs, inputs=inputs)
+        state = SettingProperties.of(props)
+        tenant = self.session.tenant_guid(state.tenantId)
+        seen = self.session.graph_client(tenant).live_value()
+        live = self.session.settled_live_value(tenant, state.lastPatchValue, state.lastPatchAt, seen)
+        outs = replace(state, tenantId=tenant, allowedToReadBitlockerKeysForOwnedDevice=live, liveValue=live)
+        return dyn.ReadResult(id_=id_, outs=outs.props(), inputs=outs.inputs())
 
     @one_line_errors
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         """Put back the value found at adoption, unless it is null or retainOnDelete is true now."""
-        adopted = props.get(ADOPTED)
-        if not isinstance(adopted, bool):
+        state = SettingProperties.of(props)
+        if not isinstance(state.adoptedValue, bool):
             return  # nothing to give back
-        if self.retain_on_delete(props.get(STACK)):
+        if self.retain_on_delete(state.stack):
             print(f"{RETAIN_ON_DELETE.key} is true: the tenant keeps its current value", file=sys.stderr)
             return
-        self.session.graph_client(props[TENANT]).write_bitlocker_access(adopted)
+        self.session.graph_client(state.tenantId).write_bitlocker_access(state.adoptedValue)
 
     def _converge(
-        self, tenant: str, inputs: dict[str, Any], *, adopted: Any, record: str, previous: dict[str, Any]
-    ) -> dict[str, Any]:
+        self, tenant: str, wanted: SettingProperties, *, adopted: bool | None, record: str, previous: SettingProperties | None
+    ) -> SettingProperties:
         """PATCH the declared value when the live value (known to this process) differs; the outputs."""
         graph = self.session.graph_client(tenant)
-        desired = inputs[DESIRED]
-        outs = {
-            TENANT: tenant,
-            DESIRED: desired,
-            LIVE: desired,
-            ADOPTED: adopted,
-            ADOPTION_RECORD: record,
-            LAST_PATCH: previous.get(LAST_PATCH),
-            LAST_PATCH_AT: previous.get(LAST_PATCH_AT),
-            LAST_PATCH_VALUE: previous.get(LAST_PATCH_VALUE),
-            STACK: inputs.get(STACK),
-        }
+        desired = declared_value(wanted.allowedToReadBitlockerKeysForOwnedDevice)  # `check` let only a boolean through
+        outs = SettingProperties(
+            tenantId=tenant,
+            allowedToReadBitlockerKeysForOwnedDevice=desired,
+            liveValue=desired,
+            adoptedValue=adopted,
+            adoptionRecord=record,
+            lastPatchRequestId=previous.lastPatchRequestId if previous else None,
+            lastPatchAt=previous.lastPatchAt if previous else None,
+            lastPatchValue=previous.lastPatchValue if previous else None,
+            stack=wanted.stack,
+        )
         if graph.live_value() != desired:
-            outs[LAST_PATCH] = graph.write_bitlocker_access(desired)
-            outs[LAST_PATCH_AT] = now_iso()  # when Graph accepted it: the consistency window starts here
-            outs[LAST_PATCH_VALUE] = desired
+            request_id = graph.write_bitlocker_access(desired)
+            # When Graph accepted it: the consistency window starts here.
+            outs = replace(outs, lastPatchRequestId=request_id, lastPatchAt=now_iso(), lastPatchValue=desired)
         return outs
 
-    def _settled(self, tenant: str, recorded: dict[str, Any], seen: bool | None) -> bool | None:
-        """The live value `seen`, re-read while it disagrees with our own recent PATCH."""
-        graph = self.session.graph_client(tenant)
-        window = self.session.consistency_window()
-        written, written_at = recorded.get(LAST_PATCH_VALUE), recorded.get(LAST_PATCH_AT)
-        return settled_value(seen, written, written_at, graph.read_bitlocker_access, window=window)
+
+def _declared_failure(wanted: SettingProperties) -> dyn.CheckFailure | None:
+    """The check failure for a declared value that is not a boolean (the program passes it through)."""
+    try:
+        declared_value(wanted.allowedToReadBitlockerKeysForOwnedDevice)
+    except ConfigurationError as error:
+        return dyn.CheckFailure("allowedToReadBitlockerKeysForOwnedDevice", str(error))
+    return None
 
 
-def _adoption_record(props: dict[str, Any]) -> str:
+def _adoption_record(props: SettingProperties) -> str:
     """The adoption record's id; without one in state nothing may be written (the value to restore would be lost).
 
     The record's `adoptedValue` cannot tell: Pulumi drops an input that is None, so a record
@@ -161,28 +155,28 @@ def _adoption_record(props: dict[str, Any]) -> str:
     missing when `pulumi up --skip-preview --exclude` leaves it out: the engine then still
     creates the setting, without it (measured with Pulumi v3.274.1).
     """
-    record = props.get(ADOPTION_RECORD)
-    if not isinstance(record, str) or not record:
+    if not isinstance(props.adoptionRecord, str) or not props.adoptionRecord:
         raise ConfigurationError(
-            f"The adoption record {adoption_urn(props.get(STACK))} is not in state (left out with --exclude or "
+            f"The adoption record {adoption_urn(props.stack)} is not in state (left out with --exclude or "
             "--target?), so the value this tenant has now could not be restored at destroy; nothing was written. "
             "Run `pulumi up` without leaving it out"
         )
-    return record
+    return props.adoptionRecord
 
 
 class BitlockerKeyAccess(dyn.Resource, module="entra", name="BitlockerKeyAccess"):
     """Declares, for one tenant, whether device owners may read their own BitLocker keys."""
 
-    # Attribute names are the state's property names, which Pulumi shows to users.
+    # The attributes are SettingProperties' names: the state's, which Pulumi shows to users.
     tenantId: pulumi.Output[str]  # noqa: N815
     allowedToReadBitlockerKeysForOwnedDevice: pulumi.Output[bool]  # noqa: N815
     liveValue: pulumi.Output[bool | None]  # noqa: N815
     adoptedValue: pulumi.Output[bool | None]  # noqa: N815
+    adoptionRecord: pulumi.Output[str]  # noqa: N815
     lastPatchRequestId: pulumi.Output[str | None]  # noqa: N815
     lastPatchAt: pulumi.Output[str | None]  # noqa: N815
     lastPatchValue: pulumi.Output[bool | None]  # noqa: N815
-    adoptionRecord: pulumi.Output[str]  # noqa: N815
+    stack: pulumi.Output[str]
 
     def __init__(
         self,
@@ -194,15 +188,11 @@ class BitlockerKeyAccess(dyn.Resource, module="entra", name="BitlockerKeyAccess"
         adoption_record: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ):
-        props = {
-            TENANT: tenant_id,
-            DESIRED: allowed,
-            ADOPTED: adopted_value,
-            ADOPTION_RECORD: adoption_record,
-            STACK: pulumi.get_stack(),
-            LIVE: None,
-            LAST_PATCH: None,
-            LAST_PATCH_AT: None,
-            LAST_PATCH_VALUE: None,
-        }
-        super().__init__(BitlockerKeyAccessProvider(), resource_name, props, opts)
+        declared = SettingProperties(
+            tenantId=tenant_id,  # type: ignore[arg-type]  # Inputs: Pulumi resolves them before any provider method
+            allowedToReadBitlockerKeysForOwnedDevice=allowed,  # type: ignore[arg-type]
+            adoptedValue=adopted_value,  # type: ignore[arg-type]
+            adoptionRecord=adoption_record,  # type: ignore[arg-type]
+            stack=pulumi.get_stack(),
+        )
+        super().__init__(BitlockerKeyAccessProvider(), resource_name, declared.props(), opts)

@@ -2,8 +2,8 @@
 
 Directory writes are eventually consistent: "A successful write to Microsoft Entra does not
 guarantee that an immediate read will reflect that change" (Microsoft Entra blog, "Designing
-for Eventual Consistency for Microsoft Entra", devblogs.microsoft.com/identity, 2026-03-24;
-REFERENCE.md). Microsoft's advice is to trust the 204, not to poll. So the product polls
+for Eventual Consistency for Microsoft Entra", devblogs.microsoft.com/identity, 2026-03-24).
+Microsoft's advice is to trust the 204, not to poll. So the product polls
 only when a read disagrees with what it wrote itself a short while ago, and for no longer
 than that window: real drift is still reported within it.
 """

@@ -1,9 +1,7 @@
-"""What one provider process holds: settings, one HTTP client, tenants, and a token source per tenant.
+"""What one provider process (or the fleet, per stack) holds: its configuration, and the clients
+built from it on first use: one HTTP client, the tenant directory, a Graph client per tenant.
 
-`SessionProvider.configure` (called by the dynamic-provider host once per provider class and
-process, with the whole stack config) gets the process's one Session; everything
-network-bound is built on first use and kept for the life of the process. The pickled
-provider object never holds a Session.
+The pickled provider object never holds a Session (providers/provider_base.py).
 """
 
 from __future__ import annotations
@@ -12,27 +10,16 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from typing import ClassVar
 
 import httpx
 
-from .consistency import SETTLE_WINDOW_SECONDS
-from .credentials import AzureCli, ClientCertificate, Credential, resolve_credential
-from .deadline import OPERATION_DEADLINE_SECONDS
+from .configuration import Configuration, configuration
+from .consistency import settled_value
 from .discovery_cache import DiscoveryCache, default_path
-from .errors import ConfigurationError
 from .graph import GraphClient
-from .names import is_guid
 from .retry import DEFAULT_RETRY, RetryingClient, RetryPolicy
-from .settings import (
-    CONSISTENCY_WINDOW,
-    DEADLINE_SECONDS,
-    UNSUPPORTED_KEYS,
-    Endpoints,
-    Setting,
-    Sources,
-    resolve_endpoints,
-)
+from .settings import Sources
+from .tenant_names import is_guid
 from .tenants import TenantDirectory
 
 __all__ = ["TIMEOUT", "USER_AGENT", "Session", "new_http_client"]
@@ -68,32 +55,12 @@ def new_http_client(
 
 
 class Session:
-    """Settings from the stack config and environment, and the clients built from them.
+    """A configuration, and the clients built from it on first use, for the life of the process.
 
-    One provider process serves every dynamic resource of the stack, each through its own
-    provider object, and the host configures each of them; `shared` gives them all one
-    Session, so the process has one HTTP client, one token and one view of the live value.
+    The configuration is resolved on first use, inside an operation, so that a bad setting is
+    that operation's one-line error (providers/provider_base.py), and then kept: the settings
+    cannot change within a process.
     """
-
-    _shared: ClassVar[dict[tuple[tuple[str, str], ...], Session]] = {}
-    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
-
-    @classmethod
-    def shared(cls, sources: Sources) -> Session:
-        """The process's Session for this stack config (built on first use)."""
-        key = tuple(sorted((k, str(v)) for k, v in sources.config.items() if v is not None))
-        with cls._shared_lock:
-            if key not in cls._shared:
-                cls._shared[key] = cls(sources)
-            return cls._shared[key]
-
-    @classmethod
-    def forget_shared(cls) -> None:
-        """Drop every shared Session, as a new provider process starts without any (tests)."""
-        with cls._shared_lock:
-            for session in cls._shared.values():
-                session.close()
-            cls._shared.clear()
 
     def __init__(
         self,
@@ -101,68 +68,22 @@ class Session:
         http_factory: Callable[[], httpx.Client] = new_http_client,
         discovery: DiscoveryCache | None = None,
     ):
-        self._sources = sources
+        self.sources = sources
         self._http_factory = http_factory
         self._discovery = discovery
+        self._configuration: Configuration | None = None
         self._http: httpx.Client | None = None
         self._directory: TenantDirectory | None = None
         self._clients: dict[str, GraphClient] = {}
         self._lock = threading.Lock()
         self._warming = False
-        self._validated: tuple[Endpoints, Credential] | None = None
 
     @property
-    def sources(self) -> Sources:
-        """The stack config and environment this Session was built from."""
-        return self._sources
-
-    def validate(self) -> tuple[Endpoints, Credential]:
-        """The endpoints and credential, or the ConfigurationError they meet, without any request.
-
-        Checked once per process (the settings cannot change within it); `check` and the first
-        Graph client both ask, and a certificate file is not read again for the second.
-        """
-        if self._validated is None:
-            self._validated = self._checked_settings()
-        return self._validated
-
-    def _checked_settings(self) -> tuple[Endpoints, Credential]:
-        refused = [key for key in UNSUPPORTED_KEYS if self._sources.config.get(key) not in (None, "")]
-        if refused:
-            raise ConfigurationError(
-                "; ".join(f"{key} is not supported by bitlocker-policy: {UNSUPPORTED_KEYS[key]}" for key in refused)
-            )
-        endpoints, credential = resolve_endpoints(self._sources), resolve_credential(self._sources)
-        if isinstance(credential, ClientCertificate):
-            from .certificates import load_certificate  # cryptography is loaded only for certificates
-
-            load_certificate(credential.certificate)
-        if isinstance(credential, AzureCli):
-            from .azure_cli import find_az
-
-            find_az(credential.fallback)
-        return endpoints, credential
-
-    def deadline_seconds(self) -> float:
-        """How long one provider operation may take, all its requests and retries included."""
-        return self._seconds(DEADLINE_SECONDS, OPERATION_DEADLINE_SECONDS, above=0.0, most=3600.0)
-
-    def consistency_window(self) -> float:
-        """How long after its own write a disagreeing read is taken for Graph's replication lag."""
-        return self._seconds(CONSISTENCY_WINDOW, SETTLE_WINDOW_SECONDS, above=-1.0, most=300.0)
-
-    def _seconds(self, setting: Setting, default: float, *, above: float, most: float) -> float:
-        raw = self._sources.get(setting)
-        if raw is None:
-            return default
-        try:
-            seconds = float(raw)
-        except ValueError:
-            seconds = above
-        if not above < seconds <= most:
-            least = "above 0" if above == 0 else "from 0"
-            raise ConfigurationError(f"{setting.key} must be a number of seconds {least} and at most {most:g}, got {raw!r}")
-        return seconds
+    def configuration(self) -> Configuration:
+        """The stack's configuration, or the ConfigurationError that names what to fix (no request)."""
+        if self._configuration is None:
+            self._configuration = configuration(self.sources)
+        return self._configuration
 
     def tenant_guid(self, tenant: str) -> str:
         """The GUID of a tenant given as GUID or verified domain (one discovery request per domain)."""
@@ -171,6 +92,27 @@ class Session:
         with self._lock:
             directory = self._tenant_directory()
         return directory.guid(tenant)
+
+    def graph_client(self, tenant: str) -> GraphClient:
+        """The Graph client for a tenant (GUID or domain), built once per tenant and process."""
+        guid = self.tenant_guid(tenant)
+        with self._lock:
+            client = self._clients.get(guid)
+            if client is None:
+                from .tokens import token_source  # msal is loaded only when a token is needed
+
+                endpoints, credential = self.configuration.endpoints, self.configuration.credential
+                tokens = token_source(credential, guid, endpoints, self._client(), self._tenant_directory())
+                client = GraphClient(self._client(), endpoints.graph_endpoint, tokens.token)
+                self._clients[guid] = client
+            return client
+
+    def settled_live_value(self, tenant: str, written: bool | None, written_at: str | None, seen: bool | None) -> bool | None:
+        """The live value `seen`, re-read while it disagrees with our own PATCH of `written` at
+        `written_at`, within the consistency window (providers/consistency.py)."""
+        graph = self.graph_client(tenant)
+        window = self.configuration.consistency_window_seconds
+        return settled_value(seen, written, written_at, graph.read_bitlocker_access, window=window)
 
     def warm_up(self) -> None:
         """Build the HTTP client and load MSAL in the background, while the engine is busy elsewhere.
@@ -193,21 +135,6 @@ class Session:
             self._warming = True
         threading.Thread(target=prepare, name="bitlocker-policy-warm-up", daemon=True).start()
 
-    def graph_client(self, tenant: str) -> GraphClient:
-        """The Graph client for a tenant (GUID or domain), built once per tenant and process."""
-        guid = self.tenant_guid(tenant)
-        with self._lock:
-            client = self._clients.get(guid)
-            if client is None:
-                from .tokens import token_source  # msal is loaded only when a token is needed
-
-                endpoints, credential = self.validate()
-                http, directory = self._client(), self._tenant_directory()
-                tokens = token_source(credential, guid, endpoints, http, directory)
-                client = GraphClient(http, endpoints.graph_endpoint, tokens.token)
-                self._clients[guid] = client
-            return client
-
     def close(self) -> None:
         """Close the HTTP client (tests; a provider process simply ends)."""
         if self._http is not None:
@@ -220,7 +147,6 @@ class Session:
 
     def _tenant_directory(self) -> TenantDirectory:
         if self._directory is None:
-            authority_host = resolve_endpoints(self._sources).authority_host
             discovery = self._discovery or DiscoveryCache(default_path())
-            self._directory = TenantDirectory(self._client(), authority_host, discovery)
+            self._directory = TenantDirectory(self._client(), self.configuration.endpoints.authority_host, discovery)
         return self._directory

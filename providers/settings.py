@@ -43,6 +43,8 @@ __all__ = [
     "Endpoints",
     "Setting",
     "Sources",
+    "declared_value",
+    "parse_declared",
     "require_https",
     "resolve_endpoints",
 ]
@@ -157,6 +159,22 @@ class Sources:
         if value in _FALSE:
             return False
         raise ConfigurationError(f"{setting.describe()} must be true or false, got {value!r}")
+
+
+def parse_declared(raw: Any) -> bool | None:
+    """The declared value (bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice) as a boolean:
+    a bool, or the text true or false in any case; None for anything else."""
+    if isinstance(raw, bool):
+        return raw
+    return {"true": True, "false": False}.get(raw.strip().lower()) if isinstance(raw, str) else None
+
+
+def declared_value(raw: Any) -> bool:
+    """`parse_declared`, or the ConfigurationError that names the key."""
+    parsed = parse_declared(raw)
+    if parsed is None:
+        raise ConfigurationError(f"{DESIRED_VALUE.key} must be true or false, got {raw!r}")
+    return parsed
 
 
 @dataclass(frozen=True)

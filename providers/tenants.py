@@ -18,10 +18,10 @@ import httpx
 from .discovery_cache import DiscoveryCache, is_openid_configuration
 from .entra_answers import checked
 from .errors import AuthenticationError, UnreachableError
-from .names import is_guid
 from .outside_text import one_line
 from .retry import wire_problem
 from .settings import AUTHORITY_HOST, ENVIRONMENT, TENANT_ID
+from .tenant_names import is_guid
 
 __all__ = ["DISCOVERY_SUFFIX", "TenantDirectory", "token_tenant"]
 

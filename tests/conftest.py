@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,9 +14,11 @@ from pulumi.dynamic.config import Config
 
 from providers import invocation
 from providers.bitlocker import BitlockerKeyAccessProvider
+from providers.provider_base import forget_sessions
 from providers.retry import RetryPolicy
-from providers.session import Session, new_http_client
-from tests.emulator import App, Emulator, Tenant
+from providers.session import new_http_client
+from tests.emulator import Emulator, Tenant
+from tests.support.emulated import AzureCliStandIn, Configure, Registered, ServeCommand, Sleeps, emulator_config
 
 # Variables that would let a developer's or CI's own Azure setup leak into a test.
 _AMBIENT_PREFIXES = ("ARM_", "AZURE_", "ACTIONS_ID_TOKEN_", "IDENTITY_", "MSI_", "IMDS_", "PULUMI_", "SYSTEM_")
@@ -33,13 +33,6 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.
     no_az = os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep) if not os.path.exists(os.path.join(d, "az")))
     monkeypatch.setenv("PATH", no_az)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))  # a discovery cache per test
-
-
-class Sleeps(list[float]):
-    """Records the waits instead of taking them."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 @pytest.fixture
@@ -81,28 +74,11 @@ def tenant(emulator: Emulator) -> Tenant:
     return emulator.add_tenant(bitlocker=True)
 
 
-@dataclass
-class Registered:
-    """An app registration with a client secret."""
-
-    app: App
-    secret: str
-
-
 @pytest.fixture
 def registered(tenant: Tenant) -> Registered:
     """An app with Policy.ReadWrite.Authorization and a client secret."""
     app = tenant.add_app()
     return Registered(app, app.add_secret())
-
-
-def emulator_config(emulator: Emulator, **extra: str) -> dict[str, str]:
-    """Stack config that points the product at the emulator, plus `extra` keys (azuread:*)."""
-    return {
-        "bitlocker-policy:graphEndpoint": emulator.url,
-        "bitlocker-policy:authorityHost": emulator.url,
-        **{f"azuread:{key}": value for key, value in extra.items()},
-    }
 
 
 @pytest.fixture
@@ -111,31 +87,25 @@ def configured(emulator: Emulator, registered: Registered, trust_emulator: None)
     return emulator_config(emulator, clientId=registered.app.client_id, clientSecret=registered.secret)
 
 
-Configure = Callable[[dict[str, str]], BitlockerKeyAccessProvider]
-
-
 @pytest.fixture
 def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Configure]:
     """Make a provider as a new provider process does: `configure(req)` with the stack config."""
     monkeypatch.setattr(sys, "tracebacklimit", 1000, raising=False)  # configure sets it to 0
 
     def make(config: dict[str, str]) -> BitlockerKeyAccessProvider:
-        Session.forget_shared()
+        forget_sessions()
         provider = BitlockerKeyAccessProvider()
         provider.configure(ConfigureRequest(Config(config, "bitlocker-policy")))
         return provider
 
     yield make
-    Session.forget_shared()
+    forget_sessions()
 
 
 @pytest.fixture
 def provider(configure: Configure, configured: dict[str, str]) -> BitlockerKeyAccessProvider:
     """A provider configured with a client secret for the emulator."""
     return configure(configured)
-
-
-ServeCommand = Callable[[str], None]
 
 
 @pytest.fixture
@@ -147,26 +117,6 @@ def serve_command(monkeypatch: pytest.MonkeyPatch) -> ServeCommand:
         monkeypatch.setattr(invocation, "pulumi_command", lambda: command)
 
     return serve
-
-
-@dataclass
-class AzureCliStandIn:
-    """The stand-in `az` on PATH, and the accounts it is signed in to."""
-
-    bin_dir: Path
-    state: Path
-
-    def sign_in(self, tokens: dict[str, str]) -> None:
-        """`az login`: the access token `az` hands out per tenant."""
-        self.state.write_text(json.dumps({"tokens": tokens}))
-
-    def hang(self, pidfile: Path) -> None:
-        """Make `az` hang, with a child of its own (whose pid goes to `pidfile`) holding its output open."""
-        self.state.write_text(json.dumps({"hang": str(pidfile)}))
-
-    def env(self, path: str) -> dict[str, str]:
-        """What a process whose PATH is `path` needs to find this `az` first."""
-        return {"PATH": f"{self.bin_dir}{os.pathsep}{path}", "FAKE_AZ_STATE": str(self.state)}
 
 
 @pytest.fixture

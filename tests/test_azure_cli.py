@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from providers.errors import AuthenticationError, DeadlineExceededError
-from tests.conftest import AzureCliStandIn, Configure, emulator_config
 from tests.emulator import Emulator, Tenant
+from tests.support.emulated import AzureCliStandIn, Configure, emulator_config
 from tests.support.processes import wait_until_gone
 
 DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"

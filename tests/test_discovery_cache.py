@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from providers.discovery_cache import DiscoveryCache, default_path
-from tests.conftest import Configure, Registered
 from tests.emulator import Emulator, Tenant
+from tests.support.emulated import Configure, Registered
 
 URL = "https://login.example.test/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration"
 DOCUMENT = json.dumps(

@@ -1,4 +1,4 @@
-"""The emulator keeps faith with REFERENCE.md: what Graph and Entra answer, checked directly."""
+"""The emulator keeps faith with what Microsoft documents Graph and Entra answer, checked directly."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from providers.retry import RetryPolicy
 from providers.session import new_http_client
-from tests.conftest import Registered
 from tests.emulator import Emulator, Tenant
+from tests.support.emulated import Registered
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
 

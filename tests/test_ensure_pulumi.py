@@ -5,7 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ensure-pulumi.sh"
+from tests.support.paths import REPO
+
+SCRIPT = REPO / "scripts" / "ensure-pulumi.sh"
 
 
 def test_without_pulumi_or_go_it_says_what_to_install(tmp_path: Path) -> None:

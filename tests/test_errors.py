@@ -20,7 +20,7 @@ def test_the_drawn_tree_is_the_class_tree() -> None:
         drawn[found.group(1)] = parents[-1][1] if parents else ""
         parents.append((depth, found.group(1)))
     defined = {
-        name: cls.__base__.__name__ if cls is not errors.BitlockerPolicyError else ""
+        name: cls.__mro__[1].__name__ if cls is not errors.BitlockerPolicyError else ""
         for name, cls in vars(errors).items()
         if isinstance(cls, type) and issubclass(cls, errors.BitlockerPolicyError)
     }

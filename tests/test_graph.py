@@ -25,8 +25,8 @@ from providers.session import new_http_client
 from providers.settings import Endpoints
 from providers.tenants import TenantDirectory
 from providers.tokens import token_source
-from tests.conftest import Registered, Sleeps
 from tests.emulator import Emulator, Tenant
+from tests.support.emulated import Registered, Sleeps
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
 

@@ -32,11 +32,12 @@ import jwt
 import pytest
 import yaml
 
-from providers.names import is_guid
+from providers.tenant_names import is_guid
 from tests.emulator import Emulator, Tenant
+from tests.support.engine import copy_project
 from tests.support.leaks import LeakCheck
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.y*ml"))
 GITHUB = REPO / ".github" / "workflows" / "pulumi.yml"
 AZURE = REPO / "azure-pipelines.yml"
@@ -137,6 +138,7 @@ jobs:
 """
 
 
+@pytest.mark.tools
 def test_actionlint_finds_nothing_in_the_workflows(actionlint: Path) -> None:
     assert WORKFLOWS, "no workflow in .github/workflows"
     done = run([actionlint, "-no-color", *WORKFLOWS], cwd=REPO)
@@ -148,6 +150,7 @@ def test_zizmor_finds_nothing_in_the_workflows() -> None:
     assert (done.returncode, json.loads(done.stdout)) == (0, []), done.stderr
 
 
+@pytest.mark.tools
 def test_the_linters_flag_a_broken_workflow(actionlint: Path, tmp_path: Path) -> None:
     """Guards the two tests above: the same invocations do report an injectable, unpinned workflow."""
     broken = tmp_path / ".github" / "workflows" / "broken.yml"
@@ -297,12 +300,7 @@ def repo_stacks() -> dict[str, dict[str, Any]]:
 
 def fleet_project(root: Path, emulator: Emulator, stacks: Mapping[str, Mapping[str, Any]]) -> Path:
     """A copy of the project whose stacks are `stacks`, each resolved by the emulator (the repo's .venv)."""
-    root.mkdir()
-    shutil.copy2(REPO / "Pulumi.yaml", root / "Pulumi.yaml")
-    for package in ("fleet", "providers"):
-        shutil.copytree(REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
-    (root / ".venv").symlink_to(REPO / ".venv")
-    (root / "stacks").mkdir()
+    copy_project(root)
     for name, config in stacks.items():
         config = {**config, "bitlocker-policy:authorityHost": emulator.url}
         (root / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}))
@@ -504,18 +502,11 @@ def test_the_readme_documents_every_command_the_pipelines_run() -> None:
 # pipeline runs on its source branch; the stacks were deployed from main.
 GITLAB_SUBJECT = "project_path:contoso/bitlocker-policy:ref_type:branch:ref:block-self-service"
 MAIN_SUBJECT = "project_path:contoso/bitlocker-policy:ref_type:branch:ref:main"
-PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "requirements.txt", ".gitlab-ci.yml")
 
 
 def project_copy(root: Path) -> Path:
-    """The project's files (no stacks, no virtualenv) at `root`."""
-    root.mkdir()
-    for name in PROJECT_FILES:
-        shutil.copy2(REPO / name, root / name)
-    for package in ("fleet", "providers"):
-        shutil.copytree(REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "stacks").mkdir()
-    return root
+    """The project as a GitLab runner checks it out: its files and the pipeline, no stacks, no virtualenv."""
+    return copy_project(root, venv=False, extra=(".gitlab-ci.yml",))
 
 
 def gitlab_stack(emulator: Emulator, tenant: Tenant) -> dict[str, Any]:
@@ -545,6 +536,7 @@ def federated_subjects(emulator: Emulator, tenant: Tenant) -> list[str]:
 
 
 @pytest.mark.engine
+@pytest.mark.tools
 def test_gitlab_preview_job_previews_every_stack_with_the_jobs_id_token(
     gitlab_ci_local: Path, pulumi_bin: Path, tmp_path: Path
 ) -> None:

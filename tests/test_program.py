@@ -7,7 +7,6 @@ import json
 import runpy
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import dill
@@ -15,9 +14,11 @@ import pulumi
 import pytest
 from pulumi.runtime import rpc
 
-from providers import BitlockerKeyAccessProvider
+from providers import BitlockerAdoption, BitlockerKeyAccess, BitlockerKeyAccessProvider
+from providers.properties import AdoptionProperties, SettingProperties, StackOutputs, names
+from tests.support.paths import REPO
 
-PROGRAM = Path(__file__).resolve().parents[1] / "__main__.py"
+PROGRAM = REPO / "__main__.py"
 TENANT = "8f3a0c5e-5d2b-4c3e-9a51-d3e1b2c4a6f7"
 DESIRED_KEY = "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice"
 
@@ -42,10 +43,10 @@ def run_program(config: dict[str, str]) -> Recorder:
     pulumi.runtime.set_mocks(recorder, project="bitlocker-policy", stack="test", preview=False)
     pulumi.runtime.set_all_config(config, [])
 
-    def declare() -> Any:
-        return runpy.run_path(str(PROGRAM))["access"].tenantId
+    def run_main() -> None:
+        runpy.run_path(str(PROGRAM))  # __main__.py, as the CLI runs it
 
-    pulumi.runtime.test(declare)()  # type: ignore[no-untyped-call]  # runs the program, waits for registrations
+    pulumi.runtime.test(run_main)()  # type: ignore[no-untyped-call]  # runs the program, waits for registrations
     return recorder
 
 
@@ -124,3 +125,26 @@ def test_the_provider_loads_no_command_line_tool_with_httpx() -> None:
     done = subprocess.run([sys.executable, "-c", script], cwd=PROGRAM.parent, capture_output=True, text=True, check=True)
     assert json.loads(done.stdout.splitlines()[-1]) == []
     assert subprocess.run([sys.executable, "-c", "import click, pygments, rich"], check=False).returncode == 0
+
+
+def test_the_exports_are_what_the_fleet_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A renamed export and the fleet's reading of it (StackOutputs) cannot drift apart."""
+    exported: dict[str, Any] = {}
+
+    def export(name: str, value: pulumi.Output[Any]) -> None:
+        exported[name] = None
+        value.apply(lambda resolved: exported.__setitem__(name, resolved))
+
+    monkeypatch.setattr(pulumi, "export", export)
+    run_program({"azuread:tenantId": TENANT, DESIRED_KEY: "false"})
+    assert tuple(exported) == names(StackOutputs)
+    assert set(names(StackOutputs)) <= set(names(SettingProperties))  # each export is the setting's own output
+    read = StackOutputs.of(exported)  # as the fleet reads `pulumi stack output`
+    assert (read.tenantId, read.allowedToReadBitlockerKeysForOwnedDevice) == (TENANT, False)
+
+
+@pytest.mark.parametrize(
+    ("resource", "properties"), [(BitlockerKeyAccess, SettingProperties), (BitlockerAdoption, AdoptionProperties)]
+)
+def test_each_resource_declares_exactly_its_properties(resource: type, properties: type[SettingProperties]) -> None:
+    assert tuple(resource.__annotations__) == names(properties)

@@ -20,8 +20,8 @@ from pulumi.dynamic.dynamic import serialize_provider
 from providers.adoption import BitlockerAdoptionProvider
 from providers.bitlocker import BitlockerKeyAccessProvider
 from providers.errors import ConfigurationError, ForbiddenError, UnexpectedResponseError
-from tests.conftest import Configure, Registered, ServeCommand, emulator_config
 from tests.emulator import Emulator, Tenant
+from tests.support.emulated import Configure, Registered, ServeCommand, emulator_config
 
 DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"
 
@@ -528,7 +528,7 @@ def test_check_reports_settings_errors_before_any_request(
 
 
 def test_a_bug_keeps_its_traceback_in_the_message(configure: Configure, emulator: Emulator) -> None:
-    provider = configure(emulator_config(emulator))
+    provider = configure(emulator_config(emulator, clientId="app", clientSecret="not used"))
     with pytest.raises(RuntimeError, match="failed unexpectedly; please report this") as caught:
         provider.read("id", {})  # no tenantId: a KeyError inside the provider
     assert "KeyError: 'tenantId'" in str(caught.value)

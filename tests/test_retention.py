@@ -13,7 +13,7 @@ from providers.errors import ConfigurationError
 from providers.invocation import PulumiCommand
 from providers.retention import retain_on_delete
 from providers.settings import Sources
-from tests.e2e.conftest import REPO
+from tests.support.engine import REPO
 
 KEY = "bitlocker-policy:retainOnDelete"
 PLAIN_DESTROY = PulumiCommand(("pulumi", "destroy", "--yes", "--stack", "prod"))

@@ -40,9 +40,9 @@ from providers.session import new_http_client
 from providers.settings import Endpoints
 from providers.tenants import TenantDirectory, token_tenant
 from providers.tokens import TokenSource, token_source
-from tests.conftest import Registered, Sleeps
 from tests.emulator import App, Emulator, Tenant
 from tests.emulator.state import Faults
+from tests.support.emulated import Registered, Sleeps
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
 

@@ -14,9 +14,9 @@ import pytest
 import trustme
 from cryptography import x509
 
-from tests.conftest import AzureCliStandIn
-from tests.e2e.conftest import REPO, Deployment, NewStack, Stack, engine_env
 from tests.emulator import Emulator
+from tests.support.emulated import AzureCliStandIn
+from tests.support.engine import REPO, Deployment, NewStack, Stack, engine_env
 from tests.support.leaks import LeakCheck
 
 pytestmark = pytest.mark.engine

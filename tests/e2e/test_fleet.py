@@ -9,7 +9,6 @@ one drifted in the portal, one whose admin consented only Policy.Read.All, one t
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -23,9 +22,9 @@ from urllib.parse import urlsplit
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from tests.conftest import emulator_config
-from tests.e2e.conftest import REPO, copy_project, engine_env
 from tests.emulator import App, Emulator, Tenant
+from tests.support.emulated import emulator_config
+from tests.support.engine import REPO, copy_project, engine_env
 from tests.support.leaks import LeakCheck
 
 # Azurite's one account and its published key (github.com/Azure/Azurite, README "Default
@@ -33,6 +32,8 @@ from tests.support.leaks import LeakCheck
 ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 READ_ONLY = ("Policy.Read.All",)
+
+pytestmark = [pytest.mark.engine, pytest.mark.azurite]
 
 
 def free_port() -> int:
@@ -152,7 +153,6 @@ def rows(document: dict[str, object]) -> dict[str, dict[str, object]]:
 def fleet(pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator, azurite: Azurite, leaks: LeakCheck) -> Fleet:
     """Four customer tenants that consented to one multi-tenant app (one only for reading)."""
     project = copy_project(tmp_path / "project")
-    shutil.copytree(REPO / "fleet", project / "fleet", ignore=shutil.ignore_patterns("__pycache__"))
     home = emulator.add_tenant()
     app = home.add_app()
     secret = app.add_secret()

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 
 from providers.discovery_cache import default_path
-from tests.e2e.conftest import REPO, Deployment, NewStack, Run
 from tests.emulator import Emulator
 from tests.emulator.state import Faults
+from tests.support.engine import REPO, Deployment, NewStack, Run
 from tests.support.processes import session_members, wait_until_gone
 
 pytestmark = pytest.mark.engine

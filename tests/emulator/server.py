@@ -1,9 +1,12 @@
 """An HTTPS emulator of Entra ID's token endpoint and Microsoft Graph's authorization policy.
 
-Faithful to ../shared/REFERENCE.md: v1.0 GET returns the one policy object with its
-documented casing; PATCH takes only the properties to change (names case-insensitive),
-answers 204, and 400 for unknown properties or wrong types; 401/403 carry OData error
-bodies; every response has request-id and client-request-id headers.
+As Microsoft documents it: v1.0 GET returns the one policy object with its documented
+casing (learn.microsoft.com/graph/api/authorizationpolicy-get); PATCH takes only the
+properties to change, names case-insensitive (learn.microsoft.com/graph/traverse-the-graph),
+answers 204 (learn.microsoft.com/graph/api/authorizationpolicy-update), and 400 for unknown
+properties or wrong types; 401/403 carry OData error bodies and every response has
+request-id and client-request-id headers (learn.microsoft.com/graph/errors). Each other
+behaviour cites its own source beside the code that models it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""What every dynamic provider of this product shares: its Session, one-line errors, the deadline.
+"""What both dynamic providers of this product share: one Session per process, one-line errors,
+the operation's deadline, and the rules of tenant identity and retainOnDelete.
 
-Providers are pickled by reference into Pulumi's state: they hold no state of their own
-that could be pickled (`__getstate__` returns nothing), and everything a provider process
-needs is built in `configure` from the stack config and the environment.
+Providers are pickled by reference into Pulumi's state: they hold no state of their own that
+could be pickled (`__getstate__` returns nothing). The dynamic-provider host configures every
+provider class of a process with the whole stack config; they all get the process's one
+Session, so the process has one HTTP client, one token and one view of the live value.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -19,21 +22,39 @@ import pulumi.dynamic as dyn
 
 from .deadline import operation_deadline
 from .errors import BitlockerPolicyError
-from .names import is_domain, is_guid
 from .retention import retain_on_delete
-from .settings import PROVIDER_SETTINGS, TENANT_ID, UNSUPPORTED_KEYS, Sources
+from .settings import PROVIDER_SETTINGS, UNSUPPORTED_KEYS, Sources
+from .tenant_names import tenant_problem
 
 if TYPE_CHECKING:  # the program process declares resources and must not import httpx or msal
     from .session import Session
 
-__all__ = ["ADOPTED", "STACK", "TENANT", "SessionProvider", "one_line_errors", "tenant_failure"]
-
-TENANT = "tenantId"
-ADOPTED = "adoptedValue"
-STACK = "stack"  # the stack's name, so that `delete` can read the stack's config file as it is now
+__all__ = ["SessionProvider", "forget_sessions", "one_line_errors", "tenant_failure"]
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 _BUG_TRACEBACK_FRAMES = 32
+_PROVIDER_KEYS = [key for setting in PROVIDER_SETTINGS for key in (setting.key, *setting.aliases)] + list(UNSUPPORTED_KEYS)
+_sessions: dict[tuple[tuple[str, str], ...], Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def _process_session(sources: Sources) -> Session:
+    """The process's Session for this stack config, built on first use."""
+    from .session import Session
+
+    key = tuple(sorted((k, str(v)) for k, v in sources.config.items() if v is not None))
+    with _sessions_lock:
+        if key not in _sessions:
+            _sessions[key] = Session(sources)
+        return _sessions[key]
+
+
+def forget_sessions() -> None:
+    """Drop every Session, as a new provider process starts without any (tests)."""
+    with _sessions_lock:
+        for session in _sessions.values():
+            session.close()
+        _sessions.clear()
 
 
 def one_line_errors(method: _Method) -> _Method:
@@ -47,7 +68,7 @@ def one_line_errors(method: _Method) -> _Method:
     @functools.wraps(method)
     def wrapper(self: SessionProvider, *args: Any, **kwargs: Any) -> Any:
         try:
-            with operation_deadline(self.session.deadline_seconds()):
+            with operation_deadline(self.session.configuration.deadline_seconds):
                 return method(self, *args, **kwargs)
         except BitlockerPolicyError as error:
             raise error.with_traceback(None) from None
@@ -70,12 +91,9 @@ class SessionProvider(dyn.ResourceProvider):
     def configure(self, req: dyn.ConfigureRequest) -> None:
         """Receive the whole stack config (secrets in plaintext) once per provider process."""
         from .engine_watch import watch_engine
-        from .session import Session
 
         watch_engine()  # no provider process outlives the engine that started it
-
-        keys = [key for setting in PROVIDER_SETTINGS for key in (setting.key, *setting.aliases)] + list(UNSUPPORTED_KEYS)
-        self._session = Session.shared(Sources({key: req.config.get(key) for key in keys}, dict(os.environ)))
+        self._session = _process_session(Sources({key: req.config.get(key) for key in _PROVIDER_KEYS}, dict(os.environ)))
         self._session.warm_up()
         # The dynamic-provider host reports errors with traceback.format_exc(); in this
         # process, show our errors as one line (see one_line_errors).
@@ -84,10 +102,8 @@ class SessionProvider(dyn.ResourceProvider):
     @property
     def session(self) -> Session:
         """The process's Session (from the environment alone if `configure` never ran)."""
-        from .session import Session
-
         if self._session is None:
-            self._session = Session(Sources({}, dict(os.environ)))
+            self._session = _process_session(Sources({}, dict(os.environ)))
         return self._session
 
     def retain_on_delete(self, stack: Any) -> bool:
@@ -108,10 +124,5 @@ class SessionProvider(dyn.ResourceProvider):
 
 def tenant_failure(tenant: Any) -> dyn.CheckFailure | None:
     """The check failure for a tenant that is neither a GUID nor a domain (whitespace included)."""
-    if isinstance(tenant, str) and (is_guid(tenant) or is_domain(tenant)):
-        return None
-    return dyn.CheckFailure(
-        TENANT,
-        f"{TENANT_ID.describe()} must be the tenant's GUID or a verified domain "
-        f"such as contoso.onmicrosoft.com, with no spaces or line breaks, got {tenant!r}",
-    )
+    problem = tenant_problem(tenant)
+    return dyn.CheckFailure("tenantId", problem) if problem else None

@@ -1,0 +1,63 @@
+"""What in-process tests need around the emulator: config that points at it, an app, recorded waits, the stand-in `az`."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from providers.bitlocker import BitlockerKeyAccessProvider
+from tests.emulator import App, Emulator
+
+__all__ = ["AzureCliStandIn", "Configure", "Registered", "ServeCommand", "Sleeps", "emulator_config"]
+
+Configure = Callable[[dict[str, str]], BitlockerKeyAccessProvider]
+"""Make a provider as a new provider process does: `configure(req)` with the stack config (the `configure` fixture)."""
+ServeCommand = Callable[[str], None]
+"""Make this test's provider processes serve `pulumi ARGS` (the `serve_command` fixture)."""
+
+
+class Sleeps(list[float]):
+    """Records the waits instead of taking them."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@dataclass
+class Registered:
+    """An app registration with a client secret."""
+
+    app: App
+    secret: str
+
+
+def emulator_config(emulator: Emulator, **extra: str) -> dict[str, str]:
+    """Stack config that points the product at the emulator, plus `extra` keys (azuread:*)."""
+    return {
+        "bitlocker-policy:graphEndpoint": emulator.url,
+        "bitlocker-policy:authorityHost": emulator.url,
+        **{f"azuread:{key}": value for key, value in extra.items()},
+    }
+
+
+@dataclass
+class AzureCliStandIn:
+    """The stand-in `az` on PATH, and the accounts it is signed in to."""
+
+    bin_dir: Path
+    state: Path
+
+    def sign_in(self, tokens: dict[str, str]) -> None:
+        """`az login`: the access token `az` hands out per tenant."""
+        self.state.write_text(json.dumps({"tokens": tokens}))
+
+    def hang(self, pidfile: Path) -> None:
+        """Make `az` hang, with a child of its own (whose pid goes to `pidfile`) holding its output open."""
+        self.state.write_text(json.dumps({"hang": str(pidfile)}))
+
+    def env(self, path: str) -> dict[str, str]:
+        """What a process whose PATH is `path` needs to find this `az` first."""
+        return {"PATH": f"{self.bin_dir}{os.pathsep}{path}", "FAKE_AZ_STATE": str(self.state)}
