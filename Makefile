@@ -1,9 +1,11 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Both install what they need.
-.PHONY: demo test lint venv clean
+.PHONY: demo test unit lint tools venv clean
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Engine tests mostly wait on CLI processes and retries: a worker more than the cores keeps them busy.
+WORKERS ?= 4
 
 venv: $(VENV)/.installed
 
@@ -18,10 +20,20 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Lint, type-check, then every test, the real-engine ones included (they build the CLI if needed).
-test: lint
-	scripts/ensure-pulumi.sh >/dev/null
-	$(BIN)/python -m pytest
+# The fast loop: every test that needs neither the Pulumi CLI nor Azurite nor another tool (seconds).
+unit: venv
+	$(BIN)/python -m pytest -n 2 -m "not engine and not azurite and not tools"
+
+# The Pulumi CLI (built once when absent) and the pinned test tools, before any test runs,
+# so that no test carries an install; the CLI build and the tool installs run side by side.
+tools: venv
+	@scripts/ensure-pulumi.sh >/dev/null & pulumi=$$!; \
+	for tool in actionlint gitlab-ci-local azurite; do scripts/ensure-tools.sh $$tool >/dev/null || exit 1; done; \
+	wait $$pulumi
+
+# Lint, type-check, then every test, the real-engine ones included, on $(WORKERS) workers.
+test: lint tools
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
 
 demo: venv
 	scripts/demo.sh

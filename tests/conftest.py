@@ -18,7 +18,28 @@ from providers.provider_base import forget_sessions
 from providers.retry import RetryPolicy
 from providers.session import new_http_client
 from tests.emulator import Emulator, Tenant
+from tests.support import reliability_doc
 from tests.support.emulated import AzureCliStandIn, Configure, Registered, ServeCommand, Sleeps, emulator_config
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One directory for this run's reliability cells, shared with xdist's workers (tests/support/reliability_doc.py)."""
+    reliability_doc.start()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In the run's controller: write docs/reliability.md from every cell; fail the run when it changed."""
+    if hasattr(session.config, "workerinput"):  # an xdist worker: its controller does this once
+        return
+    if not any(Path(os.environ[reliability_doc.CELLS]).glob("*.jsonl")):
+        return  # no reliability test ran
+    from tests.e2e.test_reliability import DOCUMENT
+
+    message = reliability_doc.finish(DOCUMENT)
+    if message:
+        session.config.get_terminal_writer().line(f"\nerror: {message}", red=True, bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
 
 # Variables that would let a developer's or CI's own Azure setup leak into a test.
 _AMBIENT_PREFIXES = ("ARM_", "AZURE_", "ACTIONS_ID_TOKEN_", "IDENTITY_", "MSI_", "IMDS_", "PULUMI_", "SYSTEM_")

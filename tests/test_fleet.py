@@ -9,10 +9,24 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import httpx
 import pytest
+from rich.console import Console
 
 from fleet.__main__ import main
+from fleet.display import summary_table
+from fleet.drift import DriftCheck
+from fleet.outcome import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, Outcome, exit_code
+from fleet.report import write_page
+from fleet.run import run_all
+from fleet.stacks import StackFile
+from providers.consistency import now_iso
+from providers.discovery_cache import DiscoveryCache
+from providers.errors import ConfigurationError
+from providers.properties import StackOutputs
+from providers.session import Session
 from tests.emulator import Emulator, Tenant
+from tests.support.emulated import emulator_config
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
 
@@ -250,3 +264,151 @@ def test_hostile_names_and_graph_text_are_inert_on_the_terminal_and_in_every_rep
     assert "\x1b" not in markdown + page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
     assert r"&lt;img src=x onerror=alert(1)&gt; \[2J\[red\]x\[/red\]\|\`\*" in markdown
+
+
+# -- the fleet's logic, one rule per test, against the in-process emulator ----------------------------
+@pytest.mark.parametrize(
+    ("command", "actions", "code"),
+    [
+        ("drift", ["none", "none"], EXIT_OK),
+        ("drift", ["none", "update"], EXIT_CHANGES),
+        ("preview", ["update", "failed"], EXIT_FAILED),
+        ("report", ["update"], EXIT_CHANGES),
+        ("up", ["update", "none"], EXIT_OK),  # up did what it found to do
+        ("refresh", ["failed"], EXIT_FAILED),
+    ],
+)
+def test_the_exit_code_says_failed_then_changes_then_converged(command: str, actions: list[str], code: int) -> None:
+    assert exit_code(command, [Outcome(f"s{i}", "t", action=action) for i, action in enumerate(actions)]) == code
+
+
+class Watched:
+    """Records what run_all tells an observer."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def started(self, outcome: Outcome) -> None:
+        self.events.append(("started", outcome.stack))
+
+    def finished(self, outcome: Outcome) -> None:
+        self.events.append(("finished", outcome.stack))
+
+
+def test_run_all_keeps_going_past_a_failure_and_a_bug_each_one_line(tmp_path: Path) -> None:
+    def work(stack: StackFile, outcome: Outcome) -> Outcome:
+        if stack.name == "refused":
+            raise ConfigurationError("set the key")
+        if stack.name == "buggy":
+            raise RuntimeError("two\nlines")
+        outcome.observe(True)
+        return outcome
+
+    targets = [(StackFile(name, tmp_path / name, {}), f"tenant-{name}") for name in ("ok", "refused", "buggy")]
+    watched = Watched()
+    outcomes = run_all(targets, work, workers=2, observer=watched)
+    assert [(o.stack, o.tenant, o.action, o.error) for o in outcomes] == [
+        ("ok", "tenant-ok", "none", None),
+        ("refused", "tenant-refused", "failed", "set the key"),
+        ("buggy", "tenant-buggy", "failed", "unexpected RuntimeError: two lines"),
+    ]
+    assert sorted(watched.events) == sorted(
+        [(event, name) for name in ("ok", "refused", "buggy") for event in ("started", "finished")]
+    )
+
+
+@pytest.fixture
+def drift_stack(tmp_path: Path, emulator: Emulator, tenant: Tenant) -> StackFile:
+    """A stack declaring `false` for `tenant`, with an app of its own (its secret in the stack file)."""
+    app = tenant.add_app()
+    config = {
+        **emulator_config(emulator, tenantId=tenant.id, clientId=app.client_id, clientSecret=app.add_secret()),
+        "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice": "false",
+        "bitlocker-policy:consistencyWindowSeconds": "30",
+    }
+    return StackFile("prod", tmp_path / "Pulumi.prod.yaml", config)
+
+
+def drift_of(stack: StackFile, tenant: Tenant, last: StackOutputs | None, http: httpx.Client) -> tuple[Outcome, int]:
+    """DriftCheck's outcome for the stack, and how often it asked for the stack's last outputs."""
+    asked: list[str] = []
+
+    def last_outputs(name: str) -> StackOutputs | None:
+        asked.append(name)
+        return last
+
+    check = DriftCheck(http, DiscoveryCache(), last_outputs, lambda _: {})
+    return check(stack, Outcome(stack.name, tenant.id)), len(asked)
+
+
+def test_a_converged_tenant_costs_one_read_and_no_engine_call(
+    drift_stack: StackFile, emulator: Emulator, tenant: Tenant, http: httpx.Client
+) -> None:
+    emulator.set_bitlocker(tenant, False)
+    outcome, engine_calls = drift_of(drift_stack, tenant, None, http)
+    assert (outcome.declared, outcome.live, outcome.action, engine_calls) == (False, False, "none", 0)
+    assert [r.method for r in emulator.graph_requests(tenant=tenant)] == ["GET"]
+
+
+@pytest.mark.parametrize(
+    ("last_set", "reason"),
+    [
+        (None, "never deployed"),
+        (True, "declared value changed, not applied yet"),
+        (False, "drift: changed outside Pulumi (the last up set false)"),
+    ],
+)
+def test_a_tenant_that_differs_says_why_from_the_stacks_last_outputs(
+    drift_stack: StackFile, tenant: Tenant, http: httpx.Client, last_set: bool | None, reason: str
+) -> None:
+    last = None if last_set is None else StackOutputs(tenant.id, last_set, liveValue=last_set)
+    outcome, engine_calls = drift_of(drift_stack, tenant, last, http)
+    assert (outcome.live, outcome.action, outcome.reason, engine_calls) == (True, "update", reason, 1)
+
+
+def test_right_after_our_own_patch_a_stale_read_is_read_again_not_called_drift(
+    drift_stack: StackFile, emulator: Emulator, tenant: Tenant, http: httpx.Client
+) -> None:
+    emulator.faults.stale_reads_ms = 800  # Graph serves the old `true` for a moment after a write
+    ours = Session(drift_stack.sources)
+    ours.graph_client(tenant.id).write_bitlocker_access(False)  # our own `up`'s PATCH
+    ours.close()
+    just_now = StackOutputs(tenant.id, False, liveValue=False, lastPatchAt=now_iso())
+    outcome, _ = drift_of(drift_stack, tenant, just_now, http)
+    assert (outcome.live, outcome.action) == (False, "none")
+    assert len(emulator.graph_requests("GET", tenant)) > 1
+
+
+def test_the_summary_table_shows_each_row_and_its_error() -> None:
+    outcomes = [
+        Outcome("prod", "t1", declared=False, live=True, action="update", reason="drift", live_read=True),
+        Outcome("dev", "t2", action="failed", error="Graph denied GET (request-id r1)"),
+    ]
+    console = Console(record=True, width=200)
+    console.print(summary_table("drift", outcomes))
+    lines = console.export_text().splitlines()
+    assert any(
+        line.split() == ["│", "prod", "│", "t1", "│", "false", "│", "true", "│", "update", "(drift)", "│", "│", "0.0", "│", "│"]
+        for line in lines
+    ), lines
+    assert any("dev" in line and "failed" in line and "Graph denied GET (request-id r1)" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("suffix", [".md", ".html"])
+def test_the_report_page_gives_each_tenants_status(tmp_path: Path, suffix: str) -> None:
+    outcomes = [
+        Outcome("prod", "t1", declared=False, live=False, live_read=True),
+        Outcome("dev", "t2", declared=False, live=True, action="update", reason="never deployed", live_read=True),
+        Outcome("test", "t3", action="failed", error="Graph denied GET"),
+    ]
+    page = tmp_path / f"report{suffix}"
+    write_page(page, outcomes)
+    text = page.read_text()
+    for expected in (
+        "as declared",
+        "differs from the declaration (never deployed)",
+        "could not be checked: Graph denied GET",
+        "not read",
+    ):
+        assert expected in text
+    assert "3 tenant(s), 1 differing from the declaration, 1 not checked" in text

@@ -33,7 +33,7 @@ ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 READ_ONLY = ("Policy.Read.All",)
 
-pytestmark = [pytest.mark.engine, pytest.mark.azurite]
+pytestmark = [pytest.mark.engine, pytest.mark.azurite, pytest.mark.xdist_group("azurite")]  # one Azurite
 
 
 def free_port() -> int:

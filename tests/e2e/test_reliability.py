@@ -8,9 +8,7 @@ fails when the committed docs/reliability.md differs from what this run wrote.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import signal
 import subprocess
 import time
@@ -28,6 +26,7 @@ from tests.emulator import Emulator
 from tests.emulator.state import Faults
 from tests.support.engine import REPO, Deployment, NewStack, Run
 from tests.support.processes import session_members, wait_until_gone
+from tests.support.reliability_doc import Document, Section, record
 
 pytestmark = pytest.mark.engine
 
@@ -105,25 +104,9 @@ FAULTS: dict[str, Fault] = {
 }
 
 
-@dataclass
-class Cell:
-    """What one fault did to one operation."""
-
-    outcome: str
-    retries: int
-    seconds: float
-    rerun: str
-
-    def row(self) -> str:
-        return f"{self.outcome}; {self.retries} retried request(s); {_bucket(self.seconds)}; rerun: {self.rerun}"
-
-
-RESULTS: dict[tuple[str, str], Cell | str] = {}
-
-
-def _bucket(seconds: float) -> str:
-    """Wall time in a bucket wide enough to be the same on every run."""
-    return next(f"≤ {limit} s" for limit in (15, 60, 180, 10_000) if seconds <= limit)
+def _fault_cell(outcome: str, retries: int, rerun: str) -> str:
+    """What one fault did to one operation: the outcome, the retried requests, what the next run needed."""
+    return f"{outcome}; {retries} retried request(s); rerun: {rerun}"
 
 
 def _prepare(deployment: Deployment, operation: str) -> None:
@@ -159,11 +142,9 @@ def _run(deployment: Deployment, operation: str, kill_cli: bool) -> Run:
 
 def _state(deployment: Deployment) -> dict[str, dict[str, Any]]:
     """Outputs per resource type in the stack's state."""
-    exported = json.loads(deployment.stack.pulumi("stack", "export").output)
+    resources = deployment.stack.resources()
     return {
-        r["type"].rsplit(":", 1)[-1]: r.get("outputs", {})
-        for r in exported["deployment"].get("resources") or []
-        if r["type"].startswith("pulumi-python:dynamic/")
+        r["type"].rsplit(":", 1)[-1]: r.get("outputs", {}) for r in resources if r["type"].startswith("pulumi-python:dynamic/")
     }
 
 
@@ -213,15 +194,13 @@ def _converged(deployment: Deployment, operation: str) -> str:
 def test_cell(new_stack: NewStack, fault_name: str, operation: str) -> None:
     fault = FAULTS[fault_name]
     if fault.writes and operation == "refresh":
-        RESULTS[(fault_name, operation)] = "n/a: refresh never writes"
+        record("faults", fault_name, operation, "n/a: refresh never writes")
         return
     deployment = new_stack(**dict(fault.config))
     _prepare(deployment, operation)
     before = _state(deployment).get("BitlockerKeyAccess", {}).get("liveValue")
     fault.arm(deployment.emulator, deployment)
-    started = time.monotonic()
     run = _run(deployment, operation, fault.kills_cli)
-    seconds = time.monotonic() - started
     emulator = deployment.emulator
     retries = sum(1 for r in emulator.directory.requests if "retry-attempt" in r.headers)
     outcome = "ok" if run.code == 0 else _error_label(run)
@@ -243,25 +222,11 @@ def test_cell(new_stack: NewStack, fault_name: str, operation: str) -> None:
         rerun = "`pulumi cancel` (Pulumi's lock), then a plain rerun"
     deployment.stack.pulumi(*_command(operation))
     _converged(deployment, operation)
-    RESULTS[(fault_name, operation)] = Cell(outcome, retries, seconds, rerun)
+    record("faults", fault_name, operation, _fault_cell(outcome, retries, rerun))
 
 
-# -- the sections after the fault matrix: one table each, a row per case ----------------------------
-@dataclass(frozen=True)
-class Section:
-    """A table of docs/reliability.md: what it covers, and its columns after the case's name."""
-
-    title: str
-    intro: str
-    columns: tuple[str, ...]
-
-
+# -- the tables after the fault matrix: one per kind of case, a row per case -------------------------
 SECTIONS: dict[str, Section] = {}
-ROWS: dict[str, dict[str, dict[str, str]]] = {}  # section -> case -> column -> what happened
-
-
-def _record(section: str, case: str, column: str, text: str) -> None:
-    ROWS.setdefault(section, {}).setdefault(case, {})[column] = text
 
 
 def _one_line(run: Run, needle: str) -> None:
@@ -279,13 +244,6 @@ def _patches(deployment: Deployment) -> int:
 
 # Config forms: everywhere Pulumi lets a user set retainOnDelete after the last `up`.
 RETAIN = "bitlocker-policy:retainOnDelete"
-SECTIONS["config forms"] = Section(
-    "retainOnDelete set after the last `up`, in every form Pulumi allows",
-    "Each stack was brought up with `retainOnDelete` unset (restore), then set to `true` as the row says, then "
-    "destroyed as the column says. *kept*: the tenant kept the declared value, no PATCH. *refused*: one line "
-    "saying how to proceed, no PATCH, and `destroy --run-program` then kept it. Never a silent restore.",
-    ("pulumi destroy", "pulumi destroy --run-program"),
-)
 
 
 def _in_the_stack_file(deployment: Deployment) -> tuple[str, ...]:
@@ -328,6 +286,15 @@ FORMS: dict[str, Callable[[Deployment], tuple[str, ...]]] = {
     "in the new file of a renamed stack (`pulumi stack rename`)": _after_a_stack_rename,
     "not at all (control: restore)": lambda _: (),
 }
+
+SECTIONS["config forms"] = Section(
+    "retainOnDelete set after the last `up`, in every form Pulumi allows",
+    "Each stack was brought up with `retainOnDelete` unset (restore), then set to `true` as the row says, then "
+    "destroyed as the column says. *kept*: the tenant kept the declared value, no PATCH. *refused*: one line "
+    "saying how to proceed, no PATCH, and `destroy --run-program` then kept it. Never a silent restore.",
+    columns=("pulumi destroy", "pulumi destroy --run-program"),
+    cases=tuple(FORMS),
+)
 REFUSALS = {"is a secret in": "a secret it cannot read", "a renamed stack": "the stack's file is gone"}
 
 
@@ -353,22 +320,24 @@ def test_retain_on_delete_in_every_config_form(new_stack: NewStack, form: str, r
         deployment.stack.pulumi(*destroy, "--run-program")  # the way out the line names
         assert (_patches(deployment), deployment.tenant.bitlocker) == (1, DECLARED)
         outcome = f"refused ({REFUSALS[needle]}), no PATCH; `--run-program` then kept it"
-    _record("config forms", form, SECTIONS["config forms"].columns[run_program], outcome)
+    record("config forms", form, SECTIONS["config forms"].columns[run_program], outcome)
 
 
 # Exclusion: the adoption record left out of an update.
-SECTIONS["exclusion"] = Section(
-    "The adoption record left out of an update",
-    "On a new stack, the adoption record (`BitlockerAdoption`) left out of the first `up`. The setting "
-    "never writes without the record in state, whatever the engine does; afterwards a plain `up` converged "
-    "and recorded the tenant's original value.",
-    ("outcome", "Graph writes", "rerun"),
-)
 EXCLUSIONS = {
     "`up --skip-preview --exclude` the record": ("--skip-preview", "--exclude", "adoption"),
     "`up --exclude` the record (with its preview)": ("--exclude", "adoption"),
     "`up --skip-preview --target` the setting alone": ("--skip-preview", "--target", "setting"),
 }
+
+SECTIONS["exclusion"] = Section(
+    "The adoption record left out of an update",
+    "On a new stack, the adoption record (`BitlockerAdoption`) left out of the first `up`. The setting "
+    "never writes without the record in state, whatever the engine does; afterwards a plain `up` converged "
+    "and recorded the tenant's original value.",
+    columns=("outcome", "Graph writes", "rerun"),
+    cases=tuple(EXCLUSIONS),
+)
 
 
 @pytest.mark.parametrize("case", list(EXCLUSIONS))
@@ -396,19 +365,12 @@ def test_the_adoption_record_left_out(new_stack: NewStack, case: str) -> None:
     assert (writes, deployment.tenant.bitlocker) == (0, ORIGINAL)
     deployment.stack.pulumi("up", "--yes", "--skip-preview")
     assert (deployment.tenant.bitlocker, deployment.stack.outputs()["adoptedValue"]) == (DECLARED, ORIGINAL)
-    _record("exclusion", case, "outcome", outcome)
-    _record("exclusion", case, "Graph writes", "none")
-    _record("exclusion", case, "rerun", "plain `up` converged")
+    record("exclusion", case, "outcome", outcome)
+    record("exclusion", case, "Graph writes", "none")
+    record("exclusion", case, "rerun", "plain `up` converged")
 
 
 # Signals: the CLI stopped while the provider waits on Graph.
-SECTIONS["signals"] = Section(
-    "The CLI stopped while the provider waits on Graph",
-    "Every answer of the emulator took 5 s; the signal went to the CLI once the provider had sent its first "
-    "request. Afterwards no process of the CLI's session was left (checked 5 s after the CLI ended), state "
-    "claimed no value the tenant lacked, and the rerun converged.",
-    ("the CLI", "processes left", "rerun"),
-)
 SIGNALS = {"SIGKILL": signal.SIGKILL, "SIGINT (Ctrl-C)": signal.SIGINT, "SIGTERM": signal.SIGTERM}
 
 
@@ -450,18 +412,12 @@ def test_the_cli_stopped_mid_up(new_stack: NewStack, name: str) -> None:
         rerun = "`pulumi cancel` (Pulumi's lock), then a plain rerun"
     stack.pulumi("up", "--yes", "--skip-preview")
     _converged(deployment, "first up")
-    _record("signals", name, "the CLI", ended)
-    _record("signals", name, "processes left", "none")
-    _record("signals", name, "rerun", rerun)
+    record("signals", name, "the CLI", ended)
+    record("signals", name, "processes left", "none")
+    record("signals", name, "rerun", rerun)
 
 
 # Bad input: what a user can get wrong in config, met at preview before any Graph request.
-SECTIONS["bad input"] = Section(
-    "Bad input, met at `pulumi preview`",
-    "Each row's config was set on a new stack, then `pulumi preview` ran: one line naming what to fix, no "
-    "traceback, no Graph request.",
-    ("the one line names",),
-)
 
 
 def _fifo_certificate(deployment: Deployment) -> dict[str, str]:
@@ -480,6 +436,23 @@ BAD_INPUT: dict[str, tuple[Callable[[Deployment], dict[str, str]], str]] = {
     "certificate path naming a FIFO": (_fifo_certificate, "not a regular file"),
     "deadline of 0 s": (lambda _: {"bitlocker-policy:deadlineSeconds": "0"}, "must be a number of seconds above 0"),
 }
+
+SECTIONS["bad input"] = Section(
+    "Bad input, met at `pulumi preview`",
+    "Each row's config was set on a new stack, then `pulumi preview` ran: one line naming what to fix, no "
+    "traceback, no Graph request.",
+    columns=("the one line names",),
+    cases=tuple(BAD_INPUT),
+)
+
+SECTIONS["signals"] = Section(
+    "The CLI stopped while the provider waits on Graph",
+    "Every answer of the emulator took 5 s; the signal went to the CLI once the provider had sent its first "
+    "request. Afterwards no process of the CLI's session was left (checked 5 s after the CLI ended), state "
+    "claimed no value the tenant lacked, and the rerun converged.",
+    columns=("the CLI", "processes left", "rerun"),
+    cases=tuple(SIGNALS),
+)
 DESIRED_KEY = "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice"
 
 
@@ -491,16 +464,10 @@ def test_bad_input_is_one_line_at_preview(new_stack: NewStack, case: str) -> Non
     run = deployment.stack.pulumi("preview", expect=1)
     _one_line(run, needle)
     assert deployment.emulator.graph_requests() == []
-    _record("bad input", case, "the one line names", f"«{needle}»")
+    record("bad input", case, "the one line names", f"«{needle}»")
 
 
 # Hostile answers: what a proxy, a broken middlebox or a hostile service can answer.
-SECTIONS["hostile answers"] = Section(
-    "Answers a proxy or a broken service can give, met at `pulumi preview`",
-    "One line naming the endpoint and what to check, no traceback, no escape sequence, no token in any output "
-    "or file (the leak check every end-to-end test ends with), nothing written.",
-    ("the one line says",),
-)
 BOM = b"\xef\xbb\xbf"
 HOSTILE_TEXT = "<img src=x onerror=alert(1)>\x1b[2J\u202egnp.exe"
 HOSTILE: dict[str, tuple[Callable[[Faults], None], str]] = {
@@ -528,6 +495,14 @@ HOSTILE: dict[str, tuple[Callable[[Faults], None], str]] = {
     "Graph answer that is a JSON list": (lambda f: f.answer("graph", 200, [{"id": "authorizationPolicy"}]), "no boolean"),
 }
 
+SECTIONS["hostile answers"] = Section(
+    "Answers a proxy or a broken service can give, met at `pulumi preview`",
+    "One line naming the endpoint and what to check, no traceback, no escape sequence, no token in any output "
+    "or file (the leak check every end-to-end test ends with), nothing written.",
+    columns=("the one line says",),
+    cases=tuple(HOSTILE),
+)
+
 
 @pytest.mark.parametrize("case", list(HOSTILE))
 def test_a_hostile_answer_is_one_plain_line(new_stack: NewStack, case: str) -> None:
@@ -537,63 +512,32 @@ def test_a_hostile_answer_is_one_plain_line(new_stack: NewStack, case: str) -> N
     run = deployment.stack.pulumi("preview", expect=1)
     _one_line(run, needle)
     assert "PATCH" not in deployment.graph_calls()
-    _record("hostile answers", case, "the one line says", f"«{needle}»")
+    record("hostile answers", case, "the one line says", f"«{needle}»")
 
 
-CASES: dict[str, list[str]] = {
-    "config forms": list(FORMS),
-    "exclusion": list(EXCLUSIONS),
-    "signals": list(SIGNALS),
-    "bad input": list(BAD_INPUT),
-    "hostile answers": list(HOSTILE),
-}
+def _fault_totals(cells: list[str]) -> str:
+    """The fault matrix's totals line."""
+    ok = sum(cell.startswith("ok;") for cell in cells)
+    ours = sum(cell.startswith("one line") for cell in cells)
+    never = sum(cell.startswith("n/a") for cell in cells)
+    return (
+        f"Totals: {len(cells)} cells; {ok} succeeded (after bounded retries where a fault was met), {ours} ended in "
+        f"one clear line of ours, {len(cells) - ok - ours - never} were a killed CLI or provider (Pulumi's own "
+        f"output), {never} cannot occur; every rerun converged."
+    )
 
 
-def render() -> str:
-    """docs/reliability.md for the cells of this run."""
-    lines = [
-        "# Reliability: every fault x operation under the real CLI",
-        "",
-        "Generated by `tests/e2e/test_reliability.py` (part of `make test`); do not edit by hand.",
-        "Each cell: the outcome, how many requests were retried, the wall time, and what the next",
-        "run needed. After every cell the test checked that state claimed no value the tenant",
-        "lacked, that `adoptedValue` was still the tenant's original value, and that the rerun",
-        "converged (`preview --expect-no-changes` clean; `destroy` restored the original). Every",
-        "test, in every table below, also ended by searching all its run printed and left on disk",
-        "for every token, assertion, secret and key it held: none was found.",
-        "",
-        "| fault | " + " | ".join(OPERATIONS) + " |",
-        "|---|" + "---|" * len(OPERATIONS),
-    ]
-    for fault_name in FAULTS:
-        cells = [RESULTS[(fault_name, op)] for op in OPERATIONS]
-        lines.append(f"| {fault_name} | " + " | ".join(c if isinstance(c, str) else c.row() for c in cells) + " |")
-    done = [c for c in RESULTS.values() if isinstance(c, Cell)]
-    ok = sum(1 for c in done if c.outcome == "ok")
-    ours = sum(1 for c in done if c.outcome.startswith("one line"))
-    lines += [
-        "",
-        f"Totals: {len(RESULTS)} cells; {ok} succeeded (after bounded retries where a fault was met), "
-        f"{ours} ended in one clear line of ours, {len(done) - ok - ours} were a killed CLI or provider "
-        f"(Pulumi's own output), {len(RESULTS) - len(done)} cannot occur; every rerun converged.",
-        "",
-    ]
-    for name, section in SECTIONS.items():
-        lines += [f"## {section.title}", "", section.intro, "", "| case | " + " | ".join(section.columns) + " |"]
-        lines.append("|---|" + "---|" * len(section.columns))
-        for case in CASES[name]:
-            lines.append(f"| {case} | " + " | ".join(ROWS[name][case][column] for column in section.columns) + " |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def test_the_committed_table_is_this_runs() -> None:
-    expected = len(FAULTS) * len(OPERATIONS) + sum(len(CASES[name]) * len(SECTIONS[name].columns) for name in SECTIONS)
-    ran = len(RESULTS) + sum(len(columns) for cases in ROWS.values() for columns in cases.values())
-    if ran != expected:
-        pytest.skip(f"only {ran} of {expected} cells ran in this session")
-    committed = TABLE.read_text() if TABLE.exists() else ""
-    table = render()
-    TABLE.parent.mkdir(exist_ok=True)
-    TABLE.write_text(table)
-    assert re.sub(r"\s+", " ", committed) == re.sub(r"\s+", " ", table), "docs/reliability.md changed: review and commit it"
+DOCUMENT = Document(
+    TABLE,
+    "Reliability: every fault x operation under the real CLI",
+    "Generated by `tests/e2e/test_reliability.py` (part of `make test`); do not edit by hand. Each cell of the "
+    "first table: the outcome, how many requests were retried, and what the next run needed. After every cell "
+    "the test checked that state claimed no value the tenant lacked, that `adoptedValue` was still the tenant's "
+    "original value, and that the rerun converged (`preview --expect-no-changes` clean; `destroy` restored the "
+    "original). Every test, in every table below, also ended by searching all its run printed and left on disk "
+    "for every token, assertion, secret and key it held: none was found.",
+    {
+        "faults": Section("", "", tuple(FAULTS), OPERATIONS, _fault_totals, case_column="fault"),
+        **{name: SECTIONS[name] for name in ("config forms", "exclusion", "signals", "bad input", "hostile answers")},
+    },
+)

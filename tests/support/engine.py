@@ -13,8 +13,12 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import pytest
+import yaml
 
 from providers.settings import CLIENT_SECRET, DESIRED_VALUE
 from tests.emulator import App, Emulator, Tenant
@@ -82,9 +86,18 @@ class Stack:
         args += [f"--secret={k}={v}" for k, v in (secret or {}).items()]
         self.pulumi("config", "set-all", *args)
 
-    def outputs(self) -> dict[str, object]:
-        """The stack outputs."""
-        return dict(json.loads(self.pulumi("stack", "output", "--json").output))
+    def resources(self) -> list[dict[str, Any]]:
+        """The resources in the stack's state, read from the file backend's checkpoint: what
+        `pulumi stack export` prints under `deployment`, without a CLI run (secrets stay encrypted)."""
+        backend = Path(url2pathname(urlsplit(self.env["PULUMI_BACKEND_URL"]).path))
+        project = yaml.safe_load((self.project / "Pulumi.yaml").read_text())["name"]
+        checkpoint = json.loads((backend / ".pulumi" / "stacks" / project / f"{self.name}.json").read_text())
+        return list((checkpoint["checkpoint"].get("latest") or {}).get("resources") or [])
+
+    def outputs(self) -> dict[str, Any]:
+        """The stack outputs (the Stack resource's outputs in state, as `pulumi stack output` shows them)."""
+        stack = next((r for r in self.resources() if r["type"] == "pulumi:pulumi:Stack"), {})
+        return dict(stack.get("outputs") or {})
 
 
 @dataclass
