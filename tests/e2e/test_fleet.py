@@ -26,6 +26,7 @@ from tests.emulator import App, Emulator, Tenant
 from tests.support.emulated import emulator_config
 from tests.support.engine import REPO, copy_project, engine_env
 from tests.support.leaks import LeakCheck
+from tests.support.processes import stop
 
 # Azurite's one account and its published key (github.com/Azure/Azurite, README "Default
 # Storage Account"; learn.microsoft.com/azure/storage/common/storage-use-azurite).
@@ -89,12 +90,11 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
                 break
             except Exception:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    server.kill()
+                    stop(server)
                     pytest.fail(f"Azurite did not start: {log.read_text()}", pytrace=False)
                 time.sleep(0.2)
         yield Azurite(service, location)
-        server.terminate()
-        server.wait(timeout=10)
+        stop(server)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from providers.discovery_cache import default_path
 from tests.emulator import Emulator
 from tests.emulator.state import Faults
 from tests.support.engine import REPO, Deployment, NewStack, Run
-from tests.support.processes import session_members, wait_until_gone
+from tests.support.processes import session_members, stop, wait_until_gone
 from tests.support.reliability_doc import Document, Section, record
 
 pytestmark = pytest.mark.engine
@@ -136,7 +136,10 @@ def _run(deployment: Deployment, operation: str, kill_cli: bool) -> Run:
     )
     if kill_cli:
         deployment.emulator.faults.after_write = process.kill
-    output, _ = process.communicate(timeout=600)
+    try:
+        output, _ = process.communicate(timeout=600)
+    finally:
+        stop(process)  # a run past its timeout, or this test failing, leaves no CLI behind
     return stack.record(_command(operation), Run(process.returncode, output))
 
 
@@ -398,7 +401,7 @@ def test_the_cli_stopped_mid_up(new_stack: NewStack, name: str) -> None:
         cli.send_signal(SIGNALS[name])
         output, _ = cli.communicate(timeout=180)
     finally:
-        cli.kill()
+        stop(cli)
     stack.record(("up",), Run(cli.returncode, output))
     left = wait_until_gone([pid for pid in members if pid != cli.pid], 5)
     assert not left, {pid: members[pid] for pid in left}

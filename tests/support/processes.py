@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
-__all__ = ["alive", "session_members", "wait_until_gone"]
+__all__ = ["alive", "session_members", "stop", "wait_until_gone"]
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -47,3 +49,21 @@ def wait_until_gone(pids: list[int], seconds: float) -> list[int]:
         if not running or time.monotonic() > ends:
             return running
         time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen[Any], grace: float = 10.0) -> None:
+    """End a helper process for sure: terminate, wait `grace` seconds, then kill and reap it.
+
+    On a loaded machine a process may take longer than any fixed wait to exit; killing it
+    then, and waiting for the kill, leaves no process and no unreaped Popen behind.
+    """
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
