@@ -29,7 +29,7 @@ from .tenant_names import tenant_problem
 if TYPE_CHECKING:  # the program process declares resources and must not import httpx or msal
     from .session import Session
 
-__all__ = ["SessionProvider", "forget_sessions", "one_line_errors", "tenant_failure"]
+__all__ = ["SessionProvider", "one_line_errors", "tenant_failure"]
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 _BUG_TRACEBACK_FRAMES = 32
@@ -47,14 +47,6 @@ def _process_session(sources: Sources) -> Session:
         if key not in _sessions:
             _sessions[key] = Session(sources)
         return _sessions[key]
-
-
-def forget_sessions() -> None:
-    """Drop every Session, as a new provider process starts without any (tests)."""
-    with _sessions_lock:
-        for session in _sessions.values():
-            session.close()
-        _sessions.clear()
 
 
 def one_line_errors(method: _Method) -> _Method:

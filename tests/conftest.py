@@ -12,33 +12,35 @@ import pytest
 from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
 
-from providers import invocation
+from providers import invocation, provider_base
 from providers.bitlocker import BitlockerKeyAccessProvider
-from providers.provider_base import forget_sessions
 from providers.retry import RetryPolicy
-from providers.session import new_http_client
+from providers.session import Session, new_http_client
 from tests.emulator import Emulator, Tenant
 from tests.support import reliability_doc
 from tests.support.emulated import AzureCliStandIn, Configure, Registered, ServeCommand, Sleeps, emulator_config
 
+_MADE_CELLS = pytest.StashKey[bool]()
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """One directory for this run's reliability cells, shared with xdist's workers (tests/support/reliability_doc.py)."""
-    reliability_doc.start()
+    config.stash[_MADE_CELLS] = reliability_doc.start()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """In the run's controller: write docs/reliability.md from every cell; fail the run when it changed."""
     if hasattr(session.config, "workerinput"):  # an xdist worker: its controller does this once
         return
-    if not any(Path(os.environ[reliability_doc.CELLS]).glob("*.jsonl")):
-        return  # no reliability test ran
-    from tests.e2e.test_reliability import DOCUMENT
+    if any(Path(os.environ[reliability_doc.CELLS]).glob("*.jsonl")):  # a reliability test ran
+        from tests.e2e.test_reliability import DOCUMENT
 
-    message = reliability_doc.finish(DOCUMENT)
-    if message:
-        session.config.get_terminal_writer().line(f"\nerror: {message}", red=True, bold=True)
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        message = reliability_doc.finish(DOCUMENT)
+        if message:
+            session.config.get_terminal_writer().line(f"\nerror: {message}", red=True, bold=True)
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if session.config.stash.get(_MADE_CELLS, False):
+        reliability_doc.end()
 
 
 # Variables that would let a developer's or CI's own Azure setup leak into a test.
@@ -113,14 +115,18 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Configure]:
     """Make a provider as a new provider process does: `configure(req)` with the stack config."""
     monkeypatch.setattr(sys, "tracebacklimit", 1000, raising=False)  # configure sets it to 0
 
+    made: list[Session] = []
+
     def make(config: dict[str, str]) -> BitlockerKeyAccessProvider:
-        forget_sessions()
+        monkeypatch.setattr(provider_base, "_sessions", {})  # a new process starts with none
         provider = BitlockerKeyAccessProvider()
         provider.configure(ConfigureRequest(Config(config, "bitlocker-policy")))
+        made.append(provider.session)
         return provider
 
     yield make
-    forget_sessions()
+    for session in made:
+        session.close()
 
 
 @pytest.fixture

@@ -64,7 +64,8 @@ def project(tmp_path: Path) -> Path:
 def new_stack(
     pulumi_bin: str, pulumi_home: Path, project: Path, tmp_path: Path, emulator: Emulator, leaks: LeakCheck
 ) -> NewStack:
-    """Make `Deployment`s: stack NAME for a new tenant, with a client secret set by `config set --secret`."""
+    """Make `Deployment`s: stack NAME for a new tenant, its app's client secret in the stack's environment
+    (ARM_CLIENT_SECRET) or, with `config_secret=True`, set by `pulumi config set --secret`."""
     env = engine_env(pulumi_bin, pulumi_home, tmp_path / "backend", emulator)
     leaks.add_secret(env["PULUMI_CONFIG_PASSPHRASE"], "the stacks' passphrase")
     leaks.roots += [tmp_path / "backend", project]
@@ -74,6 +75,7 @@ def new_stack(
         desired: str = "false",
         bitlocker: bool = True,
         env_extra: dict[str, str] | None = None,
+        config_secret: bool = False,
         **config: str,
     ) -> Deployment:
         tenant = emulator.add_tenant(bitlocker=bitlocker)
@@ -83,7 +85,7 @@ def new_stack(
         # re-read for 30 s before calling it drift. The window itself has tests of its own.
         config = {"bitlocker-policy:consistencyWindowSeconds": "0", **config}
         stack = Stack(name, project, {**env, **(env_extra or {})}, leaks)
-        stack = init_stack(stack, emulator, tenant, app, secret, desired, **config)
+        stack = init_stack(stack, emulator, tenant, app, secret, desired, config_secret=config_secret, **config)
         return Deployment(emulator, tenant, app, secret, stack)
 
     return make

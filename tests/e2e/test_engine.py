@@ -155,7 +155,7 @@ def exercised(deployment: Deployment) -> None:
 
 
 def test_a_config_secret_is_only_ever_stored_encrypted_and_tokens_never(new_stack: NewStack, tmp_path: Path) -> None:
-    deployment = new_stack()  # azuread:clientSecret set with `pulumi config set --secret`
+    deployment = new_stack(config_secret=True)  # azuread:clientSecret set with `pulumi config set --secret`
     exercised(deployment)
     tokens = list(deployment.emulator.directory.tokens)
     on_disk = "".join(p.read_text(errors="replace") for p in (tmp_path / "backend").rglob("*") if p.is_file())
@@ -178,9 +178,7 @@ def test_a_config_secret_is_only_ever_stored_encrypted_and_tokens_never(new_stac
 
 
 def test_a_secret_from_the_environment_is_nowhere_in_state(new_stack: NewStack, emulator: Emulator) -> None:
-    deployment = new_stack()
-    deployment.stack.pulumi("config", "rm", "azuread:clientSecret")
-    deployment.stack.env["ARM_CLIENT_SECRET"] = deployment.secret
+    deployment = new_stack()  # the secret in ARM_CLIENT_SECRET
     exercised(deployment)
     revealed = deployment.stack.pulumi("stack", "export", "--show-secrets").output
     assert deployment.secret not in revealed
@@ -203,7 +201,7 @@ def test_every_credential_kind_works_through_configure(
 ) -> None:
     deployment = new_stack()
     stack, app = deployment.stack, deployment.app
-    stack.pulumi("config", "rm", "azuread:clientSecret")
+    del stack.env["ARM_CLIENT_SECRET"]
     subject = "repo:contoso/bitlocker-policy:environment:prod"
     if kind == "certificate":
         pem, cert = certificate_pem(tmp_path, leaks)
@@ -243,7 +241,7 @@ def test_a_managed_identity_of_another_tenant_writes_nowhere(new_stack: NewStack
     home = emulator.add_tenant(bitlocker=True)
     emulator.add_managed_identity(home)  # the machine's identity lives in another tenant
     deployment.stack.env.update(emulator.managed_identity_env())
-    deployment.stack.pulumi("config", "rm", "azuread:clientSecret")
+    del deployment.stack.env["ARM_CLIENT_SECRET"]
     deployment.stack.pulumi("config", "rm", "azuread:clientId")
     deployment.stack.configure({"azuread:useMsi": "true"})
     up = deployment.stack.pulumi("up", "--yes", "--skip-preview", expect=1)
@@ -354,7 +352,7 @@ def test_runs_from_another_working_directory(new_stack: NewStack, tmp_path: Path
 
 def test_pulumi_debug_grpc_leaks_config_secrets_but_not_environment_ones(new_stack: NewStack, tmp_path: Path) -> None:
     """The engine's own leak, which the README warns about: measured, not assumed."""
-    deployment = new_stack()  # azuread:clientSecret set with `pulumi config set --secret`
+    deployment = new_stack(config_secret=True)  # azuread:clientSecret set with `pulumi config set --secret`
     log = tmp_path / "grpc.log"
     deployment.stack.env["PULUMI_DEBUG_GRPC"] = str(log)
     deployment.stack.pulumi("preview")

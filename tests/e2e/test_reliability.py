@@ -426,7 +426,7 @@ def test_the_cli_stopped_mid_up(new_stack: NewStack, name: str) -> None:
 def _fifo_certificate(deployment: Deployment) -> dict[str, str]:
     fifo = deployment.stack.project / "app.pem"
     os.mkfifo(fifo)  # reading it would wait for a writer for ever
-    deployment.stack.pulumi("config", "rm", "azuread:clientSecret")
+    del deployment.stack.env["ARM_CLIENT_SECRET"]
     return {"azuread:clientCertificatePath": str(fifo)}
 
 

@@ -130,14 +130,30 @@ def engine_env(pulumi_bin: str, pulumi_home: Path, backend: Path, emulator: Emul
 
 
 def init_stack(
-    stack: Stack, emulator: Emulator, tenant: Tenant, app: App, secret: str, desired: str = "false", **config: str
+    stack: Stack,
+    emulator: Emulator,
+    tenant: Tenant,
+    app: App,
+    secret: str,
+    desired: str = "false",
+    *,
+    config_secret: bool = False,
+    **config: str,
 ) -> Stack:
-    """`stack init`, then config for the emulator's tenant, with the secret set by `config set --secret`."""
+    """`stack init`, then the config for the emulator's tenant written into the stack's file, as a user edits it.
+
+    The client secret is ARM_CLIENT_SECRET in the stack's environment, or with `config_secret`
+    set by `pulumi config set --secret` (the one part of the file only the CLI can write).
+    """
     stack.pulumi("stack", "init")
-    stack.configure(
-        {**emulator_config(emulator, tenantId=tenant.id, clientId=app.client_id), DESIRED_VALUE.key: desired, **config},
-        secret={CLIENT_SECRET.key: secret},
-    )
+    plain = {**emulator_config(emulator, tenantId=tenant.id, clientId=app.client_id), DESIRED_VALUE.key: desired, **config}
+    stack_file = stack.project / "stacks" / f"Pulumi.{stack.name}.yaml"
+    content = yaml.safe_load(stack_file.read_text()) or {}
+    stack_file.write_text(yaml.safe_dump({**content, "config": {**(content.get("config") or {}), **plain}}))
+    if config_secret:
+        stack.configure({}, secret={CLIENT_SECRET.key: secret})
+    else:
+        stack.env["ARM_CLIENT_SECRET"] = secret
     return stack
 
 

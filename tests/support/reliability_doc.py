@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CELLS", "Document", "Section", "finish", "record", "start"]
+__all__ = ["CELLS", "Document", "Section", "end", "finish", "record", "start"]
 
 CELLS = "BITLOCKER_POLICY_RELIABILITY_CELLS"  # the environment variable naming this run's directory of cells
 
@@ -66,9 +67,17 @@ class Document:
         return wanted <= set(cells)
 
 
-def start() -> None:
-    """Give this run (and the workers it starts) a directory for its cells, unless it has one."""
-    os.environ.setdefault(CELLS, tempfile.mkdtemp(prefix="bitlocker-policy-reliability-"))
+def start() -> bool:
+    """Give this run (and the workers it starts) a directory for its cells, unless it has one; True when made here."""
+    if CELLS in os.environ:
+        return False
+    os.environ[CELLS] = tempfile.mkdtemp(prefix="bitlocker-policy-reliability-")
+    return True
+
+
+def end() -> None:
+    """Remove the run's directory of cells (by the run that made it)."""
+    shutil.rmtree(os.environ.pop(CELLS), ignore_errors=True)
 
 
 def record(section: str, case: str, column: str, text: str) -> None:
