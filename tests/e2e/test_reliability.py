@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from providers.discovery_cache import default_path
 from tests.emulator import Emulator
@@ -269,7 +270,9 @@ def _as_the_project_default(deployment: Deployment) -> tuple[str, ...]:
 
 def _in_another_config_file(deployment: Deployment) -> tuple[str, ...]:
     stack_file = deployment.stack.project / "stacks" / f"Pulumi.{deployment.stack.name}.yaml"
-    (deployment.stack.project / "other.yaml").write_text(stack_file.read_text() + f'  {RETAIN}: "true"\n')
+    other = yaml.safe_load(stack_file.read_text())
+    other["config"][RETAIN] = "true"
+    (deployment.stack.project / "other.yaml").write_text(yaml.safe_dump(other))
     return ("--config-file", "other.yaml")
 
 
