@@ -1,8 +1,8 @@
 """`preview`, `up` and `refresh` of one tenant stack through Pulumi's Automation API.
 
 The project's program (`program.declare`) runs *inline*, in this process: no language host
-and no program process per stack (measured: 20 converged stacks previewed with 4 workers in
-10.3 s inline, 13.2 s as a local program, 20.1 s in a `pulumi preview` loop; bench/fleet.py).
+and no program process per stack, which bench/fleet.py measures against a local program and
+a `pulumi preview` loop.
 The engine still starts the dynamic provider in the project directory, where it imports
 `providers` as under the CLI (pulumi/pulumi#7960: an inline program's provider must be
 importable there), with this interpreter's environment (PULUMI_RUNTIME_VIRTUALENV), which

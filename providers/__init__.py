@@ -27,8 +27,8 @@ from .adoption import BitlockerAdoption, BitlockerAdoptionProvider
 from .bitlocker import BitlockerKeyAccess, BitlockerKeyAccessProvider
 
 # `import httpx` tries `from ._main import main`, its command-line tool, which imports click,
-# pygments and rich whenever all three are installed (httpx/__init__.py): measured, that made
-# `import httpx` 130 ms instead of 15 in every provider process. Nothing here uses that tool;
+# pygments and rich whenever all three are installed (httpx/__init__.py), several times the
+# cost of httpx itself in every provider process (bench/coldstart.py). Nothing here uses that tool;
 # a None in sys.modules makes the import fail at once, and httpx falls back to its stub.
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 

@@ -1,7 +1,7 @@
 """OIDC discovery documents kept across provider processes, in the user's cache directory.
 
-Every `pulumi preview` starts a new provider process, and each used to fetch its tenant's
-discovery document before it could ask for a token: a request on the critical path. The
+Every `pulumi preview` starts a new provider process, which needs its tenant's discovery
+document before it can ask for a token: without a cache, a request on the critical path. The
 document is public metadata (issuer, endpoints; no token, no secret) that MSAL itself
 offers to cache for a day (msal `http_cache`: "Content inside http_cache are cheap to
 obtain. ... will contain no tokens nor secrets"; throttled_http_client.py keeps 2xx
