@@ -1,17 +1,6 @@
-"""python -m fleet COMMAND: many tenant stacks at once.
+"""python -m fleet COMMAND: many tenant stacks at once (`python -m fleet --help` lists the commands).
 
-  matrix         the stacks as JSON for a CI matrix (each with its tenant GUID)
-  drift          read every tenant's live value and compare it with its stack (no engine, no write)
-  preview        `pulumi preview` of every stack (Automation API, bounded workers)
-  up             `pulumi up` of every stack; with --only-drifted, just those `drift` flags
-  refresh        `pulumi refresh` of every stack
-  report         `drift`, written as a Markdown or HTML page (--out) for a customer
-  consent-urls   the admin-consent URL of each stack's app in its tenant
-
-Exit codes: 0 converged (or done); 2 nothing ran (bad arguments, no stack matched, two
-stacks on one tenant); 3 drift or preview found a tenant that differs from its stack;
-4 some stack failed, its tenant unresolvable included (the others still ran; the table
-says which and why); 130 interrupted (Ctrl-C).
+See fleet/__init__.py for the package, fleet/cli.py for the command line and its exit codes.
 """
 
 from __future__ import annotations
@@ -21,7 +10,6 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from fnmatch import fnmatch
 from pathlib import Path
 
 from rich.console import Console
@@ -33,39 +21,21 @@ from providers.outside_text import one_line
 from providers.session import new_http_client
 from providers.settings import DESIRED_VALUE, declared_value
 
+from .cli import STDOUT, parse
 from .consent import consent_url
 from .display import LiveProgress, summary_table
 from .drift import DriftCheck
 from .engine import Engine
-from .outcome import EXIT_CONFIG, EXIT_FAILED, FAILED, UPDATE, Outcome, exit_code
-from .report import write_json, write_page
+from .junit import junit_xml
+from .notify import needs_notice, notify
+from .outcome import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, FAILED, UPDATE, Outcome, exit_code
+from .report import json_document, write_page
 from .run import run_all
+from .selection import changed_stacks, matching, shard_of
 from .stacks import StackFile, find_stacks, resolve_tenants, shared_tenants
+from .summary import markdown_summary
 
-COMMANDS = ("matrix", "drift", "preview", "up", "refresh", "report", "consent-urls")
 Targets = Sequence[tuple[StackFile, str]]
-
-
-def parse(argv: list[str] | None) -> argparse.Namespace:
-    """The command line."""
-    parser = argparse.ArgumentParser(
-        prog="python -m fleet", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("command", choices=COMMANDS)
-    parser.add_argument("--project", type=Path, default=Path.cwd(), help="the project directory (default: here)")
-    parser.add_argument("--stacks", default="*", metavar="GLOB", help="only the stacks whose names match (default: all)")
-    parser.add_argument(
-        "--workers", type=int, default=None, metavar="N", help="stacks at once (default: cores for the engine, 16 for drift)"
-    )
-    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the summary as JSON")
-    parser.add_argument("--only-drifted", action="store_true", help="up: converge only the stacks `drift` flags")
-    parser.add_argument("--out", type=Path, default=Path("bitlocker-report.md"), help="report: the page (.md or .html)")
-    args = parser.parse_args(argv)
-    if args.workers is not None and args.workers < 1:
-        parser.error("--workers must be at least 1")
-    if args.only_drifted and args.command != "up":
-        parser.error("--only-drifted goes with up only")
-    return args
 
 
 def fail(message: str) -> None:
@@ -74,12 +44,19 @@ def fail(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command; the exit code says how it went (see the module docstring)."""
+    """Run the command; the exit code says how it went (fleet/cli.py)."""
     args = parse(argv)
-    stacks = [stack for stack in find_stacks(args.project) if fnmatch(stack.name, args.stacks)]
-    if not stacks:
-        fail(f"no stack in {args.project} matches {args.stacks!r}")
+    stacks = matching(find_stacks(args.project), args.stacks, args.shard)
+    if not stacks and not args.shard:
+        fail(f"no stack in {args.project} matches {', '.join(args.stacks)}")
         return EXIT_CONFIG
+    changed_since = getattr(args, "changed_since", None)
+    if changed_since:
+        try:
+            stacks = changed_stacks(args.project, changed_since, stacks)
+        except BitlockerPolicyError as error:
+            fail(str(error))
+            return EXIT_CONFIG
     discovery = DiscoveryCache(default_path(), deferred=True)
     try:
         return run(args, stacks, discovery)
@@ -105,27 +82,73 @@ def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryC
     targets = [(stack, guids[stack.name]) for stack in stacks if stack.name in guids]
     unresolved = [Outcome(name, "", action=FAILED, error=str(error)) for name, error in resolved.items() if name not in guids]
     if args.command == "matrix":
-        for outcome in unresolved:
-            fail(str(outcome.error))
-        if unresolved:
-            return EXIT_CONFIG
-        print(json.dumps({"include": [{"stack": stack.name, "tenant": tenant} for stack, tenant in targets]}))
-        return 0
+        return matrix(args, targets, unresolved)
     if args.command == "consent-urls":
         return consent_urls(targets, unresolved)
+    if not stacks:
+        print(f"fleet {args.command}: no stack to run (the shard holds none, or no change touched one)", file=sys.stderr)
     by_stack = {outcome.stack: outcome for outcome in [*execute(args, targets, discovery, Console(stderr=True)), *unresolved]}
     outcomes = [by_stack[stack.name] for stack in stacks]
     code = exit_code(args.command, outcomes)
+    code = write_results(args, code, outcomes)
+    table_on = sys.stderr if _to_stdout(args) else sys.stdout
+    console = Console(file=table_on, highlight=False, width=200 if not table_on.isatty() else None)
+    console.print(summary_table(args.command, outcomes))
+    return code
+
+
+def matrix(args: argparse.Namespace, targets: Targets, unresolved: list[Outcome]) -> int:
+    """The pipeline's matrix on stdout: a leg per stack, or with --shards N a leg per shard that holds stacks."""
+    for outcome in unresolved:
+        fail(str(outcome.error))
+    if unresolved:
+        return EXIT_CONFIG
+    if args.shards:
+        sizes = dict.fromkeys(range(1, args.shards + 1), 0)
+        for stack, _ in targets:
+            sizes[shard_of(stack.name, args.shards)] += 1
+        legs = [{"shard": f"{index}/{args.shards}", "stacks": size} for index, size in sizes.items() if size]
+    else:
+        legs = [{"stack": stack.name, "tenant": tenant} for stack, tenant in targets]
+    print(json.dumps({"include": legs}))
+    return EXIT_OK
+
+
+def write_results(args: argparse.Namespace, code: int, outcomes: list[Outcome]) -> int:
+    """--json, --markdown, --junit, the report's page, then --notify; the exit code (4 when a file could not be written)."""
+    outputs: list[tuple[Path | None, Callable[[], str]]] = [
+        (getattr(args, "json", None), lambda: json.dumps(json_document(args.command, code, outcomes), indent=2) + "\n"),
+        (getattr(args, "markdown", None), lambda: markdown_summary(args.command, code, outcomes, args.shard)),
+        (getattr(args, "junit", None), lambda: junit_xml(args.command, outcomes).decode()),
+    ]
     try:
-        if args.json:
-            write_json(args.json, args.command, code, outcomes)
+        for target, render in outputs:
+            if target is not None:
+                _write(target, render())
         if args.command == "report":
             write_page(args.out, outcomes)
     except OSError as error:
         fail(f"could not write {error.filename}: {error.strerror}")
         code = EXIT_FAILED
-    Console(highlight=False, width=200 if not sys.stdout.isatty() else None).print(summary_table(args.command, outcomes))
+    url = getattr(args, "notify", None)
+    if url and needs_notice(args.command, outcomes):
+        problem = notify(url, args.notify_format, args.command, json_document(args.command, code, outcomes), outcomes)
+        if problem:
+            fail(problem)  # the run's own exit code stands
     return code
+
+
+def _write(target: Path, text: str) -> None:
+    """Write `text` to the file, or to standard output for `-`."""
+    if target == STDOUT:
+        sys.stdout.write(text)
+    else:
+        target.write_text(text)
+
+
+def _to_stdout(args: argparse.Namespace) -> bool:
+    """Whether an output goes to standard output (the table then goes to stderr: data on stdout alone)."""
+    return STDOUT in (getattr(args, name, None) for name in ("json", "markdown", "junit"))
 
 
 def consent_urls(targets: Targets, unresolved: list[Outcome]) -> int:
@@ -146,7 +169,7 @@ def execute(args: argparse.Namespace, targets: Targets, discovery: DiscoveryCach
     """Run the command over the targets with live progress; one outcome per target."""
     engine = Engine(args.project, declare)
     engine_workers = args.workers or os.cpu_count() or 1
-    if args.command in ("drift", "report") or args.only_drifted:
+    if args.command in ("drift", "report") or getattr(args, "only_drifted", False):
         outcomes = run_drift(targets, engine, discovery, args.workers or 16, console)
         if args.command != "up":
             return outcomes

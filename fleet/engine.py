@@ -107,11 +107,17 @@ class Engine:
         """Made on first use: `fleet drift` on a converged fleet never starts the CLI."""
         with self._lock:
             if self._workspace_made is None:
-                self._workspace_made = auto.LocalWorkspace(
-                    work_dir=str(self._project_dir),
-                    program=self._program,
-                    env_vars={"PULUMI_RUNTIME_VIRTUALENV": sys.prefix},
-                )
+                try:
+                    self._workspace_made = auto.LocalWorkspace(
+                        work_dir=str(self._project_dir),
+                        program=self._program,
+                        env_vars={"PULUMI_RUNTIME_VIRTUALENV": sys.prefix},
+                    )
+                except FileNotFoundError:  # the Automation API runs `pulumi version` first
+                    raise EngineError(
+                        "the pulumi CLI is not on PATH: install Pulumi (https://www.pulumi.com/docs/install/) "
+                        "or put scripts/ensure-pulumi.sh's directory on PATH"
+                    ) from None
             return self._workspace_made
 
     def _stack(self, name: str, *, create: bool = False) -> auto.Stack:

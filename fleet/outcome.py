@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ __all__ = [
     "UPDATE",
     "Outcome",
     "exit_code",
+    "totals",
     "why_update",
 ]
 
@@ -71,6 +72,20 @@ def why_update(last: SettingProperties | StackOutputs | None, live: bool | None)
     if applied == live:
         return "declared value changed, not applied yet"
     return f"drift: changed outside Pulumi (the last up set {'null' if applied is None else str(applied).lower()})"
+
+
+# What an `update` row means, per command: found by a read-only command, or done.
+_UPDATED = {"drift": "differ", "report": "differ", "preview": "would change", "up": "changed", "refresh": "refreshed"}
+
+
+def totals(command: str, outcomes: Sequence[Outcome]) -> str:
+    """One line for a run: "200 stacks: 196 converged, 3 would change, 1 failed"."""
+    updated = sum(outcome.action == UPDATE for outcome in outcomes)
+    failed = sum(outcome.action == FAILED for outcome in outcomes)
+    parts = [f"{len(outcomes) - updated - failed} converged"]
+    parts += [f"{updated} {_UPDATED.get(command, 'changed')}"] if updated else []
+    parts += [f"{failed} failed"] if failed else []
+    return f"{len(outcomes)} stack{'s' if len(outcomes) != 1 else ''}: {', '.join(parts)}"
 
 
 def exit_code(command: str, outcomes: Iterable[Outcome]) -> int:

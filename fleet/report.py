@@ -1,23 +1,22 @@
-"""The fleet's results as files: JSON for pipelines, a Markdown or HTML page for a customer."""
+"""The fleet's results for people and pipelines: the `--json` document, a Markdown or HTML page for a customer."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from .display import value_text
 from .escape import for_html, for_markdown
 from .outcome import FAILED, UPDATE, Outcome
 
-__all__ = ["write_json", "write_page"]
+__all__ = ["json_document", "write_page"]
 
 
-def write_json(path: Path, command: str, code: int, outcomes: Sequence[Outcome]) -> None:
-    """`--json FILE`: the summary table, one object per stack, and the exit code."""
-    document = {"command": command, "exitCode": code, "stacks": [outcome.to_json() for outcome in outcomes]}
-    path.write_text(json.dumps(document, indent=2) + "\n")
+def json_document(command: str, code: int, outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """`--json`: the summary table, one object per stack, and the exit code."""
+    return {"command": command, "exitCode": code, "stacks": [outcome.to_json() for outcome in outcomes]}
 
 
 def _status(outcome: Outcome) -> str:

@@ -121,11 +121,21 @@ def test_the_guard_is_still_needed_in_the_pulumi_sdk_it_was_written_for() -> Non
         pickle._Pickler._batch_setitems, pickle._Pickler.save_dict = saved  # type: ignore[attr-defined]
 
 
-def test_only_drifted_goes_with_up_only(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "refused"),
+    [
+        (["refresh", "--only-drifted"], "--only-drifted"),
+        (["drift", "--out", "x.html"], "--out"),
+        (["consent-urls", "--json", "f"], "--json"),
+        (["preview", "--only-drifted"], "--only-drifted"),
+        (["drift", "--changed-since", "main"], "--changed-since"),
+    ],
+)
+def test_a_flag_is_refused_where_it_means_nothing(argv: list[str], refused: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
-        main(["refresh", "--only-drifted"])
+        main(argv)
     assert exited.value.code == 2
-    assert "--only-drifted goes with up only" in capsys.readouterr().err
+    assert f"unrecognized arguments: {refused}" in capsys.readouterr().err
 
 
 def test_a_tenant_that_cannot_be_resolved_fails_its_row_and_the_others_still_run(

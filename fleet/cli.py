@@ -1,0 +1,98 @@
+"""The fleet's command line: one subcommand each, with only the flags that mean something for it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from .selection import Shard, parse_shard
+
+__all__ = ["NOTIFY_URL", "STDOUT", "parse"]
+
+NOTIFY_URL = "BITLOCKER_POLICY_NOTIFY_URL"  # where --notify's URL may come from instead (it is a secret)
+STDOUT = Path("-")  # an output file named `-`: standard output
+
+USAGE = """\
+  matrix         the stacks as JSON for a CI matrix, each with its tenant GUID (--shards N: shard legs)
+  drift          read every tenant's live value and compare it with its stack (no engine, no write)
+  preview        `pulumi preview` of every stack (Automation API, bounded workers)
+  up             `pulumi up` of every stack; with --only-drifted, just those `drift` flags
+  refresh        `pulumi refresh` of every stack
+  report         `drift`, written as a Markdown or HTML page (--out) for a customer
+  consent-urls   the admin-consent URL of each stack's app in its tenant
+
+Exit codes: 0 converged (or done); 2 nothing ran (bad arguments, no stack matched, two
+stacks on one tenant); 3 drift or preview found a tenant that differs from its stack;
+4 some stack failed, its tenant unresolvable included (the others still ran; the table
+says which and why); 130 interrupted (Ctrl-C).
+"""
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return parse_shard(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shard I/N with 1 <= I <= N") from None
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return int(text)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The command line; argparse refuses a flag the command does not take (exit 2)."""
+    selection = argparse.ArgumentParser(add_help=False)
+    selection.add_argument("--project", type=Path, default=Path.cwd(), help="the project directory (default: here)")
+    selection.add_argument(
+        "--stacks",
+        action="append",
+        metavar="GLOB",
+        help="only the stacks whose names match; repeat it or separate globs with commas (default: all)",
+    )
+    selection.add_argument("--shard", type=_shard, metavar="I/N", help="only the stacks of shard I of N (see matrix --shards)")
+
+    running = argparse.ArgumentParser(add_help=False)
+    running.add_argument(
+        "--workers", type=_workers, metavar="N", help="stacks at once (default: cores for the engine, 16 for drift)"
+    )
+    running.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON (- for standard output)")
+
+    results = argparse.ArgumentParser(add_help=False)
+    results.add_argument("--markdown", type=Path, metavar="FILE", help="a Markdown summary, for a PR comment or a run summary")
+    results.add_argument("--junit", type=Path, metavar="FILE", help="JUnit XML, one testcase per stack")
+    results.add_argument(
+        "--notify",
+        metavar="URL",
+        default=os.environ.get(NOTIFY_URL),
+        help=f"post once to this webhook when a stack drifted or failed (a secret: prefer {NOTIFY_URL})",
+    )
+    results.add_argument("--notify-format", choices=("teams", "slack", "json"), default="json", help="the webhook's format")
+
+    parser = argparse.ArgumentParser(
+        prog="python -m fleet",
+        description="Many tenant stacks at once.\n\n" + USAGE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    matrix = commands.add_parser("matrix", parents=[selection], help="the stacks as JSON for a CI matrix")
+    matrix.add_argument("--shards", type=_workers, metavar="N", help="N shard legs instead of one leg per stack")
+    commands.add_parser("drift", parents=[selection, running, results], help="compare every tenant with its stack")
+    preview = commands.add_parser("preview", parents=[selection, running, results], help="pulumi preview of every stack")
+    preview.add_argument("--changed-since", metavar="REF", help="only the stacks a change since REF touches (git)")
+    up = commands.add_parser("up", parents=[selection, running, results], help="pulumi up of every stack")
+    up.add_argument("--only-drifted", action="store_true", help="converge only the stacks `drift` flags")
+    commands.add_parser("refresh", parents=[selection, running], help="pulumi refresh of every stack")
+    report = commands.add_parser("report", parents=[selection, running], help="drift, as a page for a customer")
+    report.add_argument("--out", type=Path, default=Path("bitlocker-report.md"), help="the page (.md or .html)")
+    commands.add_parser("consent-urls", parents=[selection], help="each stack's admin-consent URL")
+
+    args = parser.parse_args(argv)
+    args.stacks = [glob.strip() for given in args.stacks or ["*"] for glob in given.split(",") if glob.strip()]
+    if args.command == "matrix" and args.shards and args.shard:
+        parser.error("matrix takes --shards N (the legs) or --shard I/N (one leg's stacks), not both")
+    if [getattr(args, name, None) for name in ("json", "markdown", "junit")].count(STDOUT) > 1:
+        parser.error("only one of --json, --markdown and --junit can be - (standard output)")
+    return args

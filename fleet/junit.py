@@ -1,0 +1,65 @@
+"""`--junit`: a fleet run as JUnit XML, one testcase per stack, which GitLab's merge-request widget
+(`artifacts:reports:junit`) and Azure DevOps' Tests tab (PublishTestResults@2) show.
+
+A tenant that differs from its stack (drift, a declared change not applied yet) and a stack
+that failed are failures, each with its reason and request-id; a stack `up` converged passes.
+Text from outside is made one plain line first: XML 1.0 cannot carry control characters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from xml.etree import ElementTree as ET
+
+from providers.outside_text import one_line
+
+from .display import value_text
+from .outcome import FAILED, UPDATE, Outcome, totals
+
+__all__ = ["junit_xml"]
+
+_FINDS_DIFFERENCES = ("drift", "preview", "report")  # read-only commands: a difference is what they report
+
+
+def junit_xml(command: str, outcomes: Sequence[Outcome]) -> bytes:
+    """The run as a JUnit document (testsuites > testsuite > testcase)."""
+    failing = [outcome for outcome in outcomes if _failure(command, outcome)]
+    seconds = f"{sum(outcome.seconds for outcome in outcomes):.3f}"
+    counts = {"tests": str(len(outcomes)), "failures": str(len(failing)), "errors": "0", "skipped": "0", "time": seconds}
+    root = ET.Element("testsuites", {"name": f"bitlocker-policy fleet {command}", **counts})
+    suite = ET.SubElement(root, "testsuite", {"name": f"fleet {command}: {totals(command, outcomes)}", **counts})
+    for outcome in outcomes:
+        case = ET.SubElement(
+            suite, "testcase", classname=f"bitlocker-policy.{command}", name=_text(outcome.stack), time=f"{outcome.seconds:.3f}"
+        )
+        failure = _failure(command, outcome)
+        if failure:
+            kind, message = failure
+            ET.SubElement(case, "failure", type=kind, message=_text(message)).text = _details(outcome)
+        else:
+            ET.SubElement(case, "system-out").text = _details(outcome)
+    ET.indent(root)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"
+
+
+def _failure(command: str, outcome: Outcome) -> tuple[str, str] | None:
+    """(type, message) of the stack's failure, or None when it passes."""
+    if outcome.action == FAILED:
+        return "failed", outcome.error or "failed"
+    if outcome.action == UPDATE and command in _FINDS_DIFFERENCES:
+        return ("drift" if outcome.reason.startswith("drift") else "pending change"), outcome.reason or "differs"
+    return None
+
+
+def _details(outcome: Outcome) -> str:
+    lines = [f"tenant {outcome.tenant}"]
+    lines += [f"declared {value_text(outcome.declared)}"] if outcome.declared is not None else []
+    lines += [f"live {value_text(outcome.live)}"] if outcome.live_read else []
+    lines += [f"PATCH request-id {outcome.request_id}"] if outcome.request_id else []
+    lines += [f"error: {outcome.error}"] if outcome.error else []
+    return "\n".join(_text(line) for line in lines)
+
+
+def _text(text: str) -> str:
+    return one_line(text, limit=10_000)

@@ -1,0 +1,202 @@
+"""What a fleet run hands to pipelines and people: the Markdown summary, JUnit XML, and webhook notifications."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from fleet.__main__ import main
+from fleet.junit import junit_xml
+from fleet.notify import needs_notice, notify
+from fleet.outcome import Outcome, totals
+from fleet.report import json_document
+from fleet.summary import MARKER, markdown_summary
+from providers.retry import RetryPolicy
+from providers.session import new_http_client
+from tests.emulator import Emulator, Tenant
+
+pytestmark = pytest.mark.usefixtures("trust_emulator")
+
+DRIFTED = Outcome(
+    "bravo", "t2", declared=False, live=True, action="update", reason="drift: changed outside Pulumi", live_read=True
+)
+FAILED = Outcome("charlie", "t3", declared=False, action="failed", error="Graph denied GET (request-id r-3)")
+CONVERGED = [Outcome(f"ok-{i}", f"t-{i}", declared=False, live=False, live_read=True) for i in range(5)]
+
+
+def test_the_totals_line_counts_every_stack() -> None:
+    assert totals("drift", [*CONVERGED, DRIFTED, FAILED]) == "7 stacks: 5 converged, 1 differ, 1 failed"
+    assert totals("preview", [DRIFTED]) == "1 stack: 0 converged, 1 would change"
+
+
+def test_the_markdown_summary_lists_what_needs_a_look_and_counts_the_rest() -> None:
+    text = markdown_summary("preview", 4, [*CONVERGED, DRIFTED, FAILED], shard=(2, 4))
+    assert text.startswith(MARKER + "\n### bitlocker-policy: fleet preview (shard 2/4)")
+    assert "7 stacks: 5 converged, 1 would change, 1 failed (exit code 4)." in text
+    assert "| bravo | t2 | false | true | update (drift: changed outside Pulumi) |  |" in text
+    assert "| charlie | t3 | false |  | failed: see below |  |" in text
+    assert "- **charlie**: Graph denied GET (request-id r-3)" in text
+    assert "ok-1" not in text
+
+
+def test_the_markdown_summary_of_a_converged_run_is_one_line() -> None:
+    assert markdown_summary("drift", 0, CONVERGED).splitlines()[-1] == "5 stacks: 5 converged (exit code 0)."
+
+
+def test_junit_has_a_testcase_per_stack_and_fails_what_differs_or_failed() -> None:
+    root = ET.fromstring(junit_xml("drift", [*CONVERGED, DRIFTED, FAILED]))
+    (suite,) = root.findall("testsuite")
+    assert (root.get("tests"), root.get("failures"), suite.get("tests"), suite.get("failures")) == ("7", "2", "7", "2")
+    cases = {case.get("name"): case for case in suite.findall("testcase")}
+    assert set(cases) == {"ok-0", "ok-1", "ok-2", "ok-3", "ok-4", "bravo", "charlie"}
+    drift, failure = cases["bravo"].find("failure"), cases["charlie"].find("failure")
+    assert drift is not None
+    assert failure is not None
+    assert (drift.get("type"), drift.get("message")) == ("drift", "drift: changed outside Pulumi")
+    assert (failure.get("type"), failure.get("message")) == ("failed", "Graph denied GET (request-id r-3)")
+    assert "live true" in (drift.text or "")
+    assert cases["ok-0"].find("failure") is None
+
+
+def test_junit_passes_the_stacks_up_converged_and_keeps_their_request_ids() -> None:
+    changed = Outcome("bravo", "t2", declared=False, live=False, action="update", request_id="r-9", live_read=True)
+    case = ET.fromstring(junit_xml("up", [changed])).find("testsuite/testcase")
+    assert case is not None
+    assert case.find("failure") is None
+    assert "PATCH request-id r-9" in (case.findtext("system-out") or "")
+
+
+def test_junit_carries_hostile_text_as_plain_text() -> None:
+    hostile = Outcome("x", "t", action="failed", error="<script>\x1b[2J & \x00 ]]>")
+    failure = ET.fromstring(junit_xml("drift", [hostile])).find("testsuite/testcase/failure")
+    assert failure is not None
+    assert failure.get("message") == "<script> [2J & ]]>"  # parsed back: escaped in the file, no control characters
+
+
+@dataclass
+class Receiver:
+    """A local webhook endpoint: it records what it is sent and answers as told."""
+
+    url: str
+    posts: list[dict[str, Any]] = field(default_factory=list)
+    answers: list[tuple[int, str, dict[str, str]]] = field(default_factory=list)  # (status, body, headers), then 200
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            state.posts.append(json.loads(self.rfile.read(length)))
+            status, body, headers = state.answers.pop(0) if state.answers else (200, "ok", {})
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/T000/B000/s3cret-path"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+OUTCOMES = [*CONVERGED, DRIFTED, FAILED]
+
+
+def deliver(receiver: Receiver, fmt: str) -> str | None:
+    return notify(receiver.url, fmt, "drift", json_document("drift", 4, OUTCOMES), OUTCOMES)
+
+
+def test_teams_gets_one_adaptive_card(receiver: Receiver) -> None:
+    assert deliver(receiver, "teams") is None
+    (post,) = receiver.posts
+    assert post["type"] == "message"
+    (attachment,) = post["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card = attachment["content"]
+    assert card["type"] == "AdaptiveCard"
+    texts = [block["text"] for block in card["body"]]
+    assert "7 stacks: 5 converged, 1 differ, 1 failed" in texts
+    assert any(text.startswith("charlie (t3): failed: Graph denied GET") for text in texts)
+
+
+def test_slack_gets_text_and_blocks_with_its_control_characters_escaped(receiver: Receiver) -> None:
+    hostile = Outcome("<!channel>", "t", action="failed", error="a & b")
+    assert notify(receiver.url, "slack", "drift", {}, [hostile]) is None
+    (post,) = receiver.posts
+    assert post["text"] == "bitlocker-policy fleet drift: 1 stack: 0 converged, 1 failed"
+    assert "&lt;!channel&gt; (t): failed: a &amp; b" in post["blocks"][1]["text"]["text"]
+
+
+def test_json_gets_the_json_document(receiver: Receiver) -> None:
+    assert deliver(receiver, "json") is None
+    assert receiver.posts == [json_document("drift", 4, OUTCOMES)]
+
+
+def test_a_refused_delivery_is_one_line_without_the_secret_url(receiver: Receiver) -> None:
+    receiver.answers.append((404, "no_service", {}))
+    problem = deliver(receiver, "slack")
+    assert problem == "the notification endpoint http://127.0.0.1/… refused the message (HTTP 404: no_service)"
+    assert "s3cret-path" not in problem
+
+
+def test_a_throttled_delivery_is_retried(receiver: Receiver) -> None:
+    receiver.answers.append((503, "busy", {"Retry-After": "0"}))
+    assert deliver(receiver, "json") is None
+    assert len(receiver.posts) == 2
+
+
+def test_an_unreachable_endpoint_is_one_line() -> None:
+    quick = RetryPolicy(base_delay=0.01)
+    problem = notify(
+        "http://127.0.0.1:9/hooks/secret", "json", "drift", {}, OUTCOMES, http_factory=lambda: new_http_client(retry=quick)
+    )
+    assert problem is not None
+    assert problem.startswith("could not deliver the notification to http://127.0.0.1/…")
+    assert "secret" not in problem
+
+
+def test_only_drift_or_a_failure_is_worth_a_message() -> None:
+    assert not needs_notice("drift", CONVERGED)
+    assert needs_notice("drift", [DRIFTED])
+    assert not needs_notice("up", [Outcome("a", "t", action="update")])  # up did what it should
+    assert needs_notice("up", [FAILED])
+
+
+def test_a_failed_notification_leaves_the_runs_exit_code(
+    tmp_path: Path,
+    emulator: Emulator,
+    tenant: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    receiver: Receiver,
+) -> None:
+    from tests.test_fleet import drift_ready
+
+    root = drift_ready(tmp_path, emulator, tenant, monkeypatch)
+    emulator.faults.answer("graph", 403, {"error": {"code": "Authorization_RequestDenied", "message": "denied"}})
+    receiver.answers += [(500, "down", {"Retry-After": "0"})] * 4  # the first try and every retry
+    monkeypatch.setenv("BITLOCKER_POLICY_NOTIFY_URL", receiver.url)
+    assert main(["drift", "--project", str(root)]) == 4  # the stack failed: that is the run's exit code
+    err = capsys.readouterr().err
+    assert len(receiver.posts) == 4
+    assert "error: the notification endpoint http://127.0.0.1/… refused the message (HTTP 500: down)" in err
+    assert "s3cret-path" not in err
