@@ -28,7 +28,7 @@ unit: venv
 # so that no test carries an install; the CLI build and the tool installs run side by side.
 tools: venv
 	@scripts/ensure-pulumi.sh >/dev/null & pulumi=$$!; \
-	for tool in actionlint gitlab-ci-local azurite; do scripts/ensure-tools.sh $$tool >/dev/null || exit 1; done; \
+	for tool in actionlint gitlab-ci-local azurite report-schemas; do scripts/ensure-tools.sh $$tool >/dev/null || exit 1; done; \
 	wait $$pulumi
 
 # Lint, type-check, then every test, the real-engine ones included, on $(WORKERS) workers.

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -87,10 +88,11 @@ def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryC
         return consent_urls(targets, unresolved)
     if not stacks:
         print(f"fleet {args.command}: no stack to run (the shard holds none, or no change touched one)", file=sys.stderr)
+    started = datetime.now(UTC)
     by_stack = {outcome.stack: outcome for outcome in [*execute(args, targets, discovery, Console(stderr=True)), *unresolved]}
     outcomes = [by_stack[stack.name] for stack in stacks]
     code = exit_code(args.command, outcomes)
-    code = write_results(args, code, outcomes)
+    code = write_results(args, code, outcomes, started)
     table_on = sys.stderr if _to_stdout(args) else sys.stdout
     console = Console(file=table_on, highlight=False, width=200 if not table_on.isatty() else None)
     console.print(summary_table(args.command, outcomes))
@@ -114,12 +116,12 @@ def matrix(args: argparse.Namespace, targets: Targets, unresolved: list[Outcome]
     return EXIT_OK
 
 
-def write_results(args: argparse.Namespace, code: int, outcomes: list[Outcome]) -> int:
+def write_results(args: argparse.Namespace, code: int, outcomes: list[Outcome], started: datetime) -> int:
     """--json, --markdown, --junit, the report's page, then --notify; the exit code (4 when a file could not be written)."""
     outputs: list[tuple[Path | None, Callable[[], str]]] = [
         (getattr(args, "json", None), lambda: json.dumps(json_document(args.command, code, outcomes), indent=2) + "\n"),
         (getattr(args, "markdown", None), lambda: markdown_summary(args.command, code, outcomes, args.shard)),
-        (getattr(args, "junit", None), lambda: junit_xml(args.command, outcomes).decode()),
+        (getattr(args, "junit", None), lambda: junit_xml(args.command, outcomes, started).decode()),
     ]
     try:
         for target, render in outputs:

@@ -9,6 +9,7 @@ Text from outside is made one plain line first: XML 1.0 cannot carry control cha
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from xml.etree import ElementTree as ET
 
 from providers.outside_text import one_line
@@ -21,13 +22,15 @@ __all__ = ["junit_xml"]
 _FINDS_DIFFERENCES = ("drift", "preview", "report")  # read-only commands: a difference is what they report
 
 
-def junit_xml(command: str, outcomes: Sequence[Outcome]) -> bytes:
-    """The run as a JUnit document (testsuites > testsuite > testcase)."""
+def junit_xml(command: str, outcomes: Sequence[Outcome], started: datetime | None = None) -> bytes:
+    """The run as a JUnit document (testsuites > testsuite > testcase); `started` is the run's start (Azure shows it)."""
     failing = [outcome for outcome in outcomes if _failure(command, outcome)]
     seconds = f"{sum(outcome.seconds for outcome in outcomes):.3f}"
-    counts = {"tests": str(len(outcomes)), "failures": str(len(failing)), "errors": "0", "skipped": "0", "time": seconds}
-    root = ET.Element("testsuites", {"name": f"bitlocker-policy fleet {command}", **counts})
-    suite = ET.SubElement(root, "testsuite", {"name": f"fleet {command}: {totals(command, outcomes)}", **counts})
+    counts = {"tests": str(len(outcomes)), "failures": str(len(failing)), "errors": "0", "time": seconds}
+    root = ET.Element("testsuites", {"name": f"bitlocker-policy fleet {command}", **counts})  # no `skipped` here: junit-10.xsd
+    suite = ET.SubElement(root, "testsuite", {"name": f"fleet {command}: {totals(command, outcomes)}", **counts, "skipped": "0"})
+    if started:
+        suite.set("timestamp", started.isoformat(timespec="seconds"))
     for outcome in outcomes:
         case = ET.SubElement(
             suite, "testcase", classname=f"bitlocker-policy.{command}", name=_text(outcome.stack), time=f"{outcome.seconds:.3f}"

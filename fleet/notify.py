@@ -103,11 +103,18 @@ def _slack_text(text: str) -> str:
 
 
 def _teams(command: str, _document: dict[str, Any], outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    """A Teams Workflows webhook message: one Adaptive Card attachment."""
+    """A Teams Workflows webhook message: one Adaptive Card attachment.
+
+    The envelope is the trigger's documented request body (learn.microsoft.com/connectors/teams/
+    #microsoft-teams-webhook, "When a Teams webhook request is received": `type` "message",
+    `attachments` of `contentType` "application/vnd.microsoft.card.adaptive" with `contentUrl`
+    null). Card version 1.2, as Microsoft's sample there; Teams renders up to 1.5
+    (learn.microsoft.com/microsoftteams/platform/task-modules-and-cards/cards/cards-reference).
+    """
     card = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
-        "version": "1.4",
+        "version": "1.2",
         "body": [
             {
                 "type": "TextBlock",
@@ -120,7 +127,8 @@ def _teams(command: str, _document: dict[str, Any], outcomes: Sequence[Outcome])
             *({"type": "TextBlock", "text": line, "wrap": True, "spacing": "Small"} for line in _lines(outcomes)),
         ],
     }
-    return {"type": "message", "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "content": card}]}
+    attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
+    return {"type": "message", "attachments": [attachment]}
 
 
 FORMATS: dict[str, Callable[[str, dict[str, Any], Sequence[Outcome]], dict[str, Any]]] = {

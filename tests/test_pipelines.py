@@ -37,6 +37,7 @@ from tests.emulator import Emulator, Tenant
 from tests.support.engine import copy_project
 from tests.support.leaks import LeakCheck
 from tests.support.paths import REPO
+from tests.support.tools import ensure_tool
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.y*ml"))
 GITHUB = REPO / ".github" / "workflows" / "pulumi.yml"
@@ -65,14 +66,6 @@ def venv_tool(name: str) -> Path:
     if not tool.exists():
         pytest.fail(f"{tool} is missing: pip install -r requirements-dev.txt", pytrace=False)
     return tool
-
-
-def ensure_tool(name: str) -> Path:
-    """The directory scripts/ensure-tools.sh installed `name` into (it prints it last)."""
-    done = run([REPO / "scripts" / "ensure-tools.sh", name], timeout=1800)
-    if done.returncode != 0:
-        pytest.fail(f"scripts/ensure-tools.sh {name} failed:\n{done.stderr}", pytrace=False)
-    return Path(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="session")

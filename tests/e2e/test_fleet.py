@@ -24,9 +24,10 @@ from azure.storage.blob import BlobServiceClient
 
 from tests.emulator import App, Emulator, Tenant
 from tests.support.emulated import emulator_config
-from tests.support.engine import REPO, copy_project, engine_env
+from tests.support.engine import copy_project, engine_env
 from tests.support.leaks import LeakCheck
 from tests.support.processes import stop
+from tests.support.tools import ensure_tool
 
 # Azurite's one account and its published key (github.com/Azure/Azurite, README "Default
 # Storage Account"; learn.microsoft.com/azure/storage/common/storage-use-azurite).
@@ -55,18 +56,13 @@ class Azurite:
 @pytest.fixture(scope="module")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     """Azurite's blob service, for the module's tests (each keeps its state in a container of its own)."""
-    tools = subprocess.run(
-        [str(REPO / "scripts" / "ensure-tools.sh"), "azurite"], capture_output=True, text=True, check=False, timeout=600
-    )
-    if tools.returncode != 0:
-        pytest.fail(f"scripts/ensure-tools.sh azurite failed:\n{tools.stderr}", pytrace=False)
+    blob = ensure_tool("azurite") / "azurite-blob"
     port = free_port()
     location = tmp_path_factory.mktemp("azurite")
     log = location / "azurite.log"
     endpoint = f"http://127.0.0.1:{port}/{ACCOUNT}"
     connection = f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};BlobEndpoint={endpoint};"
     with log.open("w") as errors:
-        blob = f"{tools.stdout.strip().splitlines()[-1]}/azurite-blob"
         server = subprocess.Popen(
             [
                 blob,
