@@ -14,6 +14,7 @@ import httpx
 from .credentials import AzurePipelinesToken, GitHubActionsToken, OidcSource, OidcTokenFile, OidcTokenValue
 from .errors import AuthenticationError, ConfigurationError, UnreachableError
 from .files import read_regular_file
+from .outside_text import one_line
 from .retry import wire_problem
 from .settings import OIDC_AZURE_SERVICE_CONNECTION_ID, OIDC_REQUEST_URL, OIDC_TOKEN_FILE_PATH
 
@@ -53,14 +54,16 @@ def _github_token(source: GitHubActionsToken, http: httpx.Client) -> str:
     toolkit (actions/toolkit, packages/core/src/oidc-utils.ts, getIDToken) appends
     `&audience=…` to it and sends `Authorization: Bearer TOKEN`; the token is in `value`.
     httpx's `params=` would replace the URL's query, so the parameter is merged instead.
+    A job without `id-token: write` has no request URL at all (actions/runner, Handlers/
+    ScriptHandler.cs: set only from the job's GenerateIdTokenUrl), so a refusal here is not
+    that: GitHub's own words are quoted (undocumented; observed as HTTP 400
+    {"source":"actions-run-service","statusCode":400,"errorMessage":"Can't issue ID_TOKEN for audience …"}).
     """
     url = _url(source.request_url).copy_merge_params({"audience": EXCHANGE_AUDIENCE})
     response = _ask(http, "GET", url, source.request_token, "GitHub Actions")
     value = _json_field(response, "value")
     if value is None:
-        raise AuthenticationError(
-            f"GitHub Actions gave no OIDC token (HTTP {response.status_code}); the job needs `permissions: id-token: write`"
-        )
+        raise AuthenticationError(f"GitHub Actions {_refused(response)}")
     return value
 
 
@@ -70,20 +73,45 @@ def _azure_pipelines_token(source: AzurePipelinesToken, http: httpx.Client) -> s
     As azure-identity's AzurePipelinesCredential asks for it (azure/identity/_credentials/
     azure_pipelines.py): POST `{SYSTEM_OIDCREQUESTURI}?api-version=7.1&serviceConnectionId=ID`
     with no body and `Authorization: Bearer $SYSTEM_ACCESSTOKEN`; the token is in `oidcToken`.
-    Its tracing headers x-vss-e2eid and x-msedge-ref go into the error, as the .NET and Java
-    credentials do.
+    Since 2026-03 Azure DevOps refuses a connection the stage does not reference, saying so in
+    the body's `value` ("There is no explicit reference to service connection … from current
+    stage …", dotnet/docker-tools#2012): that text is quoted, with the tracing headers
+    x-vss-e2eid and x-msedge-ref, as the .NET and Java credentials do.
     """
     url = _url(source.request_url).copy_merge_params({"api-version": "7.1", "serviceConnectionId": source.service_connection_id})
     # X-TFS-FedAuthRedirect: Suppress keeps Azure DevOps from answering with a sign-in redirect.
     response = _ask(http, "POST", url, source.request_token, "Azure Pipelines", {"X-TFS-FedAuthRedirect": "Suppress"})
     value = _json_field(response, "oidcToken")
     if value is None:
+        fix = (
+            "the step must map SYSTEM_ACCESSTOKEN (env: SYSTEM_ACCESSTOKEN: $(System.AccessToken))"
+            if response.status_code in (401, 403)
+            else f"check {OIDC_AZURE_SERVICE_CONNECTION_ID.describe()}, and reference that service connection "
+            "in this stage (an AzureCLI@2 step with azureSubscription: CONNECTION)"
+        )
         raise AuthenticationError(
-            f"Azure Pipelines gave no OIDC token for service connection {source.service_connection_id} "
-            f"(HTTP {response.status_code}); check {OIDC_AZURE_SERVICE_CONNECTION_ID.describe()} and that the "
-            "step maps SYSTEM_ACCESSTOKEN (env: SYSTEM_ACCESSTOKEN: $(System.AccessToken))" + _vss_ids(response)
+            f"Azure Pipelines {_refused(response)} for service connection {source.service_connection_id}"
+            f"{_vss_ids(response)}; {fix}"
         )
     return value
+
+
+def _refused(response: httpx.Response) -> str:
+    """`refused an OIDC token (HTTP N: what the endpoint said)`, or that a 200 carried none."""
+    if response.status_code == 200:
+        return "answered HTTP 200 without an OIDC token"
+    return f"refused an OIDC token (HTTP {response.status_code}: {_said(response)})"
+
+
+def _said(response: httpx.Response) -> str:
+    """The endpoint's own message: Azure DevOps' `value`, GitHub's `errorMessage`, a `message`, or the text."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    fields = [body.get(name) for name in ("value", "errorMessage", "message")] if isinstance(body, dict) else []
+    said = next((field for field in fields if isinstance(field, str) and field.strip()), response.text)
+    return one_line(said) or "no message"
 
 
 def _url(text: str) -> httpx.URL:

@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from datetime import datetime
@@ -27,6 +28,7 @@ from .settings import USE_CLI
 
 __all__ = ["AzureCliToken", "find_az"]
 
+_WINDOWS = sys.platform == "win32"
 TIMEOUT_SECONDS = 30.0  # azure-identity waits 10 s; a CI runner's first `az` call can take longer
 _REFRESH_MARGIN_SECONDS = 300
 
@@ -37,7 +39,10 @@ def find_az(fallback: bool = False) -> str:
     `fallback`: the CLI is only tried because nothing else is configured, so the message
     lists every credential there is.
     """
-    path = shutil.which("az")
+    # On Windows the CLI is az.cmd; `az` beside it is a bash script Windows cannot run, which
+    # shutil.which returns on Python 3.12.0-3.12.7 (Azure/azure-sdk-for-python#41789), so
+    # az.cmd is looked for first, as azure-identity does (_credentials/azure_cli.py, _run_command).
+    path = (_WINDOWS and shutil.which("az.cmd")) or shutil.which("az")
     if path is None and fallback:
         raise ConfigurationError(
             f"No credential for Microsoft Graph is configured: {HOW_TO_CONFIGURE}, or install the Azure CLI "
@@ -105,8 +110,18 @@ class AzureCliToken:
         code = f" ({codes[0]})" if codes else ""
         if ("az login" in stderr or "az account set" in stderr) and not codes:
             return f"The Azure CLI is not signed in to tenant {self._tenant}{code}: run `az login --tenant {self._tenant}`"
-        first = next((line.strip() for line in stderr.splitlines() if line.strip()), "no message")
-        return f"The Azure CLI gave no token for tenant {self._tenant}: {one_line(first)}"
+        return f"The Azure CLI gave no token for tenant {self._tenant}: {one_line(_cause(stderr))}"
+
+
+def _cause(stderr: str) -> str:
+    """The line that says why: `az` may warn first (a service principal asked for another tenant
+    logs "WARNING: Could not retrieve credential from local cache …", azure/cli/core/auth/identity.py,
+    before its "ERROR: AADSTS…" line), so the ERROR line wins, then the first line that is no warning.
+    With AZURE_CORE_NO_COLOR set, knack prefixes each line with its level (knack/log.py)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    others = [line for line in lines if not line.startswith("WARNING:")]
+    return next(iter(errors or others or lines), "no message")
 
 
 def _parse(output: str) -> tuple[str, float]:

@@ -25,7 +25,15 @@ import httpx
 from .deadline import Deadline, current_deadline
 from .errors import DeadlineExceededError
 
-__all__ = ["DEFAULT_RETRY", "RetryPolicy", "RetryingClient", "certificate_refused", "retry_after_seconds", "wire_problem"]
+__all__ = [
+    "DEFAULT_RETRY",
+    "POLICY_EXTENSION",
+    "RetryPolicy",
+    "RetryingClient",
+    "certificate_refused",
+    "retry_after_seconds",
+    "wire_problem",
+]
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy()
+POLICY_EXTENSION = "bitlocker_policy.retry"  # a request's own RetryPolicy, in its httpx extensions
 
 
 def retry_after_seconds(response: httpx.Response, now: float | None = None) -> float | None:
@@ -66,7 +75,8 @@ def retry_after_seconds(response: httpx.Response, now: float | None = None) -> f
 class RetryingClient(httpx.Client):
     """An httpx.Client whose every request is retried by one policy within the operation's deadline.
 
-    A retried request keeps its headers (so its client-request-id) and gains `Retry-Attempt`.
+    A request may carry a policy of its own (extensions[POLICY_EXTENSION]), else the client's
+    applies. A retried request keeps its headers (so its client-request-id) and gains `Retry-Attempt`.
     When retries run out the last response is returned (the caller reports its status) or
     the last transport error is raised; when the deadline would pass, DeadlineExceededError.
     """
@@ -78,7 +88,7 @@ class RetryingClient(httpx.Client):
 
     def send(self, request: httpx.Request, *, stream: bool = False, **kwargs: Any) -> httpx.Response:
         """Send `request`, retrying throttling, outages and dropped connections."""
-        policy = self.retry
+        policy: RetryPolicy = request.extensions.get(POLICY_EXTENSION, self.retry)
         for attempt in range(policy.max_retries + 1):
             if attempt:
                 request.headers["Retry-Attempt"] = str(attempt)

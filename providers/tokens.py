@@ -13,6 +13,7 @@ import logging
 import re
 import threading
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 import msal
@@ -23,7 +24,7 @@ from .credentials import AzureCli, ClientCertificate, ClientSecret, Credential, 
 from .entra_answers import checked
 from .errors import AuthenticationError, ConfigurationError, UnreachableError
 from .outside_text import one_line
-from .retry import wire_problem
+from .retry import POLICY_EXTENSION, RetryPolicy, wire_problem
 from .settings import (
     AUTHORITY_HOST,
     CLIENT_CERTIFICATE_PATH,
@@ -63,11 +64,27 @@ AADSTS_HINTS: dict[int, str] = {
     700211: f"no federated identity credential has the token's issuer; {_FEDERATION}",
     700212: f"no federated identity credential has the token's audience; {_FEDERATION}",
     700213: f"no federated identity credential has the token's subject; {_FEDERATION}",
+    # Case-only subject mismatch (Azure/login#515; matching is case-sensitive since August 2024,
+    # learn.microsoft.com/entra/identity-platform/reference-breaking-changes).
+    7002138: (
+        "a federated credential's subject differs from the token's only in upper/lower case, and Entra compares "
+        "case-sensitively: copy the subject below into the credential exactly (GitHub keeps the case of "
+        "owner, repository and environment names)"
+    ),
     700027: (
         "the certificate assertion was refused; upload this certificate to the app "
         f"registration or check {CLIENT_CERTIFICATE_PATH.key}"
     ),
 }
+# A VM's managed-identity endpoint (IMDS) asks to be retried on 404 ("IMDS endpoint is updating"),
+# 410 ("will be available within 70 seconds"), 429 and 5xx, with exponential backoff
+# (learn.microsoft.com/entra/identity/managed-identities-azure-resources/how-to-use-vm-token,
+# "Error handling", "Retry guidance"); MSAL leaves retries to its http_client
+# (msal/managed_identity.py). Five retries, whose waits (jittered, 3-6 s, then doubling to 60 s)
+# add up to 75 s at the least.
+IMDS_PATH = "/metadata/identity/oauth2/token"
+IMDS_RETRY = RetryPolicy(max_retries=5, base_delay=6.0, max_delay=60.0, statuses=frozenset({404, 410, 429, *range(500, 600)}))
+
 # What a federation refusal's description quotes: "…for presented assertion subject 'repo:…'"
 # (700211/700212/700213), or "Assertion Issuer: '…'. Assertion Subject: '…'" (70021).
 _PRESENTED = re.compile(r"(?:presented assertion|Assertion) (subject|issuer|audience):? '([^']*)'", re.IGNORECASE)
@@ -147,6 +164,8 @@ class _MsalHttp:
     def get(self, url: str, **kwargs: Any) -> httpx.Response:
         if self._directory is not None and url.endswith(DISCOVERY_SUFFIX) and not kwargs.get("params"):
             return self._directory.document(url)
+        if urlsplit(url).path == IMDS_PATH:
+            kwargs["extensions"] = {POLICY_EXTENSION: IMDS_RETRY}
         return checked(self._http.get(url, **kwargs), self._what, self._fix)
 
     def post(self, url: str, data: Any = None, **kwargs: Any) -> httpx.Response:

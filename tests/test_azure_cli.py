@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from providers import azure_cli
+from providers.azure_cli import find_az
 from providers.errors import AuthenticationError, DeadlineExceededError
 from tests.emulator import Emulator, Tenant
 from tests.support.emulated import AzureCliStandIn, Configure, emulator_config
@@ -86,3 +88,31 @@ def test_a_cli_that_another_tenant_signed_in_is_named_once(
     with pytest.raises(AuthenticationError) as caught:
         configure(config).create({"tenantId": tenant.id, DESIRED: False, "adoptionRecord": f"{tenant.id}/adoption"})
     assert str(caught.value).startswith(f"The Azure CLI signed in to tenant {home.id}")
+
+
+def test_on_windows_az_cmd_is_found_before_the_script_beside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("az", "az.cmd"):
+        (tmp_path / name).write_text("#!/bin/sh\n")
+        (tmp_path / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(azure_cli, "_WINDOWS", True)
+    assert find_az() == str(tmp_path / "az.cmd")
+    monkeypatch.setattr(azure_cli, "_WINDOWS", False)
+    assert find_az() == str(tmp_path / "az")
+
+
+def test_the_error_line_is_found_among_the_clis_warnings() -> None:
+    # What azure-cli prints for a service principal asked for a tenant it has no credential in
+    # (azure/cli/core/auth/identity.py ServicePrincipalStore.load_entry, then util.py aad_error_handler).
+    stderr = (
+        "WARNING: Could not retrieve credential from local cache for service principal 1111 under tenant 2222. "
+        "Trying credential under tenant 3333, assuming that is an app credential.\n"
+        "ERROR: AADSTS700016: Application with identifier '1111' was not found in the directory '2222'.\n"
+        "Run the command below to authenticate interactively; additional arguments may be added as needed:\n"
+        "az logout\naz login\n"
+    )
+    message = azure_cli.AzureCliToken("2222", "https://graph.microsoft.com")._refusal(stderr)
+    assert message == (
+        "The Azure CLI gave no token for tenant 2222: ERROR: AADSTS700016: Application with identifier '1111' "
+        "was not found in the directory '2222'."
+    )

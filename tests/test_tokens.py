@@ -247,6 +247,21 @@ def test_github_actions_keeps_the_runners_api_version(emulator: Emulator, tenant
     assert asked.status == 200
 
 
+def test_a_github_refusal_is_quoted(emulator: Emulator, tenant: Tenant, refusal: TokenFor) -> None:
+    github = emulator.github_actions("repo:contoso/policy:environment:prod")
+    source = GitHubActionsToken(github["ACTIONS_ID_TOKEN_REQUEST_URL"], github["ACTIONS_ID_TOKEN_REQUEST_TOKEN"])
+    # GitHub documents no refusal; this is one as observed (cysp/github-actions-id-token-exploration,
+    # OBSERVATIONS.md): HTTP 400, no `message`, GitHub's words in `errorMessage`.
+    said = "Can't issue ID_TOKEN for audience 'https://github.com/apps/x'"
+    emulator.faults.answer("github", 400, {"source": "actions-run-service", "statusCode": 400, "errorMessage": said})
+    app = tenant.add_app()
+    assert refusal(FederatedToken(app.client_id, source), tenant.id) == f"GitHub Actions refused an OIDC token (HTTP 400: {said})"
+    stolen = GitHubActionsToken(github["ACTIONS_ID_TOKEN_REQUEST_URL"], "not-this-jobs-token")
+    assert refusal(FederatedToken(app.client_id, stolen), tenant.id) == (
+        "GitHub Actions refused an OIDC token (HTTP 401: Unauthorized)"
+    )
+
+
 def test_azure_pipelines_service_connection(emulator: Emulator, tenant: Tenant, token_for: TokenFor, refusal: TokenFor) -> None:
     subject = "sc://contoso/policy/entra-prod"
     app = federated_app(tenant, subject)
@@ -259,14 +274,19 @@ def test_azure_pipelines_service_connection(emulator: Emulator, tenant: Tenant, 
     assert (asked.method, asked.headers["x-tfs-fedauthredirect"]) == ("POST", "Suppress")
     wrong = AzurePipelinesToken(pipeline["SYSTEM_OIDCREQUESTURI"], pipeline["SYSTEM_ACCESSTOKEN"], "another-connection")
     message = refusal(FederatedToken(app.client_id, wrong), tenant.id)
-    assert "no OIDC token for service connection another-connection (HTTP 404)" in message
+    assert (
+        "Azure Pipelines refused an OIDC token (HTTP 400: There is no explicit reference to service connection "
+        "another-connection from current stage Preview.Preview.__default.) for service connection another-connection"
+    ) in message
     assert "x-vss-e2eid" in message
+    assert "reference that service connection in this stage" in message
 
 
 @pytest.mark.parametrize(
     ("token_kwargs", "code", "quoted"),
     [
         ({"subject": "repo:evil/fork:pull_request"}, 700213, "subject 'repo:evil/fork:pull_request'"),
+        ({"subject": "repo:Contoso/policy:environment:Prod"}, 7002138, "subject 'repo:Contoso/policy:environment:Prod'"),
         ({"subject": "repo:contoso/policy:environment:prod", "audience": "api://other"}, 700212, "audience 'api://other'"),
     ],
 )
@@ -290,6 +310,32 @@ def test_managed_identity_system_and_user_assigned(
     assert token_for(ManagedIdentity(), tenant.id)
     assert token_for(ManagedIdentity("0c5e4a9d-1111-4d2b-9a51-d3e1b2c4a6f7"), tenant.id)
     assert "No User Assigned" in refusal(ManagedIdentity("ffffffff-1111-4d2b-9a51-d3e1b2c4a6f7"), tenant.id)
+
+
+def test_a_vms_managed_identity_is_retried_as_microsoft_asks(
+    emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, token_for: TokenFor, sleeps: Sleeps
+) -> None:
+    for name, value in emulator.imds_env().items():
+        monkeypatch.setenv(name, value)
+    emulator.add_managed_identity(tenant)
+    # IMDS "is updating" (404), "is going through updates" (410): retried, with waits that add up to
+    # the 70 s Microsoft gives 410 (how-to-use-vm-token, "Retry guidance").
+    emulator.faults.answer("imds", 404, {"error": "not_found"}, count=2)
+    emulator.faults.answer("imds", 410, {"error": "gone"}, count=3)
+    assert token_for(ManagedIdentity(), tenant.id)
+    assert [r.status for r in emulator.token_requests() if r.kind == "imds"][-6:] == [404, 404, 410, 410, 410, 200]
+    assert len(sleeps) == 5
+    assert sum(sleeps) >= 70
+
+
+def test_an_imds_refusal_is_not_retried(
+    emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, refusal: TokenFor, sleeps: Sleeps
+) -> None:
+    for name, value in emulator.imds_env().items():
+        monkeypatch.setenv(name, value)
+    message = refusal(ManagedIdentity("ffffffff-1111-4d2b-9a51-d3e1b2c4a6f7"), tenant.id)
+    assert "Identity not found" in message
+    assert sleeps == []  # a 4xx other than 404/410/429 is a design-time error: not retried
 
 
 def test_a_managed_identity_of_another_tenant_is_refused(

@@ -101,8 +101,21 @@ def _federated_assertion(app: App, assertion: str, issuer: OidcIssuer) -> Refusa
         return _no_match(700212, "audience", presented)
     except jwt.PyJWTError:
         return 401, "invalid_client", 700027, "Client assertion failed signature validation."
-    if claims.get("sub") not in app.federated_subjects:
-        return _no_match(700213, "subject", claims.get("sub"))
+    subject = claims.get("sub")
+    if subject not in app.federated_subjects:
+        if str(subject).casefold() in {known.casefold() for known in app.federated_subjects}:
+            # Matching has been case-sensitive since August 2024 (learn.microsoft.com, entra/identity-platform/
+            # reference-breaking-changes, "Federated Identity Credentials now use case-sensitive matching");
+            # a case-only difference gets its own code and text, as quoted in Azure/login#515.
+            return (
+                400,
+                "invalid_client",
+                7002138,
+                f"No matching federated identity record found for presented assertion subject '{subject}'. "
+                "The subject matches with case-insensitive comparison, but not with case-sensitive comparison. "
+                + _FEDERATION_TAIL,
+            )
+        return _no_match(700213, "subject", subject)
     return None
 
 

@@ -150,6 +150,10 @@ class Emulator:
             "SYSTEM_ACCESSTOKEN": request_token,
         }
 
+    def imds_env(self) -> dict[str, str]:
+        """The environment that points MSAL's VM path at this emulator's IMDS (msal/managed_identity.py)."""
+        return {"AZURE_POD_IDENTITY_AUTHORITY_HOST": self.url}
+
     def arc_env(self) -> dict[str, str]:
         """The environment of an Azure Arc-enabled server (MSAL detects Arc by these two variables)."""
         return {"IDENTITY_ENDPOINT": f"{self.url}/arc/token", "IMDS_ENDPOINT": self.url}
@@ -173,8 +177,12 @@ class Emulator:
         return self.directory.recorded("graph", method, tenant.id if tenant else None)
 
     def token_requests(self, tenant: Tenant | None = None) -> list[Recorded]:
-        """Token requests received (client credentials and managed identity)."""
-        return [r for r in self.directory.requests if r.kind in ("token", "msi") and (tenant is None or r.tenant_id == tenant.id)]
+        """Token requests received (client credentials and managed identity, IMDS included)."""
+        return [
+            r
+            for r in self.directory.requests
+            if r.kind in ("token", "msi", "imds") and (tenant is None or r.tenant_id == tenant.id)
+        ]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -234,6 +242,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif lower == "/msi/token":
             self._record.kind = "msi"
             self._managed_identity()
+        elif lower == "/metadata/identity/oauth2/token":
+            self._record.kind = "imds"
+            self._imds()
         elif lower == "/arc/token":
             self._record.kind = "msi"
             self._arc_challenge()
@@ -255,7 +266,7 @@ class _Handler(BaseHTTPRequestHandler):
             return "token"
         if lower.endswith("/v2.0/.well-known/openid-configuration") and len(segments) == 4:
             return "discovery"
-        return "msi" if lower == "/msi/token" else None
+        return {"/msi/token": "msi", "/metadata/identity/oauth2/token": "imds"}.get(lower)
 
     def _injected(self, endpoint: str, tenant_ref: str) -> bool:
         """Answer with an injected fault, if one is queued for this endpoint; True when answered."""
@@ -518,10 +529,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         # The identity's home tenant issues the token: the request names no tenant at all
         # (learn.microsoft.com, App Service managed identity REST reference: resource, api-version, client_id).
-        home, roles = match
-        tenant = self.emulator.directory.tenants[home]
-        self._record.tenant_id = tenant.id
-        token = self.emulator.directory.issue(tenant, roles, client_id or SYSTEM_IDENTITY_APP_ID, self._query.get("resource", ""))
+        token = self._identity_token(match, client_id, self._query.get("resource", ""))
         self._send(
             200,
             {
@@ -532,6 +540,43 @@ class _Handler(BaseHTTPRequestHandler):
                 "client_id": client_id,
             },
         )
+
+    def _imds(self) -> None:
+        """A VM's managed-identity endpoint (IMDS): GET with `Metadata: true`, api-version, resource and an
+        optional client_id; the token in OAuth2 form with `expires_in` (learn.microsoft.com/entra/identity/
+        managed-identities-azure-resources/how-to-use-vm-token, "Get a token using HTTP", "Error handling").
+        Clients reach it here through AZURE_POD_IDENTITY_AUTHORITY_HOST (msal/managed_identity.py)."""
+        if self.headers.get("Metadata") != "true":
+            self._send(400, {"error": "bad_request_102", "error_description": "Required metadata header not specified"})
+            return
+        client_id = self._query.get("client_id", "")
+        with self.emulator.directory.lock:
+            match = self.emulator.directory.managed_identities.get(client_id)
+        if match is None:
+            self._send(400, {"error": "invalid_request", "error_description": "Identity not found"})
+            return
+        resource = self._query.get("resource", "")
+        token = self._identity_token(match, client_id, resource)
+        expires = int(time.time()) + 3599
+        self._send(
+            200,
+            {
+                "access_token": token,
+                "refresh_token": "",
+                "expires_in": "3599",
+                "expires_on": str(expires),
+                "not_before": str(expires - 3599),
+                "resource": resource,
+                "token_type": "Bearer",
+            },
+        )
+
+    def _identity_token(self, match: tuple[str, set[str]], client_id: str, resource: str) -> str:
+        """A token from the identity's home tenant: the request names no tenant at all."""
+        home, roles = match
+        tenant = self.emulator.directory.tenants[home]
+        self._record.tenant_id = tenant.id
+        return self.emulator.directory.issue(tenant, roles, client_id or SYSTEM_IDENTITY_APP_ID, resource)
 
     def _arc_challenge(self) -> None:
         """Azure Arc's first answer: 401 naming a key file only a local administrator (or the himds
@@ -558,7 +603,10 @@ class _Handler(BaseHTTPRequestHandler):
         if subject is None:
             self._send(401, {"message": "Unauthorized"})
             return
-        self._send(200, {"value": self.emulator.oidc_token(subject, self._query.get("audience", "https://github.com/octo-org"))})
+        if not self._injected("github", ""):
+            self._send(
+                200, {"value": self.emulator.oidc_token(subject, self._query.get("audience", "https://github.com/octo-org"))}
+            )
 
     def _azure_pipelines(self) -> None:
         """Azure Pipelines' OIDC endpoint: POST URI?api-version=7.1&serviceConnectionId=ID, token in `oidcToken`.
@@ -574,7 +622,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif subject is None:
             self._send(401, {"message": "TF400813: The user is not authorized to access this resource."}, tracing)
         elif self.emulator._service_connections.get(connection) != subject:
-            self._send(404, {"message": f"Service connection {connection} was not found."}, tracing)
+            # Since 2026-03 a connection the stage does not reference is refused with this body
+            # (dotnet/docker-tools#2012); the status is not published (azure-sdk-for-net prints
+            # the body only for a non-200), so 400 here, and the product does not depend on it.
+            stage = "Preview.Preview.__default"
+            refusal = f"There is no explicit reference to service connection {connection} from current stage {stage}."
+            self._send(400, {"count": len(refusal), "value": refusal}, tracing)
         else:
             self._send(200, {"oidcToken": self.emulator.oidc_token(subject)}, tracing)
 

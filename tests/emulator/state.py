@@ -155,7 +155,7 @@ class Faults:
         self._add(Fault("slow", count, method=method, seconds=seconds))
 
     def answer(self, endpoint: str, status: int, body: Any, retry_after: str | None = None, count: int = 1) -> None:
-        """Answer the next `count` requests to an Entra endpoint (token | discovery | msi) with `status` and `body`."""
+        """Answer the next `count` requests to an endpoint (token | discovery | msi | imds | github) with `status` and `body`."""
         self._add(Fault("answer", count, status, retry_after, endpoint=endpoint, body=body))
 
     def mangle(self, endpoint: str, mangled: Callable[[bytes], bytes], count: int = 1) -> None:
