@@ -25,11 +25,13 @@ unit: venv
 	$(BIN)/python -m pytest -n 2 -m "not engine and not azurite and not tools"
 
 # The Pulumi CLI (built once when absent) and the pinned test tools, before any test runs,
-# so that no test carries an install; the CLI build and the tool installs run side by side.
+# so that no test carries an install; all of them are built or installed side by side.
 tools: venv
-	@scripts/ensure-pulumi.sh >/dev/null & pulumi=$$!; \
-	for tool in actionlint gitlab-ci-local azurite report-schemas; do scripts/ensure-tools.sh $$tool >/dev/null || exit 1; done; \
-	wait $$pulumi
+	@set -e; scripts/ensure-pulumi.sh >/dev/null & pids=$$!; \
+	for tool in actionlint gitlab-ci-local azurite report-schemas ms-sdks azure-cli; do \
+		scripts/ensure-tools.sh $$tool >/dev/null & pids="$$pids $$!"; \
+	done; \
+	for pid in $$pids; do wait $$pid; done
 
 # Lint, type-check, then every test, the real-engine ones included, on $(WORKERS) workers.
 test: lint tools

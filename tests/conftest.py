@@ -19,6 +19,8 @@ from providers.session import Session, new_http_client
 from tests.emulator import Emulator, Tenant
 from tests.support import reliability_doc
 from tests.support.emulated import AzureCliStandIn, Configure, Registered, ServeCommand, Sleeps, emulator_config
+from tests.support.real_az import RealAzureCli
+from tests.support.tools import ensure_tool
 
 _MADE_CELLS = pytest.StashKey[bool]()
 
@@ -147,8 +149,18 @@ def serve_command(monkeypatch: pytest.MonkeyPatch) -> ServeCommand:
 
 
 @pytest.fixture
+def real_az(emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RealAzureCli:
+    """The real Azure CLI first on PATH, with a configuration of its own pointed at the emulator (signed out)."""
+    cli = RealAzureCli(ensure_tool("azure-cli"), tmp_path / "azure-config", emulator)
+    for name, value in cli.env(os.environ["PATH"]).items():
+        monkeypatch.setenv(name, value)
+    return cli
+
+
+@pytest.fixture
 def azure_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AzureCliStandIn:
-    """A signed-out stand-in `az` (tests/support/fake_az.py) first on PATH."""
+    """A signed-out stand-in `az` (tests/support/fake_az.py) first on PATH, for what the real CLI cannot
+    show here: user accounts (`az login` as a person needs a browser or a device code)."""
     bin_dir = tmp_path / "az-bin"
     bin_dir.mkdir()
     script = bin_dir / "az"

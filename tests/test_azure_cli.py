@@ -1,4 +1,5 @@
-"""The Azure CLI sign-in, with a stand-in `az` that prints and fails as the real one does."""
+"""The Azure CLI sign-in as a user account shows it, with a stand-in `az` (tests/support/fake_az.py);
+the real CLI, signed in as a service principal, is in tests/test_microsoft_clients.py."""
 
 from __future__ import annotations
 

@@ -47,10 +47,17 @@ def default_policy(bitlocker: bool) -> dict[str, Any]:
     }
 
 
+def _properties(body: dict[str, Any]) -> dict[str, Any]:
+    """The body without OData control information and annotations ("@odata.type", "name@ns.term"),
+    which a receiver must not fail on (OData JSON Format 4.01, section 4.5, "Control Information");
+    Graph's SDKs send "@odata.type" in every PATCH (msgraph-sdk-python, models/entity.py serialize)."""
+    return {name: value for name, value in body.items() if "@" not in name}
+
+
 def apply_patch(policy: dict[str, Any], changes: dict[str, Any]) -> str | None:
     """Apply a PATCH body with case-insensitive names; the 400 message, or None when valid."""
     canonical = {name.lower(): name for name in policy if name != "id"}
-    for name, value in changes.items():
+    for name, value in _properties(changes).items():
         prop = canonical.get(name.lower())
         if prop is None:
             return f"Invalid property '{name}'."
@@ -71,7 +78,7 @@ def apply_patch(policy: dict[str, Any], changes: dict[str, Any]) -> str | None:
 
 def _apply_permissions(permissions: dict[str, Any], changes: dict[str, Any]) -> str | None:
     canonical = {name.lower(): name for name in (*_PERMISSION_BOOLS, "permissionGrantPoliciesAssigned")}
-    for name, value in changes.items():
+    for name, value in _properties(changes).items():
         prop = canonical.get(name.lower())
         if prop is None:
             return f"Invalid property '{name}'."

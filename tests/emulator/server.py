@@ -33,7 +33,14 @@ from .policy import BITLOCKER, apply_patch
 from .state import READ_ROLES, WRITE_ROLE, Directory, Fault, Recorded, Tenant
 
 # A Graph token's `aud`: the resource, or Graph's app id (learn.microsoft.com, access token claims).
-GRAPH_AUDIENCES = ("https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000")
+# Graph's audiences: its URI with or without the trailing slash (the Azure CLI's cloud profile
+# names the resource "https://graph.microsoft.com/", and its token keeps that `aud`), and its appId.
+GRAPH_AUDIENCES = ("https://graph.microsoft.com", "https://graph.microsoft.com/", "00000003-0000-0000-c000-000000000000")
+# Azure Resource Manager's resource, the Azure CLI's default scope (management.core.windows.net//.default).
+ARM_RESOURCE = "https://management.core.windows.net/"
+# Authorities that name no tenant: "common", "organizations", "consumers" (learn.microsoft.com/entra/
+# identity-platform/v2-protocols-oidc, "Find your app's OpenID configuration document URI").
+TENANTLESS = ("common", "organizations", "consumers")
 SYSTEM_IDENTITY_APP_ID = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"  # the system-assigned identity's app id here
 POLICY_PATH = "/v1.0/policies/authorizationpolicy"
 BETA_POLICY_PATH = "/beta/policies/authorizationpolicy"
@@ -460,16 +467,19 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _discovery(self, tenant_ref: str) -> None:
+        """The tenant's OpenID configuration; the tenant-less authorities' documents carry `{tenantid}`
+        in their issuer, to be filled from each token (v2-protocols-oidc, "Sample response")."""
         tenant = self.emulator.directory.tenant(tenant_ref)
-        if tenant is None:
+        if tenant is None and tenant_ref.lower() not in TENANTLESS:
             self._aad_error(400, "invalid_tenant", 90002, f"Tenant '{tenant_ref}' not found.")
             return
-        self._record.tenant_id = tenant.id
-        base = f"{self.emulator.url}/{tenant.id}"
+        segment = tenant.id if tenant else tenant_ref.lower()
+        self._record.tenant_id = tenant.id if tenant else None
+        base = f"{self.emulator.url}/{segment}"
         self._send(
             200,
             {
-                "issuer": f"{base}/v2.0",
+                "issuer": f"{self.emulator.url}/{tenant.id if tenant else '{tenantid}'}/v2.0",
                 "token_endpoint": f"{base}/oauth2/v2.0/token",
                 "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
                 "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
@@ -481,6 +491,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _token(self, tenant_ref: str) -> None:
         form = {k: v[0] for k, v in parse_qs(self._body.decode()).items()}
         tenant = self.emulator.directory.tenant(tenant_ref)
+        if tenant is None and tenant_ref.lower() in TENANTLESS:
+            # An app-only token must come from a tenant: "Tenant-identifying information was not found in
+            # either the request or implied by any provided credentials" (learn.microsoft.com/entra/
+            # identity-platform/reference-error-codes, AADSTS50059).
+            self._aad_error(
+                400,
+                "invalid_request",
+                50059,
+                "No tenant-identifying information found in either the request or implied by any provided credentials.",
+            )
+            return
         if tenant is None:
             self._aad_error(400, "invalid_request", 90002, f"Tenant '{tenant_ref}' not found.")
             return
@@ -498,8 +519,12 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         scope = form.get("scope", "")
+        # RESOURCE/.default; a resource URI that ends in a slash keeps it, so its scope has two
+        # ("https://graph.microsoft.com//.default"; learn.microsoft.com/entra/identity-platform/scopes-oidc,
+        # "Trailing slash and .default"), and the token's `aud` is the resource as asked for.
         audience = scope.removesuffix("/.default")
-        if not scope.endswith("/.default") or audience not in (self.emulator.url, GRAPH_AUDIENCES[0]):
+        known = (self.emulator.url, f"{self.emulator.url}/", *GRAPH_AUDIENCES[:2], ARM_RESOURCE)
+        if not scope.endswith("/.default") or audience not in known:
             self._aad_error(400, "invalid_scope", 1002012, f"The provided value for scope {scope} is not valid.")
             return
         refusal = authenticate(app, form, f"{self.emulator.url}/{tenant.id}/oauth2/v2.0/token", self.emulator.issuer)

@@ -1,4 +1,8 @@
-"""A stand-in for the Azure CLI's `az account get-access-token`, for tests (az is not installed here).
+"""A stand-in for the Azure CLI's `az account get-access-token`, signed in as a *user*.
+
+The real CLI (tests/support/real_az.py) serves every service-principal test; a person's sign-in
+needs a browser or a device code, which no test here can give, so what only a user account shows
+(signed out, "User account … does not exist in tenant", a hanging CLI) comes from this stand-in.
 
 It prints what the real one prints (Azure/azure-cli, profile/custom.py get_access_token and
 _profile.py get_raw_token): `accessToken`, `expiresOn` (local time), `expires_on` (epoch),
