@@ -47,6 +47,8 @@ def fail(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the command; the exit code says how it went (fleet/cli.py)."""
     args = parse(argv)
+    if args.command == "summary":
+        return summarize(args)
     stacks = matching(find_stacks(args.project), args.stacks, args.shard)
     if not stacks and not args.shard:
         fail(f"no stack in {args.project} matches {', '.join(args.stacks)}")
@@ -85,18 +87,37 @@ def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryC
     if args.command == "matrix":
         return matrix(args, targets, unresolved)
     if args.command == "consent-urls":
-        return consent_urls(targets, unresolved)
+        return consent_urls(targets, unresolved, args.client_id)
     if not stacks:
         print(f"fleet {args.command}: no stack to run (the shard holds none, or no change touched one)", file=sys.stderr)
     started = datetime.now(UTC)
     by_stack = {outcome.stack: outcome for outcome in [*execute(args, targets, discovery, Console(stderr=True)), *unresolved]}
-    outcomes = [by_stack[stack.name] for stack in stacks]
-    code = exit_code(args.command, outcomes)
-    code = write_results(args, code, outcomes, started)
+    return finish(args, [by_stack[stack.name] for stack in stacks], started)
+
+
+def finish(args: argparse.Namespace, outcomes: list[Outcome], started: datetime | None) -> int:
+    """The exit code, the results (--json, --markdown, --junit, --notify), then the table."""
+    code = write_results(args, exit_code(args.command, outcomes), outcomes, started)
     table_on = sys.stderr if _to_stdout(args) else sys.stdout
     console = Console(file=table_on, highlight=False, width=200 if not table_on.isatty() else None)
     console.print(summary_table(args.command, outcomes))
     return code
+
+
+def summarize(args: argparse.Namespace) -> int:
+    """`summary`: the --json documents of one command's shards, as one run (one comment, one alert)."""
+    try:
+        documents = [json.loads(path.read_text()) for path in args.documents]
+        commands = {str(document["command"]) for document in documents}
+        outcomes = [Outcome.from_json(row) for document in documents for row in document["stacks"]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        fail(f"cannot read the shards' --json documents: {one_line(str(error))}")
+        return EXIT_CONFIG
+    if len(commands) != 1:
+        fail(f"the documents come from different commands ({', '.join(sorted(commands))}): summarize one at a time")
+        return EXIT_CONFIG
+    args.command, args.shard = commands.pop(), None
+    return finish(args, outcomes, None)
 
 
 def matrix(args: argparse.Namespace, targets: Targets, unresolved: list[Outcome]) -> int:
@@ -116,7 +137,7 @@ def matrix(args: argparse.Namespace, targets: Targets, unresolved: list[Outcome]
     return EXIT_OK
 
 
-def write_results(args: argparse.Namespace, code: int, outcomes: list[Outcome], started: datetime) -> int:
+def write_results(args: argparse.Namespace, code: int, outcomes: list[Outcome], started: datetime | None) -> int:
     """--json, --markdown, --junit, the report's page, then --notify; the exit code (4 when a file could not be written)."""
     outputs: list[tuple[Path | None, Callable[[], str]]] = [
         (getattr(args, "json", None), lambda: json.dumps(json_document(args.command, code, outcomes), indent=2) + "\n"),
@@ -153,15 +174,18 @@ def _to_stdout(args: argparse.Namespace) -> bool:
     return STDOUT in (getattr(args, name, None) for name in ("json", "markdown", "junit"))
 
 
-def consent_urls(targets: Targets, unresolved: list[Outcome]) -> int:
-    """Print stack, tenant and admin-consent URL per line; a stack that has none is named on stderr."""
+def consent_urls(targets: Targets, unresolved: list[Outcome], client_ids: list[str] | None) -> int:
+    """Print stack, tenant, app and admin-consent URL per line, for each app (--client-id, else the stack's own);
+    a stack that has none is named on stderr."""
     code = 0
     for stack, tenant in targets:
-        try:
-            print("\t".join(one_line(field, limit=10_000) for field in (stack.name, tenant, consent_url(stack, tenant))))
-        except BitlockerPolicyError as error:
-            fail(str(error))
-            code = EXIT_FAILED
+        for client_id in client_ids or [""]:  # "": the stack's own app
+            try:
+                fields = (stack.name, tenant, *consent_url(stack, tenant, client_id))
+                print("\t".join(one_line(field, limit=10_000) for field in fields))
+            except BitlockerPolicyError as error:
+                fail(str(error))
+                code = EXIT_FAILED
     for outcome in unresolved:
         fail(str(outcome.error))
     return EXIT_FAILED if unresolved else code

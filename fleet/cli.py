@@ -20,7 +20,8 @@ USAGE = """\
   up             `pulumi up` of every stack; with --only-drifted, just those `drift` flags
   refresh        `pulumi refresh` of every stack
   report         `drift`, written as a Markdown or HTML page (--out) for a customer
-  consent-urls   the admin-consent URL of each stack's app in its tenant
+  consent-urls   the admin-consent URL of each stack's app in its tenant (--client-id: these apps)
+  summary        shards' --json documents as one run: one --markdown, --junit, --notify for them all
 
 Exit codes: 0 converged (or done); 2 nothing ran (bad arguments, no stack matched, two
 stacks on one tenant); 3 drift or preview found a tenant that differs from its stack;
@@ -77,20 +78,30 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    matrix = commands.add_parser("matrix", parents=[selection], help="the stacks as JSON for a CI matrix")
+    changes = argparse.ArgumentParser(add_help=False)
+    changes.add_argument("--changed-since", metavar="REF", help="only the stacks a change since REF touches (git)")
+
+    matrix = commands.add_parser("matrix", parents=[selection, changes], help="the stacks as JSON for a CI matrix")
     matrix.add_argument("--shards", type=_workers, metavar="N", help="N shard legs instead of one leg per stack")
     commands.add_parser("drift", parents=[selection, running, results], help="compare every tenant with its stack")
-    preview = commands.add_parser("preview", parents=[selection, running, results], help="pulumi preview of every stack")
-    preview.add_argument("--changed-since", metavar="REF", help="only the stacks a change since REF touches (git)")
+    commands.add_parser("preview", parents=[selection, changes, running, results], help="pulumi preview of every stack")
     up = commands.add_parser("up", parents=[selection, running, results], help="pulumi up of every stack")
     up.add_argument("--only-drifted", action="store_true", help="converge only the stacks `drift` flags")
     commands.add_parser("refresh", parents=[selection, running], help="pulumi refresh of every stack")
     report = commands.add_parser("report", parents=[selection, running], help="drift, as a page for a customer")
     report.add_argument("--out", type=Path, default=Path("bitlocker-report.md"), help="the page (.md or .html)")
-    commands.add_parser("consent-urls", parents=[selection], help="each stack's admin-consent URL")
+    consent = commands.add_parser("consent-urls", parents=[selection], help="each stack's admin-consent URL")
+    consent.add_argument(
+        "--client-id",
+        action="append",
+        metavar="ID",
+        help="this app instead of each stack's own (repeat it: a read and a write app)",
+    )
+    summary = commands.add_parser("summary", parents=[results], help="the --json documents of shards, as one run")
+    summary.add_argument("documents", nargs="+", type=Path, metavar="FILE", help="`--json` documents of one command's shards")
 
     args = parser.parse_args(argv)
-    args.stacks = [glob.strip() for given in args.stacks or ["*"] for glob in given.split(",") if glob.strip()]
+    args.stacks = [glob.strip() for given in getattr(args, "stacks", None) or ["*"] for glob in given.split(",") if glob.strip()]
     if args.command == "matrix" and args.shards and args.shard:
         parser.error("matrix takes --shards N (the legs) or --shard I/N (one leg's stacks), not both")
     if [getattr(args, name, None) for name in ("json", "markdown", "junit")].count(STDOUT) > 1:

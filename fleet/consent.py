@@ -18,10 +18,12 @@ from .stacks import StackFile
 __all__ = ["consent_url"]
 
 
-def consent_url(stack: StackFile, tenant: str) -> str:
-    """The URL an administrator of `tenant` opens to consent to the stack's app."""
-    client_id = stack.sources.get(CLIENT_ID)
+def consent_url(stack: StackFile, tenant: str, client_id: str | None = None) -> tuple[str, str]:
+    """The app (`client_id`, else the stack's own) and the URL an administrator of `tenant` opens to consent to it."""
+    client_id = client_id or stack.sources.get(CLIENT_ID)
     if not client_id:
-        raise ConfigurationError(f"Stack {stack.name} has no app to consent to: set {CLIENT_ID.describe()} in {stack.path}")
+        raise ConfigurationError(
+            f"Stack {stack.name} has no app to consent to: pass --client-id, or set {CLIENT_ID.describe()} in {stack.path}"
+        )
     authority = resolve_endpoints(stack.sources).authority_host
-    return f"{authority}/{tenant}/adminconsent?{urlencode({'client_id': client_id})}"
+    return client_id, f"{authority}/{tenant}/adminconsent?{urlencode({'client_id': client_id})}"

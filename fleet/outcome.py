@@ -63,6 +63,15 @@ class Outcome:
         row["seconds"] = round(self.seconds, 3)
         return row
 
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> Outcome:
+        """A row `to_json` wrote (a shard's `--json`), back as an outcome; ValueError when it is not one."""
+        try:
+            names = {"requestId": "request_id", "liveRead": "live_read"}
+            return cls(**{names.get(key, key): value for key, value in row.items()})
+        except TypeError as error:
+            raise ValueError(f"not a fleet row: {error}") from None
+
 
 def why_update(last: SettingProperties | StackOutputs | None, live: bool | None) -> str:
     """Why a tenant differs from its stack, from the stack's last outputs (None: never deployed)."""

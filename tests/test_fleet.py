@@ -81,9 +81,19 @@ def test_consent_urls_name_each_stacks_tenant_and_app(
 ) -> None:
     monkeypatch.setenv("ARM_CLIENT_ID", "5a1f0c7e-2b9d-4e8a-8c3f-1d2e3f4a5b6c")
     assert main(["consent-urls", "--project", str(project(tmp_path, emulator, {"a": tenant.domain}))]) == 0
-    assert capsys.readouterr().out == (
-        f"a\t{tenant.id}\t{emulator.url}/{tenant.id}/adminconsent?client_id=5a1f0c7e-2b9d-4e8a-8c3f-1d2e3f4a5b6c\n"
-    )
+    app = "5a1f0c7e-2b9d-4e8a-8c3f-1d2e3f4a5b6c"
+    assert capsys.readouterr().out == f"a\t{tenant.id}\t{app}\t{emulator.url}/{tenant.id}/adminconsent?client_id={app}\n"
+
+
+def test_consent_urls_name_each_app_a_pipeline_uses(
+    tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = project(tmp_path, emulator, {"a": tenant.id})
+    assert main(["consent-urls", "--project", str(root), "--client-id", "read-app", "--client-id", "write-app"]) == 0
+    assert [line.split("\t")[2:] for line in capsys.readouterr().out.splitlines()] == [
+        ["read-app", f"{emulator.url}/{tenant.id}/adminconsent?client_id=read-app"],
+        ["write-app", f"{emulator.url}/{tenant.id}/adminconsent?client_id=write-app"],
+    ]
 
 
 def test_a_stack_glob_that_matches_nothing_is_a_configuration_error(

@@ -236,3 +236,37 @@ def test_the_teams_card_is_valid_against_microsofts_adaptive_card_schema(schemas
     assert [error.message for error in validator.iter_errors(card)] == []
     misspelt = {**card, "body": [{**card["body"][0], "weight": "heavy"}]}
     assert list(validator.iter_errors(misspelt))  # the check can fail: the schema is strict
+
+
+# -- summary: the shards of one run, as one run ---------------------------------------------------------
+def shard_documents(tmp_path: Path) -> list[Path]:
+    paths = []
+    for index, outcomes in enumerate(([*CONVERGED[:3], DRIFTED], [*CONVERGED[3:], FAILED]), start=1):
+        path = tmp_path / f"shard-{index}.json"
+        path.write_text(json.dumps(json_document("preview", 0, outcomes)))
+        paths.append(path)
+    return paths
+
+
+def test_the_shards_json_documents_make_one_summary_and_one_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["summary", *map(str, shard_documents(tmp_path)), "--markdown", "-"])
+    assert code == 4  # one shard had a failure: the run failed
+    text = capsys.readouterr().out
+    assert text.count(MARKER) == 1
+    assert "7 stacks: 5 converged, 1 would change, 1 failed (exit code 4)." in text
+
+
+def test_a_summary_notifies_once_for_all_shards(tmp_path: Path, receiver: Receiver) -> None:
+    assert main(["summary", *map(str, shard_documents(tmp_path)), "--notify", receiver.url]) == 4
+    (post,) = receiver.posts
+    assert [row["stack"] for row in post["stacks"]] == [o.stack for o in [*CONVERGED[:3], DRIFTED, *CONVERGED[3:], FAILED]]
+
+
+def test_a_summary_refuses_documents_it_cannot_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bad.json").write_text('{"command": "preview", "stacks": [{"stack": "a", "colour": "red"}]}')
+    assert main(["summary", str(tmp_path / "bad.json")]) == 2
+    assert "cannot read the shards' --json documents: not a fleet row" in capsys.readouterr().err
+    mixed = shard_documents(tmp_path)
+    mixed[1].write_text(json.dumps(json_document("drift", 0, [])))
+    assert main(["summary", *map(str, mixed)]) == 2
+    assert "come from different commands (drift, preview)" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,16 @@ def test_the_sharded_matrix_lists_the_shards_that_hold_stacks(
     assert main(["matrix", "--project", str(tmp_path), "--shard", legs[0]["shard"]]) == 0
     one = json.loads(capsys.readouterr().out)["include"]
     assert len(one) == legs[0]["stacks"]
+
+
+def test_a_pull_requests_matrix_holds_only_the_shards_of_the_stacks_it_changed(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for index, name in enumerate(("alpha", "bravo", "charlie")):  # tenants as GUIDs: resolved without a request
+        (repo / "stacks" / f"Pulumi.{name}.yaml").write_text(f"config:\n  azuread:tenantId: {uuid.UUID(int=index + 1)}\n")
+    git(repo, "commit", "-qam", "tenants")
+    git(repo, "branch", "base")
+    (repo / "stacks" / "Pulumi.bravo.yaml").write_text(f"config:\n  azuread:tenantId: {uuid.UUID(int=2)}\n  a: b\n")
+    git(repo, "commit", "-qam", "bravo")
+    assert main(["matrix", "--project", str(repo), "--shards", "8", "--changed-since", "base"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"include": [{"shard": f"{shard_of('bravo', 8)}/8", "stacks": 1}]}
