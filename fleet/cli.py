@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import sys
 from pathlib import Path
 
+from .notify import FORMATS
 from .selection import Shard, parse_shard
 
-__all__ = ["NOTIFY_URL", "STDOUT", "parse"]
+__all__ = ["NOTIFY_FORMAT", "NOTIFY_URL", "STDOUT", "parse"]
 
 NOTIFY_URL = "BITLOCKER_POLICY_NOTIFY_URL"  # where --notify's URL may come from instead (it is a secret)
+NOTIFY_FORMAT = "BITLOCKER_POLICY_NOTIFY_FORMAT"  # and its format, so that a pipeline sets both in one place
 STDOUT = Path("-")  # an output file named `-`: standard output
 
 USAGE = """\
@@ -70,7 +74,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get(NOTIFY_URL),
         help=f"post once to this webhook when a stack drifted or failed (a secret: prefer {NOTIFY_URL})",
     )
-    results.add_argument("--notify-format", choices=("teams", "slack", "json"), default="json", help="the webhook's format")
+    results.add_argument(
+        "--notify-format",
+        choices=tuple(FORMATS),
+        default=os.environ.get(NOTIFY_FORMAT) or "json",
+        help=f"the webhook's format (default: {NOTIFY_FORMAT}, else json)",
+    )
 
     parser = argparse.ArgumentParser(
         prog="python -m fleet",
@@ -104,6 +113,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.stacks = [glob.strip() for given in getattr(args, "stacks", None) or ["*"] for glob in given.split(",") if glob.strip()]
     if args.command == "matrix" and args.shards and args.shard:
         parser.error("matrix takes --shards N (the legs) or --shard I/N (one leg's stacks), not both")
+    if re.fullmatch(r"\$\([\w.]+\)", getattr(args, "notify", None) or ""):
+        # Azure Pipelines leaves the macro of a variable nobody defined as written: "$(NAME)"
+        # (learn.microsoft.com/azure/devops/pipelines/process/variables, "Macro syntax variables").
+        undefined = f"{NOTIFY_URL} is {args.notify}, a pipeline variable that is not defined"
+        print(f"warning: {undefined}: no alert is sent", file=sys.stderr)
+        args.notify = None
+    if getattr(args, "notify_format", "json") not in FORMATS:  # argparse does not check a default
+        parser.error(f"{NOTIFY_FORMAT} must be one of {', '.join(FORMATS)}, not {args.notify_format!r}")
     if [getattr(args, name, None) for name in ("json", "markdown", "junit")].count(STDOUT) > 1:
         parser.error("only one of --json, --markdown and --junit can be - (standard output)")
     return args

@@ -18,6 +18,8 @@ from .selection import Shard
 __all__ = ["MARKER", "markdown_summary"]
 
 MARKER = "<!-- bitlocker-policy fleet summary -->"
+# Stacks listed at most: a GitHub comment holds 65,536 characters, and a row with an error can take 500.
+LISTED = 100
 
 
 def markdown_summary(command: str, code: int, outcomes: Sequence[Outcome], shard: Shard | None = None) -> str:
@@ -27,12 +29,14 @@ def markdown_summary(command: str, code: int, outcomes: Sequence[Outcome], shard
     notable = [outcome for outcome in outcomes if outcome.action != NONE]
     if notable:
         lines += ["", "| stack | tenant | declared | live | what happens | request-id |", "|---|---|---|---|---|---|"]
-        lines += [_row(outcome) for outcome in notable]
-    errors = [outcome for outcome in outcomes if outcome.action == FAILED and outcome.error]
+        lines += [_row(outcome) for outcome in notable[:LISTED]]
+    errors = [outcome for outcome in notable[:LISTED] if outcome.action == FAILED and outcome.error]
     if errors:
         lines += ["", "<details><summary>Errors</summary>", ""]
         lines += [f"- **{for_markdown(outcome.stack)}**: {for_markdown(outcome.error or '')}" for outcome in errors]
         lines += ["", "</details>"]
+    if len(notable) > LISTED:
+        lines += ["", f"… and {len(notable) - LISTED} more: the run's JSON and JUnit files list every stack."]
     return "\n".join(lines) + "\n"
 
 

@@ -270,3 +270,30 @@ def test_a_summary_refuses_documents_it_cannot_read(tmp_path: Path, capsys: pyte
     mixed[1].write_text(json.dumps(json_document("drift", 0, [])))
     assert main(["summary", *map(str, mixed)]) == 2
     assert "come from different commands (drift, preview)" in capsys.readouterr().err
+
+
+def test_a_summary_of_many_changes_stays_within_a_pull_request_comment() -> None:
+    long_error = "Graph denied GET " + "x" * 400
+    many = [Outcome(f"s-{i}", f"t-{i}", action="failed", error=long_error) for i in range(1000)]
+    text = markdown_summary("preview", 4, many)
+    assert len(text) < 65_536  # GitHub's limit on a comment's body
+    assert text.rstrip().endswith("… and 900 more: the run's JSON and JUnit files list every stack.")
+
+
+def test_a_notify_format_from_the_environment_is_checked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BITLOCKER_POLICY_NOTIFY_FORMAT", "xml")
+    with pytest.raises(SystemExit) as refused:
+        main(["drift"])
+    assert refused.value.code == 2
+    assert "BITLOCKER_POLICY_NOTIFY_FORMAT must be one of json, slack, teams, not 'xml'" in capsys.readouterr().err
+
+
+def test_an_undefined_azure_pipelines_variable_is_no_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BITLOCKER_POLICY_NOTIFY_URL", "$(BITLOCKER_POLICY_NOTIFY_URL)")  # as the agent passes it
+    assert main(["summary", *map(str, shard_documents(tmp_path))]) == 4
+    warning = "warning: BITLOCKER_POLICY_NOTIFY_URL is $(BITLOCKER_POLICY_NOTIFY_URL), a pipeline variable that is not defined"
+    assert warning in capsys.readouterr().err

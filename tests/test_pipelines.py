@@ -1,14 +1,20 @@
 """The CI definitions: linted, schema-checked, wired as the README says, and run where they can be.
 
-- .github/workflows: actionlint and zizmor (offline, default persona) find nothing; every action
-  is pinned to a release commit; the per-stack jobs take their matrix from the `matrix` job.
-- azure-pipelines.yml, .gitlab-ci.yml and the workflows pass their vendored JSON schemas.
-- The matrix steps of GitHub Actions and Azure Pipelines, run as written in the YAML, list every
-  stack of stacks/ (tenants resolved by the emulator) and fail the run when the fleet refuses.
-- Every `pulumi …` and `python -m fleet …` command a pipeline runs is the one the README documents.
+- .github: actionlint and zizmor (offline, default persona) find nothing; every action is pinned
+  to a release commit; the shard jobs take their matrix from the `plan` job; only `up` holds the
+  write app, behind the environment with required reviewers.
+- azure-pipelines.yml, its step templates, .gitlab-ci.yml, the workflows and the local action
+  pass their vendored JSON schemas (the AzureCLI@3 step, newer than the schema, as the
+  AzureCLI@2 step it extends); every Azure job that signs in references its connection with
+  allowNoSubscriptions and publishes its JUnit file and summary.
+- The plan steps of GitHub Actions and Azure Pipelines, run as written in the YAML, list the
+  shards of every stack of stacks/ (one shard for a pull request that changes one stack file)
+  and fail the run when the fleet refuses.
+- Every `python -m fleet …` command a pipeline runs is documented in the README, flag for flag.
 - GitLab's preview job runs under gitlab-ci-local (shell executor) against the emulator: it
-  installs the program, keeps the runner's pulumi, signs in with the job's ID token and previews
-  every stack without writing.
+  installs the program, keeps the runner's pulumi, signs in with the job's ID token and the read
+  app, previews the stacks the merge request changed without writing, and leaves its summary in
+  the log and its JUnit file as a report.
 
 Tools come from scripts/ensure-tools.sh (actionlint, gitlab-ci-local) and requirements-dev.txt
 (zizmor, check-jsonschema), so a fresh machine runs this module as it is.
@@ -28,20 +34,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-import jwt
 import pytest
 import yaml
 
+from fleet.selection import shard_of
 from providers.tenant_names import is_guid
 from tests.emulator import Emulator, Tenant
+from tests.support.emulated import assertion_subjects
 from tests.support.engine import copy_project
 from tests.support.leaks import LeakCheck
 from tests.support.paths import REPO
 from tests.support.tools import ensure_tool
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.y*ml"))
+ACTIONS = sorted((REPO / ".github" / "actions").glob("*/action.yml"))
 GITHUB = REPO / ".github" / "workflows" / "pulumi.yml"
 AZURE = REPO / "azure-pipelines.yml"
+AZURE_SETUP = REPO / ".azure-pipelines" / "fleet-setup.yml"
+AZURE_REFERENCE = REPO / ".azure-pipelines" / "reference-connection.yml"
 GITLAB = REPO / ".gitlab-ci.yml"
 VENV_BIN = Path(sys.executable).parent  # zizmor and check-jsonschema (requirements-dev.txt)
 # pip's cache as this run found it (the autouse fixture points XDG_CACHE_HOME at a fresh directory per test).
@@ -87,32 +97,50 @@ def pulumi_bin() -> Path:
     return Path(done.stdout.strip().splitlines()[-1])
 
 
-# -- what the GitHub workflow and the Azure pipeline are made of ---------------------------------------
+# -- what the pipelines are made of ---------------------------------------------------------------------
 
 
 def github_jobs() -> dict[str, Any]:
     return dict(load(GITHUB)["jobs"])
 
 
-def azure_jobs() -> dict[str, Any]:
-    return {job["job"]: job for job in load(AZURE)["jobs"]}
+def azure_stages() -> dict[str, Any]:
+    return {stage["stage"]: stage for stage in load(AZURE)["stages"]}
+
+
+def azure_job(stage: str, job: str) -> dict[str, Any]:
+    (found,) = [j for j in azure_stages()[stage]["jobs"] if j["job"] == job]
+    return dict(found)
+
+
+def azure_steps(job: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The job's steps with its step templates expanded, as Azure Pipelines compiles them."""
+    steps: list[dict[str, Any]] = []
+    for s in job["steps"]:
+        if "template" not in s:
+            steps.append(s)
+            continue
+        template = load(REPO / s["template"])
+        text = yaml.safe_dump(template["steps"])
+        for parameter in template.get("parameters", []):
+            value = (s.get("parameters") or {}).get(parameter["name"], parameter.get("default"))
+            text = text.replace("${{ parameters." + parameter["name"] + " }}", str(value))
+        steps += yaml.safe_load(text)
+    return steps
 
 
 def step(steps: list[dict[str, Any]], key: str, value: str) -> dict[str, Any]:
-    """The one step whose `key` is `value` (e.g. id: fleet)."""
+    """The one step whose `key` is `value` (e.g. id: plan)."""
     (found,) = [s for s in steps if s.get(key) == value]
     return found
 
 
-def pulumi_action_steps(job: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
-
-
 def ado_script(job: Mapping[str, Any], *, name: str | None = None, runs: str | None = None) -> dict[str, Any]:
     """The job's one `bash:` step with this step name, or whose script contains `runs`."""
-    steps: list[dict[str, Any]] = job["steps"]
     (found,) = [
-        s for s in steps if "bash" in s and (name is None or s.get("name") == name) and (runs is None or runs in s["bash"])
+        s
+        for s in azure_steps(job)
+        if "bash" in s and (name is None or s.get("name") == name) and (runs is None or runs in s["bash"])
     ]
     return found
 
@@ -134,12 +162,12 @@ jobs:
 @pytest.mark.tools
 def test_actionlint_finds_nothing_in_the_workflows(actionlint: Path) -> None:
     assert WORKFLOWS, "no workflow in .github/workflows"
-    done = run([actionlint, "-no-color", *WORKFLOWS], cwd=REPO)
+    done = run([actionlint, "-no-color", *WORKFLOWS], cwd=REPO)  # it reads the local actions they use
     assert (done.returncode, done.stdout + done.stderr) == (0, "")
 
 
-def test_zizmor_finds_nothing_in_the_workflows() -> None:
-    done = run([venv_tool("zizmor"), "--offline", "--format", "json", REPO / ".github" / "workflows"], cwd=REPO)
+def test_zizmor_finds_nothing_in_the_workflows_and_actions() -> None:
+    done = run([venv_tool("zizmor"), "--offline", "--format", "json", REPO / ".github"], cwd=REPO)
     assert (done.returncode, json.loads(done.stdout)) == (0, []), done.stderr
 
 
@@ -153,17 +181,18 @@ def test_the_linters_flag_a_broken_workflow(actionlint: Path, tmp_path: Path) ->
     assert linted.returncode == 1
     assert "github.event.pull_request.title" in linted.stdout
     assert "untrusted" in linted.stdout
-    audited = run([venv_tool("zizmor"), "--offline", "--format", "json", broken.parent], cwd=tmp_path)
+    audited = run([venv_tool("zizmor"), "--offline", "--format", "json", broken.parent.parent], cwd=tmp_path)
     found = {finding["ident"] for finding in json.loads(audited.stdout)}
     assert {"template-injection", "unpinned-uses", "artipacked", "dangerous-triggers"} <= found
     assert audited.returncode != 0
 
 
 def test_every_action_is_pinned_to_a_release_commit() -> None:
-    """A full commit SHA with the release it is, as `# vX.Y.Z` (zizmor checks the SHA, not the comment)."""
-    uses = [line.strip() for path in WORKFLOWS for line in path.read_text().splitlines() if "uses:" in line]
+    """A full commit SHA with the release it is, as `# vX.Y.Z` (zizmor checks the SHA, not the comment);
+    the repository's own actions by their path."""
+    uses = [line.strip() for path in [*WORKFLOWS, *ACTIONS] for line in path.read_text().splitlines() if "uses:" in line]
     assert uses
-    pinned = re.compile(r"^(- )?uses: [\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+    pinned = re.compile(r"^(- )?uses: ([\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+|\./\.github/actions/[\w-]+)$")
     assert [line for line in uses if not pinned.match(line)] == []
 
 
@@ -171,9 +200,9 @@ def test_every_pipeline_installs_the_pulumi_release_the_tests_run() -> None:
     match = re.search(r'PULUMI_VERSION="\$\{PULUMI_VERSION:-v([\d.]+)\}"', (REPO / "scripts" / "ensure-pulumi.sh").read_text())
     assert match
     version = match.group(1)
-    actions = [s for job in github_jobs().values() for s in pulumi_action_steps(job)]
-    assert len(actions) == 3
-    assert {str(s["with"]["pulumi-version"]) for s in actions} == {version}
+    (setup,) = ACTIONS
+    (install,) = [s for s in load(setup)["runs"]["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
+    assert str(install["with"]["pulumi-version"]) == version
     assert str(load(AZURE)["variables"]["pulumiVersion"]) == version
     assert str(load(GITLAB)["variables"]["PULUMI_VERSION"]) == version
 
@@ -195,14 +224,34 @@ def check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess[str
     ("schema", "path"),
     [
         *[("vendor.github-workflows", path) for path in WORKFLOWS],
+        *[("vendor.github-actions", path) for path in ACTIONS],
         ("vendor.azure-pipelines", AZURE),
+        ("vendor.azure-pipelines", AZURE_SETUP),
         ("vendor.gitlab-ci", GITLAB),
     ],
-    ids=lambda value: value.name if isinstance(value, Path) else value,
+    ids=lambda value: str(value.relative_to(REPO)) if isinstance(value, Path) else value,
 )
 def test_the_pipelines_match_their_schemas(schema: str, path: Path) -> None:
     done = check_jsonschema(schema, path)
     assert (done.returncode, done.stdout.strip()) == (0, "ok -- validation done"), done.stdout + done.stderr
+
+
+def test_the_connection_reference_step_is_azurecli_3_without_subscriptions(tmp_path: Path) -> None:
+    """Every reference step sets allowNoSubscriptions: AzureCLI@3 then skips `az account set`, which
+    fails for an app with Graph permissions only (Tasks/AzureCLIV3/azureclitask.ts, loginAzureRM).
+
+    The vendored schema predates AzureCLI@3 (microsoft/azure-pipelines-tasks#21229, 2025-12-15), so
+    the step is checked as the AzureCLI@2 step it extends: the same inputs but allowNoSubscriptions.
+    """
+    template = load(AZURE_REFERENCE)
+    (reference,) = template["steps"]
+    assert reference["task"] == "AzureCLI@3"
+    assert reference["inputs"]["allowNoSubscriptions"] is True
+    inputs = {name: value for name, value in reference["inputs"].items() if name != "allowNoSubscriptions"}
+    as_v2 = tmp_path / "as-azurecli-2.yml"
+    as_v2.write_text(yaml.safe_dump({**template, "steps": [{**reference, "task": "AzureCLI@2", "inputs": inputs}]}))
+    done = check_jsonschema("vendor.azure-pipelines", as_v2)
+    assert done.returncode == 0, done.stdout
 
 
 @pytest.mark.parametrize(
@@ -227,58 +276,81 @@ def test_the_schema_check_refuses_a_broken_pipeline(schema: str, document: dict[
     assert error in done.stdout
 
 
-# -- the jobs as the brief wants them: GitHub -----------------------------------------------------------
+# -- the jobs: bounded, least privilege, results where each platform shows them ------------------------------
 
 
-def test_github_runs_one_job_per_stack_from_the_matrix_job() -> None:
+def test_github_runs_shards_of_the_fleet_and_only_up_can_write() -> None:
     jobs = github_jobs()
-    assert jobs["matrix"]["outputs"] == {"matrix": "${{ steps.fleet.outputs.matrix }}"}
     assert load(GITHUB)["defaults"]["run"]["shell"] == "bash"
-    conditions = {
-        "preview": "github.event_name == 'pull_request'",
-        "up": "github.event_name == 'push' && github.ref == 'refs/heads/main'",
-        "drift": "github.event_name == 'schedule' || github.event_name == 'workflow_dispatch'",
-    }
-    for name, condition in conditions.items():
+    assert jobs["plan"]["outputs"] == {"legs": "${{ steps.plan.outputs.legs }}", "count": "${{ steps.plan.outputs.count }}"}
+    for name in ("preview", "up"):
         job = jobs[name]
-        assert job["if"] == condition
-        assert job["needs"] == "matrix"
-        assert job["strategy"] == {"fail-fast": False, "matrix": "${{ fromJSON(needs.matrix.outputs.matrix) }}"}
-        assert job["environment"] == "${{ matrix.stack }}"  # the OIDC subject: repo:ORG/REPO:environment:<stack>
-        assert job["permissions"]["id-token"] == "write"
-        assert ("pull-requests" in job["permissions"]) == (name == "preview")
-        assert job["env"] == {
-            "ARM_USE_OIDC": "true",
-            "PULUMI_BACKEND_URL": "${{ vars.PULUMI_BACKEND_URL }}",
-            "PULUMI_CONFIG_PASSPHRASE": "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}",
-        }
-        (action,) = pulumi_action_steps(job)
-        assert action["with"]["stack-name"] == "${{ matrix.stack }}"
-    assert pulumi_action_steps(jobs["preview"])[0]["with"]["comment-on-pr"] is True
-    assert pulumi_action_steps(jobs["drift"])[0]["with"]["expect-no-changes"] is True
-    assert jobs["up"]["concurrency"] == {"group": "pulumi-up-${{ matrix.stack }}", "cancel-in-progress": False}
+        assert job["needs"] == "plan"
+        assert "needs.plan.outputs.count != '0'" in job["if"]
+        assert job["strategy"] == {"fail-fast": False, "matrix": "${{ fromJSON(needs.plan.outputs.legs) }}"}
+    assert "fromJSON(needs.plan.outputs.count) > 1" in jobs["summary"]["if"]  # a lone shard reports for itself
+    assert jobs["drift"].get("strategy") is None  # the daily check: one job for the whole fleet
+    # One app per kind of job; the write app only behind the environment with required reviewers.
+    apps = {name: job.get("env", {}).get("ARM_CLIENT_ID") for name, job in jobs.items()}
+    assert apps == {
+        "plan": None,
+        "preview": "${{ vars.READ_CLIENT_ID }}",
+        "up": "${{ vars.WRITE_CLIENT_ID }}",
+        "summary": None,
+        "drift": "${{ vars.READ_CLIENT_ID }}",
+    }
+    assert {name: job.get("environment") for name, job in jobs.items() if job.get("environment")} == {
+        "preview": "tenants-read",
+        "up": "tenants-write",
+        "drift": "tenants-read",
+    }
+    assert {name for name, job in jobs.items() if job["permissions"].get("id-token") == "write"} == {"preview", "up", "drift"}
+    assert {name for name, job in jobs.items() if "pull-requests" in job["permissions"]} == {"preview", "summary"}
+    assert jobs["up"]["concurrency"] == {"group": "pulumi-up-${{ matrix.shard }}", "cancel-in-progress": False}
     for job in jobs.values():
         for checkout in (s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/checkout@")):
             assert checkout["with"]["persist-credentials"] is False
 
 
-def test_azure_runs_one_job_per_stack_from_the_matrix_job() -> None:
-    jobs = azure_jobs()
-    assert ado_script(jobs["matrix"], name="fleet")
-    for name in ("preview", "up", "drift"):
-        job = jobs[name]
-        assert job["dependsOn"] == "matrix"
-        assert job["strategy"] == {"matrix": "$[ dependencies.matrix.outputs['fleet.legs'] ]"}
-        reference = step(job["steps"], "task", "AzureCLI@2")  # Azure DevOps issues tokens for referenced connections only
-        assert reference["inputs"]["azureSubscription"] == "${{ variables.serviceConnection }}"
-        env = ado_script(job, runs='--stack "$STACK"')["env"]
-        assert env["STACK"] == "$(stack)"  # the leg's variable
-        assert env["ARM_USE_OIDC"] == "true"
-        assert env["ARM_ADO_PIPELINE_SERVICE_CONNECTION_ID"] == "$(serviceConnectionId)"
+def test_azure_runs_shards_of_the_fleet_and_each_stage_references_its_connection() -> None:
+    stages = azure_stages()
+    assert set(stages) == {"plan", "preview", "up", "drift"}
+    signing_in = {("preview", "shard"): "read", ("up", "shard"): "write", ("drift", "drift"): "read"}
+    for (stage, job_name), app in signing_in.items():
+        job = azure_job(stage, job_name)
+        env = ado_script(job, runs="python -m fleet")["env"]
+        assert env["ARM_CLIENT_ID"] == f"$({app}ClientId)"
+        assert env["ARM_ADO_PIPELINE_SERVICE_CONNECTION_ID"] == f"$({app}ConnectionId)"
         assert env["SYSTEM_ACCESSTOKEN"] == "$(System.AccessToken)"
+        (reference,) = [s for s in azure_steps(job) if str(s.get("task", "")).startswith("AzureCLI@")]
+        assert reference["inputs"]["azureSubscription"] == f"${{{{ variables.{app}Connection }}}}"
+        assert reference["inputs"]["allowNoSubscriptions"] is True
+        published = [s for s in azure_steps(job) if s.get("task") == "PublishTestResults@2"]
+        assert [(s["inputs"]["testResultsFormat"], s["inputs"]["testResultsFiles"]) for s in published] == [
+            ("JUnit", "fleet.xml")
+        ]
+        assert any("##vso[task.uploadsummary]" in s.get("bash", "") for s in azure_steps(job))
+    for stage in ("preview", "up"):
+        (shard,) = [j for j in stages[stage]["jobs"] if j["job"] == "shard"]
+        assert shard["strategy"] == {"matrix": "$[ stageDependencies.plan.matrix.outputs['fleet.legs'] ]"}
+    assert "BITLOCKER_POLICY_NOTIFY_URL" in ado_script(azure_job("up", "summary"), runs="fleet summary")["env"]
 
 
-# -- (d) every stack in stacks/ ends up in every matrix ------------------------------------------------------
+def test_gitlab_hands_the_id_token_over_in_a_script_and_only_up_can_write() -> None:
+    pipeline = load(GITLAB)
+    base = pipeline[".fleet"]
+    # GitLab documents ID tokens in script, before_script and after_script only; a job variable
+    # naming one is not documented to expand (docs.gitlab.com/ci/secrets/id_token_authentication).
+    assert base["before_script"][0] == 'export ARM_OIDC_TOKEN="$AZURE_ID_TOKEN"'
+    assert "AZURE_ID_TOKEN" not in yaml.safe_dump(base["variables"])
+    assert base["artifacts"]["reports"] == {"junit": "fleet.xml"}
+    apps = {name: pipeline[name]["variables"]["ARM_CLIENT_ID"] for name in ("preview", "up", "drift")}
+    assert apps == {"preview": "$READ_CLIENT_ID", "up": "$WRITE_CLIENT_ID", "drift": "$READ_CLIENT_ID"}
+    assert pipeline["up"]["environment"] == {"name": "tenants-write"}
+    assert "parallel" not in pipeline["up"]  # a parallel job is a deployment of its own, approved on its own
+
+
+# -- (d) the plan steps, run as written, list the shards of the repo's stacks -----------------------------------
 
 
 def repo_stacks() -> dict[str, dict[str, Any]]:
@@ -326,25 +398,29 @@ def step_env(emulator: Emulator, **extra: str) -> dict[str, str]:
     return {**os.environ, "SSL_CERT_FILE": str(emulator.ca_path), **extra}
 
 
-def run_github_matrix_step(project: Path, emulator: Emulator, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], str]:
-    """The matrix job's `fleet` step as the runner runs `shell: bash`; its exit and $GITHUB_OUTPUT."""
+def run_github_plan_step(
+    project: Path, emulator: Emulator, tmp_path: Path, base_ref: str = ""
+) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+    """The plan job's `plan` step as the runner runs `shell: bash`, with the workflow's env; its exit and outputs."""
     script = tmp_path / "github-step.sh"
-    script.write_text(step(github_jobs()["matrix"]["steps"], "id", "fleet")["run"])
+    script.write_text(step(github_jobs()["plan"]["steps"], "id", "plan")["run"])
     output = tmp_path / "github-output"
-    output.touch()
+    output.write_text("")
+    env = {name: str(value) for name, value in load(GITHUB)["env"].items() if "${{" not in str(value)}
     done = run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", script],
         cwd=project,
-        env=step_env(emulator, GITHUB_OUTPUT=str(output)),
+        env=step_env(emulator, GITHUB_OUTPUT=str(output), BASE_REF=base_ref, **env),
     )
-    return done, output.read_text()
+    return done, github_outputs(output.read_text())
 
 
-def run_azure_matrix_step(project: Path, emulator: Emulator, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """The matrix job's `fleet` step as the agent runs a `bash:` step."""
+def run_azure_plan_step(project: Path, emulator: Emulator, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """The plan stage's `fleet` step as the agent runs a `bash:` step (a push: no target branch)."""
     script = tmp_path / "azure-step.sh"
-    script.write_text(ado_script(azure_jobs()["matrix"], name="fleet")["bash"])
-    return run(["bash", "--noprofile", "--norc", script], cwd=project, env=step_env(emulator))
+    script.write_text(ado_script(azure_job("plan", "matrix"), name="fleet")["bash"])
+    shards = str(load(AZURE)["variables"]["fleetShards"])
+    return run(["bash", "--noprofile", "--norc", script], cwd=project, env=step_env(emulator, FLEET_SHARDS=shards))
 
 
 def github_outputs(text: str) -> dict[str, str]:
@@ -368,26 +444,55 @@ def azure_output(stdout: str, variable: str) -> str:
     return value
 
 
-def test_github_matrix_lists_every_stack_of_the_repo(
+def expected_shards(names: Iterator[str] | list[str], count: int) -> list[str]:
+    return sorted({f"{shard_of(name, count)}/{count}" for name in names})
+
+
+def test_github_plan_lists_the_shards_of_every_stack_on_a_push(
     repo_fleet: tuple[Path, dict[str, str]], stacks_emulator: Emulator, tmp_path: Path
 ) -> None:
     project, guids = repo_fleet
-    done, output = run_github_matrix_step(project, stacks_emulator, tmp_path)
+    done, outputs = run_github_plan_step(project, stacks_emulator, tmp_path)
     assert done.returncode == 0, done.stderr
-    matrix = json.loads(github_outputs(output)["matrix"])  # what fromJSON(needs.matrix.outputs.matrix) reads
-    assert {row["stack"]: row["tenant"] for row in matrix["include"]} == guids
-    assert set(matrix) == {"include"}
+    legs = json.loads(outputs["legs"])["include"]  # what fromJSON(needs.plan.outputs.legs) reads
+    shards = int(load(GITHUB)["env"]["FLEET_SHARDS"])
+    assert sorted(leg["shard"] for leg in legs) == expected_shards(list(guids), shards)
+    assert sum(leg["stacks"] for leg in legs) == len(guids)
+    assert outputs["count"] == str(len(legs))
 
 
-def test_azure_matrix_lists_every_stack_of_the_repo_as_legs(
+def test_github_plan_of_a_pull_request_that_changes_one_stack_is_one_shard(stacks_emulator: Emulator, tmp_path: Path) -> None:
+    """Two jobs in all (plan, one preview; `summary` needs two shards): the brief's target for a PR."""
+    origin, clone = tmp_path / "origin.git", tmp_path / "clone"
+    stacks = {f"customer-{i}": {"azuread:tenantId": stacks_emulator.add_tenant().id} for i in range(12)}
+    fleet_project(clone, stacks_emulator, stacks)
+    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.com"]
+    for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "fleet"]):
+        assert run([*git, *command], cwd=clone).returncode == 0
+    assert run(["git", "clone", "-q", "--bare", clone, origin]).returncode == 0
+    assert run(["git", "remote", "add", "origin", origin], cwd=clone).returncode == 0
+    assert run(["git", "fetch", "-q", "origin"], cwd=clone).returncode == 0
+    with (clone / "stacks" / "Pulumi.customer-7.yaml").open("a") as stack_file:
+        stack_file.write("# the pull request's change\n")
+    assert run([*git, "commit", "-qam", "customer-7"], cwd=clone).returncode == 0
+    done, outputs = run_github_plan_step(clone, stacks_emulator, tmp_path, base_ref="main")
+    assert done.returncode == 0, done.stderr
+    shards = int(load(GITHUB)["env"]["FLEET_SHARDS"])
+    assert json.loads(outputs["legs"]) == {"include": [{"shard": f"{shard_of('customer-7', shards)}/{shards}", "stacks": 1}]}
+    assert outputs["count"] == "1"
+
+
+def test_azure_plan_lists_the_shards_as_legs(
     repo_fleet: tuple[Path, dict[str, str]], stacks_emulator: Emulator, tmp_path: Path
 ) -> None:
     project, guids = repo_fleet
-    done = run_azure_matrix_step(project, stacks_emulator, tmp_path)
+    done = run_azure_plan_step(project, stacks_emulator, tmp_path)
     assert done.returncode == 0, done.stderr
     legs = json.loads(azure_output(done.stdout, "legs"))
-    assert {leg["stack"] for leg in legs.values()} == set(guids)
-    assert all(re.fullmatch(r"[A-Za-z0-9_]+", name) for name in legs), legs
+    shards = int(load(AZURE)["variables"]["fleetShards"])
+    assert sorted(leg["shard"] for leg in legs.values()) == expected_shards(list(guids), shards)
+    assert all(name == "shard_" + leg["shard"].replace("/", "_of_") for name, leg in legs.items())
+    assert azure_output(done.stdout, "count") == str(len(legs))
     # The legs object is a matrix Azure Pipelines accepts: its schema limits leg names to [A-Za-z0-9_].
     pipeline = tmp_path / "legs-pipeline.yml"
     pipeline.write_text(yaml.safe_dump({"jobs": [{"job": "leg", "strategy": {"matrix": legs}, "steps": [{"bash": "true"}]}]}))
@@ -395,26 +500,18 @@ def test_azure_matrix_lists_every_stack_of_the_repo_as_legs(
     assert checked.returncode == 0, checked.stdout
 
 
-def test_azure_matrix_refuses_two_stacks_that_make_one_leg_name(stacks_emulator: Emulator, tmp_path: Path) -> None:
-    stacks = {name: {"azuread:tenantId": stacks_emulator.add_tenant().id} for name in ("eu-west", "eu_west")}
-    done = run_azure_matrix_step(fleet_project(tmp_path / "project", stacks_emulator, stacks), stacks_emulator, tmp_path)
-    assert done.returncode != 0
-    assert "stacks eu-west and eu_west both make the leg eu_west: rename one" in done.stderr
-    assert "##vso[task.setvariable" not in done.stdout
-
-
 @pytest.mark.parametrize("pipeline", ["github", "azure"])
-def test_a_matrix_step_fails_the_run_when_two_stacks_share_a_tenant(
+def test_a_plan_step_fails_the_run_when_two_stacks_share_a_tenant(
     pipeline: str, stacks_emulator: Emulator, tmp_path: Path
 ) -> None:
     tenant = stacks_emulator.add_tenant()
     stacks = {"prod": {"azuread:tenantId": tenant.id}, "prod-again": {"azuread:tenantId": tenant.domain}}
     project = fleet_project(tmp_path / "project", stacks_emulator, stacks)
     if pipeline == "github":
-        done, output = run_github_matrix_step(project, stacks_emulator, tmp_path)
-        assert output == ""
+        done, outputs = run_github_plan_step(project, stacks_emulator, tmp_path)
+        assert outputs == {}
     else:
-        done = run_azure_matrix_step(project, stacks_emulator, tmp_path)
+        done = run_azure_plan_step(project, stacks_emulator, tmp_path)
         assert "##vso[task.setvariable" not in done.stdout
     assert done.returncode == 2
     assert f"stacks prod, prod-again all manage tenant {tenant.id}" in done.stderr
@@ -422,46 +519,33 @@ def test_a_matrix_step_fails_the_run_when_two_stacks_share_a_tenant(
 
 # -- (e) the commands the pipelines run are the ones the README documents --------------------------------------
 
-# pulumi/actions drives the Automation API, which runs `pulumi up --yes --skip-preview`, adds
-# `--expect-no-changes` when asked and `--non-interactive` to every command
-# (pulumi/pulumi sdk/nodejs/automation/stack.ts and cmd.ts, v3.274.1).
-_ACTION_FLAGS = {"up": " --yes --skip-preview"}
 
-
-def action_command(action: Mapping[str, Any]) -> str:
-    """The CLI line one pulumi/actions step runs, with STACK for its stack."""
-    inputs = action["with"]
-    command = f"pulumi {inputs['command']} --stack STACK{_ACTION_FLAGS.get(inputs['command'], '')}"
-    if inputs.get("expect-no-changes") is True:
-        command += " --expect-no-changes"
-    return command + " --non-interactive"
-
-
-def shell_commands(script: str) -> list[str]:
-    """`pulumi …` lines and `python -m fleet …` invocations of a shell script, $STACK spelled STACK."""
-    commands = []
-    for line in script.splitlines():
-        line = line.strip()
-        if line.startswith("pulumi "):
-            commands.append(line.replace('"$STACK"', "STACK"))
-        commands += [match.strip() for match in re.findall(r"([\w./-]*python3? -m fleet [^\"')#\n]*)", line)]
-    return commands
+def fleet_invocations(script: str) -> set[str]:
+    """`python -m fleet COMMAND --flag …` of a shell script: the command and its flags, sorted, values left out."""
+    joined = script.replace("\\\n", " ")
+    found = set()
+    for match in re.finditer(r"python3? -m fleet (\w[\w-]*)([^;|&\n]*)", joined):
+        flags = sorted(set(re.findall(r"(?<!\S)(--[a-z][\w-]*)", match.group(2))))
+        found.add(" ".join([f"python -m fleet {match.group(1)}", *flags]))
+    return found
 
 
 def pipeline_commands() -> dict[str, set[str]]:
-    """Per pipeline file, every pulumi and fleet command its jobs run."""
-    github = set()
-    for job in github_jobs().values():
-        for s in job["steps"]:
-            github.update(shell_commands(s.get("run", "")))
-        github.update(action_command(action) for action in pulumi_action_steps(job))
-    azure = {command for job in azure_jobs().values() for s in job["steps"] for command in shell_commands(s.get("bash", ""))}
+    """Per pipeline file, every fleet command its jobs run, with their flags."""
+    github = {c for job in github_jobs().values() for s in job["steps"] for c in fleet_invocations(s.get("run", ""))}
+    azure = {
+        c
+        for stage in azure_stages().values()
+        for job in stage["jobs"]
+        for s in azure_steps(job)
+        for c in fleet_invocations(s.get("bash", ""))
+    }
     gitlab = {
-        command
-        for name, job in load(GITLAB).items()
+        c
+        for job in load(GITLAB).values()
         if isinstance(job, dict) and "script" in job
         for line in job["script"]
-        for command in shell_commands(line)
+        for c in fleet_invocations(line)
     }
     return {"github": github, "azure": azure, "gitlab": gitlab}
 
@@ -476,16 +560,24 @@ def readme_from_ci() -> str:
 
 def test_the_readme_documents_every_command_the_pipelines_run() -> None:
     commands = pipeline_commands()
-    assert commands["github"] >= {
-        ".venv/bin/python -m fleet matrix",
-        "pulumi preview --stack STACK --non-interactive",
-        "pulumi up --stack STACK --yes --skip-preview --non-interactive",
-        "pulumi preview --stack STACK --expect-no-changes --non-interactive",
+    assert commands["github"] == {
+        "python -m fleet matrix --shards",  # and --changed-since on a pull request, through "${since[@]}"
+        "python -m fleet preview --changed-since --json --junit --markdown --shard",
+        "python -m fleet up --json --junit --markdown --only-drifted --shard",
+        "python -m fleet summary --junit --markdown",
+        "python -m fleet drift --json --junit --markdown",
     }
-    assert commands["github"] == commands["azure"]  # the same jobs, step for step
-    assert {c.split()[3] for c in commands["gitlab"]} == {"preview", "up", "drift"}
+    assert commands["azure"] == (commands["github"] - {"python -m fleet summary --junit --markdown"}) | {
+        "python -m fleet summary --markdown"
+    }
+    assert commands["gitlab"] == {
+        "python -m fleet preview --changed-since --json --junit --markdown",
+        "python -m fleet up --json --junit --markdown --notify --only-drifted",
+        "python -m fleet drift --json --junit --markdown --notify",
+    }
     section = readme_from_ci()
-    undocumented = sorted(c for found in commands.values() for c in found if c not in section)
+    documented = fleet_invocations(section)
+    undocumented = sorted(c for found in commands.values() for c in found if c not in documented)
     assert undocumented == []
 
 
@@ -503,13 +595,10 @@ def project_copy(root: Path) -> Path:
 
 
 def gitlab_stack(emulator: Emulator, tenant: Tenant) -> dict[str, Any]:
-    """A stack file for `tenant`, whose app trusts the GitLab job's ID token (no credential in the file)."""
-    app = tenant.add_app()
-    app.federated_subjects.update({GITLAB_SUBJECT, MAIN_SUBJECT})
+    """A stack file for `tenant`: its tenant and endpoints, no app and no credential (the job names its app)."""
     return {
         "config": {
             "azuread:tenantId": tenant.id,
-            "azuread:clientId": app.client_id,
             "bitlocker-policy:graphEndpoint": emulator.url,
             "bitlocker-policy:authorityHost": emulator.url,
             "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice": "false",
@@ -518,23 +607,20 @@ def gitlab_stack(emulator: Emulator, tenant: Tenant) -> dict[str, Any]:
     }
 
 
-def federated_subjects(emulator: Emulator, tenant: Tenant) -> list[str]:
-    """The `sub` of every client assertion Entra was shown for `tenant` (answered 200)."""
-    subjects = []
-    for request in emulator.token_requests(tenant):
-        form = parse_qs(request.body.decode())
-        if request.status == 200 and "client_assertion" in form:
-            subjects.append(jwt.decode(form["client_assertion"][0], options={"verify_signature": False})["sub"])
-    return subjects
-
-
 @pytest.mark.engine
 @pytest.mark.tools
-def test_gitlab_preview_job_previews_every_stack_with_the_jobs_id_token(
+def test_gitlab_preview_job_previews_the_changed_stacks_with_the_jobs_id_token_and_the_read_app(
     gitlab_ci_local: Path, pulumi_bin: Path, tmp_path: Path
 ) -> None:
     with Emulator() as emulator:
         converged, drifted = emulator.add_tenant(bitlocker=True), emulator.add_tenant(bitlocker=True)
+        provider = emulator.add_tenant()  # where the service provider registered its two apps
+        read_app, write_app = provider.add_app(roles=()), provider.add_app(roles=())
+        read_app.federated_subjects.add(GITLAB_SUBJECT)
+        write_app.federated_subjects.add(MAIN_SUBJECT)
+        for tenant in (converged, drifted):
+            tenant.consent(read_app, ["Policy.Read.All"])
+            tenant.consent(write_app)
         backend = tmp_path / "backend"
         backend.mkdir()
         env = {
@@ -546,35 +632,38 @@ def test_gitlab_preview_job_previews_every_stack_with_the_jobs_id_token(
             "PATH": f"{pulumi_bin}{os.pathsep}{os.environ['PATH']}",
         }
 
-        # Both stacks deployed (from a checkout with the tests' own virtualenv), then an admin
-        # flips one tenant in the portal. The stack files, now with their encryption salt, go
-        # into a fresh git repository as the MR's branch would have them.
+        # Both stacks deployed by the write app (from a checkout with the tests' own virtualenv),
+        # then an admin flips one tenant in the portal.
         deployed = project_copy(tmp_path / "deployed")
         (deployed / ".venv").symlink_to(REPO / ".venv")
         for name, tenant in (("converged", converged), ("drifted", drifted)):
             (deployed / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(gitlab_stack(emulator, tenant)))
-        up = run(
-            [REPO / ".venv" / "bin" / "python", "-m", "fleet", "up"],
-            cwd=deployed,
-            env={**os.environ, **env, "ARM_USE_OIDC": "true", "ARM_OIDC_TOKEN": emulator.oidc_token(MAIN_SUBJECT)},
-        )
+        main_job = {"ARM_USE_OIDC": "true", "ARM_OIDC_TOKEN": emulator.oidc_token(MAIN_SUBJECT)}
+        main_job["ARM_CLIENT_ID"] = write_app.client_id
+        up = run([REPO / ".venv" / "bin" / "python", "-m", "fleet", "up"], cwd=deployed, env={**os.environ, **env, **main_job})
         assert up.returncode == 0, up.stdout + up.stderr
         assert (converged.bitlocker, drifted.bitlocker) == (False, False)
         emulator.set_bitlocker(drifted, True)
         patches = len(emulator.graph_requests(method="PATCH"))
 
+        # The merge request adds the two stack files (with their encryption salt) to the base commit.
         repo = project_copy(tmp_path / "repo")
+        git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.com"]
+        for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "base"]):
+            assert run([*git, *command], cwd=repo).returncode == 0
+        base = run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
         for stack_file in (deployed / "stacks").iterdir():
             shutil.copy2(stack_file, repo / "stacks" / stack_file.name)
-        git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.com"]
-        for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "the merge request's branch"]):
+        for command in (["add", "-A"], ["commit", "-qm", "the merge request's branch"]):
             assert run([*git, *command], cwd=repo).returncode == 0
 
         # What GitLab would hand the job: an MR pipeline, its ID token, the CI/CD variables.
         variables = {
             **env,
             "CI_PIPELINE_SOURCE": "merge_request_event",
+            "CI_MERGE_REQUEST_DIFF_BASE_SHA": base,
             "AZURE_ID_TOKEN": emulator.oidc_token(GITLAB_SUBJECT),
+            "READ_CLIENT_ID": read_app.client_id,
             "PIP_CACHE_DIR": str(PIP_CACHE),  # a runner's warm pip cache
         }
         job = run(
@@ -589,7 +678,10 @@ def test_gitlab_preview_job_previews_every_stack_with_the_jobs_id_token(
         )
         log = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", job.stdout + job.stderr)  # colours, the progress display's moves
 
-        assert "$ .venv/bin/python -m fleet preview --json fleet.json" in log, log
+        assert '$ export ARM_OIDC_TOKEN="$AZURE_ID_TOKEN"' in log, log  # handed over in a script
+        assert '.venv/bin/python -m fleet preview --changed-since "$CI_MERGE_REQUEST_DIFF_BASE_SHA"' in log, log
+        assert "<!-- bitlocker-policy fleet summary -->" in log  # the Markdown summary, in the job log
+        assert "2 stacks: 1 converged, 1 would change (exit code 3)." in log
         assert f"> {pulumi_bin}/pulumi" in log, log  # the runner's pulumi: nothing downloaded
         # Exit 3, changes pending, is allowed: a warning, not a failure (gitlab-ci-local reports it so).
         assert re.search(r"preview finished in .* WARN 3", log), log
@@ -598,9 +690,13 @@ def test_gitlab_preview_job_previews_every_stack_with_the_jobs_id_token(
         rows = {row["stack"]: row for row in report["stacks"]}
         assert (rows["converged"]["action"], rows["drifted"]["action"]) == ("none", "update"), report
         assert (rows["converged"]["tenant"], rows["drifted"]["tenant"]) == (converged.id, drifted.id)
-        # Signed in with the job's ID token in both tenants, and wrote nothing.
-        assert GITLAB_SUBJECT in federated_subjects(emulator, converged)
-        assert GITLAB_SUBJECT in federated_subjects(emulator, drifted)
+        junit = (repo / "fleet.xml").read_text()  # artifacts:reports:junit, which gitlab-ci-local copies back
+        assert 'failures="1"' in junit
+        # Signed in with the job's ID token and the read app in both tenants, and wrote nothing.
+        for tenant in (converged, drifted):
+            assert GITLAB_SUBJECT in assertion_subjects(emulator, tenant)
+            asked = [parse_qs(r.body.decode()).get("client_id") for r in emulator.token_requests(tenant) if r.status == 200]
+            assert asked[-1] == [read_app.client_id]
         assert len(emulator.graph_requests(method="PATCH")) == patches
         assert (converged.bitlocker, drifted.bitlocker) == (False, True)
 

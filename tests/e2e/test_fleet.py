@@ -20,10 +20,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from azure.storage.blob import BlobServiceClient
 
+from providers.settings import DESIRED_VALUE
 from tests.emulator import App, Emulator, Tenant
-from tests.support.emulated import emulator_config
+from tests.support.emulated import assertion_subjects, emulator_config
 from tests.support.engine import copy_project, engine_env
 from tests.support.leaks import LeakCheck
 from tests.support.processes import stop
@@ -264,3 +266,42 @@ def test_a_stack_whose_declared_value_is_not_a_boolean_fails_alone_naming_the_ke
     )
     # echo never reached the engine: alpha's is the only PATCH.
     assert fleet.patches() == 1
+
+
+def test_one_federated_credential_on_one_multi_tenant_app_converges_every_tenant(
+    pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator, leaks: LeakCheck
+) -> None:
+    """One GitHub Actions job, one federated credential on one multi-tenant app, three customer tenants.
+
+    The credential lives on the application object in its home tenant; each token request goes to
+    a customer tenant where the app was consented ("your app registration must be a multitenant
+    application and provisioned into the other tenant", learn.microsoft.com/entra/workload-id/
+    workload-identity-federation-config-app-trust-managed-identity; "This works both in single
+    and multitenant setups", devblogs.microsoft.com/identity/access-cloud-resources-across-tenants-without-secrets-ga).
+    """
+    project = copy_project(tmp_path / "project")
+    app = emulator.add_tenant().add_app(roles=())  # registered in the provider's own tenant
+    subject = "repo:contoso@1234/tenants@5678:environment:tenants-write"
+    app.federated_subjects.add(subject)
+    customers = {name: emulator.add_tenant(bitlocker=True) for name in ("alpha", "bravo", "charlie")}
+    for name, tenant in customers.items():
+        tenant.consent(app)
+        config = {**emulator_config(emulator, tenantId=tenant.id), DESIRED_VALUE.key: "false"}
+        (project / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}))  # no clientId
+    env = {
+        **engine_env(pulumi_bin, pulumi_home, tmp_path / "backend", emulator),
+        "ARM_USE_OIDC": "true",
+        "ARM_CLIENT_ID": app.client_id,  # the pipeline names the app; the stack files name only their tenant
+        **emulator.github_actions(subject),
+    }
+    leaks.add_secret(env["PULUMI_CONFIG_PASSPHRASE"], "the stacks' passphrase")
+    leaks.roots += [project, tmp_path / "backend"]
+    done = subprocess.run(
+        [sys.executable, "-m", "fleet", "up"], cwd=project, env=env, capture_output=True, text=True, check=False, timeout=600
+    )
+    leaks.printed("python -m fleet up", done.stdout + done.stderr)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [tenant.bitlocker for tenant in customers.values()] == [False, False, False]
+    assert app.federated_subjects == {subject}  # one credential
+    for tenant in customers.values():  # signed in to each tenant with the job's one identity
+        assert set(assertion_subjects(emulator, tenant)) == {subject}

@@ -7,11 +7,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs
+
+import jwt
 
 from providers.bitlocker import BitlockerKeyAccessProvider
-from tests.emulator import App, Emulator
+from tests.emulator import App, Emulator, Tenant
 
-__all__ = ["AzureCliStandIn", "Configure", "Registered", "ServeCommand", "Sleeps", "emulator_config"]
+__all__ = ["AzureCliStandIn", "Configure", "Registered", "ServeCommand", "Sleeps", "assertion_subjects", "emulator_config"]
 
 Configure = Callable[[dict[str, str]], BitlockerKeyAccessProvider]
 """Make a provider as a new provider process does: `configure(req)` with the stack config (the `configure` fixture)."""
@@ -61,3 +64,13 @@ class AzureCliStandIn:
     def env(self, path: str) -> dict[str, str]:
         """What a process whose PATH is `path` needs to find this `az` first."""
         return {"PATH": f"{self.bin_dir}{os.pathsep}{path}", "FAKE_AZ_STATE": str(self.state)}
+
+
+def assertion_subjects(emulator: Emulator, tenant: Tenant) -> list[str]:
+    """The `sub` of every client assertion Entra accepted for `tenant` (answered 200), in order."""
+    subjects = []
+    for request in emulator.token_requests(tenant):
+        form = parse_qs(request.body.decode())
+        if request.status == 200 and "client_assertion" in form:
+            subjects.append(jwt.decode(form["client_assertion"][0], options={"verify_signature": False})["sub"])
+    return subjects
