@@ -20,10 +20,12 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pulumi import automation as auto
+from pulumi.automation._stack import StackInitMode  # Stack's constructor takes it; auto does not export it
 
 from providers.errors import EngineError
 from providers.properties import ADOPTION_NAME, SETTING_NAME, SettingProperties, StackOutputs
@@ -92,6 +94,48 @@ def cli_failure(error: auto.errors.CommandError) -> str:
     return (lines[-1] if lines else "the pulumi CLI failed without a message").removeprefix("error: ")
 
 
+class _Workspace(auto.LocalWorkspace):
+    """A LocalWorkspace that asks the backend for its stacks once (`pulumi stack ls`), not once per stack.
+
+    `Stack.select` runs `pulumi stack select` only to learn that the stack exists: every command
+    after it names its stack with `--stack` (pulumi/automation/_stack.py, `_run_pulumi_cmd_sync`).
+    A stack the listing holds is selected without a CLI process; any other is asked as before,
+    so a stack made since the listing, or missing, is found as the CLI finds it.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._listed: set[str] | None = None
+        self._listing = threading.Lock()
+
+    def select_stack(self, stack_name: str) -> None:
+        """Select `stack_name`: from the one listing when it is there, else by the CLI."""
+        with self._listing:
+            if self._listed is None:
+                self._listed = {stack.name.rpartition("/")[2] for stack in self.list_stacks()}
+            listed = stack_name in self._listed
+        if not listed:
+            super().select_stack(stack_name)
+
+
+class _UpdateOnly(auto.Stack):
+    """A stack whose `up` is the update alone.
+
+    The Automation API follows every `up` with `pulumi stack output` and `pulumi stack history`
+    (pulumi/automation/_stack.py, Stack.up) for its UpResult: two CLI processes per stack, about
+    0.2 s each (bench/README.md), whose results the fleet never reads: the engine's events carry
+    the live value and the PATCH's request-id.
+    """
+
+    def outputs(self) -> auto.OutputMap:
+        """Not read after an update."""
+        return {}
+
+    def info(self, show_secrets: bool = True) -> auto.UpdateSummary:
+        """Not read after an update: an empty summary where UpResult wants one."""
+        return auto.UpdateSummary(kind="update", start_time=datetime.now(UTC), message="", environment={}, config={}, result="")
+
+
 class Engine:
     """The project's stacks, driven through one Automation API workspace (the project directory)."""
 
@@ -108,7 +152,7 @@ class Engine:
         with self._lock:
             if self._workspace_made is None:
                 try:
-                    self._workspace_made = auto.LocalWorkspace(
+                    self._workspace_made = _Workspace(
                         work_dir=str(self._project_dir),
                         program=self._program,
                         env_vars={"PULUMI_RUNTIME_VIRTUALENV": sys.prefix},
@@ -128,7 +172,7 @@ class Engine:
         """
         workspace = self._workspace
         with self._lock:
-            return auto.Stack.create_or_select(name, workspace) if create else auto.Stack.select(name, workspace)
+            return _UpdateOnly(name, workspace, StackInitMode.CREATE_OR_SELECT) if create else auto.Stack.select(name, workspace)
 
     def outputs(self, stack: str) -> StackOutputs | None:
         """The stack's outputs after its last `up`; None when it was never deployed."""

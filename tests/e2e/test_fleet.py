@@ -9,6 +9,7 @@ one drifted in the portal, one whose admin consented only Policy.Read.All, one t
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -305,3 +306,45 @@ def test_one_federated_credential_on_one_multi_tenant_app_converges_every_tenant
     assert app.federated_subjects == {subject}  # one credential
     for tenant in customers.values():  # signed in to each tenant with the job's one identity
         assert set(assertion_subjects(emulator, tenant)) == {subject}
+
+
+def test_each_stack_costs_one_cli_process_beyond_the_runs_own(
+    pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator, leaks: LeakCheck
+) -> None:
+    """`up` and `preview` start one CLI process per stack, `drift` none for a converged tenant (and
+    `stack output` for one that differs); a run adds `pulumi version` and one `pulumi stack ls`
+    (bench/README.md measures what the others cost)."""
+    project = copy_project(tmp_path / "project")
+    app = emulator.add_tenant().add_app()
+    tenants = {name: emulator.add_tenant(bitlocker=True) for name in ("alpha", "bravo", "charlie")}
+    for name, tenant in tenants.items():
+        tenant.consent(app)
+        config = {**emulator_config(emulator, tenantId=tenant.id, clientId=app.client_id), DESIRED_VALUE.key: "false"}
+        (project / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}))
+    shim, log = tmp_path / "shim", tmp_path / "pulumi-calls.log"
+    shim.mkdir()
+    (shim / "pulumi").write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{pulumi_bin}/pulumi" "$@"\n')
+    (shim / "pulumi").chmod(0o755)
+    env = {**engine_env(pulumi_bin, pulumi_home, tmp_path / "backend", emulator), "ARM_CLIENT_SECRET": app.add_secret()}
+    env["PATH"] = f"{shim}{os.pathsep}{env['PATH']}"
+    leaks.add_secret(env["PULUMI_CONFIG_PASSPHRASE"], "the stacks' passphrase")
+    leaks.roots += [project, tmp_path / "backend"]
+
+    def calls(*args: str, expect: int = 0) -> list[str]:
+        log.write_text("")
+        done = subprocess.run(
+            [sys.executable, "-m", "fleet", *args], cwd=project, env=env, capture_output=True, text=True, check=False
+        )
+        leaks.printed(f"python -m fleet {args[0]}", done.stdout + done.stderr)
+        assert done.returncode == expect, done.stdout + done.stderr
+        commands = [[word for word in line.split() if not word.startswith("-")] for line in log.read_text().splitlines()]
+        return sorted(" ".join(words[:1] if words[0] in ("up", "preview") else words[:2]) for words in commands)
+
+    calls("up")  # creates the stacks: `stack select` finds none, `stack init` makes each
+    assert calls("up") == ["stack ls", *["up"] * 3, "version"]
+    assert calls("preview") == ["preview"] * 3 + ["stack ls", "version"]
+    assert calls("drift") == []  # each tenant has its stack's declared value: no engine needed
+    emulator.set_bitlocker(tenants["bravo"], True)
+    # Why bravo differs, from its last up: the Automation API reads outputs twice, masked and not
+    # (pulumi/automation/_stack.py, Stack.outputs).
+    assert calls("drift", expect=3) == ["stack ls", "stack output", "stack output", "version"]
