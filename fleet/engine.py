@@ -94,8 +94,15 @@ def cli_failure(error: auto.errors.CommandError) -> str:
     return (lines[-1] if lines else "the pulumi CLI failed without a message").removeprefix("error: ")
 
 
+# From this many stacks selected on, the backend's stacks are listed once instead of selecting each:
+# `pulumi stack ls` reads every checkpoint (about 3 ms per stack in the backend: 3 s at 1,000),
+# `pulumi stack select` costs about 0.2 s per stack (bench/README.md, "Pipelines"), so a run of a
+# few stacks selects them, and a shard of hundreds lists once.
+LIST_FROM = 16
+
+
 class _Workspace(auto.LocalWorkspace):
-    """A LocalWorkspace that asks the backend for its stacks once (`pulumi stack ls`), not once per stack.
+    """A LocalWorkspace that, once a run has selected LIST_FROM stacks, asks the backend for its stacks once.
 
     `Stack.select` runs `pulumi stack select` only to learn that the stack exists: every command
     after it names its stack with `--stack` (pulumi/automation/_stack.py, `_run_pulumi_cmd_sync`).
@@ -105,13 +112,15 @@ class _Workspace(auto.LocalWorkspace):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._listed: set[str] | None = None
+        self._selected = 0
+        self._listed: set[str] = set()
         self._listing = threading.Lock()
 
     def select_stack(self, stack_name: str) -> None:
         """Select `stack_name`: from the one listing when it is there, else by the CLI."""
         with self._listing:
-            if self._listed is None:
+            self._selected += 1
+            if self._selected == LIST_FROM:
                 self._listed = {stack.name.rpartition("/")[2] for stack in self.list_stacks()}
             listed = stack_name in self._listed
         if not listed:
