@@ -53,16 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     if not stacks and not args.shard:
         fail(f"no stack in {args.project} matches {', '.join(args.stacks)}")
         return EXIT_CONFIG
-    changed_since = getattr(args, "changed_since", None)
-    if changed_since:
+    changed = stacks
+    if getattr(args, "changed_since", None):
         try:
-            stacks = changed_stacks(args.project, changed_since, stacks)
+            changed = changed_stacks(args.project, args.changed_since, stacks)
         except BitlockerPolicyError as error:
             fail(str(error))
             return EXIT_CONFIG
+    # The plan job checks the whole fleet for two stacks on one tenant, so that a pull request
+    # adding a stack for a tenant another stack manages fails before it merges.
+    checked = stacks if args.command == "matrix" else changed
     discovery = DiscoveryCache(default_path(), deferred=True)
     try:
-        return run(args, stacks, discovery)
+        return run(args, changed, discovery, checked)
     except KeyboardInterrupt:
         fail("interrupted: stacks already running were let finish; `pulumi stack history --stack NAME` shows what each wrote")
         return 130
@@ -70,9 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         discovery.flush()
 
 
-def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryCache) -> int:
-    """Resolve every stack's tenant, refuse shared tenants, then run the command."""
-    resolved = resolve_tenants(stacks, discovery)
+def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryCache, checked: list[StackFile]) -> int:
+    """Resolve the tenants of `checked` (which holds `stacks`), refuse shared tenants, then run the command on `stacks`."""
+    resolved = resolve_tenants(checked, discovery)
     conflicts = shared_tenants(resolved)
     for tenant, names in conflicts.items():
         fail(
@@ -83,7 +86,9 @@ def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryC
         return EXIT_CONFIG
     guids = {name: tenant for name, tenant in resolved.items() if isinstance(tenant, str)}
     targets = [(stack, guids[stack.name]) for stack in stacks if stack.name in guids]
-    unresolved = [Outcome(name, "", action=FAILED, error=str(error)) for name, error in resolved.items() if name not in guids]
+    unresolved = [
+        Outcome(stack.name, "", action=FAILED, error=str(resolved[stack.name])) for stack in stacks if stack.name not in guids
+    ]
     if args.command == "matrix":
         return matrix(args, targets, unresolved)
     if args.command == "consent-urls":

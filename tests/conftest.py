@@ -18,7 +18,7 @@ from providers.retry import RetryPolicy
 from providers.session import Session, new_http_client
 from tests.emulator import Emulator, Tenant
 from tests.support import reliability_doc
-from tests.support.emulated import AzureCliStandIn, Configure, Registered, ServeCommand, Sleeps, emulator_config
+from tests.support.emulated import AzureCliStandIn, Configure, Registered, ServeCommand, Sleeps, emulator_config, set_env
 from tests.support.real_az import RealAzureCli
 from tests.support.tools import ensure_tool
 
@@ -152,8 +152,7 @@ def serve_command(monkeypatch: pytest.MonkeyPatch) -> ServeCommand:
 def real_az(emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RealAzureCli:
     """The real Azure CLI first on PATH, with a configuration of its own pointed at the emulator (signed out)."""
     cli = RealAzureCli(ensure_tool("azure-cli"), tmp_path / "azure-config", emulator)
-    for name, value in cli.env(os.environ["PATH"]).items():
-        monkeypatch.setenv(name, value)
+    set_env(monkeypatch, cli.env(os.environ["PATH"]))
     return cli
 
 
@@ -167,6 +166,5 @@ def azure_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AzureCliStandI
     script.write_text(f"#!{sys.executable}\n" + (Path(__file__).parent / "support" / "fake_az.py").read_text())
     script.chmod(0o755)
     stand_in = AzureCliStandIn(bin_dir, tmp_path / "az-state.json")
-    for name, value in stand_in.env(os.environ["PATH"]).items():
-        monkeypatch.setenv(name, value)
+    set_env(monkeypatch, stand_in.env(os.environ["PATH"]))
     return stand_in

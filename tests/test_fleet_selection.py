@@ -130,3 +130,18 @@ def test_a_pull_requests_matrix_holds_only_the_shards_of_the_stacks_it_changed(
     git(repo, "commit", "-qam", "bravo")
     assert main(["matrix", "--project", str(repo), "--shards", "8", "--changed-since", "base"]) == 0
     assert json.loads(capsys.readouterr().out) == {"include": [{"shard": f"{shard_of('bravo', 8)}/8", "stacks": 1}]}
+
+
+def test_a_pull_request_adding_a_second_stack_for_a_tenant_fails_its_plan(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tenant = uuid.UUID(int=7)
+    (repo / "stacks" / "Pulumi.alpha.yaml").write_text(f"config:\n  azuread:tenantId: {tenant}\n")
+    for name in ("bravo", "charlie"):
+        (repo / "stacks" / f"Pulumi.{name}.yaml").unlink()
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "alpha")
+    git(repo, "branch", "base")
+    (repo / "stacks" / "Pulumi.alpha-again.yaml").write_text(f"config:\n  azuread:tenantId: {tenant}\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a second stack for alpha's tenant")
+    assert main(["matrix", "--project", str(repo), "--shards", "4", "--changed-since", "base"]) == 2
+    assert f"stacks alpha, alpha-again all manage tenant {tenant}" in capsys.readouterr().err

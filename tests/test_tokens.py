@@ -42,7 +42,7 @@ from providers.tenants import TenantDirectory, token_tenant
 from providers.tokens import TokenSource, token_source
 from tests.emulator import App, Emulator, Tenant
 from tests.emulator.state import Faults
-from tests.support.emulated import Registered, Sleeps
+from tests.support.emulated import Registered, Sleeps, set_env
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
 
@@ -303,8 +303,7 @@ def test_federation_mismatches_name_the_code_and_quote_the_token(
 def test_managed_identity_system_and_user_assigned(
     emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, token_for: TokenFor, refusal: TokenFor
 ) -> None:
-    for name, value in emulator.managed_identity_env().items():
-        monkeypatch.setenv(name, value)
+    set_env(monkeypatch, emulator.managed_identity_env())
     emulator.add_managed_identity(tenant)
     emulator.add_managed_identity(tenant, ["Policy.Read.All"], "0c5e4a9d-1111-4d2b-9a51-d3e1b2c4a6f7")
     assert token_for(ManagedIdentity(), tenant.id)
@@ -315,8 +314,7 @@ def test_managed_identity_system_and_user_assigned(
 def test_a_vms_managed_identity_is_retried_as_microsoft_asks(
     emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, token_for: TokenFor, sleeps: Sleeps
 ) -> None:
-    for name, value in emulator.imds_env().items():
-        monkeypatch.setenv(name, value)
+    set_env(monkeypatch, emulator.imds_env())
     emulator.add_managed_identity(tenant)
     # IMDS "is updating" (404), "is going through updates" (410): retried, with waits that add up to
     # the 70 s Microsoft gives 410 (how-to-use-vm-token, "Retry guidance").
@@ -331,8 +329,7 @@ def test_a_vms_managed_identity_is_retried_as_microsoft_asks(
 def test_an_imds_refusal_is_not_retried(
     emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, refusal: TokenFor, sleeps: Sleeps
 ) -> None:
-    for name, value in emulator.imds_env().items():
-        monkeypatch.setenv(name, value)
+    set_env(monkeypatch, emulator.imds_env())
     message = refusal(ManagedIdentity("ffffffff-1111-4d2b-9a51-d3e1b2c4a6f7"), tenant.id)
     assert "Identity not found" in message
     assert sleeps == []  # a 4xx other than 404/410/429 is a design-time error: not retried
@@ -341,8 +338,7 @@ def test_an_imds_refusal_is_not_retried(
 def test_a_managed_identity_of_another_tenant_is_refused(
     emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, refusal: TokenFor
 ) -> None:
-    for name, value in emulator.managed_identity_env().items():
-        monkeypatch.setenv(name, value)
+    set_env(monkeypatch, emulator.managed_identity_env())
     home, identity = emulator.add_tenant(), "7c0d4e6f-2222-4d2b-9a51-d3e1b2c4a6f7"
     emulator.add_managed_identity(home, client_id=identity)
     message = refusal(ManagedIdentity(identity), tenant.id)
@@ -353,16 +349,14 @@ def test_a_managed_identity_of_another_tenant_is_refused(
 def test_managed_identity_failures_are_one_line(
     emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, refusal: TokenFor
 ) -> None:
-    for name, value in emulator.managed_identity_env().items():
-        monkeypatch.setenv(name, value)
+    set_env(monkeypatch, emulator.managed_identity_env())
     emulator.faults.garbage(endpoint="msi")
     assert "The managed identity endpoint answered HTTP 200 with something other than a JSON object" in refusal(
         ManagedIdentity(), tenant.id
     )
     for name in emulator.managed_identity_env():
         monkeypatch.delenv(name)
-    for name, value in emulator.arc_env().items():
-        monkeypatch.setenv(name, value)
+    set_env(monkeypatch, emulator.arc_env())
     assert "cannot read Azure Arc's key file (No such file or directory)" in refusal(ManagedIdentity(), tenant.id)
 
 

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import jwt
+import pytest
 
 from providers.bitlocker import BitlockerKeyAccessProvider
 from tests.emulator import App, Emulator, Tenant
 
-__all__ = ["AzureCliStandIn", "Configure", "Registered", "ServeCommand", "Sleeps", "assertion_subjects", "emulator_config"]
+__all__ = [
+    "AzureCliStandIn",
+    "Configure",
+    "Registered",
+    "ServeCommand",
+    "Sleeps",
+    "assertion_subjects",
+    "emulator_config",
+    "set_env",
+]
 
 Configure = Callable[[dict[str, str]], BitlockerKeyAccessProvider]
 """Make a provider as a new provider process does: `configure(req)` with the stack config (the `configure` fixture)."""
@@ -74,3 +84,9 @@ def assertion_subjects(emulator: Emulator, tenant: Tenant) -> list[str]:
         if request.status == 200 and "client_assertion" in form:
             subjects.append(jwt.decode(form["client_assertion"][0], options={"verify_signature": False})["sub"])
     return subjects
+
+
+def set_env(monkeypatch: pytest.MonkeyPatch, values: Mapping[str, str]) -> None:
+    """Set every variable of `values` for this test (an emulated machine's or CI job's environment)."""
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
