@@ -6,32 +6,47 @@ See fleet/__init__.py for the package, fleet/cli.py for the command line and its
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from rich.console import Console
 
 from program import declare
 from providers.discovery_cache import DiscoveryCache, default_path
-from providers.errors import BitlockerPolicyError
+from providers.errors import BitlockerPolicyError, EngineError
 from providers.outside_text import one_line
 from providers.session import new_http_client
 from providers.settings import DESIRED_VALUE, declared_value
+from providers.stack_config import config_dir
 
 from .cli import STDOUT, parse
 from .consent import consent_url
-from .display import LiveProgress, summary_table
+from .display import LiveProgress, print_summary
 from .drift import DriftCheck
 from .engine import Engine
 from .junit import junit_xml
 from .notify import needs_notice, notify
-from .outcome import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, FAILED, UPDATE, Outcome, exit_code
-from .report import json_document, write_page
-from .run import run_all
+from .outcome import (
+    ALREADY_THERE,
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    FAILED,
+    NEVER_DEPLOYED,
+    NONE,
+    RECORD,
+    UPDATE,
+    Outcome,
+    exit_code,
+)
+from .report import json_document, write_pages
+from .run import Work, run_all
 from .selection import changed_stacks, matching, shard_of
 from .stacks import StackFile, find_stacks, resolve_tenants, shared_tenants
 from .summary import markdown_summary
@@ -49,9 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.command == "summary":
         return summarize(args)
-    stacks = matching(find_stacks(args.project), args.stacks, args.shard)
+    every = find_stacks(args.project)
+    stacks = matching(every, args.stacks, args.shard)
     if not stacks and not args.shard:
-        fail(f"no stack in {args.project} matches {', '.join(args.stacks)}")
+        fail(no_match(args.project, args.stacks, [stack.name for stack in every]))
         return EXIT_CONFIG
     changed = stacks
     if getattr(args, "changed_since", None):
@@ -71,6 +87,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         discovery.flush()
+
+
+def no_match(project: Path, globs: list[str], names: list[str]) -> str:
+    """No stack matched: which globs, and the names closest to them (or where the stacks are)."""
+    close = {match for glob in globs for match in difflib.get_close_matches(glob, names, n=3, cutoff=0.5)}
+    if close:
+        hint = f"did you mean {', '.join(sorted(close))}?"
+    elif names:
+        hint = f"the project's {len(names)} stacks: {', '.join(names[:5])}{', …' if len(names) > 5 else ''}"
+    else:
+        hint = f"the project has no stack file ({config_dir(project)}/Pulumi.STACK.yaml)"
+    return f"no stack in {project} matches {', '.join(globs)}; {hint}"
 
 
 def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryCache, checked: list[StackFile]) -> int:
@@ -95,8 +123,16 @@ def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryC
         return consent_urls(targets, unresolved, args.client_id)
     if not stacks:
         print(f"fleet {args.command}: no stack to run (the shard holds none, or no change touched one)", file=sys.stderr)
+    engine = Engine(args.project, declare)
+    if args.command in ("preview", "up", "refresh") and targets:
+        try:
+            engine.check_backend()  # one line before anything runs, not the same failure on every stack
+        except EngineError as error:
+            fail(str(error))
+            return EXIT_CONFIG
     started = datetime.now(UTC)
-    by_stack = {outcome.stack: outcome for outcome in [*execute(args, targets, discovery, Console(stderr=True)), *unresolved]}
+    outcomes = execute(args, targets, engine, discovery, Console(stderr=True))
+    by_stack = {outcome.stack: outcome for outcome in [*outcomes, *unresolved]}
     return finish(args, [by_stack[stack.name] for stack in stacks], started)
 
 
@@ -105,7 +141,7 @@ def finish(args: argparse.Namespace, outcomes: list[Outcome], started: datetime 
     code = write_results(args, exit_code(args.command, outcomes), outcomes, started)
     table_on = sys.stderr if _to_stdout(args) else sys.stdout
     console = Console(file=table_on, highlight=False, width=200 if not table_on.isatty() else None)
-    console.print(summary_table(args.command, outcomes))
+    print_summary(console, args.command, outcomes)
     return code
 
 
@@ -154,7 +190,8 @@ def write_results(args: argparse.Namespace, code: int, outcomes: list[Outcome], 
             if target is not None:
                 _write(target, render())
         if args.command == "report":
-            write_page(args.out, outcomes)
+            written = write_pages(args.out, args.format, outcomes, started or datetime.now(UTC))
+            print(f"report: {len(written) - 1} tenant pages and {written[-1]}", file=sys.stderr)
     except OSError as error:
         fail(f"could not write {error.filename}: {error.strerror}")
         code = EXIT_FAILED
@@ -196,38 +233,48 @@ def consent_urls(targets: Targets, unresolved: list[Outcome], client_ids: list[s
     return EXIT_FAILED if unresolved else code
 
 
-def execute(args: argparse.Namespace, targets: Targets, discovery: DiscoveryCache, console: Console) -> list[Outcome]:
-    """Run the command over the targets with live progress; one outcome per target."""
-    engine = Engine(args.project, declare)
-    engine_workers = args.workers or os.cpu_count() or 1
-    if args.command in ("drift", "report") or getattr(args, "only_drifted", False):
-        outcomes = run_drift(targets, engine, discovery, args.workers or 16, console)
-        if args.command != "up":
-            return outcomes
-        flagged = {outcome.stack for outcome in outcomes if outcome.action == UPDATE}
-        converged = run_engine("up", [t for t in targets if t[0].name in flagged], engine.up, engine_workers, console)
-        by_stack = {outcome.stack: outcome for outcome in converged}
-        return [by_stack.get(outcome.stack, outcome) for outcome in outcomes]
-    work = {"preview": engine.preview, "up": engine.up, "refresh": engine.refresh}[args.command]
-    return run_engine(args.command, targets, work, engine_workers, console)
-
-
-def run_drift(targets: Targets, engine: Engine, discovery: DiscoveryCache, workers: int, console: Console) -> list[Outcome]:
-    """Every tenant read concurrently on one HTTP client and one discovery cache."""
-    with new_http_client() as http, LiveProgress("drift", len(targets), console) as progress:
-        return run_all(targets, DriftCheck(http, discovery, engine.outputs, engine.secret_config), workers, progress)
-
-
-def run_engine(
-    command: str, targets: Targets, work: Callable[[Outcome], Outcome], workers: int, console: Console
+def execute(
+    args: argparse.Namespace, targets: Targets, engine: Engine, discovery: DiscoveryCache, console: Console
 ) -> list[Outcome]:
+    """Run the command over the targets with live progress; one outcome per target."""
+    engine_workers = args.workers or os.cpu_count() or 1
+    with new_http_client() as http:
+        check = DriftCheck(http, discovery, engine.outputs, engine.secret_config)
+        if args.command in ("drift", "report") or getattr(args, "only_drifted", False):
+            with LiveProgress("drift", len(targets), console) as progress:
+                outcomes = run_all(targets, check, args.workers or 16, progress)
+            if args.command != "up":
+                return outcomes
+            flagged = {outcome.stack for outcome in outcomes if outcome.action == UPDATE}
+            drifted = [target for target in targets if target[0].name in flagged]
+            converged = run_engine("up", drifted, lambda _stack, outcome: engine.up(outcome), engine_workers, console)
+            by_stack = {outcome.stack: outcome for outcome in converged}
+            return [by_stack.get(outcome.stack, outcome) for outcome in outcomes]
+        if args.command == "preview":
+            return run_engine("preview", targets, partial(preview, engine, check), engine_workers, console)
+        work = {"up": engine.up, "refresh": engine.refresh}[args.command]
+        return run_engine(args.command, targets, lambda _stack, outcome: work(outcome), engine_workers, console)
+
+
+def preview(engine: Engine, check: DriftCheck, stack: StackFile, outcome: Outcome) -> Outcome:
+    """The engine's preview; for a stack not in the backend yet, the tenant read to say what `up` will do."""
+    engine.preview(outcome)
+    if outcome.reason == NEVER_DEPLOYED and not outcome.live_read:
+        outcome.action = NONE
+        check(stack, outcome)
+        if outcome.action == NONE:
+            outcome.action, outcome.reason = RECORD, ALREADY_THERE
+    return outcome
+
+
+def run_engine(command: str, targets: Targets, work: Work, workers: int, console: Console) -> list[Outcome]:
     """An engine command per stack whose declared value is valid, each row starting with that value."""
 
     def declared_then(stack: StackFile, outcome: Outcome) -> Outcome:
         # A value the program would refuse fails here, without an engine run (and for a
         # stack not yet in the backend, which `preview` does not create, it is the only check).
         outcome.declared = declared_value(stack.sources.get(DESIRED_VALUE))
-        return work(outcome)
+        return work(stack, outcome)
 
     with LiveProgress(command, len(targets), console) as progress:
         return run_all(targets, declared_then, workers, progress)

@@ -10,12 +10,16 @@ from pathlib import Path
 
 from .notify import FORMATS
 from .selection import Shard, parse_shard
+from .version import version
 
-__all__ = ["NOTIFY_FORMAT", "NOTIFY_URL", "STDOUT", "parse"]
+__all__ = ["NOTIFY_FORMAT", "NOTIFY_URL", "PAGE_FORMATS", "STDOUT", "parse"]
 
 NOTIFY_URL = "BITLOCKER_POLICY_NOTIFY_URL"  # where --notify's URL may come from instead (it is a secret)
 NOTIFY_FORMAT = "BITLOCKER_POLICY_NOTIFY_FORMAT"  # and its format, so that a pipeline sets both in one place
 STDOUT = Path("-")  # an output file named `-`: standard output
+PAGE_FORMATS = ("html", "md")
+# What a report's --out must not end in: it names a directory, and these name pages or documents.
+_FILE_SUFFIXES = (".html", ".htm", ".md", ".markdown", ".pdf", ".txt", ".json", ".xml", ".csv")
 
 USAGE = """\
   matrix         the stacks as JSON for a CI matrix, each with its tenant GUID (--shards N: shard legs)
@@ -23,13 +27,13 @@ USAGE = """\
   preview        `pulumi preview` of every stack (Automation API, bounded workers)
   up             `pulumi up` of every stack; with --only-drifted, just those `drift` flags
   refresh        `pulumi refresh` of every stack
-  report         `drift`, written as a Markdown or HTML page (--out) for a customer
+  report         `drift`, written as a page per customer and an index (--out DIR, --format html|md)
   consent-urls   the admin-consent URL of each stack's app in its tenant (--client-id: these apps)
   summary        shards' --json documents as one run: one --markdown, --junit, --notify for them all
 
 Exit codes: 0 converged (or done); 2 nothing ran (bad arguments, no stack matched, two
-stacks on one tenant); 3 drift or preview found a tenant that differs from its stack;
-4 some stack failed, its tenant unresolvable included (the others still ran; the table
+stacks on one tenant, a backend that cannot be used); 3 drift, preview, report or refresh
+found a tenant that differs from its stack; 4 some stack failed, its tenant unresolvable included (the others still ran; the table
 says which and why); 130 interrupted (Ctrl-C).
 """
 
@@ -97,8 +101,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     up = commands.add_parser("up", parents=[selection, running, results], help="pulumi up of every stack")
     up.add_argument("--only-drifted", action="store_true", help="converge only the stacks `drift` flags")
     commands.add_parser("refresh", parents=[selection, running], help="pulumi refresh of every stack")
-    report = commands.add_parser("report", parents=[selection, running], help="drift, as a page for a customer")
-    report.add_argument("--out", type=Path, default=Path("bitlocker-report.md"), help="the page (.md or .html)")
+    report = commands.add_parser("report", parents=[selection, running], help="drift, as a page per customer")
+    report.add_argument("--out", type=Path, default=Path("bitlocker-report"), metavar="DIR", help="the pages' directory")
+    report.add_argument("--format", choices=PAGE_FORMATS, default="html", help="html (default) or md")
     consent = commands.add_parser("consent-urls", parents=[selection], help="each stack's admin-consent URL")
     consent.add_argument(
         "--client-id",
@@ -109,7 +114,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     summary = commands.add_parser("summary", parents=[results], help="the --json documents of shards, as one run")
     summary.add_argument("documents", nargs="+", type=Path, metavar="FILE", help="`--json` documents of one command's shards")
 
+    parser.add_argument("--version", action="version", version=f"bitlocker-policy {version()}")
     args = parser.parse_args(argv)
+    if args.command == "report" and args.out.suffix.lower() in _FILE_SUFFIXES:
+        parser.error(
+            f"report --out is a directory (a page per tenant and index.html, as --format {args.format}), "
+            f"not a {args.out.suffix} file: name a directory"
+        )
     args.stacks = [glob.strip() for given in getattr(args, "stacks", None) or ["*"] for glob in given.split(",") if glob.strip()]
     if args.command == "matrix" and args.shards and args.shard:
         parser.error("matrix takes --shards N (the legs) or --shard I/N (one leg's stacks), not both")

@@ -3,8 +3,9 @@
 A stack's settings are resolved as its provider resolves them (the stack file, then the
 environment) and the tenant is read with the provider's own Session and Graph client: one
 token and one GET per tenant, on one HTTP client and one discovery cache for the whole
-fleet. Only a tenant that disagrees with its declaration costs an engine call, to read the
-stack's last outputs and tell drift from a declared change not yet applied.
+fleet. Only a tenant that disagrees with its declaration costs more: an engine call, to read
+the stack's last outputs and tell drift from a declared change not yet applied, and one read
+of Entra's audit log, to say who changed it and when (providers/audit.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Mapping
 
 import httpx
 
+from providers.audit import last_change
 from providers.deadline import operation_deadline
 from providers.discovery_cache import DiscoveryCache
 from providers.properties import StackOutputs
@@ -57,6 +59,8 @@ class DriftCheck:
             # stack's consistency window before calling it drift, as the provider does.
             written, written_at = (last.allowedToReadBitlockerKeysForOwnedDevice, last.lastPatchAt) if last else (None, None)
             outcome.observe(session.settled_live_value(outcome.tenant, written, written_at, outcome.live))
-        if outcome.live != outcome.declared:
-            outcome.action, outcome.reason = UPDATE, why_update(last, outcome.live)
+            if outcome.live != outcome.declared:
+                outcome.action, outcome.reason = UPDATE, why_update(last, outcome.live)
+                graph = session.graph_client(outcome.tenant)
+                outcome.changed = last_change(graph, graph.caller_app_id()).describe()
         return outcome

@@ -27,11 +27,12 @@ from typing import Any
 from pulumi import automation as auto
 from pulumi.automation._stack import StackInitMode  # Stack's constructor takes it; auto does not export it
 
+from providers.bitlocker import DRIFT_MARK
 from providers.errors import EngineError
 from providers.properties import ADOPTION_NAME, SETTING_NAME, SettingProperties, StackOutputs
 
 from . import serialization_guard
-from .outcome import FAILED, NONE, UPDATE, Outcome, why_update
+from .outcome import ALREADY_THERE, FAILED, NEVER_DEPLOYED, RECORD, UPDATE, Outcome, why_update
 
 __all__ = ["Engine", "cli_failure"]
 
@@ -50,11 +51,14 @@ class _Events:
         self.old_outputs: Mapping[str, Any] = {}
         self.op = "same"
         self.errors: list[str] = []
+        self.changed: str | None = None
 
     def __call__(self, event: auto.EngineEvent) -> None:
         diagnostic = event.diagnostic_event
         if diagnostic and diagnostic.severity == "error" and (diagnostic.urn or "").endswith(OURS):
             self.errors.append(diagnostic.message.strip())
+        if diagnostic and DRIFT_MARK in diagnostic.message:  # diff's word on who changed the tenant's value
+            self.changed = diagnostic.message.partition(DRIFT_MARK)[2].partition(", ")[2].strip() or None
         step = event.resource_pre_event or event.res_outputs_event
         if step is None or not step.metadata.urn.endswith(f"::{SETTING_NAME}"):
             return
@@ -152,26 +156,43 @@ class Engine:
         serialization_guard.install()  # the inline program serializes two providers per stack
         self._project_dir = project_dir
         self._program = program
-        self._workspace_made: auto.LocalWorkspace | None = None
+        self._workspace_made: auto.LocalWorkspace | EngineError | None = None
         self._lock = threading.Lock()
 
     @property
     def _workspace(self) -> auto.LocalWorkspace:
-        """Made on first use: `fleet drift` on a converged fleet never starts the CLI."""
+        """Made on first use, the backend checked then: `fleet drift` on a converged fleet never starts the CLI."""
         with self._lock:
             if self._workspace_made is None:
-                try:
-                    self._workspace_made = _Workspace(
-                        work_dir=str(self._project_dir),
-                        program=self._program,
-                        env_vars={"PULUMI_RUNTIME_VIRTUALENV": sys.prefix},
-                    )
-                except FileNotFoundError:  # the Automation API runs `pulumi version` first
-                    raise EngineError(
-                        "the pulumi CLI is not on PATH: install Pulumi (https://www.pulumi.com/docs/install/) "
-                        "or put scripts/ensure-pulumi.sh's directory on PATH"
-                    ) from None
+                self._workspace_made = self._open()
+            if isinstance(self._workspace_made, EngineError):  # every stack gets the one cause, asked once
+                raise EngineError(str(self._workspace_made))
             return self._workspace_made
+
+    def _open(self) -> auto.LocalWorkspace | EngineError:
+        """The workspace, once `pulumi whoami` shows its backend usable; else what is wrong, and the fix."""
+        try:
+            workspace = _Workspace(
+                work_dir=str(self._project_dir), program=self._program, env_vars={"PULUMI_RUNTIME_VIRTUALENV": sys.prefix}
+            )
+        except FileNotFoundError:  # the Automation API runs `pulumi version` first
+            return EngineError(
+                "the pulumi CLI is not on PATH: install Pulumi (https://www.pulumi.com/docs/install/) "
+                "or put scripts/ensure-pulumi.sh's directory on PATH"
+            )
+        try:
+            workspace.who_am_i()
+        except auto.errors.CommandError as error:
+            return EngineError(
+                f"the Pulumi backend cannot be used ({cli_failure(error).rstrip('.')}): log in with `pulumi login URL` "
+                "(file://DIR, azblob://CONTAINER, s3://BUCKET) or set PULUMI_BACKEND_URL; for Pulumi Cloud, set "
+                "PULUMI_ACCESS_TOKEN"
+            )
+        return workspace
+
+    def check_backend(self) -> None:
+        """EngineError, once, when the backend cannot be reached or logged in to (before any stack runs)."""
+        _ = self._workspace
 
     def _stack(self, name: str, *, create: bool = False) -> auto.Stack:
         """The stack, through the public API; StackNotFoundError when it is not in the backend.
@@ -202,13 +223,19 @@ class Engine:
         return {key: value.value for key, value in config.items()}
 
     def preview(self, outcome: Outcome) -> Outcome:
-        """`pulumi preview`: what `up` would do; the live value as `check` read it."""
+        """`pulumi preview`: what `up` would do; the live value as `check` read it.
+
+        A stack missing from the backend is not previewed (that would create it): the row says
+        NEVER_DEPLOYED without a live value, for the caller to read the tenant.
+        """
         events = self._run(outcome, "preview")
         if events is not None:
             outcome.observe(SettingProperties.of(events.inputs).liveValue)
-            outcome.action = UPDATE if events.op in _CHANGES else NONE
-            if outcome.action == UPDATE:
-                outcome.reason = why_update(events.old, outcome.live)
+            if events.op == "create" and outcome.live == outcome.declared:
+                outcome.action, outcome.reason = RECORD, ALREADY_THERE
+            elif events.op in _CHANGES:
+                outcome.action, outcome.reason = UPDATE, why_update(events.old, outcome.live)
+                outcome.changed = events.changed
         return outcome
 
     def up(self, outcome: Outcome) -> Outcome:
@@ -216,17 +243,24 @@ class Engine:
         events = self._run(outcome, "up")
         if events is not None:
             outcome.observe(events.new.liveValue)
-            outcome.action = UPDATE if events.op in _CHANGES else NONE
             request_id = events.new.lastPatchRequestId
             if request_id and request_id != (events.old.lastPatchRequestId if events.old else None):
-                outcome.request_id = request_id
+                outcome.action, outcome.request_id = UPDATE, request_id
+            elif events.op in _CHANGES:  # the state changed, the tenant did not: no PATCH
+                outcome.action, outcome.reason = RECORD, ALREADY_THERE
         return outcome
 
     def refresh(self, outcome: Outcome) -> Outcome:
-        """`pulumi refresh`: record the live value in state (never writes the tenant)."""
+        """`pulumi refresh`: record the live value in state (never writes the tenant); a difference is reported."""
         events = self._run(outcome, "refresh")
-        if events is not None:
-            outcome.observe(events.new.liveValue)
+        if events is None:
+            return outcome
+        if not events.outputs:  # the setting is not in the stack's state (never deployed, or its create failed)
+            outcome.reason = "not in the stack's state: nothing to refresh until `up` records it"
+            return outcome
+        outcome.observe(events.new.liveValue)
+        if outcome.live != outcome.declared:
+            outcome.action, outcome.reason = UPDATE, why_update(events.old, outcome.live)
         return outcome
 
     def _run(self, outcome: Outcome, command: str) -> _Events | None:
@@ -241,7 +275,7 @@ class Engine:
                 stack = self._stack(outcome.stack, create=command == "up")
             except auto.errors.StackNotFoundError:
                 if command == "preview":
-                    outcome.action, outcome.reason = UPDATE, why_update(None, None)
+                    outcome.action, outcome.reason = UPDATE, NEVER_DEPLOYED
                     return None
                 raise
             getattr(stack, command)(on_event=events, color="never")

@@ -7,14 +7,18 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from providers.properties import SettingProperties, StackOutputs
+from providers.settings import value_text
 
 __all__ = [
+    "ALREADY_THERE",
     "EXIT_CHANGES",
     "EXIT_CONFIG",
     "EXIT_FAILED",
     "EXIT_OK",
     "FAILED",
+    "NEVER_DEPLOYED",
     "NONE",
+    "RECORD",
     "UPDATE",
     "Outcome",
     "exit_code",
@@ -27,12 +31,13 @@ EXIT_OK = 0
 EXIT_CONFIG = 2
 """Nothing ran: bad arguments, no stack matched, or two stacks on one tenant."""
 EXIT_CHANGES = 3
-"""drift or preview: some tenant differs from its declaration (drift, or a change not applied yet)."""
+"""drift, preview, report or refresh: some tenant differs from its declaration (drift, or a change not applied yet)."""
 EXIT_FAILED = 4
 """Some stack failed, an unresolvable tenant included (its error is in the table); the others still ran."""
 
 NONE = "none"
 UPDATE = "update"
+RECORD = "record"  # the stack records a tenant that already has the declared value: no PATCH
 FAILED = "failed"
 
 
@@ -42,14 +47,16 @@ class Outcome:
 
     stack: str
     tenant: str
+    customer: str = ""  # whom the tenant belongs to, for people (StackFile.customer)
     declared: bool | None = None
     live: bool | None = None
-    action: str = NONE  # none | update | failed
+    action: str = NONE  # none | update | record | failed
     reason: str = ""  # why an update: drift, a declared change, a new stack
     request_id: str | None = None  # the PATCH's Graph request-id, when this command wrote
     seconds: float = 0.0
     error: str | None = None
     live_read: bool = False  # whether `live` was read from the tenant (None then means null)
+    changed: str | None = None  # who changed the live value and when (Entra's audit log), or why that is unknown
 
     def observe(self, live: bool | None) -> None:
         """Record the live value as read from the tenant."""
@@ -73,35 +80,44 @@ class Outcome:
             raise ValueError(f"not a fleet row: {error}") from None
 
 
+NEVER_DEPLOYED = "never deployed"
+ALREADY_THERE = "the tenant already has the declared value: recorded in the stack, no PATCH"
+
+
 def why_update(last: SettingProperties | StackOutputs | None, live: bool | None) -> str:
     """Why a tenant differs from its stack, from the stack's last outputs (None: never deployed)."""
     if last is None:
-        return "never deployed"
+        return NEVER_DEPLOYED
     applied = last.allowedToReadBitlockerKeysForOwnedDevice
     if applied == live:
         return "declared value changed, not applied yet"
-    return f"drift: changed outside Pulumi (the last up set {'null' if applied is None else str(applied).lower()})"
+    return f"drift: changed outside Pulumi (the last up set {value_text(applied)})"
 
 
 # What an `update` row means, per command: found by a read-only command, or done.
-_UPDATED = {"drift": "differ", "report": "differ", "preview": "would change", "up": "changed", "refresh": "refreshed"}
+_UPDATED = {"drift": "differ", "report": "differ", "refresh": "differ", "preview": "would change", "up": "changed"}
+# A read-only command exits 3 when it finds a tenant that differs from its stack.
+_READ_ONLY = ("drift", "preview", "report", "refresh")
 
 
 def totals(command: str, outcomes: Sequence[Outcome]) -> str:
     """One line for a run: "200 stacks: 196 converged, 3 would change, 1 failed"."""
-    updated = sum(outcome.action == UPDATE for outcome in outcomes)
-    failed = sum(outcome.action == FAILED for outcome in outcomes)
-    parts = [f"{len(outcomes) - updated - failed} converged"]
-    parts += [f"{updated} {_UPDATED.get(command, 'changed')}"] if updated else []
-    parts += [f"{failed} failed"] if failed else []
+    count = {action: sum(outcome.action == action for outcome in outcomes) for action in (UPDATE, RECORD, FAILED)}
+    parts = [f"{len(outcomes) - sum(count.values())} converged"]
+    parts += [f"{count[UPDATE]} {_UPDATED.get(command, 'changed')}"] if count[UPDATE] else []
+    parts += [f"{count[RECORD]} {'recorded' if command == 'up' else 'to record'}"] if count[RECORD] else []
+    parts += [f"{count[FAILED]} failed"] if count[FAILED] else []
     return f"{len(outcomes)} stack{'s' if len(outcomes) != 1 else ''}: {', '.join(parts)}"
 
 
 def exit_code(command: str, outcomes: Iterable[Outcome]) -> int:
-    """4 when any stack failed; else 3 when a read-only command found changes; else 0."""
+    """4 when any stack failed; else 3 when a read-only command found a tenant that differs; else 0.
+
+    A stack to record (its tenant already has the declared value) is no difference.
+    """
     actions = {outcome.action for outcome in outcomes}
     if FAILED in actions:
         return EXIT_FAILED
-    if command in ("drift", "preview", "report") and UPDATE in actions:
+    if command in _READ_ONLY and UPDATE in actions:
         return EXIT_CHANGES
     return EXIT_OK

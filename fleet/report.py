@@ -1,17 +1,96 @@
-"""The fleet's results for people and pipelines: the `--json` document, a Markdown or HTML page for a customer."""
+"""The fleet's results for people and pipelines: the `--json` document, and `report`'s pages.
+
+`report --out DIR` writes a page per tenant, `DIR/STACK.html` (or `.md`), for the customer:
+in their words, not Pulumi's (no stack, drift or declaration), what the setting means, what
+was agreed and what the tenant has now. `DIR/index.html` (or `index.md`) is the service
+provider's: every tenant, with the stack and the full cause of anything that failed.
+Every value from outside (names, Graph's words) is escaped (fleet/escape.py).
+"""
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .display import value_text
+from .display import note_text
 from .escape import for_html, for_markdown
-from .outcome import FAILED, UPDATE, Outcome
+from .outcome import FAILED, UPDATE, Outcome, totals
+from .version import version
 
-__all__ = ["json_document", "write_page"]
+__all__ = ["json_document", "write_pages"]
+
+TITLE = "BitLocker recovery keys"
+_STYLE = """
+:root{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;line-height:1.45}
+body{margin:0;padding:24px}main{max-width:760px;margin:0 auto}
+h1{font-size:1.6rem;margin:0 0 .2rem}h2{font-size:1.1rem;margin:1.6rem 0 .4rem}
+.lead{font-size:1.1rem}.muted{color:#5a5a5a;font-size:.9rem}
+table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:6px 8px;text-align:left;
+vertical-align:top;overflow-wrap:anywhere}th{background:#f3f3f3}
+.ok{color:#116329}.differs{color:#9a3412;font-weight:600}.unknown{color:#6b21a8}
+@media print{body{padding:0}@page{size:A4;margin:18mm}}
+"""
+
+
+@dataclass(frozen=True)
+class _Page:
+    """A page in one format: its file suffix and how it renders a heading, a paragraph and a table."""
+
+    suffix: str
+
+    def escape(self, text: str) -> str:
+        return for_html(text) if self.suffix == ".html" else for_markdown(text)
+
+    def document(self, title: str, blocks: list[str]) -> str:
+        if self.suffix == ".md":
+            return "\n\n".join([f"# {self.escape(title)}", *blocks]) + "\n"
+        return (
+            f'<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{self.escape(title)}</title>\n<style>{_STYLE}</style></head>\n"
+            f"<body><main>\n<h1>{self.escape(title)}</h1>\n" + "\n".join(blocks) + "\n</main></body>\n</html>\n"
+        )
+
+    def heading(self, text: str) -> str:
+        return f"## {self.escape(text)}" if self.suffix == ".md" else f"<h2>{self.escape(text)}</h2>"
+
+    def paragraph(self, text: str, css: str = "") -> str:
+        if self.suffix == ".md":
+            return self.escape(text)
+        return f'<p class="{css}">{self.escape(text)}</p>' if css else f"<p>{self.escape(text)}</p>"
+
+    def facts(self, rows: Sequence[tuple[str, str]], css: dict[str, str]) -> str:
+        """Name: value lines (a list in Markdown, a two-column table in HTML, `css[name]` styling a value)."""
+        if self.suffix == ".md":
+            return "\n".join(f"- **{self.escape(key)}**: {self.escape(value)}" for key, value in rows)
+        body = "".join(
+            f"<tr><th>{self.escape(key)}</th><td{f' class={css[key]}' if key in css else ''}>{self.escape(value)}</td></tr>\n"
+            for key, value in rows
+        )
+        return f"<table>\n{body}</table>"
+
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]], links: Sequence[str | None] = ()) -> str:
+        """A table; `links[i]` makes row i's first cell a link to that page."""
+
+        def first(row: Sequence[str], index: int) -> str:
+            link = links[index] if index < len(links) else None
+            if not link:
+                return self.escape(row[0])
+            if self.suffix == ".md":
+                return f"[{self.escape(row[0])}]({urllib.parse.quote(link)})"
+            return f'<a href="{for_html(urllib.parse.quote(link))}">{self.escape(row[0])}</a>'
+
+        cells = [[first(row, index), *(self.escape(cell) for cell in row[1:])] for index, row in enumerate(rows)]
+        if self.suffix == ".md":
+            lines = ["| " + " | ".join(self.escape(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+            return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
+        head = "".join(f"<th>{self.escape(h)}</th>" for h in headers)
+        body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>\n" for row in cells)
+        return f"<table>\n<tr>{head}</tr>\n{body}</table>"
 
 
 def json_document(command: str, code: int, outcomes: Sequence[Outcome]) -> dict[str, Any]:
@@ -19,51 +98,72 @@ def json_document(command: str, code: int, outcomes: Sequence[Outcome]) -> dict[
     return {"command": command, "exitCode": code, "stacks": [outcome.to_json() for outcome in outcomes]}
 
 
-def _status(outcome: Outcome) -> str:
-    if outcome.action == FAILED:
-        return f"could not be checked: {outcome.error}"
-    if outcome.action == UPDATE:
-        return f"differs from the declaration ({outcome.reason})"
-    return "as declared"
+def write_pages(directory: Path, page_format: str, outcomes: Sequence[Outcome], checked: datetime) -> list[Path]:
+    """A page per tenant and the index, in `page_format` (html or md); the files written."""
+    page = _Page(f".{page_format}")
+    directory.mkdir(parents=True, exist_ok=True)
+    when = checked.strftime("%Y-%m-%d %H:%M UTC")
+    written = []
+    for outcome in outcomes:
+        path = directory / f"{outcome.stack}{page.suffix}"
+        path.write_text(_customer_page(page, outcome, when))
+        written.append(path)
+    index = directory / f"index{page.suffix}"
+    index.write_text(_index(page, outcomes, when))
+    return [*written, index]
 
 
-def _rows(outcomes: Sequence[Outcome]) -> list[tuple[str, str, str, str, str]]:
-    return [
-        (
-            outcome.stack,
-            outcome.tenant,
-            value_text(outcome.declared),
-            value_text(outcome.live) if outcome.live_read else "not read",
-            _status(outcome),
+def _allowed(value: bool | None) -> str:
+    return {True: "allowed", False: "blocked", None: "not set (Entra's default: allowed)"}[value]
+
+
+def _customer_page(page: _Page, outcome: Outcome, when: str) -> str:
+    """One customer's page: what the setting means, what was agreed, what the tenant has, in plain words."""
+    name = outcome.customer or outcome.tenant
+    if not outcome.live_read:
+        lead, status, css = f"The setting could not be checked on {when}.", "not checked", "unknown"
+    else:
+        can = "can" if outcome.live is not False else "cannot"
+        lead = (
+            f"People in {name} {can} read the BitLocker recovery keys of the devices they own. "
+            "IT administrators with a role that reads BitLocker keys can always read them."
         )
-        for outcome in outcomes
+        status, css = ("differs from what was agreed", "differs") if outcome.action == UPDATE else ("as agreed", "ok")
+    rows = [
+        ("Agreed", _allowed(outcome.declared) if outcome.declared is not None else "—"),
+        ("In your tenant now", _allowed(outcome.live) if outcome.live_read else "not checked"),
+        ("Status", status),
+        ("Checked", when),
+        ("Tenant", outcome.tenant),
     ]
+    blocks = [
+        page.paragraph(lead, "lead"),
+        page.facts(rows, {"Status": css}),
+        page.paragraph(f"bitlocker-policy {version()}", "muted"),
+    ]
+    return page.document(f"{name}: {TITLE}", blocks)
 
 
-_HEADERS = ("stack", "tenant", "declared", "live", "status")
-_TITLE = "BitLocker recovery keys: may device owners read their own?"
-
-
-def write_page(path: Path, outcomes: Sequence[Outcome]) -> None:
-    """A report page for a customer: Markdown, or HTML when `path` ends in .html."""
-    checked = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    summary = (
-        f"Checked {checked}: {len(outcomes)} tenant(s), "
-        f"{sum(o.action == UPDATE for o in outcomes)} differing from the declaration, "
-        f"{sum(o.action == FAILED for o in outcomes)} not checked. `true` lets device owners read their own "
-        "BitLocker recovery keys; `false` blocks it (administrators can still read them)."
-    )
-    if path.suffix.lower() in (".html", ".htm"):
-        cells = "".join("<tr>" + "".join(f"<td>{for_html(cell)}</td>" for cell in row) + "</tr>\n" for row in _rows(outcomes))
-        head = "".join(f"<th>{name}</th>" for name in _HEADERS)
-        path.write_text(
-            f"<!doctype html>\n<html lang=en><meta charset=utf-8><title>{for_html(_TITLE)}</title>\n"
-            "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #999;"
-            "padding:4px 8px;text-align:left}</style>\n"
-            f"<h1>{for_html(_TITLE)}</h1>\n<p>{for_html(summary)}</p>\n"
-            f"<table>\n<tr>{head}</tr>\n{cells}</table>\n</html>\n"
+def _index(page: _Page, outcomes: Sequence[Outcome], when: str) -> str:
+    """The service provider's index: every tenant, its stack, its status and the full cause of a failure."""
+    rows = []
+    for outcome in outcomes:
+        status = "could not be checked" if outcome.action == FAILED else "differs" if outcome.action == UPDATE else "as agreed"
+        note = note_text(outcome)
+        rows.append(
+            (
+                outcome.customer or outcome.tenant,
+                outcome.stack,
+                outcome.tenant,
+                _allowed(outcome.declared) if outcome.declared is not None else "",
+                _allowed(outcome.live) if outcome.live_read else "not checked",
+                f"{status}: {note}" if note else status,
+            )
         )
-        return
-    lines = [f"# {_TITLE}", "", summary, "", "| " + " | ".join(_HEADERS) + " |", "|" + "---|" * len(_HEADERS)]
-    lines += ["| " + " | ".join(for_markdown(cell) for cell in row) + " |" for row in _rows(outcomes)]
-    path.write_text("\n".join(lines) + "\n")
+    links = [f"{outcome.stack}{page.suffix}" for outcome in outcomes]
+    blocks = [
+        page.paragraph(f"Checked {when}. {totals('report', outcomes)}.", "lead"),
+        page.table(("customer", "stack", "tenant", "agreed", "now", "status"), rows, links),
+        page.paragraph(f"bitlocker-policy {version()}", "muted"),
+    ]
+    return page.document(f"{TITLE}: every tenant", blocks)

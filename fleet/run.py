@@ -30,7 +30,7 @@ def run_all(targets: Sequence[tuple[StackFile, str]], work: Work, workers: int, 
 
     def one(target: tuple[StackFile, str]) -> Outcome:
         stack, tenant = target
-        outcome = Outcome(stack.name, tenant)
+        outcome = Outcome(stack.name, tenant, customer=stack.customer)
         observer.started(outcome)
         began = time.monotonic()
         try:

@@ -20,9 +20,9 @@ from providers.discovery_cache import DiscoveryCache
 from providers.errors import BitlockerPolicyError, ConfigurationError
 from providers.outside_text import one_line
 from providers.session import new_http_client
-from providers.settings import TENANT_ID, Sources, resolve_endpoints
+from providers.settings import CUSTOMER_NAME, TENANT_ID, Sources, resolve_endpoints
 from providers.stack_config import is_stack_name, read_stack_config, stack_files
-from providers.tenant_names import tenant_problem
+from providers.tenant_names import is_guid, tenant_problem
 from providers.tenants import TenantDirectory
 
 __all__ = ["StackFile", "find_stacks", "resolve_tenants", "shared_tenants"]
@@ -47,6 +47,14 @@ class StackFile:
     def tenant(self) -> str | None:
         """The declared tenant (config, else the environment), as spelled."""
         return self.sources.get(TENANT_ID)
+
+    @property
+    def customer(self) -> str:
+        """Whom the tenant belongs to, for people: `bitlocker-policy:customerName`, else a tenant given as a domain."""
+        named = self.config.get(CUSTOMER_NAME.key)
+        if isinstance(named, str) and named.strip():
+            return named.strip()
+        return self.tenant if self.tenant and not is_guid(self.tenant) else ""
 
 
 def find_stacks(project_dir: Path) -> list[StackFile]:

@@ -14,7 +14,8 @@ already knows. Graph requests per provider process and operation (retries aside;
 given as a domain adds one OIDC discovery request per process):
     check  1 GET (the adoption's create may already have read it: then none)
     diff   none (re-reads only while a read disagrees with our own recent write,
-           bitlocker-policy:consistencyWindowSeconds)
+           bitlocker-policy:consistencyWindowSeconds); on drift, 1 GET of the audit log
+           (who changed it: providers/audit.py)
     create 1 PATCH when the live value differs
     update 1 PATCH when the live value differs
     read   1 GET    delete  1 PATCH (restores the adopted value; none when it is null
@@ -38,9 +39,11 @@ from .consistency import now_iso
 from .errors import ConfigurationError
 from .properties import SettingProperties
 from .provider_base import SessionProvider, one_line_errors, tenant_failure
-from .settings import RETAIN_ON_DELETE, declared_value
+from .settings import RETAIN_ON_DELETE, declared_value, value_text
 
-__all__ = ["BitlockerKeyAccess", "BitlockerKeyAccessProvider"]
+__all__ = ["DRIFT_MARK", "BitlockerKeyAccess", "BitlockerKeyAccessProvider"]
+
+DRIFT_MARK = "drift: the tenant's value is now "  # how diff's diagnostic begins (fleet/engine.py reads it)
 
 
 class BitlockerKeyAccessProvider(SessionProvider):
@@ -77,9 +80,14 @@ class BitlockerKeyAccessProvider(SessionProvider):
         tenant = self.same_tenant(old.tenantId, new.tenantId)
         if tenant is None:
             return dyn.DiffResult(changes=True, replaces=["tenantId"], delete_before_replace=True)
-        seen = self.session.graph_client(tenant).live_value()
-        live = self.session.settled_live_value(tenant, old.lastPatchValue, old.lastPatchAt, seen)
+        graph = self.session.graph_client(tenant)
+        live = self.session.settled_live_value(tenant, old.lastPatchValue, old.lastPatchAt, graph.live_value())
         declared = new.allowedToReadBitlockerKeysForOwnedDevice
+        if live != declared and live != old.allowedToReadBitlockerKeysForOwnedDevice:  # changed outside Pulumi
+            # A diagnostic for the CLI's output (the provider's stderr): one audit-log read, for drift only.
+            from .audit import last_change  # loaded only on drift
+
+            print(f"{DRIFT_MARK}{value_text(live)}, {last_change(graph, graph.caller_app_id()).describe()}", file=sys.stderr)
         return dyn.DiffResult(
             changes=live != declared or old.allowedToReadBitlockerKeysForOwnedDevice != declared or old.stack != new.stack
         )

@@ -10,12 +10,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Generator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from .errors import ForbiddenError, GraphError, ThrottledError, UnexpectedResponseError, UnreachableError
 from .outside_text import one_line
 from .retry import DEFAULT_RETRY, wire_problem
+from .token_claims import token_claim
 
 __all__ = ["BITLOCKER_PROPERTY", "POLICY_PATH", "GraphClient"]
 
@@ -49,9 +51,15 @@ class GraphClient:
 
     def __init__(self, http: httpx.Client, graph_endpoint: str, token: Callable[[], str]):
         self._http = http
-        self._url = graph_endpoint + POLICY_PATH
+        self._endpoint = graph_endpoint
+        self._token = token
         self._auth = BearerToken(token)
         self._known: Any = self._UNKNOWN
+
+    def caller_app_id(self) -> str | None:
+        """The client id this client signs in as: its token's `appid` (v1 tokens) or `azp` (v2) claim."""
+        token = self._token()
+        return token_claim(token, "appid") or token_claim(token, "azp")
 
     def live_value(self) -> bool | None:
         """The value this process last read or wrote, reading Graph once when there is none."""
@@ -67,7 +75,7 @@ class GraphClient:
         clean_v10_metadata/cleanMetadata.xml, complex type defaultUserRolePermissions), so
         null is a legal answer: None. A policy without the key at all is not understood.
         """
-        response = self._request("GET", None, _READ_PERMISSION)
+        response = self._request("GET", POLICY_PATH, None, _READ_PERMISSION)
         try:
             permissions = response.json()["defaultUserRolePermissions"]
             value = permissions[BITLOCKER_PROPERTY]
@@ -91,18 +99,41 @@ class GraphClient:
         (learn.microsoft.com/graph/api/authorizationpolicy-update).
         """
         body = {"defaultUserRolePermissions": {BITLOCKER_PROPERTY: allowed}}
-        response = self._request("PATCH", body, _WRITE_PERMISSION)
+        response = self._request("PATCH", POLICY_PATH, body, _WRITE_PERMISSION)
         self._known = allowed
         request_id: str | None = response.headers.get("request-id")
         return request_id
 
-    def _request(self, method: str, body: dict[str, Any] | None, permission: str) -> httpx.Response:
-        headers = {"client-request-id": str(uuid.uuid4()), "Accept": "application/json"}
+    def get_json(self, path: str, params: dict[str, str] | None, permission: str) -> Any:
+        """GET another Graph resource (`path` under the endpoint, or a whole `@odata.nextLink`): its JSON body.
+
+        Errors as for the policy, naming `permission` on a 403; UnexpectedResponseError when the body is no JSON.
+        """
+        response = self._request("GET", path, None, permission, params)
         try:
-            response = self._http.request(method, self._url, json=body, headers=headers, auth=self._auth)
+            return response.json()
+        except ValueError:
+            raise _error(UnexpectedResponseError, response, f"Graph answered GET {path} with no JSON") from None
+
+    def _request(
+        self, method: str, path: str, body: dict[str, Any] | None, permission: str, params: dict[str, str] | None = None
+    ) -> httpx.Response:
+        headers = {"client-request-id": str(uuid.uuid4()), "Accept": "application/json"}
+        url = path if path.startswith("https://") else self._endpoint + path
+        if not url.startswith(self._endpoint + "/"):  # a next-page link elsewhere: the token goes nowhere else
+            raise UnexpectedResponseError(
+                f"Graph's next-page link leaves {self._endpoint}: not followed",
+                status=0,
+                code=None,
+                request_id=None,
+                client_request_id=None,
+            )
+        shown = urlsplit(url).path  # for messages: the resource, never a query
+        try:
+            response = self._http.request(method, url, params=params, json=body, headers=headers, auth=self._auth)
         except httpx.RequestError as exc:
             raise UnreachableError(
-                f"Could not reach Graph at {self._url} ({wire_problem(exc)}) after retries "
+                f"Could not reach Graph at {url.split('?')[0]} ({wire_problem(exc)}) after retries "
                 f"(client-request-id {headers['client-request-id']}); check bitlocker-policy:graphEndpoint, "
                 "the network and SSL_CERT_FILE"
             ) from None
@@ -114,14 +145,14 @@ class GraphClient:
             raise _error(
                 GraphError,
                 response,
-                f"Graph's endpoint redirected {method} {POLICY_PATH} ({where}); "
+                f"Graph's endpoint redirected {method} {shown} ({where}); "
                 "set bitlocker-policy:graphEndpoint to the Graph host itself",
             )
         if status == 403:
             raise _error(
                 ForbiddenError,
                 response,
-                f"Graph denied {method} {POLICY_PATH}: grant the app the Microsoft Graph application "
+                f"Graph denied {method} {shown}: grant the app the Microsoft Graph application "
                 f"permission {permission} with admin consent",
             )
         if status in DEFAULT_RETRY.statuses:
@@ -138,7 +169,7 @@ class GraphClient:
                 "Graph refused the access token; check that azuread:environment and "
                 "bitlocker-policy:graphEndpoint belong to the same cloud as the authority",
             )
-        raise _error(GraphError, response, f"Graph refused {method} {POLICY_PATH}")
+        raise _error(GraphError, response, f"Graph refused {method} {shown}")
 
 
 def _error(kind: type[GraphError], response: httpx.Response, message: str) -> GraphError:

@@ -24,6 +24,7 @@ __all__ = [
     "CLIENT_ID",
     "CLIENT_SECRET",
     "CONSISTENCY_WINDOW",
+    "CUSTOMER_NAME",
     "DEADLINE_SECONDS",
     "DESIRED_VALUE",
     "ENVIRONMENT",
@@ -47,6 +48,7 @@ __all__ = [
     "parse_declared",
     "require_https",
     "resolve_endpoints",
+    "value_text",
 ]
 
 
@@ -95,6 +97,7 @@ GRAPH_ENDPOINT = Setting("bitlocker-policy:graphEndpoint")
 AUTHORITY_HOST = Setting("bitlocker-policy:authorityHost", ("AZURE_AUTHORITY_HOST",))
 DESIRED_VALUE = Setting("bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice")
 RETAIN_ON_DELETE = Setting("bitlocker-policy:retainOnDelete")
+CUSTOMER_NAME = Setting("bitlocker-policy:customerName")  # the fleet's customer pages; the program ignores it
 DEADLINE_SECONDS = Setting("bitlocker-policy:deadlineSeconds")
 CONSISTENCY_WINDOW = Setting("bitlocker-policy:consistencyWindowSeconds")
 
@@ -159,6 +162,11 @@ class Sources:
         if value in _FALSE:
             return False
         raise ConfigurationError(f"{setting.describe()} must be true or false, got {value!r}")
+
+
+def value_text(value: bool | None) -> str:
+    """true / false / null, as stack files and Graph spell them (what parse_declared reads back)."""
+    return "null" if value is None else str(value).lower()
 
 
 def parse_declared(raw: Any) -> bool | None:

@@ -9,8 +9,6 @@ the Microsoft identity platform", "Find your app's OpenID configuration document
 
 from __future__ import annotations
 
-import base64
-import json
 from urllib.parse import urlsplit
 
 import httpx
@@ -22,6 +20,7 @@ from .outside_text import one_line
 from .retry import wire_problem
 from .settings import AUTHORITY_HOST, ENVIRONMENT, TENANT_ID
 from .tenant_names import is_guid
+from .token_claims import token_claim
 
 __all__ = ["DISCOVERY_SUFFIX", "TenantDirectory", "token_tenant"]
 
@@ -104,12 +103,5 @@ def token_tenant(access_token: str) -> str | None:
     Microsoft calls Graph access tokens opaque to clients, so this is a best-effort guard
     (learn.microsoft.com, "Access tokens in the Microsoft identity platform": `tid`).
     """
-    parts = access_token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except ValueError:
-        return None
-    tid = claims.get("tid") if isinstance(claims, dict) else None
-    return tid.lower() if isinstance(tid, str) else None
+    tid = token_claim(access_token, "tid")
+    return tid.lower() if tid else None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
+import re
 import sys
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -14,10 +17,10 @@ import pytest
 from rich.console import Console
 
 from fleet.__main__ import main
-from fleet.display import summary_table
+from fleet.display import LiveProgress, note_text, print_summary
 from fleet.drift import DriftCheck
-from fleet.outcome import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, Outcome, exit_code
-from fleet.report import write_page
+from fleet.outcome import ALREADY_THERE, EXIT_CHANGES, EXIT_FAILED, EXIT_OK, Outcome, exit_code
+from fleet.report import write_pages
 from fleet.run import run_all
 from fleet.stacks import StackFile
 from providers.consistency import now_iso
@@ -26,6 +29,7 @@ from providers.errors import ConfigurationError
 from providers.properties import StackOutputs
 from providers.session import Session
 from tests.emulator import Emulator, Tenant
+from tests.emulator.audit import AUDIT_ROLE
 from tests.support.emulated import emulator_config
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
@@ -262,6 +266,34 @@ def test_a_stack_file_that_cannot_be_used_fails_its_own_row_and_the_others_still
     assert "declares no tenant" not in str(rows["bad"]["error"])
 
 
+def test_version_comes_from_pyproject(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    declared = re.search(r'^version = "(.+)"$', (Path(__file__).parents[1] / "pyproject.toml").read_text(), re.MULTILINE)
+    assert declared
+    assert capsys.readouterr().out == f"bitlocker-policy {declared[1]}\n"
+
+
+@pytest.mark.parametrize("out", ["report.pdf", "customer.html", "page.md"])
+def test_a_report_out_that_names_a_file_is_refused(out: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["report", "--out", out])
+    assert exited.value.code == 2
+    assert f"report --out is a directory (a page per tenant and index.html, as --format html), not a {Path(out).suffix} file" in (
+        capsys.readouterr().err
+    )
+
+
+def test_no_match_suggests_the_closest_stack_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "Pulumi.yaml").write_text("name: p\nruntime: python\nconfig: {}\nstackConfigDir: stacks\n")
+    for name in ("contoso-prod", "fabrikam-prod"):
+        (tmp_path / "stacks" / f"Pulumi.{name}.yaml").write_text("config: {}\n")
+    assert main(["drift", "--project", str(tmp_path), "--stacks", "contoso-prd"]) == 2
+    assert "matches contoso-prd; did you mean contoso-prod?" in capsys.readouterr().err
+
+
 HOSTILE = "<img src=x onerror=alert(1)>\x1b[2J[red]x[/red]|`*"
 HOSTILE_FILE_NAME = HOSTILE.replace("/", "")  # a file name cannot hold a slash
 
@@ -273,13 +305,15 @@ def test_hostile_names_and_graph_text_are_inert_on_the_terminal_and_in_every_rep
     (root / "stacks" / f"Pulumi.{HOSTILE_FILE_NAME}.yaml").write_text("config: {}\n")
     denied = {"error": {"code": "Authorization_RequestDenied", "message": HOSTILE}}
     emulator.faults.answer("graph", 403, denied)
-    for out in ("report.md", "report.html"):
-        assert main(["report", "--project", str(root), "--out", str(tmp_path / out)]) == 4
+    for page_format in ("md", "html"):
+        assert main(["report", "--project", str(root), "--out", str(tmp_path / page_format), "--format", page_format]) == 4
         emulator.faults.answer("graph", 403, denied)
     printed = capsys.readouterr()
     assert "\x1b" not in printed.out + printed.err
     assert "[red]x[/red]" in printed.out  # shown as written, not read as rich markup
-    markdown, page = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
+    markdown = "".join(path.read_text() for path in (tmp_path / "md").iterdir())
+    page = "".join(path.read_text() for path in (tmp_path / "html").iterdir())
+    assert len(list((tmp_path / "html").iterdir())) == 3  # good, the hostile stack, index.html
     assert "<img" not in markdown + page
     assert "\x1b" not in markdown + page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
@@ -370,6 +404,20 @@ def test_a_converged_tenant_costs_one_read_and_no_engine_call(
     assert [r.method for r in emulator.graph_requests(tenant=tenant)] == ["GET"]
 
 
+def test_drift_says_who_changed_the_tenant_and_when_from_the_audit_log(
+    drift_stack: StackFile, emulator: Emulator, tenant: Tenant, http: httpx.Client
+) -> None:
+    tenant.apps[drift_stack.config["azuread:clientId"]].roles.add(AUDIT_ROLE)
+    emulator.set_bitlocker(tenant, False)  # our last up
+    emulator.set_bitlocker(tenant, True, by="erin@contoso.com")
+    last = StackOutputs(tenant.id, False, liveValue=False)
+    outcome, _ = drift_of(drift_stack, tenant, last, http)
+    assert outcome.action == "update"
+    assert str(outcome.changed).startswith("changed by erin@contoso.com at 20")
+    assert "changed by erin@contoso.com" in note_text(outcome)
+    assert outcome.to_json()["changed"] == outcome.changed
+
+
 @pytest.mark.parametrize(
     ("last_set", "reason"),
     [
@@ -399,36 +447,56 @@ def test_right_after_our_own_patch_a_stale_read_is_read_again_not_called_drift(
     assert len(emulator.graph_requests("GET", tenant)) > 1
 
 
-def test_the_summary_table_shows_each_row_and_its_error() -> None:
+def test_the_summary_table_fits_80_columns_and_lists_each_cause_whole_below_it() -> None:
+    guid, cause = "8f6c0d3e-1a2b-4c5d-9e8f-0a1b2c3d4e5f", "Graph refused GET /policies/authorizationPolicy: 403 " + "x" * 150
     outcomes = [
-        Outcome("prod", "t1", declared=False, live=True, action="update", reason="drift", live_read=True),
-        Outcome("dev", "t2", action="failed", error="Graph denied GET (request-id r1)"),
+        Outcome("prod", guid, declared=False, live=True, action="update", reason="drift: changed outside Pulumi", live_read=True),
+        Outcome("dev", guid, action="failed", error=cause),
+        Outcome("test", guid, declared=False, live=False, live_read=True),
+        Outcome("new", guid, declared=False, live=False, action="record", reason=ALREADY_THERE, live_read=True),
     ]
-    console = Console(record=True, width=200)
-    console.print(summary_table("drift", outcomes))
-    lines = console.export_text().splitlines()
+    console = Console(record=True, width=80)
+    print_summary(console, "drift", outcomes)
+    lines = console.export_text(styles=False).splitlines()
+    table = lines[: lines.index("4 stacks: 1 converged, 1 differ, 1 to record, 1 failed")]
+    assert all(len(line) <= 80 for line in table), table
     assert any(
-        line.split() == ["│", "prod", "│", "t1", "│", "false", "│", "true", "│", "update", "(drift)", "│", "│", "0.0", "│", "│"]
-        for line in lines
-    ), lines
-    assert any("dev" in line and "failed" in line and "Graph denied GET (request-id r1)" in line for line in lines), lines
+        line.split() == ["│", "prod", "│", "8f6c0d3e…", "│", "false", "│", "true", "│", "differs", "[1]", "│", "0.0", "│"]
+        for line in table
+    )
+    assert any(line.split()[:10] == ["│", "dev", "│", "8f6c0d3e…", "│", "│", "│", "failed", "[2]", "│"] for line in table)
+    assert "[1] prod: drift: changed outside Pulumi" in lines
+    assert f"[2] dev: {cause}" in lines  # whole, on one line
+    assert f"[3] new: {ALREADY_THERE}" in lines
 
 
-@pytest.mark.parametrize("suffix", [".md", ".html"])
-def test_the_report_page_gives_each_tenants_status(tmp_path: Path, suffix: str) -> None:
+def test_progress_is_a_line_per_stack_when_stderr_is_not_a_terminal() -> None:
+    console = Console(file=io.StringIO(), force_terminal=False)
+    with LiveProgress("drift", 2, console) as progress:
+        for outcome in (Outcome("prod", "t1", action="update"), Outcome("dev", "t2")):
+            progress.started(outcome)
+            progress.finished(outcome)
+    assert console.file.getvalue().splitlines() == ["drift 1/2: prod differs (0.0 s)", "drift 2/2: dev converged (0.0 s)"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("page_format", ["md", "html"])
+def test_report_writes_a_page_per_customer_in_their_words_and_an_index(tmp_path: Path, page_format: str) -> None:
     outcomes = [
-        Outcome("prod", "t1", declared=False, live=False, live_read=True),
-        Outcome("dev", "t2", declared=False, live=True, action="update", reason="never deployed", live_read=True),
+        Outcome("prod", "t1", customer="Contoso Ltd", declared=False, live=False, live_read=True),
+        Outcome("dev", "t2", declared=False, live=True, action="update", reason="drift: changed outside Pulumi", live_read=True),
         Outcome("test", "t3", action="failed", error="Graph denied GET"),
     ]
-    page = tmp_path / f"report{suffix}"
-    write_page(page, outcomes)
-    text = page.read_text()
-    for expected in (
-        "as declared",
-        "differs from the declaration (never deployed)",
-        "could not be checked: Graph denied GET",
-        "not read",
-    ):
-        assert expected in text
-    assert "3 tenant(s), 1 differing from the declaration, 1 not checked" in text
+    written = write_pages(tmp_path, page_format, outcomes, datetime(2026, 11, 29, 8, 0, tzinfo=UTC))
+    assert [path.name for path in written] == [f"{name}.{page_format}" for name in ("prod", "dev", "test", "index")]
+    prod, dev, test, index = (path.read_text() for path in written)
+    assert "People in Contoso Ltd cannot read the BitLocker recovery keys of the devices they own." in prod
+    assert "as agreed" in prod
+    assert "People in t2 can read" in dev
+    assert "differs from what was agreed" in dev
+    assert "could not be checked on 2026-11-29 08:00 UTC" in test
+    for customer_page in (prod, dev, test):
+        assert not re.search(r"(?i)\b(stack|pulumi|drift|declar\w*|preview)\b", customer_page)
+    assert "3 stacks: 1 converged, 1 differ, 1 failed" in index
+    assert "could not be checked: Graph denied GET" in index
+    assert "differs: drift: changed outside Pulumi" in index
+    assert ("prod.html" if page_format == "html" else "(prod.md)") in index

@@ -18,9 +18,10 @@ from pulumi.dynamic.config import Config
 from pulumi.dynamic.dynamic import serialize_provider
 
 from providers.adoption import BitlockerAdoptionProvider
-from providers.bitlocker import BitlockerKeyAccessProvider
+from providers.bitlocker import DRIFT_MARK, BitlockerKeyAccessProvider
 from providers.errors import ConfigurationError, ForbiddenError, UnexpectedResponseError
 from tests.emulator import Emulator, Tenant
+from tests.emulator.audit import AUDIT_ROLE
 from tests.support.emulated import Configure, Registered, ServeCommand, emulator_config
 
 DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"
@@ -45,7 +46,13 @@ def under_pulumi_up(serve_command: ServeCommand) -> None:
 
 
 def calls(emulator: Emulator, tenant: Tenant) -> list[str]:
-    return [r.method for r in emulator.graph_requests(tenant=tenant)]
+    """The tenant's requests for its authorization policy, by method."""
+    return [r.method for r in emulator.graph_requests(tenant=tenant) if r.path.lower().endswith("/authorizationpolicy")]
+
+
+def audit_reads(emulator: Emulator, tenant: Tenant) -> int:
+    """The tenant's audit-log reads (who changed the setting: providers/audit.py)."""
+    return sum(r.path.lower().endswith("/directoryaudits") for r in emulator.graph_requests("GET", tenant))
 
 
 def adoption_beside(provider: BitlockerKeyAccessProvider) -> BitlockerAdoptionProvider:
@@ -230,6 +237,21 @@ def test_portal_drift_right_after_our_write_is_reported_within_the_window(
     assert (changes, checked["liveValue"]) == (True, True)
     assert time.monotonic() - started > 0.5  # it re-read for a while before calling it drift...
     assert 2 <= calls(emulator, tenant).count("GET") <= 4  # ...as often as the backoff (0.5 s, 1 s) allows in 1.5 s
+
+
+def test_a_drifted_preview_says_who_changed_it_with_one_audit_read_and_a_converged_one_reads_none(
+    configure: Configure, configured: dict[str, str], emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outs = up(configure(configured), tenant, False)
+    preview(configure(configured), outs, inputs(tenant, False))
+    assert audit_reads(emulator, tenant) == 0
+    emulator.set_bitlocker(tenant, True, by="frank@contoso.com")
+    tenant.apps[configured["azuread:clientId"]].roles.add(AUDIT_ROLE)
+    capsys.readouterr()
+    _, changes = preview(configure(configured), outs, inputs(tenant, False))
+    assert changes is True
+    assert f"{DRIFT_MARK}true, changed by frank@contoso.com at 20" in capsys.readouterr().err
+    assert audit_reads(emulator, tenant) == 1
 
 
 def test_a_new_declared_value_the_tenant_already_has_is_an_update_without_a_patch(

@@ -242,17 +242,18 @@ def test_the_fleet_converges_reports_drift_and_keeps_going_past_failures(fleet: 
     # refresh records a portal change in state and never writes the tenant.
     fleet.emulator.set_bitlocker(bravo, True)
     before = fleet.patches()
-    _, refreshed = fleet.run("refresh", "--stacks", "bravo", expect=0)
-    assert (rows(refreshed)["bravo"]["action"], rows(refreshed)["bravo"]["live"]) == ("none", True)
+    _, refreshed = fleet.run("refresh", "--stacks", "bravo", expect=3)  # found a tenant that differs
+    assert (rows(refreshed)["bravo"]["action"], rows(refreshed)["bravo"]["live"]) == ("update", True)
     assert fleet.patches() == before
     fleet.emulator.set_bitlocker(bravo, False)
 
-    # A customer's page: Markdown by default, HTML by suffix.
-    fleet.run("report", "--out", "report.html", expect=3)
-    page = (fleet.project / "report.html").read_text()
-    assert page.count("<tr>") == 5
-    assert "as declared" in page
-    assert "never deployed" in page
+    # A page per customer and the provider's index.
+    fleet.run("report", "--out", "report", expect=3)
+    index = (fleet.project / "report" / "index.html").read_text()
+    assert index.count("<tr>") == 5
+    assert "never deployed" in index
+    assert "as agreed" in (fleet.project / "report" / "alpha.html").read_text()
+    assert f"People in {alpha.domain} cannot read" in (fleet.project / "report" / "alpha.html").read_text()
 
 
 def test_a_stack_whose_declared_value_is_not_a_boolean_fails_alone_naming_the_key(fleet: Fleet) -> None:
@@ -314,7 +315,8 @@ def test_each_stack_costs_one_cli_process_beyond_the_runs_own(
 ) -> None:
     """A run selects its first LIST_FROM - 1 stacks (`pulumi stack select`), then lists the backend's
     stacks once: from there `up` and `preview` start one CLI process per stack. `drift` starts none
-    for a converged tenant. A run adds `pulumi version` (bench/README.md measures what each costs)."""
+    for a converged tenant. A run adds `pulumi version` and `pulumi whoami`, the backend's check
+    (bench/README.md measures what each costs)."""
     project = copy_project(tmp_path / "project")
     app = emulator.add_tenant().add_app()
     tenants = {f"t{index:02d}": emulator.add_tenant(bitlocker=True) for index in range(2 * LIST_FROM)}
@@ -343,11 +345,11 @@ def test_each_stack_costs_one_cli_process_beyond_the_runs_own(
 
     calls("up")  # creates the stacks: `stack select` finds none, `stack init` makes each
     selected = ["stack select"] * (LIST_FROM - 1)
-    assert calls("up") == sorted(["stack ls", *selected, *["up"] * 2 * LIST_FROM, "version"])
-    assert calls("preview") == sorted(["stack ls", *selected, *["preview"] * 2 * LIST_FROM, "version"])
-    assert calls("preview", "--stacks", "t03") == ["preview", "stack select", "version"]
+    assert calls("up") == sorted(["stack ls", *selected, *["up"] * 2 * LIST_FROM, "version", "whoami"])
+    assert calls("preview") == sorted(["stack ls", *selected, *["preview"] * 2 * LIST_FROM, "version", "whoami"])
+    assert calls("preview", "--stacks", "t03") == ["preview", "stack select", "version", "whoami"]
     assert calls("drift") == []  # each tenant has its stack's declared value: no engine needed
     emulator.set_bitlocker(tenants["t01"], True)
     # Why t01 differs, from its last up: the Automation API reads outputs twice, masked and not
     # (pulumi/automation/_stack.py, Stack.outputs).
-    assert calls("drift", expect=3) == ["stack output", "stack output", "stack select", "version"]
+    assert calls("drift", expect=3) == ["stack output", "stack output", "stack select", "version", "whoami"]

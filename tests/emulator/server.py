@@ -28,9 +28,10 @@ from urllib.parse import parse_qs, urlsplit
 import trustme
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .audit import AUDIT_ROLE, QueryError
 from .entra import EXCHANGE_AUDIENCE, OidcIssuer, authenticate
 from .policy import BITLOCKER, apply_patch
-from .state import READ_ROLES, WRITE_ROLE, Directory, Fault, Recorded, Tenant
+from .state import READ_ROLES, WRITE_ROLE, Directory, Fault, IssuedToken, Recorded, Tenant
 
 # A Graph token's `aud`: the resource, or Graph's app id (learn.microsoft.com, access token claims).
 # Graph's audiences: its URI with or without the trailing slash (the Azure CLI's cloud profile
@@ -44,6 +45,7 @@ TENANTLESS = ("common", "organizations", "consumers")
 SYSTEM_IDENTITY_APP_ID = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"  # the system-assigned identity's app id here
 POLICY_PATH = "/v1.0/policies/authorizationpolicy"
 BETA_POLICY_PATH = "/beta/policies/authorizationpolicy"
+AUDIT_PATH = "/v1.0/auditlogs/directoryaudits"
 
 
 class Emulator:
@@ -104,9 +106,10 @@ class Emulator:
         """A tenant whose device owners may (True) or may not (False) read their keys."""
         return self.directory.add_tenant(bitlocker, domain, tenant_id)
 
-    def set_bitlocker(self, tenant: Tenant, value: bool | None) -> None:
-        """Change the live value (None: null) behind the product's back, as an admin in the portal would."""
-        self.directory.set_bitlocker(tenant, value)
+    def set_bitlocker(self, tenant: Tenant, value: bool | None, by: str | None = None) -> None:
+        """Change the live value (None: null) behind the product's back, as an admin in the portal would
+        (the audit log records it by `by`, a UPN; default the tenant's admin)."""
+        self.directory.set_bitlocker(tenant, value, by)
 
     def remove_bitlocker_key(self, tenant: Tenant) -> None:
         """Answer GETs without the BitLocker key, as one captured live response did."""
@@ -240,6 +243,9 @@ class _Handler(BaseHTTPRequestHandler):
         if lower in (POLICY_PATH, BETA_POLICY_PATH):
             self._record.kind = "graph"
             self._graph(beta=lower == BETA_POLICY_PATH)
+        elif lower == AUDIT_PATH and self.command == "GET":
+            self._record.kind = "graph"
+            self._audit(path)
         elif lower.endswith("/oauth2/v2.0/token") and len(segments) == 4 and self.command == "POST":
             self._record.kind = "token"
             self._token(segments[0])
@@ -369,21 +375,48 @@ class _Handler(BaseHTTPRequestHandler):
         }
         self._send(status, {"error": {"code": code, "message": message, "innerError": inner}}, {**ids, **(extra or {})})
 
-    def _graph(self, beta: bool) -> None:
+    def _graph_caller(self) -> tuple[IssuedToken, Tenant, Fault | None] | None:
+        """The token's grant, its tenant and the fault to apply; None when the request was answered already."""
         emulator = self.emulator
         bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
         token = emulator.directory.validate(bearer, (emulator.url, *GRAPH_AUDIENCES))
         if token is None:
             message = "Access token is empty." if not self.headers.get("Authorization") else "Access token validation failure."
             self._graph_error(401, "InvalidAuthenticationToken", message)
-            return
+            return None
         # Graph acts in the tenant the token was issued by: its `tid`, whatever the caller meant.
         tenant = emulator.directory.tenants[token.tenant_id]
         self._record.tenant_id = tenant.id
         fault = emulator.faults.take(self.command, "graph", tenant.id)
         if fault and fault.kind != "applied":
             self._answer_fault(fault, "graph")
+            return None
+        return token, tenant, fault
+
+    def _audit(self, path: str) -> None:
+        """GET /v1.0/auditLogs/directoryAudits (tests/emulator/audit.py)."""
+        caller = self._graph_caller()
+        if caller is None:
             return
+        token, tenant, _ = caller
+        if AUDIT_ROLE not in token.roles:
+            message = f"Calling principal does not have required MSGraph permissions {AUDIT_ROLE}"
+            self._graph_error(403, "Authentication_MSGraphPermissionMissing", message)
+            return
+        try:
+            with self.emulator.directory.lock:
+                page = tenant.audit.query(self._query, datetime.now(UTC), f"{self.emulator.url}{path}")
+        except QueryError as error:
+            self._graph_error(400, "BadRequest", str(error))
+            return
+        self._send(200, page, self._graph_headers(), "application/json;odata.metadata=minimal;odata.streaming=true;charset=utf-8")
+
+    def _graph(self, beta: bool) -> None:
+        caller = self._graph_caller()
+        if caller is None:
+            return
+        token, tenant, fault = caller
+        emulator = self.emulator
         if self.command == "GET":
             if not token.roles & READ_ROLES:
                 self._graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
@@ -409,11 +442,11 @@ class _Handler(BaseHTTPRequestHandler):
             if WRITE_ROLE not in token.roles:
                 self._graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
                 return
-            self._patch(tenant, fault)
+            self._patch(tenant, fault, token.app_id)
         else:
             self._graph_error(405, "Request_BadRequest", "Method not allowed.")
 
-    def _patch(self, tenant: Tenant, fault: Fault | None) -> None:
+    def _patch(self, tenant: Tenant, fault: Fault | None, app_id: str) -> None:
         try:
             changes = json.loads(self._body or b"null")
         except ValueError:
@@ -431,7 +464,9 @@ class _Handler(BaseHTTPRequestHandler):
             if self.emulator.faults.stale_reads_ms:
                 tenant.stale_snapshot = tenant.policy
                 tenant.stale_until = time.time() + self.emulator.faults.stale_reads_ms / 1000
-            tenant.policy = updated
+            old, tenant.policy = tenant.bitlocker, updated
+            if tenant.bitlocker != old:
+                self.emulator.directory.record_app_change(tenant, app_id, old, tenant.bitlocker)
         if self.emulator.faults.after_write is not None:
             self.emulator.faults.after_write()  # e.g. a test killing the CLI once the write has landed
         if fault is None:

@@ -9,11 +9,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .audit import AuditLog, policy_update
 from .policy import BITLOCKER, default_policy
 
 READ_ROLES = frozenset({"Policy.Read.All", "Policy.ReadWrite.Authorization"})
@@ -26,6 +28,7 @@ class App:
 
     client_id: str
     roles: set[str]
+    display_name: str = "bitlocker-policy"  # the registration's name, which audit events show
     secrets: dict[str, bool] = field(default_factory=dict)  # secret -> expired
     certificates: list[Any] = field(default_factory=list)  # cryptography public keys
     federated_subjects: set[str] = field(default_factory=set)
@@ -47,6 +50,8 @@ class Tenant:
     apps: dict[str, App] = field(default_factory=dict)
     stale_snapshot: dict[str, Any] | None = None
     stale_until: float = 0.0
+    audit: AuditLog = field(default_factory=AuditLog)
+    policy_object_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # audit events' target id (a GUID)
 
     def add_app(self, roles: Iterable[str] = (WRITE_ROLE,), client_id: str | None = None) -> App:
         """Register an app with these Graph application permissions (admin-consented)."""
@@ -61,7 +66,7 @@ class Tenant:
         sign the app in to every tenant that consented; the roles are granted per tenant
         (learn.microsoft.com/entra/identity-platform/app-objects-and-service-principals).
         """
-        principal = App(app.client_id, set(roles), app.secrets, app.certificates, app.federated_subjects)
+        principal = App(app.client_id, set(roles), app.display_name, app.secrets, app.certificates, app.federated_subjects)
         self.apps[app.client_id] = principal
         return principal
 
@@ -80,6 +85,7 @@ class IssuedToken:
     roles: frozenset[str]
     expires_at: float
     audience: str
+    app_id: str = ""
 
 
 @dataclass
@@ -242,7 +248,7 @@ class Directory:
         }
         token = jwt.encode(claims, self.signing_key, algorithm="RS256")
         with self.lock:
-            self.tokens[token] = IssuedToken(tenant.id, frozenset(roles), now + lifetime, audience)
+            self.tokens[token] = IssuedToken(tenant.id, frozenset(roles), now + lifetime, audience, app_id)
         return token
 
     def validate(self, token: str, audiences: Iterable[str]) -> IssuedToken | None:
@@ -251,13 +257,40 @@ class Directory:
             claims = jwt.decode(token, self.signing_key.public_key(), algorithms=["RS256"], audience=list(audiences))
         except jwt.PyJWTError:
             return None
-        return IssuedToken(claims["tid"], frozenset(claims["roles"]), claims["exp"], claims["aud"])
+        return IssuedToken(claims["tid"], frozenset(claims["roles"]), claims["exp"], claims["aud"], claims["appid"])
 
-    def set_bitlocker(self, tenant: Tenant, value: bool | None) -> None:
-        """Change the live value (None: null) behind the product's back, as an admin in the portal would."""
+    def set_bitlocker(self, tenant: Tenant, value: bool | None, by: str | None = None) -> None:
+        """Change the live value (None: null) behind the product's back, as an admin in the portal would:
+        the audit log records the change by that user (`by`, a UPN; default the tenant's admin)."""
+        upn = by or f"admin@{tenant.domain}"
+        user = {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, upn)),
+            "displayName": upn.split("@")[0].title(),
+            "userPrincipalName": upn,
+        }
         with self.lock:
+            old = tenant.bitlocker
             tenant.policy["defaultUserRolePermissions"][BITLOCKER] = value
             tenant.stale_snapshot = None
+            if old != value:
+                now = datetime.now(UTC)
+                tenant.audit.record(
+                    policy_update(tenant.policy_object_id, old, value, now, user={**user, "ipAddress": "203.0.113.7"}, app=None),
+                    now,
+                )
+
+    def record_app_change(self, tenant: Tenant, app_id: str, old: bool | None, new: bool | None) -> None:
+        """The audit event of a PATCH by an app (client credentials): `initiatedBy.user` null, `app` filled."""
+        principal = tenant.apps.get(app_id)
+        app = {
+            "appId": app_id,
+            "displayName": principal.display_name if principal else None,
+            "servicePrincipalId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant.id}/{app_id}")),
+            "servicePrincipalName": principal.display_name if principal else None,
+        }
+        now = datetime.now(UTC)
+        with self.lock:
+            tenant.audit.record(policy_update(tenant.policy_object_id, old, new, now, user=None, app=app), now)
 
     def policy_view(self, tenant: Tenant) -> dict[str, Any]:
         """What a GET sees now: the stale snapshot for a while after a write, if asked for."""

@@ -1,0 +1,105 @@
+"""The fleet's command line under the real CLI: what a run says before, during and after its stacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from providers.settings import DESIRED_VALUE
+from tests.emulator import Emulator
+from tests.emulator.audit import AUDIT_ROLE
+from tests.emulator.state import WRITE_ROLE
+from tests.support.emulated import emulator_config
+from tests.support.engine import copy_project, engine_env
+from tests.support.leaks import LeakCheck
+
+pytestmark = pytest.mark.engine
+
+
+def fleet(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m fleet ARGS` in the project (stderr is a pipe, as in a CI log)."""
+    command = [sys.executable, "-m", "fleet", *args]
+    return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False, timeout=600)
+
+
+def test_a_backend_nobody_logged_in_to_is_one_line_before_any_stack_runs(
+    pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator, leaks: LeakCheck
+) -> None:
+    project = copy_project(tmp_path / "project")
+    for name in ("alpha", "bravo"):
+        config = {**emulator_config(emulator, tenantId=emulator.add_tenant().id), DESIRED_VALUE.key: "false"}
+        (project / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}))
+    env = engine_env(pulumi_bin, pulumi_home, tmp_path / "backend", emulator)
+    del env["PULUMI_BACKEND_URL"]  # Pulumi Cloud, and no PULUMI_ACCESS_TOKEN: as a new CI job starts
+    done = fleet(project, env, "preview")
+    leaks.printed("python -m fleet preview", done.stdout + done.stderr)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == ""
+    assert [line for line in done.stderr.splitlines() if line] == [
+        "error: the Pulumi backend cannot be used (this command requires logging in; try running `pulumi login` "
+        "first): log in with `pulumi login URL` (file://DIR, azblob://CONTAINER, s3://BUCKET) or set "
+        "PULUMI_BACKEND_URL; for Pulumi Cloud, set PULUMI_ACCESS_TOKEN"
+    ]
+    assert emulator.graph_requests("GET") == []
+
+
+def test_a_new_stack_whose_tenant_already_agrees_is_recorded_without_a_patch(
+    pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator, leaks: LeakCheck
+) -> None:
+    project = copy_project(tmp_path / "project")
+    app = emulator.add_tenant().add_app()
+    tenant = emulator.add_tenant(bitlocker=False)  # already blocked, as the stack will declare
+    tenant.consent(app)
+    config = {**emulator_config(emulator, tenantId=tenant.id, clientId=app.client_id), DESIRED_VALUE.key: "false"}
+    (project / "stacks" / "Pulumi.contoso.yaml").write_text(yaml.safe_dump({"config": config}))
+    env = {**engine_env(pulumi_bin, pulumi_home, tmp_path / "backend", emulator), "ARM_CLIENT_SECRET": app.add_secret()}
+    leaks.add_secret(env["PULUMI_CONFIG_PASSPHRASE"], "the stack's passphrase")
+    leaks.roots += [project, tmp_path / "backend"]
+
+    for command, code, total in (
+        ("preview", 0, "1 stack: 0 converged, 1 to record"),
+        ("up", 0, "1 stack: 0 converged, 1 recorded"),
+    ):
+        done = fleet(project, env, command, "--json", "-")
+        leaks.printed(f"python -m fleet {command}", done.stdout + done.stderr)
+        assert done.returncode == code, done.stdout + done.stderr
+        row = json.loads(done.stdout)["stacks"][0]
+        assert (row["action"], row["live"], row["requestId"]) == ("record", False, None)
+        assert total in done.stderr  # the table goes to stderr when the JSON takes stdout
+        assert f"{command} 1/1: contoso record" in done.stderr  # a progress line: stderr is no terminal
+    assert emulator.graph_requests("PATCH") == []
+
+
+def test_who_changed_a_drifted_tenant_shows_in_preview_and_drift_and_a_converged_one_reads_no_audit_log(
+    pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator, leaks: LeakCheck
+) -> None:
+    project = copy_project(tmp_path / "project")
+    app = emulator.add_tenant().add_app()
+    tenant = emulator.add_tenant(bitlocker=True)
+    tenant.consent(app, (WRITE_ROLE, AUDIT_ROLE))
+    config = {**emulator_config(emulator, tenantId=tenant.id, clientId=app.client_id), DESIRED_VALUE.key: "false"}
+    (project / "stacks" / "Pulumi.contoso.yaml").write_text(yaml.safe_dump({"config": config}))
+    env = {**engine_env(pulumi_bin, pulumi_home, tmp_path / "backend", emulator), "ARM_CLIENT_SECRET": app.add_secret()}
+    leaks.add_secret(env["PULUMI_CONFIG_PASSPHRASE"], "the stack's passphrase")
+    leaks.roots += [project, tmp_path / "backend"]
+
+    def run(command: str, code: int) -> dict[str, object]:
+        done = fleet(project, env, command, "--json", "-")
+        leaks.printed(f"python -m fleet {command}", done.stdout + done.stderr)
+        assert done.returncode == code, done.stdout + done.stderr
+        row: dict[str, object] = json.loads(done.stdout)["stacks"][0]
+        return row
+
+    run("up", 0)
+    assert run("drift", 0)["changed"] is None
+    assert [r for r in emulator.graph_requests("GET", tenant) if r.path.lower().endswith("/directoryaudits")] == []
+    emulator.set_bitlocker(tenant, True, by="grace@contoso.com")
+    for command in ("drift", "preview"):
+        row = run(command, 3)
+        assert str(row["changed"]).startswith("changed by grace@contoso.com at 20"), row
+    assert run("up", 0)["requestId"]  # converged again: our PATCH

@@ -1,0 +1,123 @@
+"""Who changed the setting: the emulator's audit log against Microsoft's documentation, and the product's reading of it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from providers.audit import AUDIT_PATH, PAGE, _value, last_change
+from providers.graph import GraphClient
+from tests.emulator import Emulator, Tenant
+from tests.emulator.audit import AUDIT_ROLE, policy_update
+from tests.emulator.state import WRITE_ROLE
+
+pytestmark = pytest.mark.usefixtures("trust_emulator")
+
+
+def graph_for(emulator: Emulator, tenant: Tenant, http: httpx.Client, roles: tuple[str, ...]) -> tuple[GraphClient, str]:
+    """The product's Graph client for `tenant`, as an app with `roles`; and the app's client id."""
+    app = tenant.add_app(roles=roles)
+    token = emulator.access_token(tenant, roles, app_id=app.client_id)
+    return GraphClient(http, emulator.url, lambda: token), app.client_id
+
+
+def audit_gets(emulator: Emulator, tenant: Tenant) -> list[str]:
+    return [r.path for r in emulator.graph_requests("GET", tenant) if r.path.lower().endswith("/directoryaudits")]
+
+
+def test_a_portal_change_is_found_with_the_admin_who_made_it(emulator: Emulator, tenant: Tenant, http: httpx.Client) -> None:
+    graph, _ = graph_for(emulator, tenant, http, (WRITE_ROLE, AUDIT_ROLE))
+    emulator.set_bitlocker(tenant, False, by="bob@contoso.com")
+    found = last_change(graph, graph.caller_app_id())
+    assert found.change is not None
+    assert (found.change.by, found.change.ours, found.change.old, found.change.new) == ("bob@contoso.com", False, True, False)
+    assert found.describe().startswith("changed by bob@contoso.com at 20")
+    assert len(audit_gets(emulator, tenant)) == 1
+
+
+def test_our_own_apps_change_is_recognised_as_ours(emulator: Emulator, tenant: Tenant, http: httpx.Client) -> None:
+    graph, client_id = graph_for(emulator, tenant, http, (WRITE_ROLE, AUDIT_ROLE))
+    graph.write_bitlocker_access(False)
+    found = last_change(graph, graph.caller_app_id())
+    assert found.change is not None
+    assert found.change.ours
+    assert found.describe().startswith(f"changed by this product's app (bitlocker-policy (app {client_id})) at ")
+
+
+def test_without_auditlog_read_all_one_line_says_what_to_grant_and_nothing_fails(
+    emulator: Emulator, tenant: Tenant, http: httpx.Client
+) -> None:
+    graph, _ = graph_for(emulator, tenant, http, (WRITE_ROLE,))
+    emulator.set_bitlocker(tenant, False)
+    found = last_change(graph, None)
+    assert found.change is None
+    assert found.describe().startswith(
+        "who changed it is unknown: grant the app the Graph permission AuditLog.Read.All (request-id "
+    )
+
+
+def test_other_policy_changes_are_paged_past_by_next_link(emulator: Emulator, tenant: Tenant, http: httpx.Client) -> None:
+    graph, _ = graph_for(emulator, tenant, http, (WRITE_ROLE, AUDIT_ROLE))
+    emulator.set_bitlocker(tenant, False, by="carol@contoso.com")
+    now = datetime.now(UTC)
+    for minute in range(PAGE + 5):  # newer changes of other fields of the policy
+        other = policy_update(tenant.policy_object_id, None, None, now + timedelta(seconds=minute + 1), user=None, app=None)
+        other["targetResources"][0]["modifiedProperties"][0]["displayName"] = "AllowUserConsentForRiskyApps"
+        tenant.audit.record(other, now)
+    found = last_change(graph, None)
+    assert found.change is not None
+    assert found.change.by == "carol@contoso.com"
+    assert len(audit_gets(emulator, tenant)) == 2  # the first page, then its @odata.nextLink
+
+
+def test_a_change_older_than_the_retention_or_not_yet_shown_is_not_found(
+    emulator: Emulator, tenant: Tenant, http: httpx.Client
+) -> None:
+    graph, _ = graph_for(emulator, tenant, http, (WRITE_ROLE, AUDIT_ROLE))
+    eight_days_ago = datetime.now(UTC) - timedelta(days=8)
+    tenant.audit.record(
+        policy_update(tenant.policy_object_id, True, False, eight_days_ago, user={"userPrincipalName": "x"}, app=None),
+        eight_days_ago,
+    )
+    assert last_change(graph, None).change is None  # Entra ID Free keeps 7 days
+    tenant.audit.premium = True
+    assert last_change(graph, None).change is not None  # P1/P2 keep 30
+    tenant.audit.delay = timedelta(minutes=2)
+    emulator.set_bitlocker(tenant, True, by="dave@contoso.com")
+    found = last_change(graph, None).change
+    assert found is not None
+    assert found.by == "x"  # dave's event is minutes away yet
+    tenant.audit.premium = False
+    assert last_change(graph, None).describe() == (
+        "who changed it is not in Entra's audit log (kept 7 days, 30 with P1/P2; events take minutes)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ({"$filter": "activityDisplayName eq 'Update authorization policy'", "$orderby": "activityDateTime desc"}, 200),
+        ({"$filter": "activityDateTime ge 2026-01-01T00:00:00Z and activityDisplayName eq 'x'"}, 200),
+        ({"$filter": "category eq 'AuthorizationPolicy'"}, 400),  # not among the documented filters
+        ({"$orderby": "category"}, 400),
+        ({"$top": "0"}, 400),
+    ],
+)
+def test_the_emulator_answers_the_documented_query_forms_and_refuses_others(
+    emulator: Emulator, tenant: Tenant, http: httpx.Client, query: dict[str, str], status: int
+) -> None:
+    token = emulator.access_token(tenant, (AUDIT_ROLE,))
+    answer = http.get(f"{emulator.url}{AUDIT_PATH}", params=query, headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == status, answer.text
+    if status == 400:
+        assert answer.json()["error"]["code"] == "BadRequest"
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [("true", True), ("[false]", False), ('"true"', True), ("null", None), ("[1]", None), (None, None), ("x", None)],
+)
+def test_modified_property_values_in_every_encoding_seen(raw: str | None, value: bool | None) -> None:
+    assert _value(raw) is value
