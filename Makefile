@@ -28,7 +28,7 @@ unit: venv
 # so that no test carries an install; all of them are built or installed side by side.
 tools: venv
 	@set -e; scripts/ensure-pulumi.sh >/dev/null & pids=$$!; \
-	for tool in actionlint gitlab-ci-local azurite report-schemas ms-sdks azure-cli; do \
+	for tool in actionlint gitlab-ci-local azurite chromium report-schemas ms-sdks azure-cli; do \
 		scripts/ensure-tools.sh $$tool >/dev/null & pids="$$pids $$!"; \
 	done; \
 	for pid in $$pids; do wait $$pid; done

@@ -239,7 +239,7 @@ def execute(
     """Run the command over the targets with live progress; one outcome per target."""
     engine_workers = args.workers or os.cpu_count() or 1
     with new_http_client() as http:
-        check = DriftCheck(http, discovery, engine.outputs, engine.secret_config)
+        check = DriftCheck(http, discovery, engine.outputs, engine.secret_config, every_last_patch=args.command == "report")
         if args.command in ("drift", "report") or getattr(args, "only_drifted", False):
             with LiveProgress("drift", len(targets), console) as progress:
                 outcomes = run_all(targets, check, args.workers or 16, progress)

@@ -37,11 +37,15 @@ class DriftCheck:
         discovery: DiscoveryCache,
         last_outputs: Callable[[str], StackOutputs | None],
         secret_config: Callable[[str], Mapping[str, str]],
+        *,
+        every_last_patch: bool = False,
     ):
+        """`every_last_patch`: read every stack's last outputs (its last PATCH, for report's pages)."""
         self._http = http
         self._discovery = discovery
         self._last_outputs = last_outputs
         self._secret_config = secret_config
+        self._every_last_patch = every_last_patch
 
     def __call__(self, stack: StackFile, outcome: Outcome) -> Outcome:
         """Fill `outcome` with the declared and live values, and why they differ."""
@@ -52,9 +56,12 @@ class DriftCheck:
         session = Session(sources, http_factory=lambda: self._http, discovery=self._discovery)
         with operation_deadline(session.configuration.deadline_seconds):
             outcome.observe(session.graph_client(outcome.tenant).read_bitlocker_access())
+            last = self._last_outputs(stack.name) if self._every_last_patch else None
+            if last:
+                outcome.last_patch_at, outcome.last_patch_request_id = last.lastPatchAt, last.lastPatchRequestId
             if outcome.live == outcome.declared:
                 return outcome
-            last = self._last_outputs(stack.name)
+            last = last or self._last_outputs(stack.name)
             # Right after our own `up`, Graph may still serve the old value: re-read within the
             # stack's consistency window before calling it drift, as the provider does.
             written, written_at = (last.allowedToReadBitlockerKeysForOwnedDevice, last.lastPatchAt) if last else (None, None)

@@ -57,6 +57,8 @@ class Outcome:
     error: str | None = None
     live_read: bool = False  # whether `live` was read from the tenant (None then means null)
     changed: str | None = None  # who changed the live value and when (Entra's audit log), or why that is unknown
+    last_patch_at: str | None = None  # our last PATCH, from the stack's outputs (report reads them)
+    last_patch_request_id: str | None = None
 
     def observe(self, live: bool | None) -> None:
         """Record the live value as read from the tenant."""
@@ -67,6 +69,8 @@ class Outcome:
         row = asdict(self)
         row["requestId"] = row.pop("request_id")
         row["liveRead"] = row.pop("live_read")
+        row["lastPatchAt"] = row.pop("last_patch_at")
+        row["lastPatchRequestId"] = row.pop("last_patch_request_id")
         row["seconds"] = round(self.seconds, 3)
         return row
 
@@ -74,7 +78,12 @@ class Outcome:
     def from_json(cls, row: dict[str, Any]) -> Outcome:
         """A row `to_json` wrote (a shard's `--json`), back as an outcome; ValueError when it is not one."""
         try:
-            names = {"requestId": "request_id", "liveRead": "live_read"}
+            names = {
+                "requestId": "request_id",
+                "liveRead": "live_read",
+                "lastPatchAt": "last_patch_at",
+                "lastPatchRequestId": "last_patch_request_id",
+            }
             return cls(**{names.get(key, key): value for key, value in row.items()})
         except TypeError as error:
             raise ValueError(f"not a fleet row: {error}") from None

@@ -9,6 +9,7 @@ Every value from outside (names, Graph's words) is escaped (fleet/escape.py).
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,15 +25,20 @@ from .version import version
 __all__ = ["json_document", "write_pages"]
 
 TITLE = "BitLocker recovery keys"
+_OUR_APP = re.compile(r"this product's app \(.*\)(?= at )")  # providers/audit.py's words for our own change
 _STYLE = """
 :root{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;line-height:1.45}
-body{margin:0;padding:24px}main{max-width:760px;margin:0 auto}
+body{margin:0;padding:24px}main{max-width:760px;margin:0 auto;overflow-wrap:break-word}main.wide{max-width:1160px}
+h1,td{overflow-wrap:anywhere}table.rows td{overflow-wrap:break-word}
 h1{font-size:1.6rem;margin:0 0 .2rem}h2{font-size:1.1rem;margin:1.6rem 0 .4rem}
 .lead{font-size:1.1rem}.muted{color:#5a5a5a;font-size:.9rem}
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:6px 8px;text-align:left;
-vertical-align:top;overflow-wrap:anywhere}th{background:#f3f3f3}
+vertical-align:top}th{background:#f3f3f3}table.rows th{white-space:nowrap}
 .ok{color:#116329}.differs{color:#9a3412;font-weight:600}.unknown{color:#6b21a8}
 @media print{body{padding:0}@page{size:A4;margin:18mm}}
+@media (max-width:900px){body{padding:16px}table.rows,table.rows tr,table.rows td{display:block}
+table.rows tr.head{display:none}table.rows tr{border-bottom:1px solid #ddd;padding:6px 0}
+table.rows td{border:0;padding:2px 0}table.rows td::before{content:attr(data-label) ": ";font-weight:600}}
 """
 
 
@@ -45,14 +51,16 @@ class _Page:
     def escape(self, text: str) -> str:
         return for_html(text) if self.suffix == ".html" else for_markdown(text)
 
-    def document(self, title: str, blocks: list[str]) -> str:
+    def document(self, title: str, blocks: list[str], *, wide: bool = False) -> str:
         if self.suffix == ".md":
             return "\n\n".join([f"# {self.escape(title)}", *blocks]) + "\n"
         return (
             f'<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{self.escape(title)}</title>\n<style>{_STYLE}</style></head>\n"
-            f"<body><main>\n<h1>{self.escape(title)}</h1>\n" + "\n".join(blocks) + "\n</main></body>\n</html>\n"
+            f"<body><main{' class=wide' if wide else ''}>\n<h1>{self.escape(title)}</h1>\n"
+            + "\n".join(blocks)
+            + "\n</main></body>\n</html>\n"
         )
 
     def heading(self, text: str) -> str:
@@ -89,8 +97,12 @@ class _Page:
             lines = ["| " + " | ".join(self.escape(h) for h in headers) + " |", "|" + "---|" * len(headers)]
             return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
         head = "".join(f"<th>{self.escape(h)}</th>" for h in headers)
-        body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>\n" for row in cells)
-        return f"<table>\n<tr>{head}</tr>\n{body}</table>"
+        labels = [f' data-label="{for_html(h)}"' for h in headers]
+        body = "".join(
+            "<tr>" + "".join(f"<td{label}>{cell}</td>" for label, cell in zip(labels, row, strict=True)) + "</tr>\n"
+            for row in cells
+        )
+        return f'<table class="rows">\n<tr class="head">{head}</tr>\n{body}</table>'
 
 
 def json_document(command: str, code: int, outcomes: Sequence[Outcome]) -> dict[str, Any]:
@@ -133,6 +145,7 @@ def _customer_page(page: _Page, outcome: Outcome, when: str) -> str:
         ("Agreed", _allowed(outcome.declared) if outcome.declared is not None else "—"),
         ("In your tenant now", _allowed(outcome.live) if outcome.live_read else "not checked"),
         ("Status", status),
+        *_last_change(outcome),
         ("Checked", when),
         ("Tenant", outcome.tenant),
     ]
@@ -142,6 +155,16 @@ def _customer_page(page: _Page, outcome: Outcome, when: str) -> str:
         page.paragraph(f"bitlocker-policy {version()}", "muted"),
     ]
     return page.document(f"{name}: {TITLE}", blocks)
+
+
+def _last_change(outcome: Outcome) -> list[tuple[str, str]]:
+    """The customer's "Last changed" row: by whom the audit log says, else our last write; none when unknown."""
+    if outcome.changed and outcome.changed.startswith("changed by "):
+        return [("Last changed", _OUR_APP.sub("your service provider", outcome.changed.removeprefix("changed ")))]
+    if outcome.last_patch_at:
+        reference = f" (reference {outcome.last_patch_request_id})" if outcome.last_patch_request_id else ""
+        return [("Last set", f"by your service provider at {outcome.last_patch_at[:16].replace('T', ' ')} UTC{reference}")]
+    return []
 
 
 def _index(page: _Page, outcomes: Sequence[Outcome], when: str) -> str:
@@ -166,4 +189,4 @@ def _index(page: _Page, outcomes: Sequence[Outcome], when: str) -> str:
         page.table(("customer", "stack", "tenant", "agreed", "now", "status"), rows, links),
         page.paragraph(f"bitlocker-policy {version()}", "muted"),
     ]
-    return page.document(f"{TITLE}: every tenant", blocks)
+    return page.document(f"{TITLE}: every tenant", blocks, wide=True)

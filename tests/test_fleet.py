@@ -482,8 +482,26 @@ def test_progress_is_a_line_per_stack_when_stderr_is_not_a_terminal() -> None:
 @pytest.mark.parametrize("page_format", ["md", "html"])
 def test_report_writes_a_page_per_customer_in_their_words_and_an_index(tmp_path: Path, page_format: str) -> None:
     outcomes = [
-        Outcome("prod", "t1", customer="Contoso Ltd", declared=False, live=False, live_read=True),
-        Outcome("dev", "t2", declared=False, live=True, action="update", reason="drift: changed outside Pulumi", live_read=True),
+        Outcome(
+            "prod",
+            "t1",
+            customer="Contoso Ltd",
+            declared=False,
+            live=False,
+            live_read=True,
+            last_patch_at="2026-11-20T09:15:00Z",
+            last_patch_request_id="r-42",
+        ),
+        Outcome(
+            "dev",
+            "t2",
+            declared=False,
+            live=True,
+            action="update",
+            reason="drift: changed outside Pulumi",
+            live_read=True,
+            changed="changed by this product's app (bitlocker-policy (app c1)) at 2026-11-28 16:42 UTC",
+        ),
         Outcome("test", "t3", action="failed", error="Graph denied GET"),
     ]
     written = write_pages(tmp_path, page_format, outcomes, datetime(2026, 11, 29, 8, 0, tzinfo=UTC))
@@ -491,6 +509,9 @@ def test_report_writes_a_page_per_customer_in_their_words_and_an_index(tmp_path:
     prod, dev, test, index = (path.read_text() for path in written)
     assert "People in Contoso Ltd cannot read the BitLocker recovery keys of the devices they own." in prod
     assert "as agreed" in prod
+    assert "Last set" in prod
+    assert "by your service provider at 2026-11-20 09:15 UTC (reference r-42)" in prod
+    assert "by your service provider at 2026-11-28 16:42 UTC" in dev
     assert "People in t2 can read" in dev
     assert "differs from what was agreed" in dev
     assert "could not be checked on 2026-11-29 08:00 UTC" in test

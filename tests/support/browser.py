@@ -1,0 +1,124 @@
+"""The customer pages as a person sees them: Debian's Chromium, headless, on files this test wrote.
+
+    python -m tests.support.browser docs/    # docs/report-*.png from SAMPLE, for the README
+
+Chromium runs with a fresh profile and without its background traffic (this machine's network
+is closed: /work/.library/env notes its refused connections otherwise). A page's horizontal
+overflow is measured from a wrapper page that frames it at the given size (file:// frames are
+readable with --allow-file-access-from-files): the page itself carries no script.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fleet.outcome import FAILED, UPDATE, Outcome
+from fleet.report import write_pages
+from tests.support.tools import ensure_tool
+
+__all__ = ["SAMPLE", "SAMPLE_CHECKED", "chromium_dom", "overflow", "pdf_pages", "screenshot"]
+
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--allow-file-access-from-files",
+)
+
+SAMPLE_CHECKED = datetime(2026, 11, 29, 7, 30, tzinfo=UTC)
+SAMPLE = [
+    Outcome(
+        "contoso-prod",
+        "0b2f6c1e-7d4a-4e3b-9a51-3c8e2d7f6a10",
+        customer="Contoso Pharmaceuticals Ltd",
+        declared=False,
+        live=False,
+        live_read=True,
+    ),
+    Outcome(
+        "fabrikam-prod",
+        "5e9d0a7c-2b18-4f6e-8c3d-91a4b7e2c5f8",
+        customer="Fabrikam, Inc.",
+        declared=False,
+        live=True,
+        live_read=True,
+        action=UPDATE,
+        reason="drift: changed outside Pulumi (the last up set false)",
+        changed="changed by megan.bowen@fabrikam.com at 2026-11-28 16:42 UTC",
+    ),
+    Outcome(
+        "northwind-dev",
+        "c7a1e3f9-6d2b-4a8e-b5c0-2f9d8e1a7b34",
+        customer="Northwind Traders",
+        action=FAILED,
+        error=(
+            "Graph denied GET /v1.0/policies/authorizationPolicy: grant the app the Microsoft Graph application permission "
+            "Policy.Read.All (or Policy.ReadWrite.Authorization) with admin consent [HTTP 403 Authorization_RequestDenied: "
+            "Insufficient privileges to complete the operation.] (request-id 4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f)"
+        ),
+    ),
+]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        command = [str(ensure_tool("chromium") / "chromium"), *FLAGS, f"--user-data-dir={profile}", *args]
+        return subprocess.run(command, capture_output=True, text=True, check=True, timeout=120)
+
+
+def chromium_dom(page: Path, width: int = 1280, height: int = 900) -> str:
+    """The page's DOM after Chromium parsed it (what a browser made of the file)."""
+    return _run(f"--window-size={width},{height}", "--virtual-time-budget=3000", "--dump-dom", page.as_uri()).stdout
+
+
+def overflow(page: Path, width: int, height: int) -> int:
+    """How many CSS pixels the page is wider than a `width` by `height` viewport (0: no horizontal scroll)."""
+    frame = page.with_name(f".frame-{page.stem}-{width}.html")
+    frame.write_text(
+        f'<!doctype html><html><body style="margin:0"><iframe id=f src="{page.name}" '
+        f'style="border:0;width:{width}px;height:{height}px"></iframe><script>'
+        "document.getElementById('f').onload = () => { const d = document.getElementById('f').contentDocument"
+        ".documentElement; document.title = 'measured ' + d.scrollWidth + ' ' + d.clientWidth; };</script></body></html>"
+    )
+    try:
+        measured = re.search(r"<title>measured (\d+) (\d+)</title>", chromium_dom(frame, max(width, 1280), height))
+    finally:
+        frame.unlink()
+    assert measured, f"Chromium did not measure {page}"
+    return max(0, int(measured[1]) - int(measured[2]))
+
+
+def screenshot(page: Path, out: Path, width: int, height: int) -> Path:
+    """A PNG of the page at `width` by `height`."""
+    _run(f"--window-size={width},{height}", "--hide-scrollbars", f"--screenshot={out}", page.as_uri())
+    return out
+
+
+def pdf_pages(page: Path, out: Path) -> int:
+    """Print the page to PDF (Chromium's default, A4 per the page's @page rule); its number of pages."""
+    _run("--no-pdf-header-footer", f"--print-to-pdf={out}", page.as_uri())
+    return len(re.findall(rb"/Type\s*/Page(?![s\w])", out.read_bytes()))
+
+
+def main(docs: Path) -> None:
+    """Write docs/report-customer.png, docs/report-customer-phone.png and docs/report-index.png from SAMPLE."""
+    with tempfile.TemporaryDirectory(prefix="report-") as scratch:
+        pages = {path.stem: path for path in write_pages(Path(scratch), "html", SAMPLE, SAMPLE_CHECKED)}
+        screenshot(pages["fabrikam-prod"], docs / "report-customer.png", 1280, 900)
+        screenshot(pages["fabrikam-prod"], docs / "report-customer-phone.png", 390, 844)
+        screenshot(pages["index"], docs / "report-index.png", 1280, 900)
+    print(f"wrote docs/report-customer.png, report-customer-phone.png, report-index.png into {docs}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs"))
