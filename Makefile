@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Both install what they need.
-.PHONY: demo test unit lint tools venv clean
+.PHONY: demo test unit lint tools venv policy clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -15,10 +15,19 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# The policy pack's own virtualenv, for `pulumi preview --policy-pack policy` (policy/PulumiPolicy.yaml).
+policy: policy/venv/.installed
+
+policy/venv/.installed: policy/requirements.txt
+	$(PYTHON) -m venv policy/venv
+	policy/venv/bin/python -m pip install --quiet -r policy/requirements.txt
+	touch $@
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy policy/__main__.py  # a second __main__: type-checked on its own
 
 # The fast loop: every test that needs neither the Pulumi CLI nor Azurite nor another tool (seconds).
 unit: venv
@@ -28,7 +37,7 @@ unit: venv
 # so that no test carries an install; all of them are built or installed side by side.
 tools: venv
 	@set -e; scripts/ensure-pulumi.sh >/dev/null & pids=$$!; \
-	for tool in actionlint gitlab-ci-local azurite chromium report-schemas ms-sdks azure-cli; do \
+	for tool in actionlint gitlab-ci-local azurite chromium report-schemas ms-sdks policy-venv azure-cli; do \
 		scripts/ensure-tools.sh $$tool >/dev/null & pids="$$pids $$!"; \
 	done; \
 	for pid in $$pids; do wait $$pid; done

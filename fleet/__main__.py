@@ -27,9 +27,10 @@ from providers.stack_config import config_dir
 
 from .cli import STDOUT, parse
 from .consent import consent_url
-from .display import LiveProgress, print_summary
+from .display import LiveProgress, print_history, print_summary
 from .drift import DriftCheck
 from .engine import Engine
+from .history import MOST
 from .junit import junit_xml
 from .notify import needs_notice, notify
 from .outcome import (
@@ -45,6 +46,7 @@ from .outcome import (
     Outcome,
     exit_code,
 )
+from .policy import project_baseline, verdict, with_verdict
 from .report import json_document, write_pages
 from .run import Work, run_all
 from .selection import changed_stacks, matching, shard_of
@@ -123,6 +125,14 @@ def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryC
         return consent_urls(targets, unresolved, args.client_id)
     if not stacks:
         print(f"fleet {args.command}: no stack to run (the shard holds none, or no change touched one)", file=sys.stderr)
+    started = datetime.now(UTC)
+    today = started.date()
+    baseline = project_baseline(args.project)
+    verdicts = {stack.name: verdict(stack, baseline, today) for stack in stacks}
+    if args.command == "up":  # a deviation nobody approved is not written
+        refused = [(stack, tenant) for stack, tenant in targets if verdicts[stack.name].violation]
+        targets = [target for target in targets if target not in refused]
+        unresolved += [Outcome(s.name, t, action=FAILED, error=verdicts[s.name].violation) for s, t in refused]
     engine = Engine(args.project, declare)
     if args.command in ("preview", "up", "refresh") and targets:
         try:
@@ -130,10 +140,9 @@ def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryC
         except EngineError as error:
             fail(str(error))
             return EXIT_CONFIG
-    started = datetime.now(UTC)
     outcomes = execute(args, targets, engine, discovery, Console(stderr=True))
     by_stack = {outcome.stack: outcome for outcome in [*outcomes, *unresolved]}
-    return finish(args, [by_stack[stack.name] for stack in stacks], started)
+    return finish(args, [with_verdict(by_stack[stack.name], verdicts[stack.name], today) for stack in stacks], started)
 
 
 def finish(args: argparse.Namespace, outcomes: list[Outcome], started: datetime | None) -> int:
@@ -141,7 +150,7 @@ def finish(args: argparse.Namespace, outcomes: list[Outcome], started: datetime 
     code = write_results(args, exit_code(args.command, outcomes), outcomes, started)
     table_on = sys.stderr if _to_stdout(args) else sys.stdout
     console = Console(file=table_on, highlight=False, width=200 if not table_on.isatty() else None)
-    print_summary(console, args.command, outcomes)
+    (print_history if args.command == "history" else print_summary)(console, args.command, outcomes)
     return code
 
 
@@ -239,9 +248,10 @@ def execute(
     """Run the command over the targets with live progress; one outcome per target."""
     engine_workers = args.workers or os.cpu_count() or 1
     with new_http_client() as http:
-        check = DriftCheck(http, discovery, engine.outputs, engine.secret_config, every_last_patch=args.command == "report")
-        if args.command in ("drift", "report") or getattr(args, "only_drifted", False):
-            with LiveProgress("drift", len(targets), console) as progress:
+        history = MOST if args.command in ("history", "report") else 0
+        check = DriftCheck(http, discovery, engine.outputs, engine.secret_config, history=history)
+        if args.command in ("drift", "report", "history") or getattr(args, "only_drifted", False):
+            with LiveProgress("drift" if args.command == "up" else args.command, len(targets), console) as progress:
                 outcomes = run_all(targets, check, args.workers or 16, progress)
             if args.command != "up":
                 return outcomes

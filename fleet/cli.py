@@ -27,6 +27,7 @@ USAGE = """\
   preview        `pulumi preview` of every stack (Automation API, bounded workers)
   up             `pulumi up` of every stack; with --only-drifted, just those `drift` flags
   refresh        `pulumi refresh` of every stack
+  history        each tenant's last changes: when, from, to, by whom (Entra's audit log; ours with its request-id)
   report         `drift`, written as a page per customer and an index (--out DIR, --format html|md)
   consent-urls   the admin-consent URL of each stack's app in its tenant (--client-id: these apps)
   summary        shards' --json documents as one run: one --markdown, --junit, --notify for them all
@@ -101,6 +102,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     up = commands.add_parser("up", parents=[selection, running, results], help="pulumi up of every stack")
     up.add_argument("--only-drifted", action="store_true", help="converge only the stacks `drift` flags")
     commands.add_parser("refresh", parents=[selection, running], help="pulumi refresh of every stack")
+    commands.add_parser("history", parents=[selection, running], help="each tenant's last changes of the setting, and by whom")
     report = commands.add_parser("report", parents=[selection, running], help="drift, as a page per customer")
     report.add_argument("--out", type=Path, default=Path("bitlocker-report"), metavar="DIR", help="the pages' directory")
     report.add_argument("--format", choices=PAGE_FORMATS, default="html", help="html (default) or md")

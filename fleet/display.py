@@ -22,7 +22,7 @@ from providers.settings import value_text
 from .escape import for_terminal
 from .outcome import FAILED, RECORD, UPDATE, Outcome, totals
 
-__all__ = ["LiveProgress", "action_text", "note_text", "print_summary", "value_text"]
+__all__ = ["LiveProgress", "action_text", "note_text", "print_history", "print_summary", "value_text"]
 
 TENANT_SHOWN = 8  # a GUID's first characters: enough to tell a fleet's tenants apart, and a table fits 80 columns
 
@@ -39,7 +39,7 @@ def action_text(command: str, outcome: Outcome) -> str:
 
 def note_text(outcome: Outcome) -> str:
     """Everything about a row that the table has no room for, in one line ("" when nothing)."""
-    parts = [outcome.error or "", outcome.reason, outcome.changed or ""]
+    parts = [outcome.error or "", outcome.violation or "", outcome.reason, outcome.changed or "", outcome.warning or ""]
     parts += [f"PATCH request-id {outcome.request_id}"] if outcome.request_id else []
     return "; ".join(one_line(part, limit=10_000) for part in parts if part)
 
@@ -120,5 +120,25 @@ def print_summary(console: Console, command: str, outcomes: Sequence[Outcome]) -
         table.add_row(*(for_terminal(cell) for cell in cells), style=style.get(outcome.action))
     console.print(table)
     console.print(Text(totals(command, outcomes)))
+    for line in notes:
+        console.print(line, soft_wrap=True)
+
+
+def print_history(console: Console, command: str, outcomes: Sequence[Outcome]) -> None:
+    """`fleet history`: a row per change (stack, when, from, to, by), then the notes (failures, why unknown)."""
+    table = Table(title=f"fleet {command}", title_justify="left")
+    for column in ("stack", "when (UTC)", "from", "to", "by"):
+        table.add_column(column, overflow="fold")
+    notes = [for_terminal(f"{outcome.stack}: {note_text(outcome)}") for outcome in outcomes if outcome.error]
+    for outcome in outcomes:
+        for row in outcome.history or []:
+            if row["at"] is None:
+                notes.append(for_terminal(f"{outcome.stack}: {row['by']}"))
+                continue
+            by = f"{row['by']} (request-id {row['requestId']})" if row["requestId"] else str(row["by"])
+            cells = (outcome.stack, str(row["at"])[:16].replace("T", " "), value_text(row["from"]), value_text(row["to"]), by)
+            table.add_row(*(for_terminal(cell) for cell in cells))
+    console.print(table)
+    console.print(Text(f"{len(outcomes)} stack{'s' if len(outcomes) != 1 else ''}, {table.row_count} changes"))
     for line in notes:
         console.print(line, soft_wrap=True)

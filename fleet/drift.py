@@ -15,13 +15,14 @@ from collections.abc import Callable, Mapping
 
 import httpx
 
-from providers.audit import last_change
+from providers.audit import changes, last_change
 from providers.deadline import operation_deadline
 from providers.discovery_cache import DiscoveryCache
 from providers.properties import StackOutputs
 from providers.session import Session
 from providers.settings import DESIRED_VALUE, Sources, declared_value
 
+from .history import history_rows
 from .outcome import UPDATE, Outcome, why_update
 from .stacks import StackFile
 
@@ -38,14 +39,15 @@ class DriftCheck:
         last_outputs: Callable[[str], StackOutputs | None],
         secret_config: Callable[[str], Mapping[str, str]],
         *,
-        every_last_patch: bool = False,
+        history: int = 0,
     ):
-        """`every_last_patch`: read every stack's last outputs (its last PATCH, for report's pages)."""
+        """`history`: also read every stack's last outputs (its last PATCH) and up to that many changes
+        from the audit log, converged or not (`fleet history`, report's pages)."""
         self._http = http
         self._discovery = discovery
         self._last_outputs = last_outputs
         self._secret_config = secret_config
-        self._every_last_patch = every_last_patch
+        self._history = history
 
     def __call__(self, stack: StackFile, outcome: Outcome) -> Outcome:
         """Fill `outcome` with the declared and live values, and why they differ."""
@@ -55,19 +57,23 @@ class DriftCheck:
         outcome.declared = declared_value(sources.get(DESIRED_VALUE))
         session = Session(sources, http_factory=lambda: self._http, discovery=self._discovery)
         with operation_deadline(session.configuration.deadline_seconds):
-            outcome.observe(session.graph_client(outcome.tenant).read_bitlocker_access())
-            last = self._last_outputs(stack.name) if self._every_last_patch else None
+            graph = session.graph_client(outcome.tenant)
+            outcome.observe(graph.read_bitlocker_access())
+            last = self._last_outputs(stack.name) if self._history else None
             if last:
                 outcome.last_patch_at, outcome.last_patch_request_id = last.lastPatchAt, last.lastPatchRequestId
+            found = changes(graph, graph.caller_app_id(), most=self._history) if self._history else None
+            if found:
+                outcome.history = history_rows(found, last)
             if outcome.live == outcome.declared:
                 return outcome
-            last = last or self._last_outputs(stack.name)
+            if not self._history:  # read above otherwise
+                last = self._last_outputs(stack.name)
             # Right after our own `up`, Graph may still serve the old value: re-read within the
             # stack's consistency window before calling it drift, as the provider does.
             written, written_at = (last.allowedToReadBitlockerKeysForOwnedDevice, last.lastPatchAt) if last else (None, None)
             outcome.observe(session.settled_live_value(outcome.tenant, written, written_at, outcome.live))
             if outcome.live != outcome.declared:
                 outcome.action, outcome.reason = UPDATE, why_update(last, outcome.live)
-                graph = session.graph_client(outcome.tenant)
-                outcome.changed = last_change(graph, graph.caller_app_id()).describe()
+                outcome.changed = (found or last_change(graph, graph.caller_app_id())).describe()
         return outcome

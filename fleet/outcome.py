@@ -59,6 +59,10 @@ class Outcome:
     changed: str | None = None  # who changed the live value and when (Entra's audit log), or why that is unknown
     last_patch_at: str | None = None  # our last PATCH, from the stack's outputs (report reads them)
     last_patch_request_id: str | None = None
+    violation: str | None = None  # the baseline rule refuses the stack (fleet/policy.py)
+    warning: str | None = None  # e.g. its exception expires within 30 days
+    exception: dict[str, Any] | None = None  # its recorded exception: reason, approvedBy, expires, daysLeft
+    history: list[dict[str, Any]] | None = None  # the setting's last changes (history_rows), newest first
 
     def observe(self, live: bool | None) -> None:
         """Record the live value as read from the tenant."""
@@ -120,13 +124,13 @@ def totals(command: str, outcomes: Sequence[Outcome]) -> str:
 
 
 def exit_code(command: str, outcomes: Iterable[Outcome]) -> int:
-    """4 when any stack failed; else 3 when a read-only command found a tenant that differs; else 0.
-
-    A stack to record (its tenant already has the declared value) is no difference.
+    """4 when any stack failed; else 3 when a read-only command found a tenant that differs or a stack
+    the baseline rule refuses; else 0. A stack to record (its tenant already has the value) is no difference.
     """
+    outcomes = list(outcomes)
     actions = {outcome.action for outcome in outcomes}
     if FAILED in actions:
         return EXIT_FAILED
-    if command in _READ_ONLY and UPDATE in actions:
+    if command in _READ_ONLY and (UPDATE in actions or any(outcome.violation for outcome in outcomes)):
         return EXIT_CHANGES
     return EXIT_OK

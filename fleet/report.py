@@ -146,6 +146,7 @@ def _customer_page(page: _Page, outcome: Outcome, when: str) -> str:
         ("In your tenant now", _allowed(outcome.live) if outcome.live_read else "not checked"),
         ("Status", status),
         *_last_change(outcome),
+        *_exception(outcome),
         ("Checked", when),
         ("Tenant", outcome.tenant),
     ]
@@ -165,6 +166,14 @@ def _last_change(outcome: Outcome) -> list[tuple[str, str]]:
         reference = f" (reference {outcome.last_patch_request_id})" if outcome.last_patch_request_id else ""
         return [("Last set", f"by your service provider at {outcome.last_patch_at[:16].replace('T', ' ')} UTC{reference}")]
     return []
+
+
+def _exception(outcome: Outcome) -> list[tuple[str, str]]:
+    """The customer's "Agreed exception" row: what was agreed instead of the baseline, by whom, until when."""
+    found = outcome.exception
+    if not found:
+        return []
+    return [("Agreed exception", f"{found['reason']} (approved by {found['approvedBy']} until {found['expires']})")]
 
 
 def _index(page: _Page, outcomes: Sequence[Outcome], when: str) -> str:
@@ -187,6 +196,15 @@ def _index(page: _Page, outcomes: Sequence[Outcome], when: str) -> str:
     blocks = [
         page.paragraph(f"Checked {when}. {totals('report', outcomes)}.", "lead"),
         page.table(("customer", "stack", "tenant", "agreed", "now", "status"), rows, links),
-        page.paragraph(f"bitlocker-policy {version()}", "muted"),
     ]
+    excepted = [outcome for outcome in outcomes if outcome.exception]
+    if excepted:
+        exceptions = [
+            (o.stack, o.customer or o.tenant, *(str(o.exception[k]) for k in ("reason", "approvedBy", "expires", "daysLeft")))
+            for o in excepted
+            if o.exception
+        ]
+        headers = ("stack", "customer", "reason", "approved by", "expires", "days left")
+        blocks += [page.heading("Exceptions to the baseline"), page.table(headers, exceptions)]
+    blocks.append(page.paragraph(f"bitlocker-policy {version()}", "muted"))
     return page.document(f"{TITLE}: every tenant", blocks, wide=True)

@@ -9,10 +9,12 @@ Modules, one job each:
   its engine);
 - configuration: `settings` (config keys and environment variables, the declared value),
   `configuration` (resolved and checked once), `clouds`, `stack_config` (stack files and
-  Pulumi.yaml as they stand), `tenant_names`;
-- Graph and HTTP: `session` (what a process holds), `graph` (the two Graph calls), `retry`
-  (the retrying HTTP client), `deadline` (one per operation);
-- identity: `tenants` (GUIDs, a token's tenant), `discovery_cache`, `entra_answers` (what an
+  Pulumi.yaml as they stand), `tenant_names`, `baseline` (the project's baseline and a
+  stack's recorded exception: the rule the policy pack and the fleet share);
+- Graph and HTTP: `session` (what a process holds), `graph` (the Graph calls), `audit` (who
+  changed the setting, from Entra's audit log), `retry` (the retrying HTTP client),
+  `deadline` (one per operation);
+- identity: `tenants` (GUIDs, a token's tenant), `token_claims`, `discovery_cache`, `entra_answers` (what an
   answer from Entra means), `tokens` (MSAL), `assertions` (OIDC tokens for federation),
   `certificates`, `azure_cli`, `credentials` (which credential is configured);
 - text and files: `outside_text`, `files`; and `errors`.

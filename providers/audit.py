@@ -14,8 +14,8 @@ read, the answer says so and nothing fails: who changed a setting is context, no
 Events appear minutes after the change (learn.microsoft.com/entra/identity/monitoring-health/
 reference-log-latency) and are kept 7 days (30 with Entra ID P1/P2; reference-reports-data-retention).
 
-Requests: one GET of up to PAGE events; a further page only while the newest events are other
-changes of the policy, at most PAGES in all.
+Requests: one GET of up to PAGE events; a further page only while fewer changes of this field
+than asked for have been found, at most PAGES in all.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from .errors import BitlockerPolicyError, ForbiddenError
 from .graph import GraphClient
 from .outside_text import one_line
 
-__all__ = ["AUDIT_PERMISSION", "Change", "ChangeLookup", "last_change"]
+__all__ = ["AUDIT_PERMISSION", "Change", "ChangeLookup", "changes", "last_change"]
 
 AUDIT_PATH = "/v1.0/auditLogs/directoryAudits"
 AUDIT_PERMISSION = "AuditLog.Read.All"
@@ -56,13 +56,18 @@ class Change:
 
 @dataclass(frozen=True)
 class ChangeLookup:
-    """The last change found, or why none is known (both None: the log holds none in its retention)."""
+    """The changes found (newest first), or why the log could not tell; none of either: the log holds none."""
 
-    change: Change | None = None
+    changes: tuple[Change, ...] = ()
     unknown: str | None = None  # why the log could not tell (a permission to grant, an error)
 
+    @property
+    def change(self) -> Change | None:
+        """The newest change found."""
+        return self.changes[0] if self.changes else None
+
     def describe(self) -> str:
-        """One line for a table's note or a provider's diagnostic."""
+        """One line on the newest change, for a table's note or a provider's diagnostic."""
         if self.change:
             return self.change.describe()
         return self.unknown or "who changed it is not in Entra's audit log (kept 7 days, 30 with P1/P2; events take minutes)"
@@ -70,29 +75,35 @@ class ChangeLookup:
 
 def last_change(graph: GraphClient, our_app: str | None) -> ChangeLookup:
     """The newest change of the setting in the tenant's audit log; `our_app` is the client id we sign in as."""
+    return changes(graph, our_app, most=1)
+
+
+def changes(graph: GraphClient, our_app: str | None, most: int) -> ChangeLookup:
+    """Up to `most` changes of the setting, newest first, reading no more pages than that needs (PAGES at most)."""
     params: dict[str, str] | None = {
         "$filter": f"activityDisplayName eq '{ACTIVITY}'",
         "$orderby": "activityDateTime desc",
         "$top": str(PAGE),
     }
-    path = AUDIT_PATH
+    path, found = AUDIT_PATH, []
     try:
         for _ in range(PAGES):
             page = graph.get_json(path, params, AUDIT_PERMISSION)
             events = page.get("value") if isinstance(page, dict) else None
             for event in events if isinstance(events, list) else []:
                 change = _change(event, our_app)
-                if change:
-                    return ChangeLookup(change)
+                found += [change] if change else []
             link = page.get("@odata.nextLink") if isinstance(page, dict) else None
-            if not isinstance(link, str):
-                return ChangeLookup()
+            if len(found) >= most or not isinstance(link, str):
+                return ChangeLookup(tuple(found[:most]))
             path, params = link, None
     except ForbiddenError as error:
         ids = f"request-id {error.request_id or 'none'}"
         return ChangeLookup(unknown=f"who changed it is unknown: grant the app the Graph permission {AUDIT_PERMISSION} ({ids})")
     except BitlockerPolicyError as error:
         return ChangeLookup(unknown=f"who changed it is unknown: the audit log could not be read ({one_line(str(error))})")
+    if found:
+        return ChangeLookup(tuple(found[:most]))
     return ChangeLookup(unknown=f"who changed it is not among the newest {PAGE * PAGES} policy changes in the audit log")
 
 

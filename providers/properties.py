@@ -13,10 +13,20 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Self
 
-__all__ = ["ADOPTION_NAME", "SETTING_NAME", "AdoptionProperties", "SettingProperties", "StackOutputs", "names"]
+__all__ = [
+    "ADOPTION_NAME",
+    "DECLARED_PROPERTY",
+    "SETTING_NAME",
+    "AdoptionProperties",
+    "SettingProperties",
+    "StackOutputs",
+    "names",
+]
 
 SETTING_NAME = "bitlocker-key-access"  # the program's names for its two resources
 ADOPTION_NAME = "bitlocker-adoption"
+DECLARED_PROPERTY = "allowedToReadBitlockerKeysForOwnedDevice"  # SettingProperties' declared value, read alone
+# where the others may still be unknown (a policy pack at preview)
 
 
 def _recorded() -> Any:

@@ -62,9 +62,10 @@ def read_stack_config(path: Path) -> StackConfig:
         raise ConfigurationError(f"{path}: `config:` must be a mapping of keys to values")
     imported = content.get("environment")
     environments = [] if imported is None else imported if isinstance(imported, list) else [imported]
+    secret = tuple(key for key, value in config.items() if isinstance(value, dict) and "secure" in value)
     return StackConfig(
-        {key: _plain(value) for key, value in config.items() if not isinstance(value, dict)},
-        tuple(key for key, value in config.items() if isinstance(value, dict) and "secure" in value),
+        {key: _plain(value) for key, value in config.items() if key not in secret},  # structured values kept as mappings
+        secret,
         tuple(str(name) for name in environments),
     )
 

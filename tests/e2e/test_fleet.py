@@ -250,7 +250,7 @@ def test_the_fleet_converges_reports_drift_and_keeps_going_past_failures(fleet: 
     # A page per customer and the provider's index.
     fleet.run("report", "--out", "report", expect=3)
     index = (fleet.project / "report" / "index.html").read_text()
-    assert index.count("<tr>") == 5
+    assert index.count("<tr") == 5  # the header and four tenants
     assert "never deployed" in index
     assert "as agreed" in (fleet.project / "report" / "alpha.html").read_text()
     assert f"People in {alpha.domain} cannot read" in (fleet.project / "report" / "alpha.html").read_text()

@@ -102,4 +102,11 @@ def test_who_changed_a_drifted_tenant_shows_in_preview_and_drift_and_a_converged
     for command in ("drift", "preview"):
         row = run(command, 3)
         assert str(row["changed"]).startswith("changed by grace@contoso.com at 20"), row
-    assert run("up", 0)["requestId"]  # converged again: our PATCH
+    fixed = run("up", 0)["requestId"]  # converged again: our PATCH
+    history = run("history", 0)["history"]
+    assert isinstance(history, list)
+    assert [(row["by"].split(" ")[0], row["to"], row["requestId"]) for row in history] == [
+        ("bitlocker-policy", False, fixed),  # ours, with the request-id of the stack's last PATCH
+        ("grace@contoso.com", True, None),
+        ("bitlocker-policy", False, None),  # our first up: older than the stack's last PATCH
+    ]

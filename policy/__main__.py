@@ -1,0 +1,73 @@
+"""The baseline rule as a Pulumi policy pack: `pulumi preview --policy-pack policy`.
+
+The rule is providers/baseline.py's, the one the fleet applies (fleet/policy.py): the project
+declares `bitlocker-policy:baseline` in Pulumi.yaml; a stack that declares another value must
+carry `bitlocker-policy:exception` (reason, approvedBy, expires). A deviation without one, or
+with an expired one, is a mandatory violation; one expiring within 30 days is advisory.
+
+The pack reads the declared value from the setting's inputs, the exception from the stack's
+config (the CLI hands the pack the stack's config through the language host's policy proxy) and
+the baseline from Pulumi.yaml itself: a stack cannot move it.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))  # the project's own rule, not a copy of it
+
+import pulumi  # noqa: E402
+from pulumi_policy import EnforcementLevel, PolicyPack, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy  # noqa: E402
+
+from providers.baseline import BASELINE, EXCEPTION, Verdict, baseline_moved, judge  # noqa: E402
+from providers.properties import DECLARED_PROPERTY, SETTING_NAME  # noqa: E402
+from providers.settings import parse_declared  # noqa: E402
+from providers.stack_config import project_value  # noqa: E402
+
+
+def _verdict(args: ResourceValidationArgs) -> Verdict | None:
+    """The rule for the stack's setting; None for any other resource."""
+    if not args.urn.endswith(f"::{SETTING_NAME}"):
+        return None
+    stack = pulumi.get_stack()
+    config = pulumi.Config(BASELINE.key.partition(":")[0])
+    baseline = parse_declared(project_value(PROJECT, BASELINE.key))
+    if parse_declared(config.get(BASELINE.key.partition(":")[2])) != baseline:
+        return baseline_moved(stack)
+    declared = parse_declared(args.props.get(DECLARED_PROPERTY))  # the only input read: others are unknown at preview
+    exception = config.get_object(EXCEPTION.key.partition(":")[2])
+    return judge(stack, declared, baseline, exception, datetime.now(UTC).date())
+
+
+def deviation_needs_a_current_exception(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    found = _verdict(args)
+    if found and found.violation:
+        report(found.violation)
+
+
+def exception_expires_soon(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    found = _verdict(args)
+    if found and found.warning:
+        report(found.warning)
+
+
+PolicyPack(
+    name="bitlocker-policy-baseline",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    policies=[
+        ResourceValidationPolicy(
+            name="deviation-needs-a-current-exception",
+            description="A declared value other than the baseline needs bitlocker-policy:exception, not expired.",
+            validate=deviation_needs_a_current_exception,
+        ),
+        ResourceValidationPolicy(
+            name="exception-expires-soon",
+            description="A recorded exception expires within 30 days, or is no longer needed.",
+            enforcement_level=EnforcementLevel.ADVISORY,
+            validate=exception_expires_soon,
+        ),
+    ],
+)
