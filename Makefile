@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Both install what they need.
-.PHONY: demo test unit lint tools venv policy clean
+.PHONY: demo test unit lint tools venv policy lock audit clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,19 +9,32 @@ WORKERS ?= 4
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# Installed from the lock, every file checked against its hash (make lock writes the lock).
+$(VENV)/.installed: requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
 	touch $@
 
 # The policy pack's own virtualenv, for `pulumi preview --policy-pack policy` (policy/PulumiPolicy.yaml).
 policy: policy/venv/.installed
 
-policy/venv/.installed: policy/requirements.txt
+policy/venv/.installed: policy/requirements.lock
 	$(PYTHON) -m venv policy/venv
-	policy/venv/bin/python -m pip install --quiet -r policy/requirements.txt
+	policy/venv/bin/python -m pip install --quiet --require-hashes --no-deps -r policy/requirements.lock
 	touch $@
+
+# The locks, from the requirement lists: pinned versions with every file's hash (pip-tools).
+LOCK := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+lock: venv
+	$(LOCK) -o requirements.lock requirements.txt
+	$(LOCK) -o requirements-dev.lock requirements-dev.txt
+	$(LOCK) -o policy/requirements.lock policy/requirements.txt
+
+# Known vulnerabilities in every locked package (PyPI's advisory data, through pip-audit).
+# --strict: a package it cannot look up fails the audit instead of passing unaudited.
+audit: venv
+	$(BIN)/pip-audit --strict --progress-spinner off --disable-pip -r requirements-dev.lock
+	$(BIN)/pip-audit --strict --progress-spinner off --disable-pip -r policy/requirements.lock  # its own venv: other pins
 
 lint: venv
 	$(BIN)/ruff check .

