@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Both install what they need.
-.PHONY: demo test unit lint tools venv policy lock audit clean
+.PHONY: demo lab test unit lint tools venv policy lock audit clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -58,6 +58,12 @@ tools: venv
 # Lint, type-check, then every test, the real-engine ones included, on $(WORKERS) workers.
 test: lint tools
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
+
+# A fleet to try: 6 customer tenants behind one app (drifted, read-only, throttled, converged), their
+# stacks and a local backend in .lab/; it prints the fleet commands to run in another terminal.
+lab: venv
+	rm -rf .lab
+	$(BIN)/python -m tests.emulator --lab 6 --dir .lab --port 0
 
 demo: venv
 	scripts/demo.sh

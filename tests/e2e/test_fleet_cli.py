@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from providers.settings import DESIRED_VALUE
-from tests.emulator import Emulator
+from tests.emulator import Emulator, Tenant
 from tests.emulator.audit import AUDIT_ROLE
 from tests.emulator.state import WRITE_ROLE
 from tests.support.emulated import emulator_config
@@ -27,12 +27,34 @@ def fleet(project: Path, env: dict[str, str], *args: str) -> subprocess.Complete
     return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False, timeout=600)
 
 
+def contoso(
+    tenant: Tenant,
+    roles: tuple[str, ...],
+    pulumi_bin: str,
+    pulumi_home: Path,
+    tmp_path: Path,
+    emulator: Emulator,
+    leaks: LeakCheck,
+) -> tuple[Path, dict[str, str]]:
+    """A project with one stack, `contoso`, declaring false for `tenant` through a multi-tenant app with `roles`."""
+    project = copy_project(tmp_path / "project")
+    app = emulator.add_tenant().add_app()
+    tenant.consent(app, roles)
+    config = {**emulator_config(emulator, tenantId=tenant.id, clientId=app.client_id), DESIRED_VALUE.key: "false"}
+    (project / "stacks" / "Pulumi.contoso.yaml").write_text(yaml.safe_dump({"config": config}))
+    env = {**engine_env(pulumi_bin, pulumi_home, tmp_path / "backend", emulator), "ARM_CLIENT_SECRET": app.add_secret()}
+    leaks.add_secret(env["PULUMI_CONFIG_PASSPHRASE"], "the stack's passphrase")
+    leaks.roots += [project, tmp_path / "backend"]
+    return project, env
+
+
 def test_a_backend_nobody_logged_in_to_is_one_line_before_any_stack_runs(
     pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator, leaks: LeakCheck
 ) -> None:
     project = copy_project(tmp_path / "project")
-    for name in ("alpha", "bravo"):
-        config = {**emulator_config(emulator, tenantId=emulator.add_tenant().id), DESIRED_VALUE.key: "false"}
+    tenants = [emulator.add_tenant(), emulator.add_tenant()]
+    for name, tenant in zip(("alpha", "bravo"), tenants, strict=True):
+        config = {**emulator_config(emulator, tenantId=tenant.id), DESIRED_VALUE.key: "false"}
         (project / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}))
     env = engine_env(pulumi_bin, pulumi_home, tmp_path / "backend", emulator)
     del env["PULUMI_BACKEND_URL"]  # Pulumi Cloud, and no PULUMI_ACCESS_TOKEN: as a new CI job starts
@@ -45,21 +67,14 @@ def test_a_backend_nobody_logged_in_to_is_one_line_before_any_stack_runs(
         "first): log in with `pulumi login URL` (file://DIR, azblob://CONTAINER, s3://BUCKET) or set "
         "PULUMI_BACKEND_URL; for Pulumi Cloud, set PULUMI_ACCESS_TOKEN"
     ]
-    assert emulator.graph_requests("GET") == []
+    assert [emulator.graph_requests(tenant=tenant) for tenant in tenants] == [[], []]
 
 
 def test_a_new_stack_whose_tenant_already_agrees_is_recorded_without_a_patch(
     pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator, leaks: LeakCheck
 ) -> None:
-    project = copy_project(tmp_path / "project")
-    app = emulator.add_tenant().add_app()
     tenant = emulator.add_tenant(bitlocker=False)  # already blocked, as the stack will declare
-    tenant.consent(app)
-    config = {**emulator_config(emulator, tenantId=tenant.id, clientId=app.client_id), DESIRED_VALUE.key: "false"}
-    (project / "stacks" / "Pulumi.contoso.yaml").write_text(yaml.safe_dump({"config": config}))
-    env = {**engine_env(pulumi_bin, pulumi_home, tmp_path / "backend", emulator), "ARM_CLIENT_SECRET": app.add_secret()}
-    leaks.add_secret(env["PULUMI_CONFIG_PASSPHRASE"], "the stack's passphrase")
-    leaks.roots += [project, tmp_path / "backend"]
+    project, env = contoso(tenant, (WRITE_ROLE,), pulumi_bin, pulumi_home, tmp_path, emulator, leaks)
 
     for command, code, total in (
         ("preview", 0, "1 stack: 0 converged, 1 to record"),
@@ -72,21 +87,14 @@ def test_a_new_stack_whose_tenant_already_agrees_is_recorded_without_a_patch(
         assert (row["action"], row["live"], row["requestId"]) == ("record", False, None)
         assert total in done.stderr  # the table goes to stderr when the JSON takes stdout
         assert f"{command} 1/1: contoso record" in done.stderr  # a progress line: stderr is no terminal
-    assert emulator.graph_requests("PATCH") == []
+    assert emulator.graph_requests("PATCH", tenant) == []
 
 
 def test_who_changed_a_drifted_tenant_shows_in_preview_and_drift_and_a_converged_one_reads_no_audit_log(
     pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator, leaks: LeakCheck
 ) -> None:
-    project = copy_project(tmp_path / "project")
-    app = emulator.add_tenant().add_app()
     tenant = emulator.add_tenant(bitlocker=True)
-    tenant.consent(app, (WRITE_ROLE, AUDIT_ROLE))
-    config = {**emulator_config(emulator, tenantId=tenant.id, clientId=app.client_id), DESIRED_VALUE.key: "false"}
-    (project / "stacks" / "Pulumi.contoso.yaml").write_text(yaml.safe_dump({"config": config}))
-    env = {**engine_env(pulumi_bin, pulumi_home, tmp_path / "backend", emulator), "ARM_CLIENT_SECRET": app.add_secret()}
-    leaks.add_secret(env["PULUMI_CONFIG_PASSPHRASE"], "the stack's passphrase")
-    leaks.roots += [project, tmp_path / "backend"]
+    project, env = contoso(tenant, (WRITE_ROLE, AUDIT_ROLE), pulumi_bin, pulumi_home, tmp_path, emulator, leaks)
 
     def run(command: str, code: int) -> dict[str, object]:
         done = fleet(project, env, command, "--json", "-")

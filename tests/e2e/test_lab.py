@@ -1,0 +1,79 @@
+"""`make lab`: the emulator with a fleet of tenants, started as a user starts it, and the fleet run against it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.paths import REPO
+from tests.support.processes import stop
+
+pytestmark = pytest.mark.engine  # the drifted tenant's stack is read (and `up`) through the CLI
+
+
+@pytest.fixture
+def lab(tmp_path: Path, pulumi_bin: str) -> Iterator[tuple[Path, dict[str, str], str]]:
+    """`python -m tests.emulator --lab 4`: its directory, the environment lab.env sets, and what it printed."""
+    directory = tmp_path / "lab"
+    log = tmp_path / "lab.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "tests.emulator", "--lab", "4", "--dir", str(directory), "--port", "0"],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while "emulator ready" not in log.read_text():
+                assert server.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+            exported = dict(
+                shlex.split(line.removeprefix("export "))[0].split("=", 1)
+                for line in (directory / "lab.env").read_text().splitlines()
+            )
+            env = {**os.environ, **exported, "PATH": f"{pulumi_bin}{os.pathsep}{os.environ['PATH']}"}
+            env["PULUMI_HOME"] = str(tmp_path / "pulumi-home")
+            yield directory, env, log.read_text()
+        finally:
+            stop(server)
+
+
+def test_the_lab_starts_a_fleet_and_the_fleet_finds_what_it_holds(lab: tuple[Path, dict[str, str], str]) -> None:
+    directory, env, printed = lab
+    assert f"python -m fleet drift --project {directory}" in printed
+    assert "ARM_CLIENT_SECRET" not in printed  # in lab.env, not on the screen
+
+    def fleet(*args: str, code: int) -> dict[str, dict[str, object]]:
+        done = subprocess.run(
+            [sys.executable, "-m", "fleet", *args, "--project", str(directory), "--json", "-"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        assert done.returncode == code, done.stdout + done.stderr
+        return {row["stack"]: row for row in json.loads(done.stdout)["stacks"]}
+
+    drift = fleet("drift", code=3)
+    assert {name: row["action"] for name, row in drift.items()} == {
+        "customer-01-drifted": "update",
+        "customer-02-read-only": "none",
+        "customer-03-throttled": "none",  # after the retries Retry-After asked for
+        "customer-04-converged": "none",
+    }
+    assert str(drift["customer-01-drifted"]["changed"]).startswith("changed by it-admin@customer01.onmicrosoft.com")
+    fixed = fleet("up", "--only-drifted", code=0)
+    assert fixed["customer-01-drifted"]["requestId"]
+    assert fleet("drift", code=0)["customer-01-drifted"]["action"] == "none"
