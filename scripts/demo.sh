@@ -6,7 +6,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 py="$repo/.venv/bin/python"
-port=8943   # stacks/Pulumi.demo.yaml points authorityHost and graphEndpoint here
+port=8943   # examples/stacks/Pulumi.demo.yaml points authorityHost and graphEndpoint here
 url="https://127.0.0.1:$port"
 tenant="8f3a0c5e-5d2b-4c3e-9a51-d3e1b2c4a6f7"
 client="5a1f0c7e-2b9d-4e8a-8c3f-1d2e3f4a5b6c"
@@ -52,9 +52,17 @@ step() {
   printf -- '-- %ss; requests to the emulator: %s; owners may read their keys: %s\n' "$((SECONDS - start))" "$counts" "$(live)"
 }
 
+# The demo runs in a project of its own (.demo/project): the repository's program, linked, and
+# the demo stack's file from examples/, so stacks/ keeps only the user's tenants.
+mkdir -p .demo/project/stacks
+for name in Pulumi.yaml __main__.py program.py pyproject.toml requirements.txt providers .venv; do
+  ln -s "$repo/$name" ".demo/project/$name"
+done
+cp examples/stacks/Pulumi.demo.yaml .demo/project/stacks/
+cd .demo/project
 pulumi stack init demo --secrets-provider passphrase >/dev/null
 echo "Tenant $tenant starts with allowedToReadBitlockerKeysForOwnedDevice = $(live)."
-echo "The demo stack (stacks/Pulumi.demo.yaml) declares false: owners must not read their keys."
+echo "The demo stack (examples/stacks/Pulumi.demo.yaml) declares false: owners must not read their keys."
 step "1. pulumi preview: reads the live value, nothing to write yet" pulumi preview --non-interactive
 step "2. pulumi up: record the value found, then block self-service" pulumi up --yes --non-interactive --skip-preview
 step "3. an admin re-allows it in the portal (the emulator's switch)" control -X POST -d true "$url/_emulator/tenants/$tenant/bitlocker" -o /dev/null

@@ -354,12 +354,12 @@ def test_gitlab_hands_the_id_token_over_in_a_script_and_only_up_can_write() -> N
 
 
 def repo_stacks() -> dict[str, dict[str, Any]]:
-    """stacks/Pulumi.NAME.yaml → its config, for every stack of the repository."""
+    """examples/stacks/Pulumi.NAME.yaml → its config, for every example stack of the repository."""
     stacks = {
         path.name.removeprefix("Pulumi.").removesuffix(".yaml"): dict(load(path)["config"])
-        for path in sorted((REPO / "stacks").glob("Pulumi.*.yaml"))
+        for path in sorted((REPO / "examples" / "stacks").glob("Pulumi.*.yaml"))
     }
-    assert stacks, "no stack in stacks/"
+    assert stacks, "no stack in examples/stacks/"
     return stacks
 
 

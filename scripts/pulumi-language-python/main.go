@@ -226,6 +226,48 @@ func python(info *pulumirpc.ProgramInfo) string {
 	return "python3"
 }
 
+// InstallDependencies makes the program's virtualenv (the runtime option `virtualenv`) when it is
+// missing and installs the project's requirements into it, as upstream's host does for
+// `pulumi install` and `pulumi new` (sdk/python/cmd/pulumi-language-python/main.go,
+// InstallDependencies): from requirements.lock with --require-hashes when the project has one
+// (this project's locked install), else from requirements.txt. pip's output streams back.
+func (h *host) InstallDependencies(
+	req *pulumirpc.InstallDependenciesRequest, server pulumirpc.LanguageRuntime_InstallDependenciesServer,
+) error {
+	info := req.GetInfo()
+	venv := virtualenv(info)
+	if venv == "" {
+		return errors.New("Pulumi.yaml's runtime has no `virtualenv` option: this language host installs into a virtualenv only")
+	}
+	out := &streamSender[*pulumirpc.InstallDependenciesResponse]{server: server}
+	defer out.close()
+	run := func(name string, args ...string) error {
+		cmd := exec.CommandContext(server.Context(), name, args...)
+		cmd.Dir = info.GetRootDirectory()
+		cmd.Stdout = writerFunc(func(b []byte) error { return out.send(&pulumirpc.InstallDependenciesResponse{Stdout: b}) })
+		cmd.Stderr = writerFunc(func(b []byte) error { return out.send(&pulumirpc.InstallDependenciesResponse{Stderr: b}) })
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
+		}
+		return nil
+	}
+	venvPython := filepath.Join(venv, "bin", "python")
+	if _, err := os.Stat(venvPython); err != nil {
+		base := os.Getenv("PULUMI_PYTHON_CMD")
+		if base == "" {
+			base = "python3"
+		}
+		if err := run(base, "-m", "venv", venv); err != nil {
+			return err
+		}
+	}
+	requirements := []string{"-r", "requirements.txt"}
+	if _, err := os.Stat(filepath.Join(info.GetRootDirectory(), "requirements.lock")); err == nil {
+		requirements = []string{"--require-hashes", "--no-deps", "-r", "requirements.lock"}
+	}
+	return run(venvPython, append([]string{"-m", "pip", "install", "--disable-pip-version-check"}, requirements...)...)
+}
+
 // pluginStopGrace is how long a cancelled plugin gets after SIGINT before SIGKILL, and how long
 // RunPlugin then waits for its output pipes to close.
 const pluginStopGrace = 5 * time.Second
@@ -264,7 +306,7 @@ func (h *host) RunPlugin(req *pulumirpc.RunPluginRequest, server pulumirpc.Langu
 
 	// gRPC forbids concurrent Send calls and any Send after the handler returns; the process's
 	// stdout and stderr are copied by separate goroutines, so sends are serialised and end here.
-	out := &streamSender{server: server}
+	out := &streamSender[*pulumirpc.RunPluginResponse]{server: server}
 	defer out.close()
 	stdout := io.Writer(writerFunc(func(b []byte) error {
 		return out.send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Stdout{Stdout: b}})
@@ -345,14 +387,15 @@ func (h *host) RunPlugin(req *pulumirpc.RunPluginRequest, server pulumirpc.Langu
 	}
 }
 
-// streamSender serialises Send calls on a server stream and refuses them once closed.
-type streamSender struct {
+// streamSender serialises Send calls on a server stream (RunPlugin's, InstallDependencies') and
+// refuses them once closed.
+type streamSender[M any] struct {
 	mu     sync.Mutex
 	closed bool
-	server pulumirpc.LanguageRuntime_RunPluginServer
+	server interface{ Send(M) error }
 }
 
-func (s *streamSender) send(msg *pulumirpc.RunPluginResponse) error {
+func (s *streamSender[M]) send(msg M) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -361,7 +404,7 @@ func (s *streamSender) send(msg *pulumirpc.RunPluginResponse) error {
 	return s.server.Send(msg)
 }
 
-func (s *streamSender) close() {
+func (s *streamSender[M]) close() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
