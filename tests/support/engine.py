@@ -28,7 +28,7 @@ from tests.support.paths import REPO
 
 __all__ = ["PROJECT_FILES", "REPO", "Deployment", "NewStack", "Run", "Stack", "copy_project", "engine_env", "init_stack"]
 
-PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "program.py", "requirements.txt", "pyproject.toml")
+PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "program.py", "requirements.txt", "requirements.lock", "pyproject.toml")
 
 
 def copy_project(root: Path, *, venv: bool = True, extra: tuple[str, ...] = ()) -> Path:
