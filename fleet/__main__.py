@@ -117,7 +117,9 @@ def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryC
     guids = {name: tenant for name, tenant in resolved.items() if isinstance(tenant, str)}
     targets = [(stack, guids[stack.name]) for stack in stacks if stack.name in guids]
     unresolved = [
-        Outcome(stack.name, "", action=FAILED, error=str(resolved[stack.name])) for stack in stacks if stack.name not in guids
+        Outcome(stack.name, "", customer=stack.customer, action=FAILED, error=str(resolved[stack.name]))
+        for stack in stacks
+        if stack.name not in guids
     ]
     if args.command == "matrix":
         return matrix(args, targets, unresolved)
@@ -127,14 +129,20 @@ def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryC
         print(f"fleet {args.command}: no stack to run (the shard holds none, or no change touched one)", file=sys.stderr)
     started = datetime.now(UTC)
     today = started.date()
-    baseline = project_baseline(args.project)
+    try:
+        baseline = project_baseline(args.project)
+    except BitlockerPolicyError as error:
+        fail(str(error))
+        return EXIT_CONFIG
     verdicts = {stack.name: verdict(stack, baseline, today) for stack in stacks}
     if args.command == "up":  # a deviation nobody approved is not written
         refused = [(stack, tenant) for stack, tenant in targets if verdicts[stack.name].violation]
         targets = [target for target in targets if target not in refused]
-        unresolved += [Outcome(s.name, t, action=FAILED, error=verdicts[s.name].violation) for s, t in refused]
+        unresolved += [
+            Outcome(s.name, t, customer=s.customer, action=FAILED, error="refused by the baseline rule") for s, t in refused
+        ]
     engine = Engine(args.project, declare)
-    if args.command in ("preview", "up", "refresh") and targets:
+    if args.command in ("preview", "up", "refresh", "report", "history") and targets:
         try:
             engine.check_backend()  # one line before anything runs, not the same failure on every stack
         except EngineError as error:
@@ -159,6 +167,8 @@ def summarize(args: argparse.Namespace) -> int:
     try:
         documents = [json.loads(path.read_text()) for path in args.documents]
         commands = {str(document["command"]) for document in documents}
+        if commands & {"report", "history"}:
+            raise ValueError("summary merges drift, preview, up and refresh documents, not report or history")
         outcomes = [Outcome.from_json(row) for document in documents for row in document["stacks"]]
     except (OSError, ValueError, KeyError, TypeError) as error:
         fail(f"cannot read the shards' --json documents: {one_line(str(error))}")
@@ -255,9 +265,11 @@ def execute(
                 outcomes = run_all(targets, check, args.workers or 16, progress)
             if args.command != "up":
                 return outcomes
-            flagged = {outcome.stack for outcome in outcomes if outcome.action == UPDATE}
-            drifted = [target for target in targets if target[0].name in flagged]
+            found = {outcome.stack: outcome for outcome in outcomes if outcome.action == UPDATE}
+            drifted = [target for target in targets if target[0].name in found]
             converged = run_engine("up", drifted, lambda _stack, outcome: engine.up(outcome), engine_workers, console)
+            for outcome in converged:  # what drift found (why, who changed it) stays on the row up writes
+                outcome.reason, outcome.changed = outcome.reason or found[outcome.stack].reason, found[outcome.stack].changed
             by_stack = {outcome.stack: outcome for outcome in converged}
             return [by_stack.get(outcome.stack, outcome) for outcome in outcomes]
         if args.command == "preview":

@@ -34,7 +34,8 @@ USAGE = """\
 
 Exit codes: 0 converged (or done); 2 nothing ran (bad arguments, no stack matched, two
 stacks on one tenant, a backend that cannot be used); 3 drift, preview, report or refresh
-found a tenant that differs from its stack; 4 some stack failed, its tenant unresolvable included (the others still ran; the table
+found a tenant that differs from its stack, or a stack that breaks the baseline rule; 4 some
+stack failed, its tenant unresolvable included (the others still ran; the table
 says which and why); 130 interrupted (Ctrl-C).
 """
 
@@ -120,7 +121,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.command == "report" and args.out.suffix.lower() in _FILE_SUFFIXES:
         parser.error(
-            f"report --out is a directory (a page per tenant and index.html, as --format {args.format}), "
+            f"report --out is a directory (a page per tenant and an index, as --format {args.format}), "
             f"not a {args.out.suffix} file: name a directory"
         )
     args.stacks = [glob.strip() for given in getattr(args, "stacks", None) or ["*"] for glob in given.split(",") if glob.strip()]

@@ -41,7 +41,7 @@ def note_text(outcome: Outcome) -> str:
     """Everything about a row that the table has no room for, in one line ("" when nothing)."""
     parts = [outcome.error or "", outcome.violation or "", outcome.reason, outcome.changed or "", outcome.warning or ""]
     parts += [f"PATCH request-id {outcome.request_id}"] if outcome.request_id else []
-    return "; ".join(one_line(part, limit=10_000) for part in parts if part)
+    return "; ".join(dict.fromkeys(one_line(part, limit=10_000) for part in parts if part))  # each once
 
 
 class LiveProgress:

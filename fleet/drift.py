@@ -62,7 +62,7 @@ class DriftCheck:
             last = self._last_outputs(stack.name) if self._history else None
             if last:
                 outcome.last_patch_at, outcome.last_patch_request_id = last.lastPatchAt, last.lastPatchRequestId
-            found = changes(graph, graph.caller_app_id(), most=self._history) if self._history else None
+            found = changes(graph, most=self._history) if self._history else None
             if found:
                 outcome.history = history_rows(found, last)
             if outcome.live == outcome.declared:
@@ -75,5 +75,6 @@ class DriftCheck:
             outcome.observe(session.settled_live_value(outcome.tenant, written, written_at, outcome.live))
             if outcome.live != outcome.declared:
                 outcome.action, outcome.reason = UPDATE, why_update(last, outcome.live)
-                outcome.changed = (found or last_change(graph, graph.caller_app_id())).describe()
+                newest = next((change for change in found.changes if change.new == outcome.live), None) if found else None
+                outcome.changed = newest.describe() if newest else last_change(graph, outcome.live).describe()
         return outcome

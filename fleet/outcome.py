@@ -81,6 +81,8 @@ class Outcome:
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> Outcome:
         """A row `to_json` wrote (a shard's `--json`), back as an outcome; ValueError when it is not one."""
+        if not isinstance(row, dict):
+            raise ValueError(f"not a fleet row: {type(row).__name__}")
         try:
             names = {
                 "requestId": "request_id",

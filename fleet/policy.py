@@ -1,7 +1,8 @@
 """The baseline rule over the fleet (providers/baseline.py): the same verdict the policy pack gives under the CLI.
 
-The baseline is the project's, read from Pulumi.yaml alone: a stack file that sets its own is a
-violation. Config only, no request; `up` refuses a stack in violation before the engine runs it.
+The baseline is the project's, read from Pulumi.yaml alone: a stack file that sets another is a
+violation. The exception is read from the stack file (keep it there, not in ESC or as a secret).
+Config only, no request; `up` refuses a stack in violation before the engine runs it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def project_baseline(project_dir: Path) -> bool | None:
 
 def verdict(stack: StackFile, baseline: bool | None, today: date) -> Verdict:
     """The rule for one stack, from its file."""
-    if BASELINE.key in stack.config:
+    if BASELINE.key in stack.config and parse_declared(stack.config[BASELINE.key]) != baseline:  # as the pack judges it
         return baseline_moved(stack.name)
     declared = parse_declared(stack.sources.get(DESIRED_VALUE))
     return judge(stack.name, declared, baseline, stack.config.get(EXCEPTION.key), today)

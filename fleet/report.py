@@ -131,8 +131,8 @@ def _allowed(value: bool | None) -> str:
 
 def _customer_page(page: _Page, outcome: Outcome, when: str) -> str:
     """One customer's page: what the setting means, what was agreed, what the tenant has, in plain words."""
-    name = outcome.customer or outcome.tenant
-    if not outcome.live_read:
+    name = outcome.customer or outcome.tenant or outcome.stack
+    if not outcome.live_read or outcome.action == FAILED:  # a failed row's live value may be half the story
         lead, status, css = f"The setting could not be checked on {when}.", "not checked", "unknown"
     else:
         can = "can" if outcome.live is not False else "cannot"
@@ -143,7 +143,7 @@ def _customer_page(page: _Page, outcome: Outcome, when: str) -> str:
         status, css = ("differs from what was agreed", "differs") if outcome.action == UPDATE else ("as agreed", "ok")
     rows = [
         ("Agreed", _allowed(outcome.declared) if outcome.declared is not None else "—"),
-        ("In your tenant now", _allowed(outcome.live) if outcome.live_read else "not checked"),
+        ("In your tenant now", _allowed(outcome.live) if css != "unknown" else "not checked"),
         ("Status", status),
         *_last_change(outcome),
         *_exception(outcome),
@@ -153,9 +153,21 @@ def _customer_page(page: _Page, outcome: Outcome, when: str) -> str:
     blocks = [
         page.paragraph(lead, "lead"),
         page.facts(rows, {"Status": css}),
+        *_recent_changes(page, outcome),
         page.paragraph(f"bitlocker-policy {version()}", "muted"),
     ]
     return page.document(f"{name}: {TITLE}", blocks)
+
+
+def _recent_changes(page: _Page, outcome: Outcome) -> list[str]:
+    """The customer's "Recent changes" (Entra's audit log keeps 7 days, 30 with P1/P2), newest first."""
+    rows = []
+    for row in outcome.history or []:
+        if row["at"]:
+            reference = f" (reference {row['requestId']})" if row["requestId"] else ""
+            by = f"your service provider{reference}" if row["ours"] else str(row["by"])
+            rows.append((str(row["at"])[:16].replace("T", " ") + " UTC", _allowed(row["from"]), _allowed(row["to"]), by))
+    return [page.heading("Recent changes"), page.table(("when", "from", "to", "by"), rows)] if rows else []
 
 
 def _last_change(outcome: Outcome) -> list[tuple[str, str]]:

@@ -73,26 +73,40 @@ class ChangeLookup:
         return self.unknown or "who changed it is not in Entra's audit log (kept 7 days, 30 with P1/P2; events take minutes)"
 
 
-def last_change(graph: GraphClient, our_app: str | None) -> ChangeLookup:
-    """The newest change of the setting in the tenant's audit log; `our_app` is the client id we sign in as."""
-    return changes(graph, our_app, most=1)
+def last_change(graph: GraphClient, live: bool | None) -> ChangeLookup:
+    """The newest change of the setting *to the live value* in the tenant's audit log.
+
+    An event takes minutes to appear: until the change that made the live value shows, the newest
+    event may be an older one (our own write, say), which must not take the blame.
+    """
+    found = changes(graph, most=1, to=live)
+    if found.changes or found.unknown:
+        return found
+    return ChangeLookup(
+        unknown=f"the change to {'null' if live is None else str(live).lower()} is not in Entra's audit log "
+        "(events take minutes; it keeps 7 days, 30 with P1/P2)"
+    )
 
 
-def changes(graph: GraphClient, our_app: str | None, most: int) -> ChangeLookup:
-    """Up to `most` changes of the setting, newest first, reading no more pages than that needs (PAGES at most)."""
+_ANY: Any = object()
+
+
+def changes(graph: GraphClient, most: int, to: Any = _ANY) -> ChangeLookup:
+    """Up to `most` changes of the setting (with `to`: only those to that value), newest first, reading
+    no more pages than that needs (PAGES at most). Ours are told by the caller's app id or service principal."""
     params: dict[str, str] | None = {
         "$filter": f"activityDisplayName eq '{ACTIVITY}'",
         "$orderby": "activityDateTime desc",
         "$top": str(PAGE),
     }
-    path, found = AUDIT_PATH, []
+    path, found, ours = AUDIT_PATH, [], graph.caller_ids()
     try:
         for _ in range(PAGES):
             page = graph.get_json(path, params, AUDIT_PERMISSION)
             events = page.get("value") if isinstance(page, dict) else None
             for event in events if isinstance(events, list) else []:
-                change = _change(event, our_app)
-                found += [change] if change else []
+                change = _change(event, ours)
+                found += [change] if change and (to is _ANY or change.new == to) else []
             link = page.get("@odata.nextLink") if isinstance(page, dict) else None
             if len(found) >= most or not isinstance(link, str):
                 return ChangeLookup(tuple(found[:most]))
@@ -107,32 +121,37 @@ def changes(graph: GraphClient, our_app: str | None, most: int) -> ChangeLookup:
     return ChangeLookup(unknown=f"who changed it is not among the newest {PAGE * PAGES} policy changes in the audit log")
 
 
-def _change(event: Any, our_app: str | None) -> Change | None:
+def _change(event: Any, ours: frozenset[str]) -> Change | None:
     """The event's change of the setting, or None when it changed other fields (or is not understood)."""
     if not isinstance(event, dict):
         return None
     for target in event.get("targetResources") or []:
         for row in (target.get("modifiedProperties") or []) if isinstance(target, dict) else []:
             if isinstance(row, dict) and str(row.get("displayName", "")).lower() == FIELD.lower():
-                who, ours = _initiator(event.get("initiatedBy"), our_app)
+                who, by_us = _initiator(event.get("initiatedBy"), ours)
                 at = event.get("activityDateTime")
-                return Change(one_line(str(at), 40), who, ours, _value(row.get("oldValue")), _value(row.get("newValue")))
+                return Change(one_line(str(at), 40), who, by_us, _value(row.get("oldValue")), _value(row.get("newValue")))
     return None
 
 
-def _initiator(initiated: Any, our_app: str | None) -> tuple[str, bool]:
-    """Who: the user's UPN (else name, else id), or the app's name and id; and whether the app is ours."""
+def _initiator(initiated: Any, ours: frozenset[str]) -> tuple[str, bool]:
+    """Who: the user's UPN (else name, else id), or the app's name and id; and whether the app is ours.
+
+    An app is ours when its appId is our client id, or its servicePrincipalId our service principal
+    (exported events leave appId null and fill servicePrincipalId: splunk/attack_data,
+    azure_ad_bypass_admin_consent.log). A `user` with nothing to name falls through to `app`.
+    """
     initiated = initiated if isinstance(initiated, dict) else {}
     user, app = initiated.get("user"), initiated.get("app")
-    if isinstance(user, dict):
-        named = user.get("userPrincipalName") or user.get("displayName") or user.get("id") or "a user"
+    named = (user.get("userPrincipalName") or user.get("displayName") or user.get("id")) if isinstance(user, dict) else None
+    if named:
         return one_line(str(named), 120), False
     if isinstance(app, dict):
         app_id = app.get("appId") or app.get("servicePrincipalId")
         name = app.get("displayName") or app.get("servicePrincipalName")
         shown = f"{name} (app {app_id})" if name and app_id else str(name or f"app {app_id}")
-        ours = bool(our_app) and str(app.get("appId", "")).lower() == str(our_app).lower()
-        return one_line(shown, 160), ours
+        ids = {str(app.get(key) or "").lower() for key in ("appId", "servicePrincipalId")} - {""}
+        return one_line(shown, 160), bool(ids & ours)
     return "an unknown initiator", False
 
 

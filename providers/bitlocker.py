@@ -14,8 +14,8 @@ already knows. Graph requests per provider process and operation (retries aside;
 given as a domain adds one OIDC discovery request per process):
     check  1 GET (the adoption's create may already have read it: then none)
     diff   none (re-reads only while a read disagrees with our own recent write,
-           bitlocker-policy:consistencyWindowSeconds); on drift, 1 GET of the audit log
-           (who changed it: providers/audit.py)
+           bitlocker-policy:consistencyWindowSeconds); on drift at preview, 1 GET of the
+           audit log (who changed it: providers/audit.py)
     create 1 PATCH when the live value differs
     update 1 PATCH when the live value differs
     read   1 GET    delete  1 PATCH (restores the adopted value; none when it is null
@@ -83,11 +83,13 @@ class BitlockerKeyAccessProvider(SessionProvider):
         graph = self.session.graph_client(tenant)
         live = self.session.settled_live_value(tenant, old.lastPatchValue, old.lastPatchAt, graph.live_value())
         declared = new.allowedToReadBitlockerKeysForOwnedDevice
-        if live != declared and live != old.allowedToReadBitlockerKeysForOwnedDevice:  # changed outside Pulumi
-            # A diagnostic for the CLI's output (the provider's stderr): one audit-log read, for drift only.
+        if live != declared and live != old.allowedToReadBitlockerKeysForOwnedDevice and self.serving_preview():
+            # Drift, at preview: a diagnostic for the CLI's output (the provider's stderr) saying who
+            # changed it, one audit-log read. `up` reads none: its preview said it, and `fleet up
+            # --only-drifted` carries drift's word over.
             from .audit import last_change  # loaded only on drift
 
-            print(f"{DRIFT_MARK}{value_text(live)}, {last_change(graph, graph.caller_app_id()).describe()}", file=sys.stderr)
+            print(f"{DRIFT_MARK}{value_text(live)}, {last_change(graph, live).describe()}", file=sys.stderr)
         return dyn.DiffResult(
             changes=live != declared or old.allowedToReadBitlockerKeysForOwnedDevice != declared or old.stack != new.stack
         )

@@ -56,10 +56,13 @@ class GraphClient:
         self._auth = BearerToken(token)
         self._known: Any = self._UNKNOWN
 
-    def caller_app_id(self) -> str | None:
-        """The client id this client signs in as: its token's `appid` (v1 tokens) or `azp` (v2) claim."""
+    def caller_ids(self) -> frozenset[str]:
+        """Who this client signs in as, lower-cased: its token's client id (`appid` in v1 tokens, `azp` in v2)
+        and `oid`, which in an app-only token is the service principal's object id in the tenant
+        (learn.microsoft.com/entra/identity-platform/access-token-claims-reference)."""
         token = self._token()
-        return token_claim(token, "appid") or token_claim(token, "azp")
+        claims = (token_claim(token, "appid") or token_claim(token, "azp"), token_claim(token, "oid"))
+        return frozenset(claim.lower() for claim in claims if claim)
 
     def live_value(self) -> bool | None:
         """The value this process last read or wrote, reading Graph once when there is none."""
@@ -113,7 +116,8 @@ class GraphClient:
         try:
             return response.json()
         except ValueError:
-            raise _error(UnexpectedResponseError, response, f"Graph answered GET {path} with no JSON") from None
+            shown = urlsplit(path).path or path
+            raise _error(UnexpectedResponseError, response, f"Graph answered GET {one_line(shown)} with no JSON") from None
 
     def _request(
         self, method: str, path: str, body: dict[str, Any] | None, permission: str, params: dict[str, str] | None = None
@@ -131,6 +135,14 @@ class GraphClient:
         shown = urlsplit(url).path  # for messages: the resource, never a query
         try:
             response = self._http.request(method, url, params=params, json=body, headers=headers, auth=self._auth)
+        except httpx.InvalidURL:
+            raise UnexpectedResponseError(
+                f"Graph gave a next-page link that is no URL ({one_line(shown)}): not followed",
+                status=0,
+                code=None,
+                request_id=None,
+                client_request_id=headers["client-request-id"],
+            ) from None
         except httpx.RequestError as exc:
             raise UnreachableError(
                 f"Could not reach Graph at {url.split('?')[0]} ({wire_problem(exc)}) after retries "

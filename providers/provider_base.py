@@ -104,6 +104,13 @@ class SessionProvider(dyn.ResourceProvider):
 
         return retain_on_delete(stack if isinstance(stack, str) else None, self.session.sources, pulumi_command(), Path.cwd())
 
+    def serving_preview(self) -> bool:
+        """Whether this process serves `pulumi preview` (its command line says so; False when it cannot be told)."""
+        from .invocation import pulumi_command
+
+        command = pulumi_command()
+        return command is not None and command.subcommand == "preview"
+
     def same_tenant(self, old: Any, new: str) -> str | None:
         """The GUID when `old` and `new` name one tenant, else None. No request for equal spellings."""
         if not isinstance(old, str):

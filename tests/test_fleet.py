@@ -282,7 +282,7 @@ def test_a_report_out_that_names_a_file_is_refused(out: str, capsys: pytest.Capt
     with pytest.raises(SystemExit) as exited:
         main(["report", "--out", out])
     assert exited.value.code == 2
-    assert f"report --out is a directory (a page per tenant and index.html, as --format html), not a {Path(out).suffix} file" in (
+    assert f"report --out is a directory (a page per tenant and an index, as --format html), not a {Path(out).suffix} file" in (
         capsys.readouterr().err
     )
 
@@ -307,13 +307,15 @@ def test_hostile_names_and_graph_text_are_inert_on_the_terminal_and_in_every_rep
     (root / "stacks" / f"Pulumi.{HOSTILE_FILE_NAME}.yaml").write_text("config: {}\n")
     denied = {"error": {"code": "Authorization_RequestDenied", "message": HOSTILE}}
     emulator.faults.answer("graph", 403, denied)
-    for page_format in ("md", "html"):
-        assert main(["report", "--project", str(root), "--out", str(tmp_path / page_format), "--format", page_format]) == 4
-        emulator.faults.answer("graph", 403, denied)
+    summary = tmp_path / "summary.md"
+    assert main(["drift", "--project", str(root), "--json", str(tmp_path / "rows.json"), "--markdown", str(summary)]) == 4
     printed = capsys.readouterr()
     assert "\x1b" not in printed.out + printed.err
     assert "[red]x[/red]" in printed.out  # shown as written, not read as rich markup
-    markdown = "".join(path.read_text() for path in (tmp_path / "md").iterdir())
+    rows = [Outcome.from_json(row) for row in json.loads((tmp_path / "rows.json").read_text())["stacks"]]
+    for page_format in ("md", "html"):  # report's pages of those rows (report itself needs the engine)
+        write_pages(tmp_path / page_format, page_format, rows, datetime.now(UTC))
+    markdown = summary.read_text() + "".join(path.read_text() for path in (tmp_path / "md").iterdir())
     page = "".join(path.read_text() for path in (tmp_path / "html").iterdir())
     assert len(list((tmp_path / "html").iterdir())) == 3  # good, the hostile stack, index.html
     assert "<img" not in markdown + page
@@ -539,6 +541,10 @@ def test_report_writes_a_page_per_customer_in_their_words_and_an_index(tmp_path:
     assert "People in t2 can read" in dev
     assert "differs from what was agreed" in dev
     assert "could not be checked on 2026-11-29 08:00 UTC" in test
+    half_read = Outcome("late", "t4", declared=False, live=True, live_read=True, action="failed", error="stack output failed")
+    (late,) = (path.read_text() for path in write_pages(tmp_path / "late", page_format, [half_read], datetime.now(UTC))[:1])
+    assert "as agreed" not in late  # a failed row says nothing it did not finish checking
+    assert "could not be checked" in late
     for customer_page in (prod, dev, test):
         assert not re.search(r"(?i)\b(stack|pulumi|drift|declar\w*|preview)\b", customer_page)
     assert "3 stacks: 1 converged, 1 differ, 1 failed" in index

@@ -240,8 +240,15 @@ def test_portal_drift_right_after_our_write_is_reported_within_the_window(
 
 
 def test_a_drifted_preview_says_who_changed_it_with_one_audit_read_and_a_converged_one_reads_none(
-    configure: Configure, configured: dict[str, str], emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+    configure: Configure,
+    configured: dict[str, str],
+    emulator: Emulator,
+    tenant: Tenant,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(BitlockerKeyAccessProvider, "serving_preview", lambda _self: True)  # as under `pulumi preview`
+    configured = {**configured, "bitlocker-policy:consistencyWindowSeconds": "0"}  # drift at once, no re-reads
     outs = up(configure(configured), tenant, False)
     preview(configure(configured), outs, inputs(tenant, False))
     assert audit_reads(emulator, tenant) == 0
@@ -252,6 +259,9 @@ def test_a_drifted_preview_says_who_changed_it_with_one_audit_read_and_a_converg
     assert changes is True
     assert f"{DRIFT_MARK}true, changed by frank@contoso.com at 20" in capsys.readouterr().err
     assert audit_reads(emulator, tenant) == 1
+    monkeypatch.setattr(BitlockerKeyAccessProvider, "serving_preview", lambda _self: False)  # `pulumi up`
+    preview(configure(configured), outs, inputs(tenant, False))
+    assert audit_reads(emulator, tenant) == 1  # up's diff reads no audit log
 
 
 def test_a_new_declared_value_the_tenant_already_has_is_an_update_without_a_patch(

@@ -268,6 +268,9 @@ func (h *host) InstallDependencies(
 	return run(venvPython, append([]string{"-m", "pip", "install", "--disable-pip-version-check"}, requirements...)...)
 }
 
+// packConfigNamespace is the config a policy pack is given: this project's own keys.
+const packConfigNamespace = "bitlocker-policy:"
+
 // pluginStopGrace is how long a cancelled plugin gets after SIGINT before SIGKILL, and how long
 // RunPlugin then waits for its output pipes to close.
 const pluginStopGrace = 5 * time.Second
@@ -351,13 +354,19 @@ func (h *host) RunPlugin(req *pulumirpc.RunPluginRequest, server pulumirpc.Langu
 		setEnv("PULUMI_PROJECT", config.GetProject())
 		setEnv("PULUMI_STACK", config.GetStack())
 		setEnv("PULUMI_DRY_RUN", strconv.FormatBool(config.GetDryRun()))
-		if c := config.GetConfig(); c != nil {
-			configJSON, err := json.Marshal(c)
-			if err != nil {
-				return fmt.Errorf("could not marshal stack configuration: %w", err)
+		// Only the project's own keys reach the pack: its rule reads bitlocker-policy:* alone, and the
+		// rest (a client secret, a certificate's password) has no business in its environment.
+		own := map[string]string{}
+		for key, value := range config.GetConfig() {
+			if strings.HasPrefix(key, packConfigNamespace) {
+				own[key] = value
 			}
-			setEnv("PULUMI_CONFIG", string(configJSON))
 		}
+		configJSON, err := json.Marshal(own)
+		if err != nil {
+			return fmt.Errorf("could not marshal stack configuration: %w", err)
+		}
+		setEnv("PULUMI_CONFIG", string(configJSON))
 	}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 

@@ -69,11 +69,14 @@ def test_the_lab_starts_a_fleet_and_the_fleet_finds_what_it_holds(lab: tuple[Pat
     drift = fleet("drift", code=3)
     assert {name: row["action"] for name, row in drift.items()} == {
         "customer-01-drifted": "update",
-        "customer-02-read-only": "none",
+        "customer-02-read-only": "update",
         "customer-03-throttled": "none",  # after the retries Retry-After asked for
         "customer-04-converged": "none",
     }
     assert str(drift["customer-01-drifted"]["changed"]).startswith("changed by it-admin@customer01.onmicrosoft.com")
-    fixed = fleet("up", "--only-drifted", code=0)
+    fixed = fleet("up", "--only-drifted", code=4)  # the read-only tenant cannot be written
     assert fixed["customer-01-drifted"]["requestId"]
-    assert fleet("drift", code=0)["customer-01-drifted"]["action"] == "none"
+    assert str(fixed["customer-01-drifted"]["changed"]).startswith("changed by it-admin@")  # drift's word, kept
+    assert "Policy.ReadWrite.Authorization" in str(fixed["customer-02-read-only"]["error"])
+    after = fleet("drift", code=3)
+    assert (after["customer-01-drifted"]["action"], after["customer-02-read-only"]["action"]) == ("none", "update")

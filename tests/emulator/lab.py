@@ -3,11 +3,12 @@
     python -m tests.emulator --lab 6 --dir .lab        (make lab)
 
 The tenants, as a service provider meets them: one drifted (an admin allowed self-service key
-reading in the portal), one whose admin consented only Policy.Read.All (the fleet reads it, `up`
-names the permission to grant), one throttled (Graph answers 429 a few times, the retries wait
-as Retry-After asks), and the rest converged. DIR holds the project's files (linked to this
-repository), one stack file per tenant, a file:// backend, the emulator's CA and `lab.env`
-(the app's client secret among the variables: source it, it is not printed).
+reading in the portal), one drifted too but consented only Policy.Read.All (the fleet reads it,
+`up` names the permission to grant), one throttled (Graph answers 429 a few times, the retries
+wait as Retry-After asks), and the rest converged. DIR holds the project's files (linked to this
+repository), one stack file per tenant, a file:// backend, the emulator's CA and `lab.env` (the
+app's client secret among the variables: source it, it is not printed). Run the fleet from the
+activated .venv, with `pulumi` on PATH for `up` (scripts/ensure-pulumi.sh prints its directory).
 """
 
 from __future__ import annotations
@@ -51,10 +52,10 @@ class Lab:
 
     def commands(self) -> str:
         """What to try, as a person types it."""
-        project = shlex.quote(str(self.directory))
+        project, env_file = shlex.quote(str(self.directory)), shlex.quote(str(self.directory / "lab.env"))
         return "\n".join(
             (
-                f"source {shlex.quote(str(self.directory / 'lab.env'))}",
+                f'. .venv/bin/activate && . {env_file} && PATH="$(scripts/ensure-pulumi.sh):$PATH"',
                 f"python -m fleet drift --project {project}                       # who differs, and who changed it",
                 f"python -m fleet up --only-drifted --project {project}           # converge just those",
                 f"python -m fleet report --project {project} --out {project}/pages   # a page per customer",
@@ -81,7 +82,7 @@ def start_lab(count: int, directory: Path, port: int = 0) -> Lab:
         name = f"customer-{index:02d}-{kind}"
         tenant = emulator.add_tenant(bitlocker=False, domain=f"customer{index:02d}.onmicrosoft.com")
         tenant.consent(app, ROLES.get(kind, (WRITE_ROLE, AUDIT_ROLE)))
-        if kind == "drifted":
+        if kind in ("drifted", "read-only"):
             emulator.set_bitlocker(tenant, True, by=f"it-admin@customer{index:02d}.onmicrosoft.com")
         if kind == "throttled":
             emulator.faults.throttle(count=3, retry_after="1", tenant_id=tenant.id)
@@ -101,7 +102,8 @@ def start_lab(count: int, directory: Path, port: int = 0) -> Lab:
         "PULUMI_CONFIG_PASSPHRASE": secrets.token_urlsafe(12),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
     }
-    env_file = directory / "lab.env"
-    env_file.write_text("".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items()))
-    os.chmod(env_file, 0o600)
+    exports = "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items())
+    descriptor = os.open(directory / "lab.env", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the secret: owner only
+    with os.fdopen(descriptor, "w") as env_file:
+        env_file.write(exports)
     return Lab(emulator, directory, env)

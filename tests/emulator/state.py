@@ -22,6 +22,11 @@ READ_ROLES = frozenset({"Policy.Read.All", "Policy.ReadWrite.Authorization"})
 WRITE_ROLE = "Policy.ReadWrite.Authorization"
 
 
+def service_principal_id(tenant_id: str, app_id: str) -> str:
+    """An app's service principal object id in a tenant: stable, distinct per tenant."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant_id}/{app_id}"))
+
+
 @dataclass
 class App:
     """An app registration (service principal) with its credentials and granted app roles."""
@@ -240,7 +245,10 @@ class Directory:
             "exp": now + lifetime,
             "appid": app_id,
             "idtyp": "app",
-            "oid": str(uuid.uuid4()),
+            # An app-only token's oid is the service principal's object id in the tenant
+            # (learn.microsoft.com/entra/identity-platform/access-token-claims-reference): the id the
+            # audit log gives as initiatedBy.app.servicePrincipalId (record_app_change).
+            "oid": service_principal_id(tenant.id, app_id),
             "sub": str(uuid.uuid4()),
             "roles": sorted(roles),
             "tid": tenant.id,
@@ -285,7 +293,7 @@ class Directory:
         app = {
             "appId": app_id,
             "displayName": principal.display_name if principal else None,
-            "servicePrincipalId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant.id}/{app_id}")),
+            "servicePrincipalId": service_principal_id(tenant.id, app_id),
             "servicePrincipalName": principal.display_name if principal else None,
         }
         now = datetime.now(UTC)
