@@ -22,7 +22,7 @@ from .escape import for_html, for_markdown
 from .outcome import FAILED, UPDATE, Outcome, totals
 from .version import version
 
-__all__ = ["json_document", "write_pages"]
+__all__ = ["json_document", "page_name", "write_pages"]
 
 TITLE = "BitLocker recovery keys"
 _OUR_APP = re.compile(r"this product's app \(.*\)(?= at )")  # providers/audit.py's words for our own change
@@ -117,12 +117,17 @@ def write_pages(directory: Path, page_format: str, outcomes: Sequence[Outcome], 
     when = checked.strftime("%Y-%m-%d %H:%M UTC")
     written = []
     for outcome in outcomes:
-        path = directory / f"{outcome.stack}{page.suffix}"
+        path = directory / page_name(outcome.stack, page.suffix)
         path.write_text(_customer_page(page, outcome, when))
         written.append(path)
     index = directory / f"index{page.suffix}"
     index.write_text(_index(page, outcomes, when))
     return [*written, index]
+
+
+def page_name(stack: str, suffix: str) -> str:
+    """A tenant's page: STACK.html, except for a stack named `index`, whose name the provider's index takes."""
+    return f"{'stack-index' if stack.lower() == 'index' else stack}{suffix}"
 
 
 def _allowed(value: bool | None) -> str:
@@ -204,7 +209,7 @@ def _index(page: _Page, outcomes: Sequence[Outcome], when: str) -> str:
                 f"{status}: {note}" if note else status,
             )
         )
-    links = [f"{outcome.stack}{page.suffix}" for outcome in outcomes]
+    links = [page_name(outcome.stack, page.suffix) for outcome in outcomes]
     blocks = [
         page.paragraph(f"Checked {when}. {totals('report', outcomes)}.", "lead"),
         page.table(("customer", "stack", "tenant", "agreed", "now", "status"), rows, links),

@@ -124,7 +124,7 @@ class GraphClient:
     ) -> httpx.Response:
         headers = {"client-request-id": str(uuid.uuid4()), "Accept": "application/json"}
         url = path if path.startswith("https://") else self._endpoint + path
-        if not url.startswith(self._endpoint + "/"):  # a next-page link elsewhere: the token goes nowhere else
+        if not _same_origin(url, self._endpoint):  # a next-page link elsewhere: the token goes nowhere else
             raise UnexpectedResponseError(
                 f"Graph's next-page link leaves {self._endpoint}: not followed",
                 status=0,
@@ -182,6 +182,15 @@ class GraphClient:
                 "bitlocker-policy:graphEndpoint belong to the same cloud as the authority",
             )
         raise _error(GraphError, response, f"Graph refused {method} {shown}")
+
+
+def _same_origin(url: str, endpoint: str) -> bool:
+    """Whether `url` is on the endpoint's https origin (host case and an explicit :443 aside)."""
+    try:
+        there, here = urlsplit(url), urlsplit(endpoint)
+        return (there.scheme, there.hostname, there.port or 443) == (here.scheme, here.hostname, here.port or 443)
+    except ValueError:  # a port that is no number
+        return False
 
 
 def _error(kind: type[GraphError], response: httpx.Response, message: str) -> GraphError:

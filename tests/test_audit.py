@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from providers.audit import AUDIT_PATH, PAGE, _value, last_change
-from providers.graph import GraphClient
+from providers.errors import UnexpectedResponseError
+from providers.graph import GraphClient, _same_origin
 from tests.emulator import Emulator, Tenant
 from tests.emulator.audit import AUDIT_ROLE, policy_update
 from tests.emulator.state import WRITE_ROLE
@@ -144,3 +145,26 @@ def test_the_emulator_answers_the_documented_query_forms_and_refuses_others(
 )
 def test_modified_property_values_in_every_encoding_seen(raw: str | None, value: bool | None) -> None:
     assert _value(raw) is value
+
+
+@pytest.mark.parametrize(
+    ("url", "followed"),
+    [
+        ("https://GRAPH.microsoft.com:443/v1.0/auditLogs/directoryAudits?$skiptoken=x", True),
+        ("https://graph.microsoft.com.evil.example/v1.0/auditLogs/directoryAudits", False),
+        ("https://evil.example/v1.0/auditLogs/directoryAudits", False),
+        ("http://graph.microsoft.com/v1.0/auditLogs/directoryAudits", False),
+        ("https://graph.microsoft.com:8443/v1.0/auditLogs/directoryAudits", False),
+        ("https://graph.microsoft.com:x/v1.0", False),
+    ],
+)
+def test_a_next_page_link_is_followed_only_on_graphs_own_origin(url: str, followed: bool) -> None:
+    assert _same_origin(url, "https://graph.microsoft.com") is followed
+
+
+def test_a_next_page_link_elsewhere_gets_no_request_and_no_token(emulator: Emulator, tenant: Tenant, http: httpx.Client) -> None:
+    sent: list[str] = []
+    graph = GraphClient(http, emulator.url, lambda: sent.append("token") or "t")  # type: ignore[func-returns-value]
+    with pytest.raises(UnexpectedResponseError, match="next-page link leaves"):
+        graph.get_json("https://evil.example/v1.0/auditLogs/directoryAudits", None, "AuditLog.Read.All")
+    assert sent == []
