@@ -8,10 +8,10 @@ P1/P2): older changes are not there, and the rows say so rather than guess.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from providers.audit import ChangeLookup
+from providers.consistency import instant
 from providers.properties import StackOutputs
 
 __all__ = ["MOST", "OUR_WRITE_SECONDS", "history_rows"]
@@ -40,10 +40,6 @@ def history_rows(found: ChangeLookup, last: StackOutputs | None) -> list[dict[st
 
 def _seconds_apart(first: str, second: str) -> float:
     try:
-        return abs((_instant(first) - _instant(second)).total_seconds())
+        return abs((instant(first) - instant(second)).total_seconds())
     except ValueError:
         return float("inf")
-
-
-def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))

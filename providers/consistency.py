@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from .deadline import current_deadline
 
-__all__ = ["SETTLE_WINDOW_SECONDS", "now_iso", "settled_value"]
+__all__ = ["SETTLE_WINDOW_SECONDS", "instant", "now_iso", "settled_value"]
 
 SETTLE_WINDOW_SECONDS = 30.0
 _FIRST_WAIT_SECONDS = 0.5
@@ -26,6 +26,11 @@ _READ_ROOM_SECONDS = 10.0
 def now_iso() -> str:
     """The time of a write, as stored in state (`lastPatchAt`)."""
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def instant(text: str) -> datetime:
+    """A time as now_iso writes it (or Graph's activityDateTime): ISO 8601, `Z` for UTC; ValueError otherwise."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def settled_value(
@@ -48,7 +53,7 @@ def settled_value(
     if written is None or written_at is None or seen == written:
         return seen
     try:
-        written_time = datetime.fromisoformat(written_at.replace("Z", "+00:00")).timestamp()
+        written_time = instant(written_at).timestamp()
     except ValueError:
         return seen
     # A write stamped in the future (the runner that wrote it ran fast) happened no later than now.
