@@ -31,8 +31,25 @@ fi
 # The language host is this repo's own source: a cached build counts only if it was built
 # from the same main.go (a changed host is rebuilt; with Go's caches warm that takes seconds).
 host_sum="$(sha256sum "$here/pulumi-language-python/main.go" | cut -d' ' -f1)"
-if [ -x "$cache/bin/pulumi" ] && [ "$("$cache/bin/pulumi" version 2>/dev/null)" = "$PULUMI_VERSION" ] \
-  && [ "$(cat "$cache/langhost.sha256" 2>/dev/null)" = "$host_sum" ]; then
+cached() {
+  [ -x "$cache/bin/pulumi" ] && [ "$("$cache/bin/pulumi" version 2>/dev/null)" = "$PULUMI_VERSION" ] \
+    && [ "$(cat "$cache/langhost.sha256" 2>/dev/null)" = "$host_sum" ]
+}
+if cached; then
+  echo "$cache/bin"
+  exit 0
+fi
+# One build at a time: a caller that finds another building waits for it, then uses its result
+# (flock is util-linux's; where it is missing, concurrent callers each build, as before).
+mkdir -p "$(dirname "$cache")"
+if command -v flock >/dev/null; then
+  exec 9>"$(dirname "$cache")/.build.lock"
+  if ! flock -n 9; then
+    say "another process is building pulumi $PULUMI_VERSION; waiting for it"
+    flock 9
+  fi
+fi
+if cached; then
   echo "$cache/bin"
   exit 0
 fi
