@@ -61,8 +61,8 @@ test: lint tools
 
 # A fleet to try: 6 customer tenants behind one app (drifted, read-only, throttled, converged), their
 # stacks and a local backend in .lab/; it prints the fleet commands to run in another terminal.
+# A lab still running in .lab is never replaced: the command refuses, naming its pid.
 lab: venv
-	rm -rf .lab
 	$(BIN)/python -m tests.emulator --lab 6 --dir .lab --port 0
 
 demo: venv

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,6 +15,7 @@ import pytest
 from providers.retry import RetryPolicy
 from providers.session import new_http_client
 from tests.emulator import Emulator, Tenant
+from tests.emulator.lab import start_lab
 from tests.support.emulated import Registered
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
@@ -152,3 +155,24 @@ def test_managed_identity_hosts_bypass_a_proxy(emulator: Emulator, monkeypatch: 
         connection, _ = proxy.accept()  # only the Graph request went to the proxy
         assert connection.recv(200).startswith(b"CONNECT graph.example.test:443")
         connection.close()
+
+
+def test_a_running_lab_is_never_replaced_and_a_stopped_one_is(tmp_path: Path) -> None:
+    directory = tmp_path / "lab"
+    running = start_lab(4, directory)
+    try:
+        env_file = (directory / "lab.env").read_text()
+        with pytest.raises(ValueError, match="a lab is running") as refused:
+            start_lab(4, directory)
+        assert str(refused.value) == (
+            f"a lab is running in {directory} (pid {os.getpid()}); it is left as it is: stop it first "
+            f"(Ctrl-C where it runs, or kill {os.getpid()}), or give another --dir"
+        )
+        assert (directory / "lab.env").read_text() == env_file  # its secret, stacks and state untouched
+        assert running.replaced is False
+    finally:
+        running.stop()
+    again = start_lab(4, directory)
+    again.stop()
+    assert again.replaced is True
+    assert (directory / "lab.env").read_text() != env_file  # a new lab, a new secret

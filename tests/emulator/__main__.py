@@ -47,6 +47,8 @@ def main() -> None:
         except ValueError as error:
             parser.error(str(error))
         emulator = lab.emulator
+        if lab.replaced:
+            print(f"lab: replaced the stopped lab's files in {lab.directory}", flush=True)
         print(f"lab: {args.lab} tenants in {lab.directory}, the emulator at {emulator.url}. Try:\n{lab.commands()}", flush=True)
     else:
         if not (args.ca_file and args.tenant_id and args.client_id):

@@ -13,9 +13,11 @@ activated .venv, with `pulumi` on PATH for `up` (scripts/ensure-pulumi.sh prints
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shlex
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,7 @@ LINKED = (
     "policy",
     ".venv",
 )
+LOCK = ".lab.lock"  # held by the running lab's process, with its pid inside
 ROLES = {"drifted": (WRITE_ROLE, AUDIT_ROLE), "read-only": ("Policy.Read.All", AUDIT_ROLE), "throttled": (WRITE_ROLE, AUDIT_ROLE)}
 
 
@@ -49,6 +52,13 @@ class Lab:
     emulator: Emulator
     directory: Path
     env: dict[str, str]
+    replaced: bool  # a stopped lab's files were in the directory, and were replaced
+    lock: int  # the descriptor holding LOCK while the lab runs
+
+    def stop(self) -> None:
+        """Stop the emulator and let go of the directory."""
+        self.emulator.stop()
+        os.close(self.lock)
 
     def commands(self) -> str:
         """What to try, as a person types it."""
@@ -67,7 +77,7 @@ def start_lab(count: int, directory: Path, port: int = 0) -> Lab:
     """Start the emulator with `count` (at least 4) customer tenants and write their stacks into `directory`."""
     if count < 4:
         raise ValueError("a lab has at least 4 tenants: drifted, read-only, throttled, converged")
-    directory.mkdir(parents=True, exist_ok=True)
+    lock, replaced = _take(directory)
     (directory / "stacks").mkdir(exist_ok=True)
     (directory / "state").mkdir(exist_ok=True)
     for name in LINKED:
@@ -106,4 +116,31 @@ def start_lab(count: int, directory: Path, port: int = 0) -> Lab:
     descriptor = os.open(directory / "lab.env", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the secret: owner only
     with os.fdopen(descriptor, "w") as env_file:
         env_file.write(exports)
-    return Lab(emulator, directory, env)
+    return Lab(emulator, directory, env, replaced, lock)
+
+
+def _take(directory: Path) -> tuple[int, bool]:
+    """Hold the directory's lock and empty it of a stopped lab's files; ValueError when a lab runs there.
+
+    The lock is flock(2)'s, so it goes with the process that held it, however that process ended.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(lock, 20).decode(errors="replace").strip() or "unknown"
+        os.close(lock)
+        raise ValueError(
+            f"a lab is running in {directory} (pid {holder}); it is left as it is: stop it first "
+            f"(Ctrl-C where it runs, or kill {holder}), or give another --dir"
+        ) from None
+    stale = [entry for entry in directory.iterdir() if entry.name != LOCK]
+    for entry in stale:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    os.ftruncate(lock, 0)
+    os.write(lock, f"{os.getpid()}\n".encode())
+    return lock, bool(stale)
