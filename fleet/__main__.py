@@ -57,8 +57,13 @@ Targets = Sequence[tuple[StackFile, str]]
 
 
 def fail(message: str) -> None:
+    """An error: one line on stderr."""
+    say("error", message)
+
+
+def say(label: str, message: str) -> None:
     """One line on stderr, unwrapped (pipelines grep it), with nothing a terminal would act on."""
-    print(f"error: {one_line(message, limit=10_000)}", file=sys.stderr)
+    print(f"{label}: {one_line(message, limit=10_000)}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,7 +146,7 @@ def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryC
         unresolved += [
             Outcome(s.name, t, customer=s.customer, action=FAILED, error="refused by the baseline rule") for s, t in refused
         ]
-    engine = Engine(args.project, declare)
+    engine = Engine(args.project, declare, lock_wait=getattr(args, "lock_wait", 0.0), say=partial(say, "note"))
     if args.command in ("preview", "up", "refresh", "report", "history") and targets:
         try:
             engine.check_backend()  # one line before anything runs, not the same failure on every stack

@@ -8,6 +8,7 @@ import re
 import sys
 from pathlib import Path
 
+from .engine import LOCK_WAIT_MAX_SECONDS
 from .notify import FORMATS
 from .selection import Shard, parse_shard
 from .version import version
@@ -53,6 +54,16 @@ def _workers(text: str) -> int:
     return int(text)
 
 
+def _lock_wait(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= LOCK_WAIT_MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be seconds from 0 to {LOCK_WAIT_MAX_SECONDS}")
+    return seconds
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     """The command line; argparse refuses a flag the command does not take (exit 2)."""
     selection = argparse.ArgumentParser(add_help=False)
@@ -87,6 +98,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help=f"the webhook's format (default: {NOTIFY_FORMAT}, else json)",
     )
 
+    engine = argparse.ArgumentParser(add_help=False)
+    engine.add_argument(
+        "--lock-wait",
+        type=_lock_wait,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for a stack another run holds locked (default: fail at once, naming `pulumi cancel`)",
+    )
+
     parser = argparse.ArgumentParser(
         prog="python -m fleet",
         description="Many tenant stacks at once.\n\n" + USAGE,
@@ -99,10 +119,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     matrix = commands.add_parser("matrix", parents=[selection, changes], help="the stacks as JSON for a CI matrix")
     matrix.add_argument("--shards", type=_workers, metavar="N", help="N shard legs instead of one leg per stack")
     commands.add_parser("drift", parents=[selection, running, results], help="compare every tenant with its stack")
-    commands.add_parser("preview", parents=[selection, changes, running, results], help="pulumi preview of every stack")
-    up = commands.add_parser("up", parents=[selection, running, results], help="pulumi up of every stack")
+    commands.add_parser("preview", parents=[selection, changes, running, engine, results], help="pulumi preview of every stack")
+    up = commands.add_parser("up", parents=[selection, running, engine, results], help="pulumi up of every stack")
     up.add_argument("--only-drifted", action="store_true", help="converge only the stacks `drift` flags")
-    commands.add_parser("refresh", parents=[selection, running], help="pulumi refresh of every stack")
+    commands.add_parser("refresh", parents=[selection, running, engine], help="pulumi refresh of every stack")
     commands.add_parser("history", parents=[selection, running], help="each tenant's last changes of the setting, and by whom")
     report = commands.add_parser("report", parents=[selection, running], help="drift, as a page per customer")
     report.add_argument("--out", type=Path, default=Path("bitlocker-report"), metavar="DIR", help="the pages' directory")

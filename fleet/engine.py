@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,12 +30,13 @@ from pulumi.automation._stack import StackInitMode  # Stack's constructor takes 
 
 from providers.bitlocker import DRIFT_MARK
 from providers.errors import EngineError
+from providers.outside_text import one_line
 from providers.properties import ADOPTION_NAME, SETTING_NAME, SettingProperties, StackOutputs
 
 from . import serialization_guard
 from .outcome import ALREADY_THERE, FAILED, NEVER_DEPLOYED, RECORD, UPDATE, Outcome, why_update
 
-__all__ = ["Engine", "cli_failure"]
+__all__ = ["LOCK_WAIT_MAX_SECONDS", "Engine", "cli_failure", "lock_failure"]
 
 OURS = (f"::{SETTING_NAME}", f"::{ADOPTION_NAME}")  # the URNs of the program's two resources end so
 # The dynamic-provider host reports `module.Class: message` (gRPC may prefix its own words).
@@ -98,6 +100,30 @@ def cli_failure(error: auto.errors.CommandError) -> str:
     return (lines[-1] if lines else "the pulumi CLI failed without a message").removeprefix("error: ")
 
 
+# A DIY backend names each lock it found: "\n  URL: created by USER@HOST (pid N) at RFC3339"
+# (pulumi/pulumi pkg/backend/diy/lock.go, checkForLock); Pulumi Cloud answers "[409] Conflict:
+# Another update is currently in progress." The Automation API raises ConcurrentUpdateError for both
+# (pulumi/automation/errors.py, create_command_error).
+_LOCK_HOLDER = re.compile(r"created by (?P<who>\S+) \(pid (?P<pid>\d+)\) at (?P<at>\S+)")
+LOCK_WAIT_MAX_SECONDS = 3600  # --lock-wait's bound: a run waits at most an hour for another
+_LOCK_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0)  # then every 15 s until the wait is over
+
+
+def lock_failure(stack: str, error: auto.errors.CommandError) -> str:
+    """One line: the stack is locked, by which run when the backend says, and how to release it."""
+    return (
+        f"stack {stack} is locked {_lock_holder(error)}: let that run finish (or wait for it with --lock-wait SECONDS); "
+        f"if it was killed, release the lock with `pulumi cancel --stack {stack}`"
+    )
+
+
+def _lock_holder(error: auto.errors.CommandError) -> str:
+    """ "by another run (USER@HOST, pid N, since T)" as the backend names it, else "by another update"."""
+    stderr = str(error).rpartition("\n stderr: ")[2]
+    holders = [f"{m['who']}, pid {m['pid']}, since {m['at']}" for m in _LOCK_HOLDER.finditer(stderr)]
+    return f"by another run ({one_line('; '.join(holders), 300)})" if holders else "by another update"
+
+
 # From this many stacks selected on, the backend's stacks are listed once instead of selecting each:
 # `pulumi stack ls` reads every checkpoint (about 3 ms per stack in the backend: 3 s at 1,000),
 # `pulumi stack select` costs about 0.2 s per stack (bench/README.md, "Pipelines"), so a run of a
@@ -152,10 +178,23 @@ class _UpdateOnly(auto.Stack):
 class Engine:
     """The project's stacks, driven through one Automation API workspace (the project directory)."""
 
-    def __init__(self, project_dir: Path, program: Callable[[], None]):
+    def __init__(
+        self,
+        project_dir: Path,
+        program: Callable[[], None],
+        *,
+        lock_wait: float = 0.0,
+        say: Callable[[str], None] = lambda _line: None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        """`lock_wait`: seconds a command waits for a stack another run holds locked (0: it fails at once);
+        `say` gets a line when it starts waiting."""
         serialization_guard.install()  # the inline program serializes two providers per stack
         self._project_dir = project_dir
         self._program = program
+        self._lock_wait = lock_wait
+        self._say = say
+        self._sleep = sleep
         self._workspace_made: auto.LocalWorkspace | EngineError | None = None
         self._lock = threading.Lock()
 
@@ -264,10 +303,27 @@ class Engine:
         return outcome
 
     def _run(self, outcome: Outcome, command: str) -> _Events | None:
+        """`_run_once`, tried again while another run holds the stack locked, until `lock_wait` is over."""
+        waited_until, attempt = time.monotonic() + self._lock_wait, 0
+        while True:
+            try:
+                return self._run_once(outcome, command)
+            except auto.errors.ConcurrentUpdateError as error:
+                left = waited_until - time.monotonic()
+                if left <= 0:
+                    outcome.action, outcome.error = FAILED, lock_failure(outcome.stack, error)
+                    return None
+                if attempt == 0:
+                    self._say(f"stack {outcome.stack} is locked {_lock_holder(error)}: waiting up to {self._lock_wait:.0f} s")
+                self._sleep(min(_LOCK_RETRY_SECONDS[min(attempt, len(_LOCK_RETRY_SECONDS) - 1)], left))
+                attempt += 1
+
+    def _run_once(self, outcome: Outcome, command: str) -> _Events | None:
         """`stack.COMMAND(...)` with the inline program; None (and the outcome says why) when it did not run.
 
         `up` creates a stack missing from the backend, as pulumi/actions' `upsert` does;
         `preview` and `refresh` write nothing, so for them a missing stack is a fact to report.
+        A stack locked by another run raises ConcurrentUpdateError.
         """
         events = _Events()
         try:
@@ -279,6 +335,8 @@ class Engine:
                     return None
                 raise
             getattr(stack, command)(on_event=events, color="never")
+        except auto.errors.ConcurrentUpdateError:
+            raise
         except auto.errors.CommandError as error:
             outcome.action, outcome.error = FAILED, events.error(cli_failure(error))
             return None

@@ -118,3 +118,45 @@ def test_who_changed_a_drifted_tenant_shows_in_preview_and_drift_and_a_converged
         ("grace@contoso.com", True, None),
         ("bitlocker-policy", False, None),  # our first up: older than the stack's last PATCH
     ]
+
+
+def test_a_locked_stack_says_by_whom_and_names_pulumi_cancel_and_lock_wait_waits_for_it(
+    pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator, leaks: LeakCheck
+) -> None:
+    tenant = emulator.add_tenant(bitlocker=True)
+    project, env = contoso(tenant, (WRITE_ROLE,), pulumi_bin, pulumi_home, tmp_path, emulator, leaks)
+    assert fleet(project, env, "preview").returncode == 3  # nothing in the backend yet: no lock to take
+    # What a killed run leaves: the DIY backend's lock file (pulumi/pulumi pkg/backend/diy/lock.go).
+    locks = tmp_path / "backend" / ".pulumi" / "locks" / "organization" / "bitlocker-policy" / "contoso"
+    assert fleet(project, env, "up").returncode == 0
+    emulator.set_bitlocker(tenant, True, by="grace@contoso.com")
+    locks.mkdir(parents=True, exist_ok=True)
+    lock = locks / "4a0e7bb0-4a4f-4b7e-9a47-d0c2d4a3f1e2.json"
+    lock.write_text(json.dumps({"pid": 4242, "username": "runner", "hostname": "ci-7", "timestamp": "2026-12-07T10:00:00Z"}))
+
+    done = fleet(project, env, "up", "--json", "-")
+    leaks.printed("python -m fleet up (locked)", done.stdout + done.stderr)
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert json.loads(done.stdout)["stacks"][0]["error"] == (
+        "stack contoso is locked by another run (runner@ci-7, pid 4242, since 2026-12-07T10:00:00Z): let that run finish "
+        "(or wait for it with --lock-wait SECONDS); if it was killed, release the lock with `pulumi cancel --stack contoso`"
+    )
+    assert emulator.graph_requests("PATCH", tenant) == [emulator.graph_requests("PATCH", tenant)[0]]  # the first up's only
+
+    # --lock-wait: the run says it waits, and converges once the other run lets go of the stack.
+    command = [sys.executable, "-m", "fleet", "up", "--lock-wait", "120", "--json", "-"]
+    with subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as waiting:
+        assert waiting.stderr is not None
+        said = ""
+        while not said.startswith("note:") and waiting.poll() is None:
+            said = waiting.stderr.readline()
+        assert said == (
+            "note: stack contoso is locked by another run (runner@ci-7, pid 4242, since 2026-12-07T10:00:00Z): "
+            "waiting up to 120 s\n"
+        )
+        lock.unlink()  # the other run ends
+        out, err = waiting.communicate(timeout=300)
+    leaks.printed("python -m fleet up --lock-wait", said + out + err)
+    assert waiting.returncode == 0, said + out + err
+    assert json.loads(out)["stacks"][0]["action"] == "update"
+    assert tenant.bitlocker is False
