@@ -403,6 +403,11 @@ class _Handler(BaseHTTPRequestHandler):
             message = f"Calling principal does not have required MSGraph permissions {AUDIT_ROLE}"
             self._graph_error(403, "Authentication_MSGraphPermissionMissing", message)
             return
+        fault = self.emulator.faults.take(self.command, "audit", tenant.id)  # the audit log's own faults
+        if fault and fault.kind != "mangle":
+            self._answer_fault(fault, "graph")
+            return
+        self._mangled = fault.mangled if fault else None
         try:
             with self.emulator.directory.lock:
                 page = tenant.audit.query(self._query, datetime.now(UTC), f"{self.emulator.url}{path}")

@@ -118,7 +118,7 @@ class Fault:
     status: int = 0
     retry_after: str | None = None
     method: str | None = None
-    endpoint: str = "graph"  # graph | token | discovery | msi
+    endpoint: str = "graph"  # graph | audit (Graph's directoryAudits alone) | token | discovery | msi
     seconds: float = 0.0  # slow: how long the body takes
     tenant_id: str | None = None  # only requests for this tenant (None: any)
     body: Any = None  # answer: a JSON value, or text sent as text/plain
@@ -161,9 +161,9 @@ class Faults:
         """Answer the next `count` requests to `endpoint` with 200 and an HTML page (a captive proxy)."""
         self._add(Fault("garbage", count, endpoint=endpoint))
 
-    def slow(self, seconds: float, count: int = 1, method: str | None = None) -> None:
-        """Answer the next `count` Graph requests with a body that takes `seconds` to arrive."""
-        self._add(Fault("slow", count, method=method, seconds=seconds))
+    def slow(self, seconds: float, count: int = 1, method: str | None = None, endpoint: str = "graph") -> None:
+        """Answer the next `count` requests to `endpoint` (graph | audit) with a body that takes `seconds` to arrive."""
+        self._add(Fault("slow", count, method=method, endpoint=endpoint, seconds=seconds))
 
     def answer(self, endpoint: str, status: int, body: Any, retry_after: str | None = None, count: int = 1) -> None:
         """Answer the next `count` requests to an endpoint (token | discovery | msi | imds | github) with `status` and `body`."""
