@@ -1,0 +1,52 @@
+"""Outside text on one line: nothing a terminal acts on, nothing a UTF-8 or XML writer refuses, bounded work."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from providers.outside_text import one_line
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("line one\nline two\r\n", "line one line two"),
+        ("\x1b[2Jcleared", "[2Jcleared"),  # the escape itself is gone
+        ("a\u202eevil", "a evil"),  # a bidirectional override (Cf)
+        ("lone \ud800 surrogate", "lone \ufffd surrogate"),
+        ("low \udfff too", "low \ufffd too"),
+        ("\ufffe\uffff", "\ufffd\ufffd"),
+        ("\ufdd0 \ufdef", "\ufffd \ufffd"),
+        ("\U0001fffe \U0010ffff", "\ufffd \ufffd"),  # every plane's last two
+        ("\ufdcf \ufdf0 \ufffd é 中", "\ufdcf \ufdf0 \ufffd é 中"),  # neighbours and ordinary text stay
+    ],
+)
+def test_one_line_replaces_what_would_act_or_fail(text: str, shown: str) -> None:
+    assert one_line(text) == shown
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\ud800", "\udc00\udbff", "\ufffe", "\U0003ffff", "\ufdd5", "x\ud83d"],
+)
+def test_one_lines_text_can_be_written_as_utf8_and_xml(text: str) -> None:
+    cleaned = one_line(text)
+    cleaned.encode("utf-8")
+    element = ET.Element("testcase", name=cleaned)
+    assert ET.fromstring(ET.tostring(element, encoding="unicode")).get("name") == cleaned
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "shown"),
+    [
+        ("a" * 10, 5, "aaaa…"),
+        ("short", 5, "short"),
+        ("x" * 10_000_000, 120, "x" * 119 + "…"),  # only the head is looked at
+        (" " * 100 + "word", 10, "…"),  # past what is looked at: cut, and the ellipsis says so
+        ("a " * 5, 10, "a a a a a"),
+    ],
+)
+def test_one_line_is_bounded_and_marks_a_cut(text: str, limit: int, shown: str) -> None:
+    assert one_line(text, limit) == shown
