@@ -68,6 +68,9 @@ def say(label: str, message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command; the exit code says how it went (fleet/cli.py)."""
+    for stream in (sys.stdout, sys.stderr):  # a character a terminal cannot show never ends a run
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     args = parse(argv)
     if args.command == "summary":
         return summarize(args)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
 from providers.outside_text import one_line
+from tests.support.paths import REPO
 
 
 @pytest.mark.parametrize(
@@ -50,3 +55,15 @@ def test_one_lines_text_can_be_written_as_utf8_and_xml(text: str) -> None:
 )
 def test_one_line_is_bounded_and_marks_a_cut(text: str, limit: int, shown: str) -> None:
     assert one_line(text, limit) == shown
+
+
+def test_the_fleet_prints_what_its_stdout_cannot_encode_as_a_replacement(tmp_path: Path) -> None:
+    """The second guard: even text one_line never saw (here a client id) cannot end a run in UnicodeEncodeError."""
+    (tmp_path / "Pulumi.yaml").write_text("name: bitlocker-policy\nstackConfigDir: stacks\n")
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.a.yaml").write_text("config:\n  azuread:tenantId: 00000000-0000-0000-0000-00000000000a\n")
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}  # a terminal or CI log that takes ASCII alone
+    command = [sys.executable, "-m", "fleet", "consent-urls", "--project", str(tmp_path), "--client-id", "app-é"]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=120)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "\tapp-?\t" in done.stdout
