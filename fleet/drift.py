@@ -5,7 +5,8 @@ environment) and the tenant is read with the provider's own Session and Graph cl
 token and one GET per tenant, on one HTTP client and one discovery cache for the whole
 fleet. Only a tenant that disagrees with its declaration costs more: an engine call, to read
 the stack's last outputs and tell drift from a declared change not yet applied, and one read
-of Entra's audit log, to say who changed it and when (providers/audit.py).
+of Entra's audit log, to say who changed it and when (providers/audit.py). That read is context:
+it has a budget of its own and never fails a row, changes its action or its exit code.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from collections.abc import Callable, Mapping
 
 import httpx
 
-from providers.audit import changes, last_change
+from providers.audit import ChangeLookup, changes, last_change
 from providers.deadline import operation_deadline
 from providers.discovery_cache import DiscoveryCache
+from providers.graph import GraphClient
 from providers.properties import StackOutputs
 from providers.session import Session
 from providers.settings import DESIRED_VALUE, Sources, declared_value
@@ -75,6 +77,15 @@ class DriftCheck:
             outcome.observe(session.settled_live_value(outcome.tenant, written, written_at, outcome.live))
             if outcome.live != outcome.declared:
                 outcome.action, outcome.reason = UPDATE, why_update(last, outcome.live)
-                newest = next((change for change in found.changes if change.new == outcome.live), None) if found else None
-                outcome.changed = newest.describe() if newest else last_change(graph, outcome.live).describe()
+                outcome.changed = _who_changed(graph, outcome.live, found)
         return outcome
+
+
+def _who_changed(graph: GraphClient, live: bool | None, history: ChangeLookup | None) -> str:
+    """Who made the live value, from the history already read when it tells (or says why it cannot),
+    else from one lookup of the audit log. Best effort: never raises (providers/audit.py)."""
+    if history is not None:
+        newest = next((change for change in history.changes if change.new == live), None)
+        if newest or history.unknown:
+            return newest.describe() if newest else history.describe()
+    return last_change(graph, live).describe()

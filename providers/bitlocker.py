@@ -15,7 +15,7 @@ given as a domain adds one OIDC discovery request per process):
     check  1 GET (the adoption's create may already have read it: then none)
     diff   none (re-reads only while a read disagrees with our own recent write,
            bitlocker-policy:consistencyWindowSeconds); on drift at preview, 1 GET of the
-           audit log (who changed it: providers/audit.py)
+           audit log (who changed it, best effort within its own budget: providers/audit.py)
     create 1 PATCH when the live value differs
     update 1 PATCH when the live value differs
     read   1 GET    delete  1 PATCH (restores the adopted value; none when it is null
