@@ -27,10 +27,12 @@ from .errors import DeadlineExceededError
 
 __all__ = [
     "DEFAULT_RETRY",
+    "HOST_ONLY_EXTENSION",
     "POLICY_EXTENSION",
     "RetryPolicy",
     "RetryingClient",
     "certificate_refused",
+    "host_only",
     "retry_after_seconds",
     "wire_problem",
 ]
@@ -53,6 +55,7 @@ class RetryPolicy:
 
 DEFAULT_RETRY = RetryPolicy()
 POLICY_EXTENSION = "bitlocker_policy.retry"  # a request's own RetryPolicy, in its httpx extensions
+HOST_ONLY_EXTENSION = "bitlocker_policy.host_only"  # True: messages name only the URL's host (a webhook's path is a secret)
 
 
 def retry_after_seconds(response: httpx.Response, now: float | None = None) -> float | None:
@@ -78,7 +81,9 @@ class RetryingClient(httpx.Client):
     A request may carry a policy of its own (extensions[POLICY_EXTENSION]), else the client's
     applies. A retried request keeps its headers (so its client-request-id) and gains `Retry-Attempt`.
     When retries run out the last response is returned (the caller reports its status) or
-    the last transport error is raised; when the deadline would pass, DeadlineExceededError.
+    the last transport error is raised; when the deadline would pass, DeadlineExceededError,
+    whose message names the request's URL without its query, or only its host when the request
+    carries HOST_ONLY_EXTENSION (a webhook's path and query are its secret).
     """
 
     def __init__(self, *, retry: RetryPolicy = DEFAULT_RETRY, sleep: Callable[[float], None] = time.sleep, **kwargs: Any):
@@ -137,6 +142,17 @@ def wire_problem(exc: httpx.HTTPError) -> str:
     return type(exc).__name__
 
 
+def host_only(url: httpx.URL) -> str:
+    """A URL whose path and query are a secret, as a message shows it: scheme and host."""
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return f"{url.scheme}://{host}/…"
+
+
+def _shown(request: httpx.Request) -> str:
+    """The request's URL as a message shows it: without its query, or only its host when it is a secret."""
+    return host_only(request.url) if request.extensions.get(HOST_ONLY_EXTENSION) else str(request.url.copy_with(query=None))
+
+
 def _describe(response: httpx.Response) -> str:
     request_id = response.headers.get("request-id") or response.headers.get("x-ms-request-id")
     return f"HTTP {response.status_code}" + (f", request-id {request_id}" if request_id else "")
@@ -146,7 +162,7 @@ def _wait_within_deadline(delay: float, request: httpx.Request, last: str, tries
     deadline = current_deadline()
     if deadline is not None and delay > deadline.left():
         raise DeadlineExceededError(
-            f"Gave up on {request.method} {request.url.copy_with(query=None)} after {tries} "
+            f"Gave up on {request.method} {_shown(request)} after {tries} "
             f"attempt(s) (last: {last}): waiting {delay:.0f} s more would pass the operation's "
             f"{deadline.seconds:.0f} s deadline; run again later "
             f"(client-request-id {request.headers.get('client-request-id', 'none')})"
