@@ -2,33 +2,39 @@
 
 Formats: `teams` (a Teams Workflows webhook, which takes an Adaptive Card), `slack` (an
 incoming webhook), `json` (the `--json` document, for anything else). The URL is a secret
-(anyone holding it can post): it is never printed, and errors name only its host. Delivery
-uses the product's retry policy within a deadline of its own; a failed delivery is one
-error line and never changes the run's exit code.
+(anyone holding it can post): it is never printed, errors name only its host, a refusal's
+answer is quoted with every part of its path and query cut out, and a redirect is not
+followed. Delivery uses the product's retry policy within a deadline of its own; a failed
+delivery, or a URL that cannot be posted to, is one error line and never changes the run's
+exit code. What comes from outside (stack, customer, tenant, reason, Graph's error, who
+changed it) reaches Teams and Slack as plain text, never as Markdown.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus
 
 import httpx
 
 from providers.deadline import operation_deadline
 from providers.errors import BitlockerPolicyError
 from providers.outside_text import one_line
-from providers.retry import wire_problem
+from providers.retry import HOST_ONLY_EXTENSION, host_only, wire_problem
 from providers.session import new_http_client
 
 from .display import value_text
 from .outcome import FAILED, NONE, UPDATE, Outcome, totals
 
-__all__ = ["FORMATS", "needs_notice", "notify"]
+__all__ = ["FORMATS", "needs_notice", "notify", "url_problem"]
 
 DEADLINE_SECONDS = 60.0
 _LISTED = 20  # stacks named in a message; the rest are counted
 _FINDS_DIFFERENCES = ("drift", "preview", "report")
+_PARTS = re.compile(r"[/?&=;]")  # what separates a URL's path segments and query names and values
+_SHORTEST_PART = 4  # a shorter part of a URL hides no secret, and cutting it out would garble the answer
 
 
 def needs_notice(command: str, outcomes: Sequence[Outcome]) -> bool:
@@ -45,24 +51,59 @@ def notify(
     http_factory: Callable[[], httpx.Client] = new_http_client,
 ) -> str | None:
     """Post the run's message; None when delivered, else the one line that says why not (no URL in it)."""
-    where = redacted(url)
+    return url_problem(url) or _delivery_problem(httpx.URL(url), FORMATS[fmt](command, document, outcomes), http_factory)
+
+
+def _delivery_problem(target: httpx.URL, message: dict[str, Any], http_factory: Callable[[], httpx.Client]) -> str | None:
+    """Post `message`; None when delivered, else why not, naming only the URL's host."""
+    where = host_only(target)
     try:
         with http_factory() as http, operation_deadline(DEADLINE_SECONDS):
-            response = http.post(url, json=FORMATS[fmt](command, document, outcomes))
+            response = http.post(target, json=message, extensions={HOST_ONLY_EXTENSION: True})
     except httpx.HTTPError as error:
         return f"could not deliver the notification to {where} ({wire_problem(error)})"
-    except BitlockerPolicyError as error:  # the deadline, or a URL httpx refuses
+    except BitlockerPolicyError as error:  # the deadline: its message names the host only
         return f"could not deliver the notification to {where}: {error}"
+    if response.is_redirect:  # a webhook answers where it is; the message (a secret's use) is not sent on
+        return (
+            f"the notification endpoint {where} answered with a redirect (HTTP {response.status_code}), which is "
+            "not followed: give --notify the webhook's own URL"
+        )
     if not response.is_success:
-        said = one_line(response.text, 120) if response.text else "no message"
+        said = one_line(_without_url(one_line(response.text, 10_000), target), 120) or "no message"
         return f"the notification endpoint {where} refused the message (HTTP {response.status_code}: {said})"
     return None
 
 
-def redacted(url: str) -> str:
-    """The URL with everything after its host hidden: the path and query of a webhook are its secret."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}/…" if parts.scheme and parts.hostname else "the --notify URL"
+def url_problem(url: str) -> str | None:
+    """Why the --notify URL cannot be posted to, in words that quote no part of it; None when it can."""
+    if not url.isprintable():
+        return "the --notify URL holds a line break or another control character: nothing was sent; copy the webhook's URL again"
+    try:
+        target = httpx.URL(url)
+    except httpx.InvalidURL:
+        return "the --notify URL cannot be parsed (check its host and port): nothing was sent; copy the webhook's URL again"
+    if target.scheme not in ("https", "http") or not target.host:
+        return "the --notify URL is not an https:// URL with a host: nothing was sent; copy the webhook's URL again"
+    if target.port is not None and not 0 < target.port < 65536:
+        return "the --notify URL's port is not a number from 1 to 65535: nothing was sent; copy the webhook's URL again"
+    return None
+
+
+def _without_url(text: str, url: httpx.URL) -> str:
+    """`text` with every part of the URL's path and query taken out, as sent and percent-decoded.
+
+    A refusal's body says why (Slack answers `invalid_payload`, `no_service`; Power Automate a
+    JSON error), so it is quoted, but an endpoint may echo the path or query, and for a webhook
+    they are the secret. Parts shorter than _SHORTEST_PART hide nothing and stay.
+    """
+    sent = url.raw_path.decode("ascii")
+    parts = {sent, *_PARTS.split(sent)}
+    parts |= {unquote_plus(part) for part in parts}
+    parts |= {piece for part in parts for piece in _PARTS.split(part)}  # a decoded value may hold / (sp=%2Ftriggers…)
+    for part in sorted((part for part in parts if len(part) >= _SHORTEST_PART), key=len, reverse=True):
+        text = re.sub(re.escape(part), "…", text, flags=re.IGNORECASE)
+    return text
 
 
 def _lines(outcomes: Sequence[Outcome]) -> list[str]:

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 from xml.etree import ElementTree as ET
 
 import jsonschema
@@ -26,6 +22,7 @@ from providers.retry import RetryPolicy
 from providers.session import new_http_client
 from tests.emulator import Emulator, Tenant
 from tests.support.tools import ensure_tool
+from tests.support.webhook import Receiver, receiving
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
 
@@ -85,41 +82,10 @@ def test_junit_carries_hostile_text_as_plain_text() -> None:
     assert failure.get("message") == "<script> [2J & ]]>"  # parsed back: escaped in the file, no control characters
 
 
-@dataclass
-class Receiver:
-    """A local webhook endpoint: it records what it is sent and answers as told."""
-
-    url: str
-    posts: list[dict[str, Any]] = field(default_factory=list)
-    answers: list[tuple[int, str, dict[str, str]]] = field(default_factory=list)  # (status, body, headers), then 200
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state = Receiver("")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            state.posts.append(json.loads(self.rfile.read(length)))
-            status, body, headers = state.answers.pop(0) if state.answers else (200, "ok", {})
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body.encode())
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            """Quiet."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/T000/B000/s3cret-path"
-    yield state
-    server.shutdown()
-    server.server_close()
+    with receiving() as endpoint:
+        yield endpoint
 
 
 OUTCOMES = [*CONVERGED, DRIFTED, FAILED]
@@ -159,7 +125,7 @@ def test_a_refused_delivery_is_one_line_without_the_secret_url(receiver: Receive
     receiver.answers.append((404, "no_service", {}))
     problem = deliver(receiver, "slack")
     assert problem == "the notification endpoint http://127.0.0.1/… refused the message (HTTP 404: no_service)"
-    assert "s3cret-path" not in problem
+    assert "s3cret" not in problem
 
 
 def test_a_throttled_delivery_is_retried(receiver: Receiver) -> None:
@@ -203,7 +169,7 @@ def test_a_failed_notification_leaves_the_runs_exit_code(
     err = capsys.readouterr().err
     assert len(receiver.posts) == 4
     assert "error: the notification endpoint http://127.0.0.1/… refused the message (HTTP 500: down)" in err
-    assert "s3cret-path" not in err
+    assert "s3cret" not in err
 
 
 # -- the outputs against the published schemas (scripts/ensure-tools.sh report-schemas) --------------

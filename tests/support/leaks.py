@@ -2,17 +2,19 @@
 
 Secrets are whatever the emulator issued or holds (access tokens, client secrets, OIDC
 assertions, CI request tokens) and whatever the test configured (a passphrase, a
-certificate's key). Places are what the run printed (CLI and fleet output; a command the
-test ran with --show-secrets asked for secrets and is left out) and every file under the
-directories the run wrote: the backend (state, history, backups, locks), the project
-(reports, JSON), PULUMI_HOME (plugins, logs) and the discovery cache.
+certificate's key, a webhook's path and query). Places are what the run printed (CLI and
+fleet output; a command the test ran with --show-secrets asked for secrets and is left out)
+and every file under the directories the run wrote: the backend (state, history, backups,
+locks), the project (reports, JSON), PULUMI_HOME (plugins, logs) and the discovery cache.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote_plus, urlsplit
 
 __all__ = ["LeakCheck"]
 
@@ -37,6 +39,14 @@ class LeakCheck:
         for line in pem.decode().splitlines():
             if len(line) >= 40 and not line.startswith("-----"):
                 self.add_secret(line, what)
+
+    def add_webhook(self, url: str, what: str) -> None:
+        """A webhook's URL: its path and query are the secret, whole and each segment, name or value
+        of them, as written and percent-decoded."""
+        parts = urlsplit(url)
+        for secret in (parts.path, parts.query, *re.split(r"[/?&=;]", f"{parts.path}?{parts.query}")):
+            self.add_secret(secret, what)
+            self.add_secret(unquote_plus(secret), what)
 
     def printed(self, command: str, output: str) -> None:
         """Something the run printed (a command asked for --show-secrets is the user's own request)."""

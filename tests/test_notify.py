@@ -1,0 +1,171 @@
+"""--notify under faults and hostile text: one line naming the host, the run's exit code, nothing of the secret.
+
+Each fault runs through `fleet drift` (a stack Graph refuses: exit 4) and `fleet summary` (a
+shard that differs: exit 3) against a local endpoint whose path and query are a webhook's
+secret; the leak scan then looks for any part of them in what the run printed and wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import fleet.notify
+from fleet.__main__ import main
+from fleet.outcome import EXIT_CHANGES, EXIT_FAILED, Outcome
+from fleet.report import json_document
+from tests.emulator import Emulator
+from tests.support.leaks import LeakCheck
+from tests.support.reliability_doc import Section, record
+from tests.support.webhook import PATH, Receiver, receiving
+
+pytestmark = pytest.mark.usefixtures("trust_emulator")
+
+DEADLINE = 3.0  # the delivery's own deadline here (60 s in use): a hang costs this much
+WHERE = "http://127.0.0.1/…"
+
+
+def _at(netloc: str) -> Callable[[str], str]:
+    """The URL with its host and port replaced, path and query kept."""
+    return lambda url: url.replace(url.split("/")[2], netloc, 1)
+
+
+def _closed_port(url: str) -> str:
+    """The URL on a port nothing listens on (bound, then let go)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return _at(f"127.0.0.1:{port}")(url)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """How the endpoint (or the URL) goes wrong, and what the one stderr line then says."""
+
+    says: str
+    answer: tuple[int, str, dict[str, str]] | None = None
+    url: Callable[[str], str] = str
+    hangs: bool = False
+
+
+FAULTS = {
+    "429, Retry-After 100 s (past the deadline)": Fault(
+        f"could not deliver the notification to {WHERE}: Gave up on POST {WHERE} after 1 attempt(s) (last: HTTP 429)",
+        answer=(429, "slow down: {path}", {"Retry-After": "100"}),
+    ),
+    "429, Retry-After 200 s (more than a retry waits)": Fault(
+        f"the notification endpoint {WHERE} refused the message (HTTP 429: slow down: …)",
+        answer=(429, "slow down: {path}", {"Retry-After": "200"}),
+    ),
+    "hangs past the deadline": Fault(
+        f"could not deliver the notification to {WHERE}: Gave up on POST {WHERE} after 1 attempt(s) (last: ReadTimeout)",
+        hangs=True,
+    ),
+    "refuses, echoing its path and query": Fault(
+        f"the notification endpoint {WHERE} refused the message (HTTP 400: invalid_token … (…))",
+        answer=(400, "invalid_token {path} ({path})", {}),
+    ),
+    "redirects to its own path elsewhere": Fault(
+        f"the notification endpoint {WHERE} answered with a redirect (HTTP 307), which is not followed",
+        answer=(307, "moved to https://elsewhere.example{path}", {"Location": "https://elsewhere.example{path}"}),
+    ),
+    "connection refused": Fault(f"could not deliver the notification to {WHERE}", url=_closed_port),
+    "a port above 65535": Fault(
+        "the --notify URL's port is not a number from 1 to 65535: nothing was sent",
+        url=_at("127.0.0.1:99999"),
+    ),
+    "a port that is no number": Fault(
+        "the --notify URL cannot be parsed (check its host and port): nothing was sent",
+        url=_at("127.0.0.1:8o8o"),
+    ),
+    "a line break in the URL": Fault(
+        "the --notify URL holds a line break or another control character: nothing was sent",
+        url=lambda url: url.replace("/s3cret", "\n/s3cret"),
+    ),
+    "no http(s) scheme": Fault(
+        "the --notify URL is not an https:// URL with a host: nothing was sent",
+        url=lambda url: url.replace("http://", "ftp://"),
+    ),
+}
+
+NOTIFY_FAULTS = Section(
+    "--notify faults",
+    "A webhook whose path and query are its secret fails in each way, under `fleet drift` (a stack "
+    "failed: exit 4) and `fleet summary` (a shard differs: exit 3); the leak scan searches what each "
+    "run printed and wrote for every part of the path and query.",
+    tuple(FAULTS),
+    ("the one stderr line says", "exit code", "secret found"),
+    case_column="the webhook",
+)
+"""Section key "notify faults" (tests/e2e/test_reliability.py DOCUMENT)."""
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with receiving() as endpoint:
+        yield endpoint
+
+
+def _drift(tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], int]:
+    """`fleet drift` of one stack that Graph refuses (exit 4), writing its --json."""
+    from tests.test_fleet import drift_ready
+
+    root = drift_ready(tmp_path, emulator, emulator.add_tenant(bitlocker=False), monkeypatch)
+    emulator.faults.answer("graph", 403, {"error": {"code": "Authorization_RequestDenied", "message": "denied"}})
+    return ["drift", "--project", str(root), "--json", str(tmp_path / "drift.json")], EXIT_FAILED
+
+
+def _summary(tmp_path: Path, _emulator: Emulator, _monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], int]:
+    """`fleet summary` of one shard whose stack differs (exit 3), writing its --markdown."""
+    shard = tmp_path / "shard.json"
+    differs = Outcome("bravo", "t2", declared=False, live=True, action="update", reason="drift", live_read=True)
+    shard.write_text(json.dumps(json_document("drift", EXIT_CHANGES, [differs])))
+    return ["summary", str(shard), "--markdown", str(tmp_path / "summary.md")], EXIT_CHANGES
+
+
+@pytest.mark.parametrize("command", [_drift, _summary], ids=["drift", "summary"])
+@pytest.mark.parametrize("case", FAULTS)
+def test_a_failed_notification_is_one_line_naming_the_host_and_the_exit_code_stands(
+    tmp_path: Path,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    receiver: Receiver,
+    case: str,
+    command: Callable[[Path, Emulator, pytest.MonkeyPatch], tuple[list[str], int]],
+) -> None:
+    fault = FAULTS[case]
+    monkeypatch.setattr(fleet.notify, "DEADLINE_SECONDS", DEADLINE)
+    receiver.hanging = fault.hangs
+    receiver.answers += [fault.answer] if fault.answer else []
+    url = fault.url(receiver.url)
+    argv, code = command(tmp_path, emulator, monkeypatch)
+
+    assert main([*argv, "--notify", url]) == code
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if "notif" in line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"error: {fault.says}")
+    assert "Traceback" not in err
+    check = LeakCheck(roots=[tmp_path])
+    check.add_webhook(receiver.url, "the webhook's path or query")
+    check.printed(" ".join(argv[:1]), out + err)
+    assert check.findings() == []
+
+    record("notify faults", case, "the one stderr line says", f"«{fault.says}»")
+    record("notify faults", case, "exit code", "as without --notify")
+    record("notify faults", case, "secret found", "none")
+
+
+def test_the_leak_scan_finds_any_part_of_a_webhooks_path_or_query(tmp_path: Path) -> None:
+    token, signature = PATH.split("?")[0].rsplit("/", 1)[1], PATH.split("sig=")[1]
+    for printed in (token, signature):
+        check = LeakCheck(roots=[tmp_path])
+        check.add_webhook(f"https://hooks.example{PATH}", "the webhook")
+        check.printed("fleet drift", f"error: endpoint said {printed}")
+        assert check.findings() == ["the webhook in the output of `fleet drift`"], printed
