@@ -35,6 +35,7 @@ _LISTED = 20  # stacks named in a message; the rest are counted
 _FINDS_DIFFERENCES = ("drift", "preview", "report")
 _PARTS = re.compile(r"[/?&=;]")  # what separates a URL's path segments and query names and values
 _SHORTEST_PART = 4  # a shorter part of a URL hides no secret, and cutting it out would garble the answer
+_SLACK_HEADER = 150  # characters a Slack header block holds
 
 
 def needs_notice(command: str, outcomes: Sequence[Outcome]) -> bool:
@@ -109,11 +110,15 @@ def _without_url(text: str, url: httpx.URL) -> str:
 def _lines(outcomes: Sequence[Outcome]) -> list[str]:
     """One plain line per stack that needs a look, at most _LISTED."""
     notable = [o for o in outcomes if o.action != NONE]
-    lines = [
-        one_line(f"{o.stack} ({o.tenant}): " + (f"failed: {o.error}" if o.action == FAILED else _difference(o)), 300)
-        for o in notable[:_LISTED]
-    ]
+    lines = [one_line(_line(o), 300) for o in notable[:_LISTED]]
     return lines + ([f"… and {len(notable) - _LISTED} more"] if len(notable) > _LISTED else [])
+
+
+def _line(outcome: Outcome) -> str:
+    """The stack, whose tenant it is, what happened, and who changed it when the audit log says."""
+    whose = ", ".join(part for part in (outcome.customer, outcome.tenant) if part)
+    what = f"failed: {outcome.error}" if outcome.action == FAILED else _difference(outcome)
+    return f"{outcome.stack} ({whose}): {what}" + (f"; {outcome.changed}" if outcome.changed else "")
 
 
 def _difference(outcome: Outcome) -> str:
@@ -126,16 +131,25 @@ def _json(_command: str, document: dict[str, Any], _outcomes: Sequence[Outcome])
 
 
 def _slack(command: str, _document: dict[str, Any], outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    """An incoming-webhook message: `text` (the notification's fallback) and a section block."""
-    headline = f"bitlocker-policy fleet {command}: {totals(command, outcomes)}"
-    body = "\n".join(f"• {_slack_text(line)}" for line in _lines(outcomes))
-    return {
-        "text": _slack_text(headline),
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{_slack_text(headline)}*"}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": body or "nothing to list"}},
-        ],
-    }
+    """An incoming-webhook message: `text` (the notification's fallback), a header and a section per stack.
+
+    What comes from outside (stack, customer, tenant, reason, Graph's error, who changed it) is
+    sent as `plain_text`, which Slack shows unformatted: no *bold*, _italic_, ~strike~, `code`
+    or links (api.slack.com/reference/surfaces/formatting, "Formatting text for app surfaces";
+    Slack documents no escape for those characters in `mrkdwn`). &, < and > are control
+    characters in every text object there, sent as entities. The fallback `text` is `mrkdwn`
+    and holds no outside text but the command's name. A section per stack keeps each under
+    Slack's 3,000 characters per text (api.slack.com/reference/block-kit/blocks: section; a
+    header holds at most 150).
+    """
+    headline = one_line(f"bitlocker-policy fleet {command}: {totals(command, outcomes)}", _SLACK_HEADER)
+    sections = [{"type": "section", "text": _slack_plain(line)} for line in _lines(outcomes) or ["nothing to list"]]
+    return {"text": _slack_text(headline), "blocks": [{"type": "header", "text": _slack_plain(headline)}, *sections]}
+
+
+def _slack_plain(text: str) -> dict[str, Any]:
+    """A Slack `plain_text` text object, emoji codes left as typed."""
+    return {"type": "plain_text", "text": _slack_text(text), "emoji": False}
 
 
 def _slack_text(text: str) -> str:
@@ -151,25 +165,28 @@ def _teams(command: str, _document: dict[str, Any], outcomes: Sequence[Outcome])
     `attachments` of `contentType` "application/vnd.microsoft.card.adaptive" with `contentUrl`
     null). Card version 1.2, as Microsoft's sample there; Teams renders up to 1.5
     (learn.microsoft.com/microsoftteams/platform/task-modules-and-cards/cards/cards-reference).
+    Every text is a RichTextBlock's TextRun, which renders no Markdown (learn.microsoft.com/
+    adaptive-cards/schema-explorer/text-run, version 1.2), so a Graph error holding
+    `[re-consent](https://…)` or `**` shows as typed; a TextBlock renders bold, italic, lists and
+    links (learn.microsoft.com/adaptive-cards/authoring-cards/text-features).
     """
     card = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
         "version": "1.2",
         "body": [
-            {
-                "type": "TextBlock",
-                "text": f"bitlocker-policy fleet {command}",
-                "weight": "Bolder",
-                "size": "Medium",
-                "wrap": True,
-            },
-            {"type": "TextBlock", "text": totals(command, outcomes), "wrap": True},
-            *({"type": "TextBlock", "text": line, "wrap": True, "spacing": "Small"} for line in _lines(outcomes)),
+            _teams_text(f"bitlocker-policy fleet {command}", {"weight": "Bolder", "size": "Medium"}),
+            _teams_text(totals(command, outcomes)),
+            *(_teams_text(line, spacing="Small") for line in _lines(outcomes)),
         ],
     }
     attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
     return {"type": "message", "attachments": [attachment]}
+
+
+def _teams_text(text: str, style: dict[str, str] | None = None, spacing: str = "Default") -> dict[str, Any]:
+    """A RichTextBlock of one TextRun (in `style`'s weight and size): `text` shown as it is, no Markdown."""
+    return {"type": "RichTextBlock", "spacing": spacing, "inlines": [{"type": "TextRun", "text": text, **(style or {})}]}
 
 
 FORMATS: dict[str, Callable[[str, dict[str, Any], Sequence[Outcome]], dict[str, Any]]] = {

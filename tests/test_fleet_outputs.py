@@ -103,7 +103,7 @@ def test_teams_gets_one_adaptive_card(receiver: Receiver) -> None:
     assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
     card = attachment["content"]
     assert card["type"] == "AdaptiveCard"
-    texts = [block["text"] for block in card["body"]]
+    texts = [run["text"] for block in card["body"] for run in block["inlines"]]
     assert "7 stacks: 5 converged, 1 differ, 1 failed" in texts
     assert any(text.startswith("charlie (t3): failed: Graph denied GET") for text in texts)
 
@@ -113,7 +113,7 @@ def test_slack_gets_text_and_blocks_with_its_control_characters_escaped(receiver
     assert notify(receiver.url, "slack", "drift", {}, [hostile]) is None
     (post,) = receiver.posts
     assert post["text"] == "bitlocker-policy fleet drift: 1 stack: 0 converged, 1 failed"
-    assert "&lt;!channel&gt; (t): failed: a &amp; b" in post["blocks"][1]["text"]["text"]
+    assert post["blocks"][1]["text"] == {"type": "plain_text", "text": "&lt;!channel&gt; (t): failed: a &amp; b", "emoji": False}
 
 
 def test_json_gets_the_json_document(receiver: Receiver) -> None:

@@ -3,6 +3,7 @@
 Each fault runs through `fleet drift` (a stack Graph refuses: exit 4) and `fleet summary` (a
 shard that differs: exit 3) against a local endpoint whose path and query are a webhook's
 secret; the leak scan then looks for any part of them in what the run printed and wrote.
+The payload tests send every outside field of a row, hostile, to the Teams and Slack formats.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import fleet.notify
 from fleet.__main__ import main
+from fleet.notify import FORMATS
 from fleet.outcome import EXIT_CHANGES, EXIT_FAILED, Outcome
 from fleet.report import json_document
 from tests.emulator import Emulator
@@ -169,3 +172,53 @@ def test_the_leak_scan_finds_any_part_of_a_webhooks_path_or_query(tmp_path: Path
         check.add_webhook(f"https://hooks.example{PATH}", "the webhook")
         check.printed("fleet drift", f"error: endpoint said {printed}")
         assert check.findings() == ["the webhook in the output of `fleet drift`"], printed
+
+
+# -- what a chat shows: outside text carries no link, emphasis or mention -----------------------------
+LINK = "[re-consent here](https://evil.example/consent)"
+HOSTILE = f"{LINK} **now** *bold* _it_ ~gone~ `code` <https://evil.example|click> <!channel> &amp;"
+FIELDS = {
+    "stack": {"stack": HOSTILE},
+    "customer": {"customer": HOSTILE},
+    "tenant": {"tenant": HOSTILE},
+    "reason": {"reason": HOSTILE, "action": "update"},
+    "Graph's error": {"error": HOSTILE},
+    "who changed it": {"changed": f"changed by {HOSTILE}", "action": "update"},
+}
+
+
+def _row(field: dict[str, Any]) -> Outcome:
+    return Outcome(**{"stack": "s", "tenant": "t", "action": "failed", "error": "e", **field})
+
+
+def _texts(payload: Any) -> Iterator[tuple[dict[str, Any], str]]:
+    """Every (object, text) pair in a payload, however deep."""
+    if isinstance(payload, dict):
+        if isinstance(payload.get("text"), str):
+            yield payload, payload["text"]
+        for value in payload.values():
+            yield from _texts(value)
+    elif isinstance(payload, list):
+        for value in payload:
+            yield from _texts(value)
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_teams_shows_outside_text_as_typed(field: str) -> None:
+    card = FORMATS["teams"]("drift", {}, [_row(FIELDS[field])])["attachments"][0]["content"]
+    assert {block["type"] for block in card["body"]} == {"RichTextBlock"}  # a TextBlock would render Markdown
+    runs = [(owner, text) for owner, text in _texts(card)]
+    assert all(owner["type"] == "TextRun" for owner, _ in runs)
+    assert any(LINK in text for _, text in runs)  # delivered as characters, not as a link
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_slack_shows_outside_text_unformatted(field: str) -> None:
+    message = FORMATS["slack"]("drift", {}, [_row(FIELDS[field])])
+    blocks = [(owner, text) for owner, text in _texts(message["blocks"])]
+    assert all(owner["type"] == "plain_text" for owner, _ in blocks)  # no *bold*, _italic_, ~strike~, `code`, links
+    assert not any("<" in text or ">" in text for _, text in blocks)  # no <link|text>, no <!channel>
+    assert any("&lt;!channel&gt;" in text and "&amp;amp;" in text for _, text in blocks)
+    assert message["text"] == "bitlocker-policy fleet drift: 1 stack: 0 " + (
+        "converged, 1 differ" if FIELDS[field].get("action") == "update" else "converged, 1 failed"
+    )
