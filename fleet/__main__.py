@@ -50,6 +50,7 @@ from .policy import project_baseline, verdict, with_verdict
 from .report import json_document, write_pages
 from .run import Work, run_all
 from .selection import changed_stacks, matching, shard_of
+from .shards import read_documents
 from .stacks import StackFile, find_stacks, resolve_tenants, shared_tenants
 from .summary import markdown_summary
 
@@ -171,20 +172,14 @@ def finish(args: argparse.Namespace, outcomes: list[Outcome], started: datetime 
 
 
 def summarize(args: argparse.Namespace) -> int:
-    """`summary`: the --json documents of one command's shards, as one run (one comment, one alert)."""
+    """`summary`: the --json documents of one command's shards, as one run (one comment, one alert);
+    the exit code is the one their rows make."""
     try:
-        documents = [json.loads(path.read_text()) for path in args.documents]
-        commands = {str(document["command"]) for document in documents}
-        if commands & {"report", "history"}:
-            raise ValueError("summary merges drift, preview, up and refresh documents, not report or history")
-        outcomes = [Outcome.from_json(row) for document in documents for row in document["stacks"]]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        fail(f"cannot read the shards' --json documents: {one_line(str(error))}")
+        args.command, outcomes = read_documents(args.documents)
+    except ValueError as error:
+        fail(str(error))
         return EXIT_CONFIG
-    if len(commands) != 1:
-        fail(f"the documents come from different commands ({', '.join(sorted(commands))}): summarize one at a time")
-        return EXIT_CONFIG
-    args.command, args.shard = commands.pop(), None
+    args.shard = None
     return finish(args, outcomes, None)
 
 

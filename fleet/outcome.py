@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, fields
+from functools import cache
+from types import NoneType, UnionType
+from typing import Any, get_args, get_type_hints
 
 from providers.properties import SettingProperties, StackOutputs
 from providers.settings import value_text
 
 __all__ = [
+    "ACTIONS",
     "ALREADY_THERE",
     "EXIT_CHANGES",
     "EXIT_CONFIG",
@@ -22,6 +26,7 @@ __all__ = [
     "UPDATE",
     "Outcome",
     "exit_code",
+    "json_type",
     "totals",
     "why_update",
 ]
@@ -39,6 +44,7 @@ NONE = "none"
 UPDATE = "update"
 RECORD = "record"  # the stack records a tenant that already has the declared value: no PATCH
 FAILED = "failed"
+ACTIONS = (NONE, UPDATE, RECORD, FAILED)
 
 
 @dataclass
@@ -70,29 +76,125 @@ class Outcome:
 
     def to_json(self) -> dict[str, Any]:
         """The row for `--json` (camelCase, as pipelines' other JSON is)."""
-        row = asdict(self)
-        row["requestId"] = row.pop("request_id")
-        row["liveRead"] = row.pop("live_read")
-        row["lastPatchAt"] = row.pop("last_patch_at")
-        row["lastPatchRequestId"] = row.pop("last_patch_request_id")
+        row = {_JSON_NAMES.get(name, name): value for name, value in asdict(self).items()}
         row["seconds"] = round(self.seconds, 3)
         return row
 
     @classmethod
-    def from_json(cls, row: dict[str, Any]) -> Outcome:
-        """A row `to_json` wrote (a shard's `--json`), back as an outcome; ValueError when it is not one."""
+    def from_json(cls, row: object) -> Outcome:
+        """A row `to_json` wrote (a shard's `--json`), back as an outcome; else ValueError(".KEY is …, not …"):
+        a key `to_json` never writes, a value of another type, an unknown action."""
         if not isinstance(row, dict):
-            raise ValueError(f"not a fleet row: {type(row).__name__}")
-        try:
-            names = {
-                "requestId": "request_id",
-                "liveRead": "live_read",
-                "lastPatchAt": "last_patch_at",
-                "lastPatchRequestId": "last_patch_request_id",
-            }
-            return cls(**{names.get(key, key): value for key, value in row.items()})
-        except TypeError as error:
-            raise ValueError(f"not a fleet row: {error}") from None
+            raise ValueError(f" is {json_type(row)}, not an object")
+        kinds = _row_kinds()
+        for key, value in row.items():
+            wrong = _wrong(value, kinds[key]) if key in kinds else " is not a key of a fleet row"
+            if wrong:
+                raise ValueError(f".{str(key)[:40]}{wrong}")
+        missing = [key for key in ("stack", "tenant") if key not in row]
+        if missing:
+            raise ValueError(f".{missing[0]} is missing")
+        if not row["stack"]:
+            raise ValueError(".stack is empty")
+        if row.get("action", NONE) not in ACTIONS:
+            raise ValueError(f".action is {row['action']!r:.40}, not one of {', '.join(ACTIONS)}")
+        if not 0 <= row.get("seconds", 0) < math.inf:  # NaN fails too
+            raise ValueError(f".seconds is {row['seconds']}, not a duration")
+        names = {json_name: name for name, json_name in _JSON_NAMES.items()}
+        return cls(**{names.get(str(key), str(key)): value for key, value in row.items()})
+
+
+# The JSON names of the fields that are not camelCase already.
+_JSON_NAMES = {
+    "request_id": "requestId",
+    "live_read": "liveRead",
+    "last_patch_at": "lastPatchAt",
+    "last_patch_request_id": "lastPatchRequestId",
+}
+
+
+@dataclass(frozen=True)
+class _Object:
+    """A JSON object with exactly these keys, each of these JSON types (or a list of such objects); null allowed."""
+
+    keys: dict[str, tuple[type, ...]]
+    many: bool = False
+
+
+_Kind = tuple[type, ...] | _Object
+# The objects a row holds: its exception (fleet/policy.py with_verdict) and its changes (fleet/history.py history_rows).
+_EXCEPTION = _Object({"reason": (str,), "approvedBy": (str,), "expires": (str,), "daysLeft": (int,)})
+_CHANGES = _Object(
+    {
+        "at": (str, NoneType),
+        "from": (bool, NoneType),
+        "to": (bool, NoneType),
+        "by": (str,),
+        "ours": (bool,),
+        "requestId": (str, NoneType),
+    },
+    many=True,
+)
+
+
+@cache
+def _row_kinds() -> dict[str, _Kind]:
+    """Each JSON key of a row and its JSON types, from the field's annotation (a float may be written as an integer)."""
+    hints = get_type_hints(Outcome)
+    kinds: dict[str, _Kind] = {}
+    for field in fields(Outcome):
+        types = get_args(hints[field.name]) if isinstance(hints[field.name], UnionType) else (hints[field.name],)
+        kind = tuple(json for given in types for json in ((int, float) if given is float else (given,)))
+        kinds[_JSON_NAMES.get(field.name, field.name)] = kind
+    return kinds | {"exception": _EXCEPTION, "history": _CHANGES}
+
+
+def _wrong(value: object, kind: _Kind) -> str | None:
+    """Why `value` is not of `kind` (" is a string, not a number", ".daysLeft is null, …"), or None."""
+    if isinstance(kind, _Object):
+        if value is None:
+            return None
+        if kind.many and not isinstance(value, list):
+            return f" is {json_type(value)}, not a list or null"
+        for index, item in enumerate(value if isinstance(value, list) and kind.many else [value]):
+            where = f"[{index}]" if kind.many else ""
+            if not isinstance(item, dict):
+                return f"{where} is {json_type(item)}, not an object"
+            if set(item) != set(kind.keys):
+                return f"{where} has keys {', '.join(sorted(map(str, item)))[:80]}, not {', '.join(kind.keys)}"
+            wrong = next((f"{where}.{key}{w}" for key, types in kind.keys.items() if (w := _wrong(item[key], types))), None)
+            if wrong:
+                return wrong
+        return None
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in kind):
+        return f" is {json_type(value)}, not {' or '.join(dict.fromkeys(_JSON_TYPES[given] for given in kind))}"
+    if isinstance(value, str) and not _encodable(value):
+        return " holds a lone surrogate, which is no character (UTF-8 cannot carry it)"
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_JSON_TYPES = {
+    NoneType: "null",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "an object",
+}
+
+
+def json_type(value: object) -> str:
+    """A JSON value's type, as a message names it."""
+    return _JSON_TYPES.get(type(value), type(value).__name__)
 
 
 NEVER_DEPLOYED = "never deployed"

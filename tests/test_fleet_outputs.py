@@ -231,7 +231,9 @@ def test_a_summary_notifies_once_for_all_shards(tmp_path: Path, receiver: Receiv
 def test_a_summary_refuses_documents_it_cannot_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "bad.json").write_text('{"command": "preview", "stacks": [{"stack": "a", "colour": "red"}]}')
     assert main(["summary", str(tmp_path / "bad.json")]) == 2
-    assert "cannot read the shards' --json documents: not a fleet row" in capsys.readouterr().err
+    assert "bad.json is not the --json document of a fleet run: stacks[0].colour is not a key" in capsys.readouterr().err
+    assert main(["summary", str(tmp_path / "missing.json")]) == 2
+    assert f"error: cannot read the document {tmp_path / 'missing.json'}: No such file or directory" in capsys.readouterr().err
     mixed = shard_documents(tmp_path)
     mixed[1].write_text(json.dumps(json_document("drift", 0, [])))
     assert main(["summary", *map(str, mixed)]) == 2
