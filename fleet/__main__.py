@@ -47,7 +47,7 @@ from .outcome import (
     exit_code,
 )
 from .policy import project_baseline, verdict, with_verdict
-from .report import json_document, write_pages
+from .report import json_document, remove_stale_pages, write_pages
 from .run import Work, run_all
 from .selection import changed_stacks, matching, shard_of
 from .shards import read_documents
@@ -213,7 +213,11 @@ def write_results(args: argparse.Namespace, code: int, outcomes: list[Outcome], 
                 _write(target, render())
         if args.command == "report":
             written = write_pages(args.out, args.format, outcomes, started or datetime.now(UTC))
-            print(f"report: {len(written) - 1} tenant pages and {written[-1]}", file=sys.stderr)
+            removed = ", ".join(path.name for path in remove_stale_pages(args.out, written))
+            line = f"report: {len(written) - 1} tenant pages and {written[-1]}" + (
+                f"; removed earlier pages: {removed}" if removed else ""
+            )
+            print(one_line(line, limit=10_000), file=sys.stderr)
     except OSError as error:
         fail(f"could not write {error.filename}: {error.strerror}")
         code = EXIT_FAILED

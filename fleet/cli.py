@@ -6,10 +6,12 @@ import argparse
 import os
 import re
 import sys
+import unicodedata
 from pathlib import Path
 
 from .engine import LOCK_WAIT_MAX_SECONDS
 from .notify import FORMATS
+from .report import out_problem
 from .selection import Shard, parse_shard
 from .version import version
 
@@ -46,6 +48,14 @@ def _shard(text: str) -> Shard:
         return parse_shard(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a shard I/N with 1 <= I <= N") from None
+
+
+def _directory(text: str) -> Path:
+    if not text.strip():  # Path("") is the current directory
+        raise argparse.ArgumentTypeError("is empty: name a directory for the pages (default: bitlocker-report)")
+    if any(unicodedata.category(char) in ("Cc", "Cf") for char in text):
+        raise argparse.ArgumentTypeError("holds a control or format character: name a directory in plain characters")
+    return Path(text)
 
 
 def _workers(text: str) -> int:
@@ -125,7 +135,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     commands.add_parser("refresh", parents=[selection, running, engine], help="pulumi refresh of every stack")
     commands.add_parser("history", parents=[selection, running], help="each tenant's last changes of the setting, and by whom")
     report = commands.add_parser("report", parents=[selection, running], help="drift, as a page per customer")
-    report.add_argument("--out", type=Path, default=Path("bitlocker-report"), metavar="DIR", help="the pages' directory")
+    report.add_argument("--out", type=_directory, default=Path("bitlocker-report"), metavar="DIR", help="the pages' directory")
     report.add_argument("--format", choices=PAGE_FORMATS, default="html", help="html (default) or md")
     consent = commands.add_parser("consent-urls", parents=[selection], help="each stack's admin-consent URL")
     consent.add_argument(
@@ -144,6 +154,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
             f"report --out is a directory (a page per tenant and an index, as --format {args.format}), "
             f"not a {args.out.suffix} file: name a directory"
         )
+    if args.command == "report" and (problem := out_problem(args.out)):
+        parser.error(problem)
     args.stacks = [glob.strip() for given in getattr(args, "stacks", None) or ["*"] for glob in given.split(",") if glob.strip()]
     if args.command == "matrix" and args.shards and args.shard:
         parser.error("matrix takes --shards N (the legs) or --shard I/N (one leg's stacks), not both")

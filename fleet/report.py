@@ -1,30 +1,49 @@
 """The fleet's results for people and pipelines: the `--json` document, and `report`'s pages.
 
-`report --out DIR` writes a page per tenant, `DIR/STACK.html` (or `.md`), for the customer:
+`report --out DIR` writes a page per tenant, `DIR/STACK.html` (or `.md`, see `page_names`), for the customer:
 in their words, not Pulumi's (no stack, drift or declaration), what the setting means, what
 was agreed and what the tenant has now. `DIR/index.html` (or `index.md`) is the service
 provider's: every tenant, with the stack and the full cause of anything that failed.
 Every value from outside (names, Graph's words) is escaped (fleet/escape.py).
+
+The pages never leave DIR: each is written to a new file in DIR and renamed over its page
+(rename(2) replaces a symbolic link, never follows it), a page name is unique under case
+folding (macOS and Windows fold case), and a file the report did not write (it has no
+generator marker) is neither overwritten nor removed. Pages of stacks this run did not
+select are removed, so that DIR holds this run's fleet only.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import os
 import re
+import secrets
+import stat
 import urllib.parse
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from providers.stack_config import is_stack_name
 
 from .display import note_text
 from .escape import for_html, for_markdown
 from .outcome import FAILED, UPDATE, Outcome, totals
 from .version import version
 
-__all__ = ["json_document", "page_name", "write_pages"]
+__all__ = ["json_document", "out_problem", "page_names", "remove_stale_pages", "write_pages"]
 
 TITLE = "BitLocker recovery keys"
+GENERATOR = "bitlocker-policy"  # the pages' marker: the report overwrites and removes only files that carry it
+_MARKERS = {".html": f'<meta name="generator" content="{GENERATOR}">', ".md": f"<!-- generator: {GENERATOR} -->"}
+_MARKER_WITHIN = 512  # bytes: where a page carries its marker
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9_-]")  # what a page name made from a stack's name keeps
 _OUR_APP = re.compile(r"this product's app \(.*\)(?= at )")  # providers/audit.py's words for our own change
 _STYLE = """
 :root{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;line-height:1.45}
@@ -53,9 +72,9 @@ class _Page:
 
     def document(self, title: str, blocks: list[str], *, wide: bool = False) -> str:
         if self.suffix == ".md":
-            return "\n\n".join([f"# {self.escape(title)}", *blocks]) + "\n"
+            return "\n\n".join([_MARKERS[".md"], f"# {self.escape(title)}", *blocks]) + "\n"
         return (
-            f'<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8">'
+            f'<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8">{_MARKERS[".html"]}'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{self.escape(title)}</title>\n<style>{_STYLE}</style></head>\n"
             f"<body><main{' class=wide' if wide else ''}>\n<h1>{self.escape(title)}</h1>\n"
@@ -110,24 +129,128 @@ def json_document(command: str, code: int, outcomes: Sequence[Outcome]) -> dict[
     return {"command": command, "exitCode": code, "stacks": [outcome.to_json() for outcome in outcomes]}
 
 
+def out_problem(directory: Path) -> str | None:
+    """Why `report --out` cannot hold the pages (a symbolic link, not a directory), or None."""
+    try:
+        found = directory.lstat()
+    except FileNotFoundError:
+        return None  # made when the pages are written
+    except OSError as error:
+        return f"report --out {directory} cannot be used: {error.strerror}"
+    if stat.S_ISLNK(found.st_mode):
+        link = "is a symbolic link: name the directory it points to (pages are never written through a link)"
+        return f"report --out {directory} {link}"
+    if not stat.S_ISDIR(found.st_mode):
+        return f"report --out {directory} exists and is not a directory: name a directory"
+    return None
+
+
 def write_pages(directory: Path, page_format: str, outcomes: Sequence[Outcome], checked: datetime) -> list[Path]:
-    """A page per tenant and the index, in `page_format` (html or md); the files written."""
+    """A page per tenant and the index, in `page_format` (html or md); the files written, the index last.
+
+    Every page is checked before the first is written: an OSError names the page that cannot be.
+    """
     page = _Page(f".{page_format}")
-    directory.mkdir(parents=True, exist_ok=True)
+    names = page_names([outcome.stack for outcome in outcomes], page.suffix)
     when = checked.strftime("%Y-%m-%d %H:%M UTC")
-    written = []
-    for outcome in outcomes:
-        path = directory / page_name(outcome.stack, page.suffix)
-        path.write_text(_customer_page(page, outcome, when))
-        written.append(path)
-    index = directory / f"index{page.suffix}"
-    index.write_text(_index(page, outcomes, when))
-    return [*written, index]
+    pages = {names[outcome.stack]: _customer_page(page, outcome, when) for outcome in outcomes}
+    pages[f"index{page.suffix}"] = _index(page, outcomes, names, when)
+    directory.mkdir(parents=True, exist_ok=True)
+    with _opened(directory) as folder:
+        for name in pages:
+            _check_replaceable(folder, directory / name)
+        for name, text in pages.items():
+            _replace(folder, name, text.encode())
+    return [directory / name for name in pages]
 
 
-def page_name(stack: str, suffix: str) -> str:
-    """A tenant's page: STACK.html, except for a stack named `index`, whose name the provider's index takes."""
-    return f"{'stack-index' if stack.lower() == 'index' else stack}{suffix}"
+def remove_stale_pages(directory: Path, kept: Sequence[Path]) -> list[Path]:
+    """Remove the pages in `directory` that the report wrote earlier but not now (stacks no longer
+    selected, the other format); the files removed. A file without the marker is left alone."""
+    removed = []
+    with _opened(directory) as folder:
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(tuple(_MARKERS)) and directory / name not in kept and _is_page(folder, name):
+                os.unlink(name, dir_fd=folder)
+                removed.append(directory / name)
+    return removed
+
+
+def page_names(stacks: Sequence[str], suffix: str) -> dict[str, str]:
+    """Each stack's page: STACK.html; or STACK~HASH.html for a name that is `index` in any case, differs
+    from another stack's only in case, or is no stack name Pulumi accepts (only its safe characters kept).
+    No plain name holds `~`, so the two kinds never meet; OSError when two pages would still be one file."""
+    folded = Counter(stack.casefold() for stack in set(stacks))
+    names = {}
+    for stack in stacks:
+        plain = is_stack_name(stack) and folded[stack.casefold()] == 1 and stack.casefold() != "index"
+        digest = hashlib.sha256(stack.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        names[stack] = f"{stack}{suffix}" if plain else f"{_UNSAFE_IN_NAME.sub('-', stack)[:60]}~{digest}{suffix}"
+    taken = Counter(name.casefold() for name in [*names.values(), f"index{suffix}"])
+    for stack, name in names.items():
+        if taken[name.casefold()] > 1:
+            raise FileExistsError(errno.EEXIST, f"two stacks' pages would be one file (one is {stack!r})", name)
+    return names
+
+
+@contextmanager
+def _opened(directory: Path) -> Iterator[int]:
+    """The directory, opened without following a symbolic link (its pages are then reached through it)."""
+    try:
+        folder = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as error:
+        if error.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        raise NotADirectoryError(error.errno, "not a directory but a link or a file: name a directory", str(directory)) from None
+    try:
+        yield folder
+    finally:
+        os.close(folder)
+
+
+def _check_replaceable(folder: int, path: Path) -> None:
+    """OSError unless `path` is absent or a page the report wrote (never a link, a directory, someone's file)."""
+    try:
+        found = os.lstat(path.name, dir_fd=folder)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(found.st_mode):
+        raise FileExistsError(
+            errno.EEXIST, "a symbolic link is there: remove it (pages are never written through a link)", str(path)
+        )
+    if not stat.S_ISREG(found.st_mode) or not _is_page(folder, path.name):
+        raise FileExistsError(
+            errno.EEXIST, "a file the report did not write is there: move it away or choose another --out", str(path)
+        )
+
+
+def _is_page(folder: int, name: str) -> bool:
+    """Whether `name` is a regular file that carries a page's marker near its start."""
+    try:
+        handle = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+    except OSError:
+        return False  # a link (ELOOP), gone, unreadable
+    try:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            return False
+        head = os.read(handle, _MARKER_WITHIN).decode("utf-8", "replace")
+    finally:
+        os.close(handle)
+    return any(marker in head for marker in _MARKERS.values())
+
+
+def _replace(folder: int, name: str, content: bytes) -> None:
+    """Write a new file in the directory, then rename it over `name` (a reader sees the old page or the new)."""
+    temporary = f".{name}.{secrets.token_hex(4)}.tmp"
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=folder)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(content)
+        os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temporary, dir_fd=folder)
+        raise
 
 
 def _allowed(value: bool | None) -> str:
@@ -193,7 +316,7 @@ def _exception(outcome: Outcome) -> list[tuple[str, str]]:
     return [("Agreed exception", f"{found['reason']} (approved by {found['approvedBy']} until {found['expires']})")]
 
 
-def _index(page: _Page, outcomes: Sequence[Outcome], when: str) -> str:
+def _index(page: _Page, outcomes: Sequence[Outcome], names: dict[str, str], when: str) -> str:
     """The service provider's index: every tenant, its stack, its status and the full cause of a failure."""
     rows = []
     for outcome in outcomes:
@@ -209,7 +332,7 @@ def _index(page: _Page, outcomes: Sequence[Outcome], when: str) -> str:
                 f"{status}: {note}" if note else status,
             )
         )
-    links = [page_name(outcome.stack, page.suffix) for outcome in outcomes]
+    links = [names[outcome.stack] for outcome in outcomes]
     blocks = [
         page.paragraph(f"Checked {when}. {totals('report', outcomes)}.", "lead"),
         page.table(("customer", "stack", "tenant", "agreed", "now", "status"), rows, links),
