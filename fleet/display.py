@@ -98,7 +98,7 @@ def print_summary(console: Console, command: str, outcomes: Sequence[Outcome]) -
 
     A note is one line however narrow the terminal (soft wrap), so that a log holds it whole.
     """
-    table = Table(title=f"fleet {command}", title_justify="left")
+    table = Table(title=for_terminal(f"fleet {command}"), title_justify="left")
     for column in ("stack", "tenant", "declared", "live", "action", "s"):
         table.add_column(column, overflow="fold", justify="right" if column == "s" else "left")
     style = {FAILED: "red", UPDATE: "yellow"}
@@ -126,7 +126,7 @@ def print_summary(console: Console, command: str, outcomes: Sequence[Outcome]) -
 
 def print_history(console: Console, command: str, outcomes: Sequence[Outcome]) -> None:
     """`fleet history`: a row per change (stack, when, from, to, by), then the notes (failures, why unknown)."""
-    table = Table(title=f"fleet {command}", title_justify="left")
+    table = Table(title=for_terminal(f"fleet {command}"), title_justify="left")
     for column in ("stack", "when (UTC)", "from", "to", "by"):
         table.add_column(column, overflow="fold")
     notes = [for_terminal(f"{outcome.stack}: {note_text(outcome)}") for outcome in outcomes if outcome.error]

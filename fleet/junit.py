@@ -3,11 +3,14 @@
 
 A tenant that differs from its stack (drift, a declared change not applied yet) and a stack
 that failed are failures, each with its reason and request-id; a stack `up` converged passes.
-Text from outside is made one plain line first: XML 1.0 cannot carry control characters.
+Every text in it (names, messages, details) is made one plain line, and what XML 1.0 forbids
+besides (lone surrogates, U+FFFE, U+FFFF; https://www.w3.org/TR/xml/#charsets) becomes U+FFFD:
+a parser refuses a document that holds any of them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from xml.etree import ElementTree as ET
@@ -20,6 +23,8 @@ from .outcome import FAILED, UPDATE, Outcome, totals
 __all__ = ["junit_xml"]
 
 _FINDS_DIFFERENCES = ("drift", "preview", "report")  # read-only commands: a difference is what they report
+# Not a Char of XML 1.0 (https://www.w3.org/TR/xml/#NT-Char).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def junit_xml(command: str, outcomes: Sequence[Outcome], started: datetime | None = None) -> bytes:
@@ -27,13 +32,19 @@ def junit_xml(command: str, outcomes: Sequence[Outcome], started: datetime | Non
     failing = [outcome for outcome in outcomes if _failure(command, outcome)]
     seconds = f"{sum(outcome.seconds for outcome in outcomes):.3f}"
     counts = {"tests": str(len(outcomes)), "failures": str(len(failing)), "errors": "0", "time": seconds}
-    root = ET.Element("testsuites", {"name": f"bitlocker-policy fleet {command}", **counts})  # no `skipped` here: junit-10.xsd
-    suite = ET.SubElement(root, "testsuite", {"name": f"fleet {command}: {totals(command, outcomes)}", **counts, "skipped": "0"})
+    root = ET.Element("testsuites", {"name": _text(f"bitlocker-policy fleet {command}"), **counts})  # no `skipped`: junit-10.xsd
+    suite = ET.SubElement(
+        root, "testsuite", {"name": _text(f"fleet {command}: {totals(command, outcomes)}"), **counts, "skipped": "0"}
+    )
     if started:
         suite.set("timestamp", started.isoformat(timespec="seconds"))
     for outcome in outcomes:
         case = ET.SubElement(
-            suite, "testcase", classname=f"bitlocker-policy.{command}", name=_text(outcome.stack), time=f"{outcome.seconds:.3f}"
+            suite,
+            "testcase",
+            classname=_text(f"bitlocker-policy.{command}"),
+            name=_text(outcome.stack),
+            time=f"{outcome.seconds:.3f}",
         )
         failure = _failure(command, outcome)
         if failure:
@@ -65,4 +76,5 @@ def _details(outcome: Outcome) -> str:
 
 
 def _text(text: str) -> str:
-    return one_line(text, limit=10_000)
+    """One line of characters XML 1.0 allows."""
+    return _NOT_XML.sub("\ufffd", one_line(text, limit=10_000))

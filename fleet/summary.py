@@ -25,7 +25,12 @@ LISTED = 100
 def markdown_summary(command: str, code: int, outcomes: Sequence[Outcome], shard: Shard | None = None) -> str:
     """The summary of one run (one shard's, with `shard`), as Markdown."""
     part = f" (shard {shard[0]}/{shard[1]})" if shard else ""
-    lines = [MARKER, f"### bitlocker-policy: fleet {command}{part}", "", f"{totals(command, outcomes)} (exit code {code})."]
+    lines = [
+        MARKER,
+        f"### bitlocker-policy: fleet {for_markdown(command)}{part}",
+        "",
+        f"{totals(command, outcomes)} (exit code {code}).",
+    ]
     notable = [outcome for outcome in outcomes if outcome.action != NONE]
     if notable:
         lines += ["", "| stack | tenant | declared | live | what happens | request-id |", "|---|---|---|---|---|---|"]
