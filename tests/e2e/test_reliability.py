@@ -28,6 +28,10 @@ from tests.emulator.state import Faults
 from tests.support.engine import REPO, Deployment, NewStack, Run
 from tests.support.processes import session_members, stop, wait_until_gone
 from tests.support.reliability_doc import Document, Section, record
+from tests.test_attribution_faults import ATTRIBUTION_FAULTS
+from tests.test_notify import NOTIFY_FAULTS
+from tests.test_report_files import PAGE_NAMES
+from tests.test_summary_documents import SUMMARY_DOCUMENTS
 
 pytestmark = pytest.mark.engine
 
@@ -545,5 +549,9 @@ DOCUMENT = Document(
     {
         "faults": Section("", "", tuple(FAULTS), OPERATIONS, _fault_totals, case_column="fault"),
         **{name: SECTIONS[name] for name in ("config forms", "exclusion", "signals", "bad input", "hostile answers")},
+        "attribution faults": ATTRIBUTION_FAULTS,
+        "notify faults": NOTIFY_FAULTS,
+        "page names": PAGE_NAMES,
+        "summary documents": SUMMARY_DOCUMENTS,
     },
 )
