@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -23,11 +27,35 @@ class OidcIssuer:
     url: str
     key: rsa.RSAPrivateKey
 
-    def token(self, subject: str, audience: str = EXCHANGE_AUDIENCE, lifetime: int = 600) -> str:
-        """A signed ID token for `subject`."""
+    def token(
+        self, subject: str, audience: str = EXCHANGE_AUDIENCE, lifetime: int = 600, extra: Mapping[str, Any] | None = None
+    ) -> str:
+        """A signed ID token for `subject`, with the issuer's `extra` claims."""
         now = int(time.time())
         claims = {"iss": self.url, "sub": subject, "aud": audience, "iat": now, "nbf": now, "exp": now + lifetime}
+        claims = {**(extra or {}), **claims}
         return jwt.encode(claims, self.key, algorithm="RS256")
+
+
+# GitHub's default subject, name-based or immutable: repo:OWNER[@OWNER_ID]/REPO[@REPO_ID]:CONTEXT
+# (docs.github.com/actions/reference/security/oidc, "Immutable subject claims").
+_GITHUB_SUBJECT = re.compile(r"repo:(?P<owner>[^/@:]+)(?:@(?P<owner_id>\d+))?/(?P<repo>[^/@:]+)(?:@(?P<repo_id>\d+))?:.+")
+
+
+def github_claims(subject: str) -> dict[str, str]:
+    """The repository claims GitHub's ID token carries beside `sub`: `repository`, `repository_owner` and their
+    immutable ids `repository_owner_id`, `repository_id`, as strings (docs.github.com/actions/reference/security/oidc,
+    "Understanding the OIDC token"). The ids are the subject's own when it has them, else stable ones made from the names."""
+    matched = _GITHUB_SUBJECT.fullmatch(subject)
+    if matched is None:
+        return {}
+    owner, repo = matched["owner"], matched["repo"]
+    return {
+        "repository": f"{owner}/{repo}",
+        "repository_owner": owner,
+        "repository_owner_id": matched["owner_id"] or str(zlib.crc32(owner.encode()) % 10**8),
+        "repository_id": matched["repo_id"] or str(zlib.crc32(f"{owner}/{repo}".encode()) % 10**9),
+    }
 
 
 def authenticate(app: App, form: dict[str, str], token_endpoint: str, issuer: OidcIssuer) -> Refusal | None:

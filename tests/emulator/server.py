@@ -29,7 +29,7 @@ import trustme
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .audit import AUDIT_ROLE, QueryError
-from .entra import EXCHANGE_AUDIENCE, OidcIssuer, authenticate
+from .entra import EXCHANGE_AUDIENCE, OidcIssuer, authenticate, github_claims
 from .policy import BITLOCKER, apply_patch
 from .state import READ_ROLES, WRITE_ROLE, Directory, Fault, IssuedToken, Recorded, Tenant
 
@@ -117,8 +117,9 @@ class Emulator:
             tenant.policy["defaultUserRolePermissions"].pop(BITLOCKER, None)
 
     def oidc_token(self, subject: str, audience: str = EXCHANGE_AUDIENCE) -> str:
-        """A signed OIDC token from this emulator's issuer (a CI system's ID token)."""
-        token = self.issuer.token(subject, audience)
+        """A signed OIDC token from this emulator's issuer (a CI system's ID token; GitHub's repository claims
+        beside a subject of GitHub's form)."""
+        token = self.issuer.token(subject, audience, extra=github_claims(subject))
         self._minted.append(token)
         return token
 
