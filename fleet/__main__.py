@@ -25,6 +25,7 @@ from providers.session import new_http_client
 from providers.settings import DESIRED_VALUE, declared_value
 from providers.stack_config import config_dir
 
+from . import doctor
 from .cli import STDOUT, parse
 from .consent import consent_url
 from .display import LiveProgress, print_history, print_summary
@@ -77,9 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         return summarize(args)
     every = find_stacks(args.project)
     stacks = matching(every, args.stacks, args.shard)
-    if not stacks and not args.shard:
+    if not stacks and not args.shard and not getattr(args, "tenant", None):
         fail(no_match(args.project, args.stacks, [stack.name for stack in every]))
         return EXIT_CONFIG
+    if args.command == "doctor":  # a tenant (--tenant) or each stack's, checked: fleet/doctor.py
+        return doctor.run(args, stacks, Engine(args.project, declare, say=partial(say, "note")).secret_config)
     changed = stacks
     if getattr(args, "changed_since", None):
         try:

@@ -34,12 +34,13 @@ USAGE = """\
   report         `drift`, written as a page per customer and an index (--out DIR, --format html|md)
   consent-urls   the admin-consent URL of each stack's app in its tenant (--client-id: these apps)
   summary        shards' --json documents as one run: one --markdown, --junit, --notify for them all
+  doctor         what the product assumes about a tenant (--tenant) or each stack's, checked: what it saw
 
 Exit codes: 0 converged (or done); 2 nothing ran (bad arguments, no stack matched, two
 stacks on one tenant, a backend that cannot be used); 3 drift, preview, report or refresh
 found a tenant that differs from its stack, or a stack that breaks the baseline rule; 4 some
 stack failed, its tenant unresolvable included (the others still ran; the table
-says which and why); 130 interrupted (Ctrl-C).
+says which and why); 130 interrupted (Ctrl-C). doctor: 0 no check found a problem, 3 one did.
 """
 
 
@@ -147,6 +148,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     summary = commands.add_parser("summary", parents=[results], help="the --json documents of shards, as one run")
     summary.add_argument("documents", nargs="+", type=Path, metavar="FILE", help="`--json` documents of one command's shards")
 
+    doctor = commands.add_parser("doctor", parents=[selection], help="check what the product assumes about each tenant")
+    doctor.add_argument("--tenant", metavar="TENANT", help="this tenant, with settings from the environment (no stack needed)")
+    doctor.add_argument("--job", choices=("read", "write", "both"), default="both", help="the job whose roles to check")
+    doctor.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON (- for standard output)")
+
     parser.add_argument("--version", action="version", version=f"bitlocker-policy {version()}")
     args = parser.parse_args(argv)
     if args.command == "report" and args.out.suffix.lower() in _FILE_SUFFIXES:
@@ -156,6 +162,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         )
     if args.command == "report" and (problem := out_problem(args.out)):
         parser.error(problem)
+    if getattr(args, "tenant", None) and (args.stacks or args.shard):
+        parser.error("doctor takes --tenant or stacks (--stacks, --shard), not both")
     args.stacks = [glob.strip() for given in getattr(args, "stacks", None) or ["*"] for glob in given.split(",") if glob.strip()]
     if args.command == "matrix" and args.shards and args.shard:
         parser.error("matrix takes --shards N (the legs) or --shard I/N (one leg's stacks), not both")

@@ -1,0 +1,310 @@
+"""`fleet doctor` against the emulator: each check's verdict, the audit rows as received, the federated subject, the clock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleet.__main__ import main
+from fleet.doctor import examine, github_subjects
+from providers.settings import Sources
+from tests.emulator import Emulator, Tenant
+from tests.emulator.audit import AUDIT_ROLE
+from tests.emulator.state import WRITE_ROLE, App
+from tests.support.emulated import emulator_config, set_env
+from tests.support.leaks import LeakCheck
+
+pytestmark = pytest.mark.usefixtures("trust_emulator")
+
+EVERY_ROLE = {"Policy.Read.All", WRITE_ROLE, AUDIT_ROLE, "Directory.Read.All"}
+SUBJECT = "repo:contoso/policy:environment:tenants-read"
+
+
+def project(tmp_path: Path, emulator: Emulator, tenant: Tenant) -> Path:
+    """A project with one stack for `tenant`, pointed at the emulator; its credential comes from the environment."""
+    (tmp_path / "stacks").mkdir(parents=True)
+    (tmp_path / "Pulumi.yaml").write_text("name: bitlocker-policy\nstackConfigDir: stacks\n")
+    config = {"azuread:tenantId": tenant.domain, **emulator_config(emulator)}
+    (tmp_path / "stacks" / "Pulumi.contoso.yaml").write_text("config:\n" + "".join(f"  {k}: {v}\n" for k, v in config.items()))
+    return tmp_path
+
+
+def with_secret(tenant: Tenant, monkeypatch: pytest.MonkeyPatch, roles: set[str]) -> App:
+    """An app with these roles whose client secret the environment gives (as a CI job's variables would)."""
+    app = tenant.add_app(roles)
+    set_env(monkeypatch, {"ARM_CLIENT_ID": app.client_id, "ARM_CLIENT_SECRET": app.add_secret()})
+    return app
+
+
+def doctor(
+    tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str], *flags: str
+) -> tuple[int, str, dict[str, dict[str, Any]]]:
+    """Run `fleet doctor --json FILE`: its exit code, its text, its checks by name; both outputs pass the leak scan."""
+    root = project(tmp_path / "project", emulator, tenant)
+    out = tmp_path / "doctor.json"
+    code = main(["doctor", "--project", str(root), "--json", str(out), *flags])
+    text = capsys.readouterr().out
+    leaks = LeakCheck(secrets=emulator.credentials(), roots=[tmp_path])
+    leaks.printed("fleet doctor", text)
+    assert leaks.findings() == []
+    document = json.loads(out.read_text())
+    assert document["command"] == "doctor"
+    assert document["exitCode"] == code
+    [report] = document["tenants"]
+    assert report["tenantId"] == tenant.id
+    return code, text, {check["check"]: check for check in report["checks"]}
+
+
+def _portal(emulator: Emulator, tenant: Tenant, _app: App) -> None:
+    emulator.set_bitlocker(tenant, False, by="alice@contoso.com")
+
+
+def _null(emulator: Emulator, tenant: Tenant, _app: App) -> None:
+    emulator.set_bitlocker(tenant, None)
+
+
+def _by_app(emulator: Emulator, tenant: Tenant, app: App) -> None:
+    emulator.directory.record_app_change(tenant, app.client_id, True, False)
+
+
+def _array_encoded(emulator: Emulator, tenant: Tenant, _app: App) -> None:
+    """Values as a JSON array in a string, as a published real event has them ("[false]")."""
+    emulator.set_bitlocker(tenant, False)
+    row = tenant.audit.events[-1].document["targetResources"][0]["modifiedProperties"][0]
+    row["oldValue"], row["newValue"] = f"[{row['oldValue']}]", f"[{row['newValue']}]"
+
+
+def _rows_not_a_list(emulator: Emulator, tenant: Tenant, _app: App) -> None:
+    emulator.set_bitlocker(tenant, False)
+    tenant.audit.events[-1].document["targetResources"][0]["modifiedProperties"] = 7
+
+
+SHAPES: dict[str, Callable[[Emulator, Tenant, App], None]] = {
+    "portal": _portal,
+    "null": _null,
+    "app": _by_app,
+    "array-encoded": _array_encoded,
+    "rows-not-a-list": _rows_not_a_list,
+}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _served(event: dict[str, Any]) -> list[str]:
+    """The lines the doctor must print for an event: its time and initiator, then each row as the log served it."""
+    rows = event["targetResources"][0]["modifiedProperties"]
+    if not isinstance(rows, list):
+        return [f"  a target whose modifiedProperties is {_json(rows)}"]
+    return [f"  {row['displayName']}: {_json(row['oldValue'])} -> {_json(row['newValue'])}" for row in rows]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_check_passes_and_the_audit_rows_are_printed_as_the_log_served_them(
+    shape: str,
+    tmp_path: Path,
+    emulator: Emulator,
+    tenant: Tenant,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = with_secret(tenant, monkeypatch, EVERY_ROLE)
+    SHAPES[shape](emulator, tenant, app)
+    code, text, checks = doctor(tmp_path, emulator, tenant, capsys)
+    assert code == 0, text
+    assert {name: check["status"] for name, check in checks.items()} == {
+        "sign-in": "ok",
+        "roles": "ok",
+        "policy": "ok",
+        "audit log": "ok",
+        "federation": "not checked",
+        "clock": "ok",
+    }
+    [event] = [event.document for event in tenant.audit.events]
+    assert checks["audit log"]["seen"] == [f"{_json(event['activityDateTime'])} by {_by(event)}", *_served(event)]
+    for line in _served(event):
+        assert line in text
+
+
+def _by(event: dict[str, Any]) -> str:
+    user, app = event["initiatedBy"]["user"], event["initiatedBy"]["app"]
+    return str(user["userPrincipalName"] if user else f"app {app['displayName']} ({app['appId']})")
+
+
+def test_a_read_only_app_lacks_the_roles_of_the_audit_log_and_of_the_write_job(
+    tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_secret(tenant, monkeypatch, {"Policy.Read.All"})
+    code, text, checks = doctor(tmp_path, emulator, tenant, capsys, "--job", "read")
+    assert code == 3
+    assert checks["roles"]["status"] == "problem"
+    assert checks["roles"]["seen"] == [
+        "roles: Policy.Read.All",
+        "read job: lacks AuditLog.Read.All, Directory.Read.All",
+        "write job: lacks Policy.ReadWrite.Authorization",
+    ]
+    assert checks["roles"]["fix"] == (
+        "grant the app the Microsoft Graph application permissions AuditLog.Read.All, Directory.Read.All with admin consent"
+    )
+    assert checks["policy"]["status"] == "ok"
+    assert checks["audit log"]["status"] == "problem"
+    assert "grant the app the Microsoft Graph application permission AuditLog.Read.All" in checks["audit log"]["fix"]
+    assert "fix: grant the app" in text
+
+
+@pytest.mark.parametrize(
+    ("live", "status", "summary"),
+    [
+        (True, "ok", "allowedToReadBitlockerKeysForOwnedDevice is true"),
+        (None, "ok", "allowedToReadBitlockerKeysForOwnedDevice is null"),
+        ("missing", "problem", "allowedToReadBitlockerKeysForOwnedDevice is missing"),
+    ],
+)
+def test_the_field_is_present_null_or_missing(
+    live: bool | str | None,
+    status: str,
+    summary: str,
+    tmp_path: Path,
+    emulator: Emulator,
+    tenant: Tenant,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with_secret(tenant, monkeypatch, EVERY_ROLE)
+    if live == "missing":
+        emulator.remove_bitlocker_key(tenant)
+    else:
+        emulator.set_bitlocker(tenant, live if isinstance(live, bool) else None)
+    code, _, checks = doctor(tmp_path, emulator, tenant, capsys)
+    assert (code, checks["policy"]["status"]) == (0 if status == "ok" else 3, status)
+    assert summary in checks["policy"]["summary"]
+    assert checks["policy"]["seen"][0].startswith("defaultUserRolePermissions: {")
+
+
+def federated(emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, registered: str, presented: str) -> App:
+    """An app whose one federated credential has `registered`, in a GitHub Actions job whose token's subject is `presented`."""
+    app = tenant.add_app(EVERY_ROLE)
+    app.federated_subjects.add(registered)
+    set_env(monkeypatch, {"ARM_USE_OIDC": "true", "ARM_CLIENT_ID": app.client_id, **emulator.github_actions(presented)})
+    return app
+
+
+def test_a_wrong_subject_is_a_problem_naming_the_exact_subject_to_register_in_both_github_forms(
+    tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    presented = "repo:contoso/policy:environment:prod"
+    app = federated(emulator, tenant, monkeypatch, SUBJECT, presented)
+    code, text, checks = doctor(tmp_path, emulator, tenant, capsys)
+    assert code == 3
+    assert checks["sign-in"]["status"] == "problem"
+    assert "AADSTS700213" in checks["sign-in"]["fix"]
+    assert [checks[name]["status"] for name in ("roles", "policy", "audit log")] == ["not checked"] * 3
+    federation = checks["federation"]
+    assert federation["status"] == "problem"
+    assert federation["summary"] == "no federated credential of the app matches this token (AADSTS700213)"
+    ids = github_subjects({"sub": presented, "repository_owner_id": "1", "repository_id": "2"})
+    assert ids is not None
+    claims = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in federation["seen"][:3]}
+    assert claims == {"iss": _json(emulator.issuer.url), "sub": _json(presented), "aud": '"api://AzureADTokenExchange"'}
+    immutable = next(line for line in federation["seen"] if line.startswith("GitHub's two forms"))
+    assert f"{presented} (by name) and repo:contoso@" in immutable
+    assert "/policy@" in immutable
+    assert immutable.endswith(":environment:prod (immutable)")
+    assert federation["fix"].startswith(
+        f'register on app {app.client_id} a federated credential with issuer "{emulator.issuer.url}", '
+        f'subject "{presented}" (exactly, case included) and audience api://AzureADTokenExchange'
+    )
+    assert "; the same job under GitHub's other form would present repo:contoso@" in federation["fix"]
+    assert checks["clock"]["status"] == "ok"  # the refusal came from the token endpoint, with its Date
+    assert "AADSTS700213" in text
+
+
+def test_the_right_subject_is_ok_and_still_shows_both_forms(
+    tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    federated(emulator, tenant, monkeypatch, SUBJECT, SUBJECT)
+    code, _, checks = doctor(tmp_path, emulator, tenant, capsys)
+    assert code == 0
+    assert checks["federation"]["status"] == "ok"
+    forms = f"GitHub's two forms of this subject: {SUBJECT} (by name)"
+    assert any(line.startswith(forms) for line in checks["federation"]["seen"])
+
+
+@pytest.mark.parametrize(
+    ("claims", "forms"),
+    [
+        (
+            {"sub": "repo:Contoso/Policy:environment:prod", "repository_owner_id": "55", "repository_id": "821"},
+            ("repo:Contoso/Policy:environment:prod", "repo:Contoso@55/Policy@821:environment:prod"),
+        ),
+        (
+            {"sub": "repo:contoso@55/policy@821:ref:refs/heads/main", "repository_owner_id": 55, "repository_id": 821},
+            ("repo:contoso/policy:ref:refs/heads/main", "repo:contoso@55/policy@821:ref:refs/heads/main"),
+        ),
+        ({"sub": "repo:contoso/policy:pull_request"}, None),  # no ids: not GitHub's token, or an old one
+        ({"sub": "project_path:group/project:ref_type:branch:ref:main", "repository_id": "1", "repository_owner_id": "2"}, None),
+    ],
+)
+def test_github_subjects_are_given_in_both_forms(claims: dict[str, Any], forms: tuple[str, str] | None) -> None:
+    assert github_subjects(claims) == forms
+
+
+@pytest.mark.parametrize(("ahead", "status"), [(timedelta(seconds=2), "ok"), (timedelta(minutes=-7), "problem")])
+def test_the_clock_is_compared_with_the_date_of_the_token_endpoints_answer(
+    ahead: timedelta, status: str, emulator: Emulator, tenant: Tenant
+) -> None:
+    app = tenant.add_app(EVERY_ROLE)
+    settings = Sources({**emulator_config(emulator, clientId=app.client_id, clientSecret=app.add_secret())}, {})
+    report = examine(tenant.id, lambda: settings, now=lambda: datetime.now(UTC) + ahead)
+    clock = {check.check: check for check in report.checks}["clock"]
+    assert clock.status == status
+    assert f" s {'ahead of' if ahead > timedelta(0) else 'behind'} Entra's (Date: " in clock.summary
+    assert (clock.fix or "").startswith("set this machine's clock right") == (status == "problem")
+
+
+def test_a_wrong_secret_is_a_sign_in_problem_and_nothing_after_it_is_guessed(emulator: Emulator, tenant: Tenant) -> None:
+    app = tenant.add_app(EVERY_ROLE)
+    app.add_secret()
+    settings = Sources(emulator_config(emulator, clientId=app.client_id, clientSecret="emu~not-the-secret"), {})
+    report = examine(tenant.domain, lambda: settings)
+    statuses = {check.check: check.status for check in report.checks}
+    assert statuses == {
+        "sign-in": "problem",
+        "roles": "not checked",
+        "policy": "not checked",
+        "audit log": "not checked",
+        "federation": "not checked",
+        "clock": "ok",
+    }
+    assert "AADSTS7000215" in (report.checks[0].fix or "")
+
+
+def test_settings_that_cannot_be_used_are_one_problem_and_no_request(emulator: Emulator) -> None:
+    requests = len(emulator.directory.requests)
+    report = examine("contoso.onmicrosoft.com", lambda: Sources({"azuread:useMsi": "maybe"}, {}))
+    assert [(check.check, check.status) for check in report.checks][:2] == [("sign-in", "problem"), ("roles", "not checked")]
+    assert "azuread:useMsi" in (report.checks[0].fix or "")
+    assert len(emulator.directory.requests) == requests
+
+
+def test_tenant_and_stacks_are_refused_together(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["doctor", "--tenant", "contoso.onmicrosoft.com", "--stacks", "prod"])
+    assert exited.value.code == 2
+    assert "doctor takes --tenant or stacks (--stacks, --shard), not both" in capsys.readouterr().err
+
+
+def test_json_to_standard_output_moves_the_text_to_stderr(
+    tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_secret(tenant, monkeypatch, EVERY_ROLE)
+    assert main(["doctor", "--project", str(project(tmp_path, emulator, tenant)), "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    assert [check["status"] for check in json.loads(captured.out)["tenants"][0]["checks"]][:4] == ["ok"] * 4
+    assert captured.err.startswith(f"stack contoso: tenant {tenant.domain} ({tenant.id})\n  ok          sign-in ")
