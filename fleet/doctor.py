@@ -151,8 +151,9 @@ def examine(
         directory = TenantDirectory(http, settings.endpoints.authority_host, discovery)
         token, refused = None, None
         try:
-            if tenant is None or tenant_problem(tenant):
-                raise ConfigurationError(tenant_problem(tenant) or "")
+            problem = tenant_problem(tenant)
+            if problem or tenant is None:
+                raise ConfigurationError(problem or "")
             report.tenantId = directory.guid(tenant)
             source = token_source(credential, report.tenantId, settings.endpoints, http, directory)
             token = source.token()

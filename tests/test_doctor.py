@@ -308,3 +308,11 @@ def test_json_to_standard_output_moves_the_text_to_stderr(
     captured = capsys.readouterr()
     assert [check["status"] for check in json.loads(captured.out)["tenants"][0]["checks"]][:4] == ["ok"] * 4
     assert captured.err.startswith(f"stack contoso: tenant {tenant.domain} ({tenant.id})\n  ok          sign-in ")
+
+
+def test_a_stack_without_a_tenant_is_a_sign_in_problem_naming_the_key(emulator: Emulator, tenant: Tenant) -> None:
+    app = tenant.add_app(EVERY_ROLE)
+    settings = Sources(emulator_config(emulator, clientId=app.client_id, clientSecret=app.add_secret()), {})
+    report = examine(None, lambda: settings)
+    assert (report.checks[0].check, report.checks[0].status) == ("sign-in", "problem")
+    assert (report.checks[0].fix or "").startswith("azuread:tenantId (or ARM_TENANT_ID, AZURE_TENANT_ID) must be")
