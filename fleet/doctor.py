@@ -22,6 +22,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -83,6 +84,7 @@ TOKEN_PATH = "/oauth2/v2.0/token"  # noqa: S105 -- a path, no secret: the v2.0 t
 # identity-platform/reference-error-codes; Azure/login#515).
 FEDERATION_CODES = frozenset({70021, 700211, 700212, 700213, 7002138})
 _SHOWN = 200  # at most this many characters of one value from outside
+WORKERS = 16  # tenants examined at once, as `fleet drift` reads them: a few requests each, mostly waiting
 
 
 @dataclass
@@ -390,7 +392,7 @@ def text(reports: list[Report]) -> str:
     """The report for a terminal or a CI log: a block per tenant, a line per check, what it saw indented below."""
     lines = []
     for report in reports:
-        named = f"stack {report.stack}: " if report.stack else ""
+        named = f"stack {one_line(report.stack, 120)}: " if report.stack else ""
         lines.append(f"{named}tenant {one_line(report.tenant, 120)} ({report.tenantId or 'not resolved'})")
         for check in report.checks:
             lines.append(f"  {check.status:<11} {check.check:<10} {check.summary}")
@@ -415,7 +417,8 @@ def run(args: argparse.Namespace, stacks: list[StackFile], secret_config: Callab
     jobs = JOBS if args.job == "both" else (args.job,)
     discovery = DiscoveryCache(default_path(), deferred=True)
     try:
-        reports = [examine(tenant, sources, jobs, stack=name, discovery=discovery) for name, tenant, sources in targets]
+        with ThreadPoolExecutor(WORKERS) as pool:
+            reports = list(pool.map(lambda t: examine(t[1], t[2], jobs, stack=t[0], discovery=discovery), targets))
     finally:
         discovery.flush()
     code = exit_code(reports)

@@ -316,3 +316,19 @@ def test_a_stack_without_a_tenant_is_a_sign_in_problem_naming_the_key(emulator: 
     report = examine(None, lambda: settings)
     assert (report.checks[0].check, report.checks[0].status) == ("sign-in", "problem")
     assert (report.checks[0].fix or "").startswith("azuread:tenantId (or ARM_TENANT_ID, AZURE_TENANT_ID) must be")
+
+
+def test_the_fleet_is_examined_stack_by_stack_in_order_and_one_tenants_problem_sets_the_exit_code(
+    tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = with_secret(tenant, monkeypatch, EVERY_ROLE)
+    other = emulator.add_tenant()
+    other.consent(app, {"Policy.Read.All"})
+    root = project(tmp_path, emulator, tenant)
+    (root / "stacks" / "Pulumi.fabrikam.yaml").write_text(
+        (root / "stacks" / "Pulumi.contoso.yaml").read_text().replace(tenant.domain, other.id)
+    )
+    assert main(["doctor", "--project", str(root), "--json", "-"]) == 3
+    reports = json.loads(capsys.readouterr().out)["tenants"]
+    assert [(report["stack"], report["tenantId"]) for report in reports] == [("contoso", tenant.id), ("fabrikam", other.id)]
+    assert [sum(check["status"] == "problem" for check in report["checks"]) for report in reports] == [0, 2]  # roles, audit log
