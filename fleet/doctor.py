@@ -223,10 +223,9 @@ def _roles(claims: Mapping[str, Any], jobs: tuple[str, ...]) -> Check:
 def _policy(graph: GraphClient) -> Check:
     """The authorization policy readable, and the field: present, null or missing."""
     where = f"defaultUserRolePermissions.{BITLOCKER_PROPERTY}"
-    try:
-        policy = graph.get_json(POLICY_PATH, None, NEEDS["read"][0][0])
-    except BitlockerPolicyError as error:
-        return Check("policy", PROBLEM, f"GET {POLICY_PATH} failed", fix=str(error))
+    policy = _get(graph, "policy", POLICY_PATH, None, NEEDS["read"][0][0])
+    if isinstance(policy, Check):
+        return policy
     permissions = policy.get("defaultUserRolePermissions") if isinstance(policy, dict) else None
     if not isinstance(permissions, dict):
         unreadable = "the policy has no defaultUserRolePermissions object"
@@ -251,10 +250,9 @@ _UNKNOWN_FIX = (
 def _audit_log(graph: GraphClient) -> Check:
     """The newest policy-change events, each modifiedProperties row as received (name, oldValue, newValue)."""
     params = {"$filter": f"activityDisplayName eq '{ACTIVITY}'", "$orderby": "activityDateTime desc", "$top": str(EVENTS)}
-    try:
-        page = graph.get_json(AUDIT_PATH, params, f"{AUDIT_PERMISSION} (with Directory.Read.All)")
-    except BitlockerPolicyError as error:
-        return Check("audit log", PROBLEM, f"GET {AUDIT_PATH} failed", fix=str(error))
+    page = _get(graph, "audit log", AUDIT_PATH, params, f"{AUDIT_PERMISSION} (with Directory.Read.All)")
+    if isinstance(page, Check):
+        return page
     events = page.get("value") if isinstance(page, dict) else None
     if not isinstance(events, list):
         return Check("audit log", PROBLEM, "the answer is no page of events", [_shown(page)], _UNKNOWN_FIX)
@@ -265,28 +263,41 @@ def _audit_log(graph: GraphClient) -> Check:
             f"readable, with no '{ACTIVITY}' event (it keeps 7 days, 30 with P1/P2): change the setting once "
             "(portal or up) and run the doctor again a few minutes later to see its rows",
         )
-    seen, naming = [], 0
-    for event in events:
-        lines = _event(event)
-        naming += any(line.lower().startswith(f"  {FIELD.lower()}:") for line in lines)
-        seen += lines
+    seen: list[str] = []
+    naming = 0
+    for event in events[:EVENTS]:
+        lines, names_field = _event(event)
+        seen, naming = seen + lines, naming + names_field
     summary = f"readable: the newest {len(events)} '{ACTIVITY}' events, {naming} with a row {FIELD}"
     return Check("audit log", OK, summary, seen)
 
 
-def _event(event: Any) -> list[str]:
-    """An event's time and initiator, then one line per modifiedProperties row: `  NAME: OLD -> NEW`, values as JSON."""
+def _get(graph: GraphClient, check: str, path: str, params: dict[str, str] | None, permission: str) -> Any:
+    """GET `path`'s JSON, or the problem it met, as the check `check` reports it."""
+    try:
+        return graph.get_json(path, params, permission)
+    except BitlockerPolicyError as error:
+        return Check(check, PROBLEM, f"GET {path} failed", fix=str(error))
+    except RecursionError:  # json's parser, on an answer nested thousands deep
+        return Check(check, PROBLEM, f"GET {path} answered JSON nested too deeply to read", fix=_UNKNOWN_FIX)
+
+
+def _event(event: Any) -> tuple[list[str], bool]:
+    """An event's time and initiator, then one line per modifiedProperties row (`  NAME: OLD -> NEW`, values as JSON);
+    and whether a row names the field the product looks for."""
     if not isinstance(event, dict):
-        return [f"an event that is no JSON object: {_shown(event)}"]
+        return [f"an event that is no JSON object: {_shown(event)}"], False
     initiated = event.get("initiatedBy")
     user, app = (initiated.get("user"), initiated.get("app")) if isinstance(initiated, dict) else (None, None)
     by = _first(user, "userPrincipalName", "displayName", "id")
     if by is None and isinstance(app, dict):
         name, app_id = _first(app, "displayName", "servicePrincipalName"), _first(app, "appId", "servicePrincipalId")
-        by = f"app {name or ''} ({app_id})" if app_id else f"app {name}" if name else None
+        by = f"app {name} ({app_id})" if name and app_id else f"app {name or app_id}" if name or app_id else None
     lines = [f"{_shown(event.get('activityDateTime'))} by {one_line(by, 160) if by else 'an unnamed initiator'}"]
-    targets = event.get("targetResources")
-    for target in targets if isinstance(targets, list) else [targets]:
+    targets, names_field = event.get("targetResources"), False
+    if not isinstance(targets, list):
+        lines.append(f"  targetResources: {_shown(targets)}")
+    for target in targets if isinstance(targets, list) else []:
         rows = target.get("modifiedProperties") if isinstance(target, dict) else None
         if not isinstance(rows, list):
             lines.append(f"  a target whose modifiedProperties is {_shown(rows)}")
@@ -298,7 +309,8 @@ def _event(event: Any) -> list[str]:
             name = row.get("displayName")
             label = one_line(name, 120) if isinstance(name, str) else _shown(name)
             lines.append(f"  {label}: {_shown(row.get('oldValue'))} -> {_shown(row.get('newValue'))}")
-    return lines
+            names_field = names_field or (isinstance(name, str) and name.lower() == FIELD.lower())
+    return lines, names_field
 
 
 def _first(holder: Any, *keys: str) -> str | None:

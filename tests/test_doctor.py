@@ -332,3 +332,28 @@ def test_the_fleet_is_examined_stack_by_stack_in_order_and_one_tenants_problem_s
     reports = json.loads(capsys.readouterr().out)["tenants"]
     assert [(report["stack"], report["tenantId"]) for report in reports] == [("contoso", tenant.id), ("fabrikam", other.id)]
     assert [sum(check["status"] == "problem" for check in report["checks"]) for report in reports] == [0, 2]  # roles, audit log
+
+
+@pytest.mark.parametrize(
+    ("body", "summary"),
+    [
+        ({"value": 5}, "the answer is no page of events"),
+        ("[" * 100_000, "GET /v1.0/auditLogs/directoryAudits answered JSON nested too deeply to read"),
+        ("<html>a proxy</html>", "GET /v1.0/auditLogs/directoryAudits failed"),
+    ],
+)
+def test_an_audit_answer_that_cannot_be_read_is_a_problem_of_its_own_and_the_rest_goes_on(
+    body: Any,
+    summary: str,
+    tmp_path: Path,
+    emulator: Emulator,
+    tenant: Tenant,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with_secret(tenant, monkeypatch, EVERY_ROLE)
+    emulator.faults.answer("audit", 200, body)
+    code, _, checks = doctor(tmp_path, emulator, tenant, capsys)
+    assert code == 3
+    assert (checks["audit log"]["status"], checks["audit log"]["summary"]) == ("problem", summary)
+    assert [checks[name]["status"] for name in ("sign-in", "roles", "policy", "clock")] == ["ok"] * 4
