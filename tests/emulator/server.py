@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .audit import AUDIT_ROLE, QueryError
 from .entra import EXCHANGE_AUDIENCE, OidcIssuer, authenticate, github_claims
+from .gdap import GDAP_ROLES, TopError
 from .policy import BITLOCKER, apply_patch
 from .state import READ_ROLES, WRITE_ROLE, Directory, Fault, IssuedToken, Recorded, Tenant
 
@@ -46,6 +47,7 @@ SYSTEM_IDENTITY_APP_ID = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"  # the system-as
 POLICY_PATH = "/v1.0/policies/authorizationpolicy"
 BETA_POLICY_PATH = "/beta/policies/authorizationpolicy"
 AUDIT_PATH = "/v1.0/auditlogs/directoryaudits"
+GDAP_PATH = "/v1.0/tenantrelationships/delegatedadmincustomers"
 
 
 class Emulator:
@@ -247,6 +249,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif lower == AUDIT_PATH and self.command == "GET":
             self._record.kind = "graph"
             self._audit(path)
+        elif lower == GDAP_PATH and self.command == "GET":
+            self._record.kind = "graph"
+            self._gdap(path)
         elif lower.endswith("/oauth2/v2.0/token") and len(segments) == 4 and self.command == "POST":
             self._record.kind = "token"
             self._token(segments[0])
@@ -416,6 +421,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._graph_error(400, "BadRequest", str(error))
             return
         self._send(200, page, self._graph_headers(), "application/json;odata.metadata=minimal;odata.streaming=true;charset=utf-8")
+
+    def _gdap(self, path: str) -> None:
+        """GET /v1.0/tenantRelationships/delegatedAdminCustomers (tests/emulator/gdap.py)."""
+        caller = self._graph_caller()
+        if caller is None:
+            return
+        token, tenant, _ = caller
+        if not token.roles & GDAP_ROLES:
+            self._graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+            return
+        try:
+            with self.emulator.directory.lock:
+                page = tenant.gdap.page(self._query, f"{self.emulator.url}{path}")
+        except TopError as error:
+            self._graph_error(400, "BadRequest", str(error))
+            return
+        self._send(200, page, self._graph_headers(), "application/json;odata.metadata=minimal;charset=utf-8")
 
     def _graph(self, beta: bool) -> None:
         caller = self._graph_caller()

@@ -16,6 +16,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .audit import AuditLog, policy_update
+from .gdap import GdapCustomers
 from .policy import BITLOCKER, default_policy
 
 READ_ROLES = frozenset({"Policy.Read.All", "Policy.ReadWrite.Authorization"})
@@ -57,6 +58,7 @@ class Tenant:
     stale_until: float = 0.0
     audit: AuditLog = field(default_factory=AuditLog)
     policy_object_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # audit events' target id (a GUID)
+    gdap: GdapCustomers = field(default_factory=GdapCustomers)  # as a partner tenant: its GDAP customers
 
     def add_app(self, roles: Iterable[str] = (WRITE_ROLE,), client_id: str | None = None) -> App:
         """Register an app with these Graph application permissions (admin-consented)."""
