@@ -6,19 +6,12 @@ import base64
 import json
 from typing import Any
 
-__all__ = ["token_claim", "token_claims"]
+__all__ = ["token_claim", "token_claims", "token_roles"]
 
 
 def token_claims(token: str) -> dict[str, Any]:
     """Every claim of a JWT, or {} when it is no JWT. Never a decision's only input: nothing here is verified."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return {}
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except ValueError:
-        return {}
-    return claims if isinstance(claims, dict) else {}
+    return _claims(token) or {}
 
 
 def token_claim(access_token: str, name: str) -> str | None:
@@ -29,3 +22,25 @@ def token_claim(access_token: str, name: str) -> str | None:
     """
     value = token_claims(access_token).get(name)
     return value if isinstance(value, str) else None
+
+
+def token_roles(access_token: str) -> frozenset[str] | None:
+    """The `roles` claim of an app-only token (the application permissions consented in its tenant):
+    empty when the token has none, None when it is no readable JWT. Best effort, as `token_claim`."""
+    claims = _claims(access_token)
+    if claims is None:
+        return None
+    roles = claims.get("roles", [])
+    return frozenset(role for role in roles if isinstance(role, str)) if isinstance(roles, list) else frozenset()
+
+
+def _claims(token: str) -> dict[str, Any] | None:
+    """The payload of a JWT, or None when the token is none."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    return claims if isinstance(claims, dict) else None
