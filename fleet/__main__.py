@@ -25,9 +25,10 @@ from providers.session import new_http_client
 from providers.settings import DESIRED_VALUE, declared_value
 from providers.stack_config import config_dir
 
-from . import doctor
+from . import doctor, onboard
 from .cli import STDOUT, parse
 from .consent import consent_url
+from .consent_status import consent_status, jobs_of
 from .display import LiveProgress, print_history, print_summary
 from .drift import DriftCheck
 from .engine import Engine
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.command == "summary":
         return summarize(args)
+    if args.command == "onboard":
+        return onboard.main(args, say)
     every = find_stacks(args.project)
     stacks = matching(every, args.stacks, args.shard)
     if not stacks and not args.shard and not getattr(args, "tenant", None):
@@ -137,6 +140,9 @@ def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryC
         return matrix(args, targets, unresolved)
     if args.command == "consent-urls":
         return consent_urls(targets, unresolved, args.client_id)
+    if args.command == "consent-status":
+        apps = jobs_of(args.client_id, args.job)
+        return consent_status(targets, unresolved, apps, discovery, args.json, args.workers)
     if not stacks:
         print(f"fleet {args.command}: no stack to run (the shard holds none, or no change touched one)", file=sys.stderr)
     started = datetime.now(UTC)

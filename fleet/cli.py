@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .engine import LOCK_WAIT_MAX_SECONDS
 from .notify import FORMATS
+from .onboard import OWNED
 from .report import out_problem
 from .selection import Shard, parse_shard
 from .version import version
@@ -33,6 +34,8 @@ USAGE = """\
   history        each tenant's last changes: when, from, to, by whom (Entra's audit log; ours with its request-id)
   report         `drift`, written as a page per customer and an index (--out DIR, --format html|md)
   consent-urls   the admin-consent URL of each stack's app in its tenant (--client-id: these apps)
+  consent-status whether each app signs in to each tenant with its job's roles, and the URL to consent
+  onboard        stack files and backend stacks from a customer CSV (--csv) or the GDAP customers (--gdap)
   summary        shards' --json documents as one run: one --markdown, --junit, --notify for them all
   doctor         what the product assumes about a tenant (--tenant) or each stack's, checked: what it saw
 
@@ -73,6 +76,15 @@ def _lock_wait(text: str) -> float:
     if not 0 <= seconds <= LOCK_WAIT_MAX_SECONDS:
         raise argparse.ArgumentTypeError(f"must be seconds from 0 to {LOCK_WAIT_MAX_SECONDS}")
     return seconds
+
+
+def _config_pair(text: str) -> tuple[str, str]:
+    key, equals, value = text.partition("=")
+    if not equals or ":" not in key or not key.strip():
+        raise argparse.ArgumentTypeError("must be NAMESPACE:KEY=VALUE, e.g. azuread:useOidc=true")
+    if key in OWNED:
+        raise argparse.ArgumentTypeError(f"{key} is the import's own: it comes from the CSV, GDAP or --declare")
+    return key, value
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -145,6 +157,23 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         metavar="ID",
         help="this app instead of each stack's own (repeat it: a read and a write app)",
     )
+    status = commands.add_parser("consent-status", parents=[selection], help="each app's sign-in and roles per tenant")
+    status.add_argument(
+        "--client-id", action="append", metavar="ID", help="the read app, then the write app (default: each stack's own)"
+    )
+    status.add_argument("--job", choices=("read", "write", "both"), help="the roles one --client-id needs (default: both)")
+    status.add_argument("--workers", type=_workers, default=16, metavar="N", help="tenants at once (default: 16)")
+    status.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON (- for standard output)")
+    onboard = commands.add_parser("onboard", help="stack files and backend stacks for customers")
+    onboard.add_argument("--project", type=Path, default=Path.cwd(), help="the project directory (default: here)")
+    customers = onboard.add_mutually_exclusive_group(required=True)
+    customers.add_argument("--csv", type=Path, metavar="FILE", help="tenant,customer,declared[,reason,approvedBy,expires]")
+    customers.add_argument("--gdap", metavar="PARTNER_TENANT", help="the partner tenant's GDAP customers (its app: ARM_*)")
+    onboard.add_argument(
+        "--declare", choices=("true", "false"), help="the declared value where the CSV gives none (GDAP: required)"
+    )
+    onboard.add_argument("--config", type=_config_pair, action="append", metavar="KEY=VALUE", help="also in every new stack")
+    onboard.add_argument("--dry-run", action="store_true", help="print what would be written; write and create nothing")
     summary = commands.add_parser("summary", parents=[results], help="the --json documents of shards, as one run")
     summary.add_argument("documents", nargs="+", type=Path, metavar="FILE", help="`--json` documents of one command's shards")
 
@@ -165,6 +194,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if getattr(args, "tenant", None) and (args.stacks or args.shard):
         parser.error("doctor takes --tenant or stacks (--stacks, --shard), not both")
     args.stacks = [glob.strip() for given in getattr(args, "stacks", None) or ["*"] for glob in given.split(",") if glob.strip()]
+    if args.command == "consent-status" and args.job and len(args.client_id or []) > 1:
+        parser.error("consent-status takes --job with one --client-id; two are the read app and the write app")
+    if args.command == "onboard" and args.gdap and args.declare is None:
+        parser.error("onboard --gdap needs --declare true|false: the value every new customer's stack declares")
     if args.command == "matrix" and args.shards and args.shard:
         parser.error("matrix takes --shards N (the legs) or --shard I/N (one leg's stacks), not both")
     if re.fullmatch(r"\$\([\w.]+\)", getattr(args, "notify", None) or ""):
