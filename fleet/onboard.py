@@ -261,17 +261,17 @@ def stack_file_text(config: Mapping[str, Any]) -> str:
 
 
 def apply(steps: list[Step], project: Path) -> None:
-    """Write the new stack files, then create every stack the backend lacks (`pulumi stack init`)."""
-    for step in steps:
-        if step.action == NEW:
-            step.path.parent.mkdir(parents=True, exist_ok=True)
-            step.path.write_text(stack_file_text(step.config), encoding="utf-8")
+    """Once the backend answers, write the new stack files, then create every stack the backend lacks (`pulumi stack init`)."""
     Engine(project, declare).check_backend()  # one line when the backend cannot be used (EngineError)
     workspace = auto.LocalWorkspace(work_dir=str(project))
     try:
         in_backend = {summary.name.rsplit("/", 1)[-1] for summary in workspace.list_stacks()}
     except auto.errors.CommandError as error:
         raise ConfigurationError(f"pulumi stack ls: {cli_failure(error)}") from None
+    for step in steps:
+        if step.action == NEW:
+            step.path.parent.mkdir(parents=True, exist_ok=True)
+            step.path.write_text(stack_file_text(step.config), encoding="utf-8")
     for step in steps:
         if step.action in (NEW, UNCHANGED, DIFFERS) and step.stack not in in_backend:
             try:

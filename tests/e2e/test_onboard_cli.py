@@ -109,3 +109,19 @@ def test_the_gdap_customers_are_imported_and_a_second_run_changes_nothing(
     config = yaml.safe_load((project / "stacks" / "Pulumi.northwind-traders.yaml").read_text())["config"]
     assert config["bitlocker-policy:customerName"] == "Northwind Traders"
     assert config["bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice"] == "false"
+
+
+def test_a_backend_nobody_logged_in_to_writes_no_stack_file(
+    pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator, leaks: LeakCheck
+) -> None:
+    project = copy_project(tmp_path / "project")
+    env = engine_env(pulumi_bin, pulumi_home, tmp_path / "backend", emulator)
+    del env["PULUMI_BACKEND_URL"]  # Pulumi Cloud, and no PULUMI_ACCESS_TOKEN
+    csv = tmp_path / "customers.csv"
+    csv.write_text(f"tenant,customer,declared\n{emulator.add_tenant().id},Contoso,false\n")
+
+    done = fleet(project, env, "onboard", "--csv", str(csv))
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("error: the Pulumi backend cannot be used"), done.stderr
+    assert files(project) == {}
