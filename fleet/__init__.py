@@ -8,6 +8,7 @@ provider's own Session (no engine), and who changed a differing one (Entra's aud
 pack enforces; `engine` runs preview, up and refresh through the Automation API with
 `program.declare` inline; `run` gives each stack a bounded worker and its own row; `display`,
 `report`, `summary`, `junit` and `escape` show the rows in a terminal, as JSON, Markdown, JUnit
-and pages per customer; `notify` sends the run's one alert; `consent` gives admin-consent URLs;
-`version` reads the version. `__main__` runs a command and writes its results.
+and pages per customer; `notify` sends the run's one alert; `consent` gives admin-consent URLs and `consent_status`
+each app's sign-in and roles per tenant; `onboard` writes and creates customers' stacks from a
+CSV or GDAP; `version` reads the version. `__main__` runs a command and writes its results.
 """
