@@ -148,17 +148,18 @@ def _unknown(outcome: Outcome) -> bool:
 
 
 def _table(rows: Sequence[Check], out: TextIO) -> None:
-    """Stack, tenant, job, app, status and missing roles, one line each; then the consent URLs and errors, numbered."""
+    """Stack, tenant, job, app and status in 80 columns, one line each; then a numbered note per row
+    that needs one: the missing roles, Entra's refusal, the consent URL (each a whole line)."""
     notes: list[str] = []
     lines = [f"{'stack':<24} {'tenant':<8} {'job':<5} {'app':<8} status"]
     for row in rows:
-        said = f"{row.status}: {', '.join(row.missing)}" if row.missing else row.status
-        for extra in (row.consentUrl and f"consent: {row.consentUrl}", row.error):
-            if extra:
-                notes.append(extra)
-                said += f" [{len(notes)}]"
-        lines.append(f"{one_line(row.stack)[:24]:<24} {row.tenant[:8]:<8} {row.job:<5} {row.app[:8]:<8} {one_line(said)}")
+        said = row.status
+        details = [f"missing {', '.join(row.missing)}" if row.missing else "", row.error or "", row.consentUrl or ""]
+        if any(details):
+            notes.append("; ".join(f"consent: {d}" if d == row.consentUrl else d for d in details if d))
+            said += f" [{len(notes)}]"
+        lines.append(f"{one_line(row.stack)[:24]:<24} {row.tenant[:8]:<8} {row.job:<5} {row.app[:8]:<8} {said}")
     counts = {status: sum(row.status == status for row in rows) for status in dict.fromkeys(row.status for row in rows)}
-    lines.append(f"{len(rows)} apps in tenants: " + ", ".join(f"{count} {status}" for status, count in counts.items()))
+    lines.append(f"{len(rows)} apps: " + ", ".join(f"{count} {status}" for status, count in counts.items()))
     lines += [f"[{index}] {one_line(note, limit=10_000)}" for index, note in enumerate(notes, 1)]
     print("\n".join(lines), file=out)

@@ -69,8 +69,9 @@ def test_consented_missing_roles_no_service_principal_and_unknown_tenant_are_tol
     assert by_stack["c-absent"]["consentUrl"] == f"{emulator.url}/{absent.id}/adminconsent?client_id={app.client_id}"
     assert "AADSTS700016" in by_stack["c-absent"]["error"]
     assert "AADSTS90002" in by_stack["d-unknown"]["error"]
-    assert "missing roles: AuditLog.Read.All, Directory.Read.All" in table  # the table goes to stderr
-    assert "4 apps in tenants: 1 consented, 1 missing roles, 1 no service principal, 1 unknown tenant" in table
+    assert "missing AuditLog.Read.All, Directory.Read.All; consent: " + url in table  # the table goes to stderr
+    assert max(len(line) for line in table.splitlines() if not line.startswith("[")) <= 80
+    assert "4 apps: 1 consented, 1 missing roles, 1 no service principal, 1 unknown tenant" in table
 
 
 def test_two_client_ids_are_the_read_app_and_the_write_app_each_with_its_own_roles(
