@@ -183,12 +183,12 @@ def slug(name: str) -> str:
 
 def stack_name(customer_slug: str, tenant: str, existing: Mapping[str, str | None], shared: bool) -> str:
     """The customer's stack: its slug, unless that names another tenant's stack or another customer of
-    this import has it too (`shared`): then the slug and the tenant GUID's first 8 characters."""
-    if existing.get(customer_slug) == tenant:
-        return customer_slug
-    if customer_slug in existing or shared:
-        return f"{customer_slug}-{tenant[:8]}"
-    return customer_slug
+    this import has it too (`shared`): then the slug and the tenant GUID's first 8 characters. A name
+    the tenant's stack already has stays, whichever customers an earlier import held."""
+    suffixed = f"{customer_slug}-{tenant[:8]}"
+    if existing.get(customer_slug) == tenant or existing.get(suffixed) == tenant:
+        return customer_slug if existing.get(customer_slug) == tenant else suffixed
+    return suffixed if customer_slug in existing or shared else customer_slug
 
 
 def plan(
@@ -240,8 +240,9 @@ def _refusal_problem(guid: str, name: str, value: bool | None, seen: Mapping[str
 
 
 def _difference_problem(step: Step, stack: StackFile) -> str | None:
-    """How the stack's file differs from what the import would write (the keys it owns), or None."""
-    wanted = {key: value for key, value in step.config.items() if key in OWNED}
+    """How the stack's file differs from what the import would write (the keys it owns, but the tenant:
+    its spelling may differ, and the GUIDs agree), or None."""
+    wanted = {key: value for key, value in step.config.items() if key in OWNED and key != TENANT_ID.key}
     differ = [key for key, value in wanted.items() if _normal(stack.config.get(key)) != _normal(value)]
     if not differ:
         return None

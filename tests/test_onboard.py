@@ -104,6 +104,21 @@ def test_an_existing_stack_with_other_values_is_left_as_is_and_named(tmp_path: P
     assert file.read_text() == before
 
 
+def test_a_stack_that_names_its_tenant_by_domain_is_no_difference(
+    tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = project(tmp_path)
+    config = {**emulator_config(emulator, tenantId=tenant.domain), "bitlocker-policy:customerName": "Contoso"}
+    config["bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice"] = "false"
+    (root / "stacks" / "Pulumi.contoso.yaml").write_text(yaml.safe_dump({"config": config}))
+    csv = customers_csv(tmp_path, f"{tenant.id},Contoso,false,,,")
+    endpoints = [f"--config={key}={value}" for key, value in emulator_config(emulator).items()]
+
+    assert main(["onboard", "--project", str(root), "--csv", str(csv), *endpoints, "--dry-run"]) == 0
+
+    assert lines(capsys.readouterr().out) == [["contoso", tenant.id, "unchanged", ""]]
+
+
 def test_stack_names_are_slugs_and_colliding_customers_get_their_tenants_prefix() -> None:
     assert slug("Müller & Söhne GmbH") == "muller-sohne-gmbh"
     assert slug("東京") == "customer"
@@ -111,6 +126,8 @@ def test_stack_names_are_slugs_and_colliding_customers_get_their_tenants_prefix(
     assert stack_name("contoso", A, {}, shared=True) == f"contoso-{A[:8]}"
     assert stack_name("contoso", A, {"contoso": B}, shared=False) == f"contoso-{A[:8]}"  # another tenant's stack
     assert stack_name("contoso", A, {"contoso": A}, shared=True) == "contoso"  # its own, from an earlier run
+    # Named apart from another Contoso by an earlier import that the input no longer holds: it keeps that name.
+    assert stack_name("contoso", A, {f"contoso-{A[:8]}": A}, shared=False) == f"contoso-{A[:8]}"
 
 
 def test_two_customers_with_one_name_get_two_stacks_whatever_their_order(
