@@ -8,10 +8,16 @@ followed. Delivery uses the product's retry policy within a deadline of its own;
 delivery, or a URL that cannot be posted to, is one error line and never changes the run's
 exit code. What comes from outside (stack, customer, tenant, reason, Graph's error, who
 changed it) reaches Teams and Slack as plain text, never as Markdown.
+
+Each stack's line says which customer and tenant, what happened (a stack that breaks the
+baseline rule first) and who changed the tenant's value when the audit log says; the message
+links to the run and the published report (fleet/links.py). At any fleet size a message stays
+within what its service takes: the stacks that do not fit are counted ("… and N more").
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,9 +32,10 @@ from providers.retry import HOST_ONLY_EXTENSION, host_only, wire_problem
 from providers.session import new_http_client
 
 from .display import value_text
+from .links import NO_LINKS, Links
 from .outcome import FAILED, NONE, UPDATE, Outcome, totals
 
-__all__ = ["FORMATS", "needs_notice", "notify", "url_problem"]
+__all__ = ["FORMATS", "SLACK_BLOCKS", "SLACK_TEXT", "TEAMS_BYTES", "needs_notice", "notify", "sent_bytes", "url_problem"]
 
 DEADLINE_SECONDS = 60.0
 _LISTED = 20  # stacks named in a message; the rest are counted
@@ -36,11 +43,20 @@ _FINDS_DIFFERENCES = ("drift", "preview", "report")
 _PARTS = re.compile(r"[/?&=;]")  # what separates a URL's path segments and query names and values
 _SHORTEST_PART = 4  # a shorter part of a URL hides no secret, and cutting it out would garble the answer
 _SLACK_HEADER = 150  # characters a Slack header block holds
+# Slack's Block Kit (api.slack.com/reference/block-kit/blocks): a message holds at most 50 blocks, a
+# section's text at most 3,000 characters; above either, the webhook answers 400 and posts nothing.
+SLACK_BLOCKS = 50
+SLACK_TEXT = 3_000
+# Teams: "The message size limit is 28 KB" (learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/
+# how-to/add-incoming-webhook); posts were measured refused from about 21,000 characters (atc0005/
+# go-teams-notify#59), so a card is kept within 20,000 bytes as sent (UTF-8 JSON, as httpx encodes it).
+TEAMS_BYTES = 20_000
 
 
 def needs_notice(command: str, outcomes: Sequence[Outcome]) -> bool:
-    """Whether the run found something a person should look at: a failure, or a tenant that differs."""
-    return any(o.action == FAILED or (o.action == UPDATE and command in _FINDS_DIFFERENCES) for o in outcomes)
+    """Whether the run found something a person should look at: a stack that breaks the baseline rule,
+    a failure, or a tenant that differs."""
+    return any(o.violation or o.action == FAILED or (o.action == UPDATE and command in _FINDS_DIFFERENCES) for o in outcomes)
 
 
 def notify(
@@ -50,9 +66,11 @@ def notify(
     document: dict[str, Any],
     outcomes: Sequence[Outcome],
     http_factory: Callable[[], httpx.Client] = new_http_client,
+    links: Links = NO_LINKS,
 ) -> str | None:
     """Post the run's message; None when delivered, else the one line that says why not (no URL in it)."""
-    return url_problem(url) or _delivery_problem(httpx.URL(url), FORMATS[fmt](command, document, outcomes), http_factory)
+    problem = url_problem(url)
+    return problem or _delivery_problem(httpx.URL(url), FORMATS[fmt](command, document, outcomes, links), http_factory)
 
 
 def _delivery_problem(target: httpx.URL, message: dict[str, Any], http_factory: Callable[[], httpx.Client]) -> str | None:
@@ -108,17 +126,27 @@ def _without_url(text: str, url: httpx.URL) -> str:
 
 
 def _lines(outcomes: Sequence[Outcome]) -> list[str]:
-    """One plain line per stack that needs a look, at most _LISTED."""
-    notable = [o for o in outcomes if o.action != NONE]
-    lines = [one_line(_line(o), 300) for o in notable[:_LISTED]]
-    return lines + ([f"… and {len(notable) - _LISTED} more"] if len(notable) > _LISTED else [])
+    """One plain line per stack that needs a look, those that break the baseline rule first."""
+    notable = sorted((o for o in outcomes if o.violation or o.action != NONE), key=lambda o: not o.violation)
+    return [one_line(_line(o), 300) for o in notable]
+
+
+def _fitted(lines: list[str], fits: Callable[[list[str]], bool]) -> list[str]:
+    """The first lines (at most _LISTED) for which `fits` holds, the rest counted in a last line."""
+    for kept in range(min(len(lines), _LISTED), 0, -1):
+        shown = lines[:kept] + ([f"… and {len(lines) - kept} more"] if kept < len(lines) else [])
+        if fits(shown):
+            return shown
+    return [f"… and {len(lines)} more"] if lines else []
 
 
 def _line(outcome: Outcome) -> str:
     """The stack, whose tenant it is, what happened, and who changed it when the audit log says."""
     whose = ", ".join(part for part in (outcome.customer, outcome.tenant) if part)
     what = f"failed: {outcome.error}" if outcome.action == FAILED else _difference(outcome)
-    return f"{outcome.stack} ({whose}): {what}" + (f"; {outcome.changed}" if outcome.changed else "")
+    what = f"{outcome.violation}; {what}" if outcome.violation else what
+    line = f"{outcome.stack} ({whose}): {what}" + (f"; {outcome.changed}" if outcome.changed else "")
+    return f"breaks the baseline rule: {line}" if outcome.violation else line  # first: a long name cannot hide it
 
 
 def _difference(outcome: Outcome) -> str:
@@ -126,11 +154,11 @@ def _difference(outcome: Outcome) -> str:
     return f"{outcome.reason or outcome.action} (declared {value_text(outcome.declared)}{live})"
 
 
-def _json(_command: str, document: dict[str, Any], _outcomes: Sequence[Outcome]) -> dict[str, Any]:
+def _json(_command: str, document: dict[str, Any], _outcomes: Sequence[Outcome], _links: Links) -> dict[str, Any]:
     return document
 
 
-def _slack(command: str, _document: dict[str, Any], outcomes: Sequence[Outcome]) -> dict[str, Any]:
+def _slack(command: str, _document: dict[str, Any], outcomes: Sequence[Outcome], links: Links) -> dict[str, Any]:
     """An incoming-webhook message: `text` (the notification's fallback), a header and a section per stack.
 
     What comes from outside (stack, customer, tenant, reason, Graph's error, who changed it) is
@@ -138,13 +166,20 @@ def _slack(command: str, _document: dict[str, Any], outcomes: Sequence[Outcome])
     or links (api.slack.com/reference/surfaces/formatting, "Formatting text for app surfaces";
     Slack documents no escape for those characters in `mrkdwn`). &, < and > are control
     characters in every text object there, sent as entities. The fallback `text` is `mrkdwn`
-    and holds no outside text but the command's name. A section per stack keeps each under
-    Slack's 3,000 characters per text (api.slack.com/reference/block-kit/blocks: section; a
-    header holds at most 150).
+    and holds no outside text but the command's name. A section per stack, at most 300 characters
+    before escaping (1,500 after), keeps each under SLACK_TEXT; the header, the stacks, the count
+    of the rest and the links make at most 23 blocks of SLACK_BLOCKS (a header holds at most 150).
+    The links are a context block's `mrkdwn` <URL|label>, the URL percent-encoded (fleet/links.py)
+    so that no | or > ends it, its & sent as an entity.
     """
     headline = one_line(f"bitlocker-policy fleet {command}: {totals(command, outcomes)}", _SLACK_HEADER)
-    sections = [{"type": "section", "text": _slack_plain(line)} for line in _lines(outcomes) or ["nothing to list"]]
-    return {"text": _slack_text(headline), "blocks": [{"type": "header", "text": _slack_plain(headline)}, *sections]}
+    shown = _fitted(_lines(outcomes), lambda lines: len(lines) + 2 <= SLACK_BLOCKS) or ["nothing to list"]
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": _slack_plain(headline)}]
+    blocks += [{"type": "section", "text": _slack_plain(line)} for line in shown]
+    if links.items():
+        text = " · ".join(f"<{_slack_text(url)}|{label}>" for label, url in links.items())
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]})
+    return {"text": _slack_text(headline), "blocks": blocks}
 
 
 def _slack_plain(text: str) -> dict[str, Any]:
@@ -157,7 +192,7 @@ def _slack_text(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _teams(command: str, _document: dict[str, Any], outcomes: Sequence[Outcome]) -> dict[str, Any]:
+def _teams(command: str, _document: dict[str, Any], outcomes: Sequence[Outcome], links: Links) -> dict[str, Any]:
     """A Teams Workflows webhook message: one Adaptive Card attachment.
 
     The envelope is the trigger's documented request body (learn.microsoft.com/connectors/teams/
@@ -168,20 +203,33 @@ def _teams(command: str, _document: dict[str, Any], outcomes: Sequence[Outcome])
     Every text is a RichTextBlock's TextRun, which renders no Markdown (learn.microsoft.com/
     adaptive-cards/schema-explorer/text-run, version 1.2), so a Graph error holding
     `[re-consent](https://…)` or `**` shows as typed; a TextBlock renders bold, italic, lists and
-    links (learn.microsoft.com/adaptive-cards/authoring-cards/text-features).
+    links (learn.microsoft.com/adaptive-cards/authoring-cards/text-features). The run and the
+    report are Action.OpenUrl buttons (schema-explorer/action-openurl, version 1.0). The stacks that
+    keep the message within TEAMS_BYTES are listed, the rest counted.
     """
-    card = {
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "type": "AdaptiveCard",
-        "version": "1.2",
-        "body": [
-            _teams_text(f"bitlocker-policy fleet {command}", {"weight": "Bolder", "size": "Medium"}),
-            _teams_text(totals(command, outcomes)),
-            *(_teams_text(line, spacing="Small") for line in _lines(outcomes)),
-        ],
-    }
-    attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
-    return {"type": "message", "attachments": [attachment]}
+
+    def message(lines: list[str]) -> dict[str, Any]:
+        card: dict[str, Any] = {
+            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+            "type": "AdaptiveCard",
+            "version": "1.2",
+            "body": [
+                _teams_text(f"bitlocker-policy fleet {command}", {"weight": "Bolder", "size": "Medium"}),
+                _teams_text(totals(command, outcomes)),
+                *(_teams_text(line, spacing="Small") for line in lines),
+            ],
+        }
+        if links.items():
+            card["actions"] = [{"type": "Action.OpenUrl", "title": label, "url": url} for label, url in links.items()]
+        attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
+        return {"type": "message", "attachments": [attachment]}
+
+    return message(_fitted(_lines(outcomes), lambda lines: sent_bytes(message(lines)) <= TEAMS_BYTES))
+
+
+def sent_bytes(payload: dict[str, Any]) -> int:
+    """The payload's size on the wire, encoded as httpx's `json=` encodes it (httpx/_content.py encode_json)."""
+    return len(json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode())
 
 
 def _teams_text(text: str, style: dict[str, str] | None = None, spacing: str = "Default") -> dict[str, Any]:
@@ -189,7 +237,7 @@ def _teams_text(text: str, style: dict[str, str] | None = None, spacing: str = "
     return {"type": "RichTextBlock", "spacing": spacing, "inlines": [{"type": "TextRun", "text": text, **(style or {})}]}
 
 
-FORMATS: dict[str, Callable[[str, dict[str, Any], Sequence[Outcome]], dict[str, Any]]] = {
+FORMATS: dict[str, Callable[[str, dict[str, Any], Sequence[Outcome], Links], dict[str, Any]]] = {
     "json": _json,
     "slack": _slack,
     "teams": _teams,

@@ -19,7 +19,8 @@ import pytest
 
 import fleet.notify
 from fleet.__main__ import main
-from fleet.notify import FORMATS
+from fleet.links import NO_LINKS, Links
+from fleet.notify import FORMATS, SLACK_BLOCKS, SLACK_TEXT, TEAMS_BYTES, sent_bytes
 from fleet.outcome import EXIT_CHANGES, EXIT_FAILED, Outcome
 from fleet.report import json_document
 from tests.emulator import Emulator
@@ -205,7 +206,7 @@ def _texts(payload: Any) -> Iterator[tuple[dict[str, Any], str]]:
 
 @pytest.mark.parametrize("field", FIELDS)
 def test_teams_shows_outside_text_as_typed(field: str) -> None:
-    card = FORMATS["teams"]("drift", {}, [_row(FIELDS[field])])["attachments"][0]["content"]
+    card = FORMATS["teams"]("drift", {}, [_row(FIELDS[field])], NO_LINKS)["attachments"][0]["content"]
     assert {block["type"] for block in card["body"]} == {"RichTextBlock"}  # a TextBlock would render Markdown
     runs = [(owner, text) for owner, text in _texts(card)]
     assert all(owner["type"] == "TextRun" for owner, _ in runs)
@@ -214,7 +215,7 @@ def test_teams_shows_outside_text_as_typed(field: str) -> None:
 
 @pytest.mark.parametrize("field", FIELDS)
 def test_slack_shows_outside_text_unformatted(field: str) -> None:
-    message = FORMATS["slack"]("drift", {}, [_row(FIELDS[field])])
+    message = FORMATS["slack"]("drift", {}, [_row(FIELDS[field])], NO_LINKS)
     blocks = [(owner, text) for owner, text in _texts(message["blocks"])]
     assert all(owner["type"] == "plain_text" for owner, _ in blocks)  # no *bold*, _italic_, ~strike~, `code`, links
     assert not any("<" in text or ">" in text for _, text in blocks)  # no <link|text>, no <!channel>
@@ -222,3 +223,49 @@ def test_slack_shows_outside_text_unformatted(field: str) -> None:
     assert message["text"] == "bitlocker-policy fleet drift: 1 stack: 0 " + (
         "converged, 1 differ" if FIELDS[field].get("action") == "update" else "converged, 1 failed"
     )
+
+
+# -- messages that arrive: within each service's limits at any fleet size ------------------------------
+LINKS = Links(run="https://github.com/contoso/fleet/actions/runs/42", report="https://pages.example/fleet/index.html")
+
+
+def _many_failing(count: int) -> list[Outcome]:
+    """`count` failed rows as long as a row gets: every text field full of characters that grow when escaped
+    (& → &amp; for Slack) or when encoded (an astral character: 4 bytes of UTF-8)."""
+    text = "&<>\U0001f512" * 200
+    return [
+        Outcome(
+            f"s-{i}-{text}", text, customer=text, action="failed", error=text, changed=text, violation=text if i % 2 else None
+        )
+        for i in range(count)
+    ]
+
+
+def test_slack_at_200_failing_rows_is_within_block_kit_limits() -> None:
+    """api.slack.com/reference/block-kit/blocks: at most 50 blocks, a section's text at most 3,000 characters."""
+    message = FORMATS["slack"]("drift", {}, _many_failing(200), LINKS)
+    blocks = message["blocks"]
+    assert len(blocks) <= SLACK_BLOCKS
+    sections = [block["text"]["text"] for block in blocks if block["type"] == "section"]
+    assert max(len(text) for text in sections) <= SLACK_TEXT
+    assert len(blocks[0]["text"]["text"]) <= 150  # a header's limit
+    assert sections[-1] == f"… and {200 - len(sections) + 1} more"  # the rest counted
+    assert sections[0].startswith("breaks the baseline rule: s-1-")  # a stack that breaks the rule comes first
+    (context,) = [block for block in blocks if block["type"] == "context"]
+    assert context["elements"][0]["text"] == f"<{LINKS.run}|the run> · <{LINKS.report}|the report>"
+
+
+def test_teams_at_200_failing_rows_is_within_the_documented_message_size() -> None:
+    """learn.microsoft.com, "Create an Incoming Webhook": the message size limit is 28 KB (20,000 bytes kept)."""
+    message = FORMATS["teams"]("drift", {}, _many_failing(200), LINKS)
+    assert sent_bytes(message) <= TEAMS_BYTES < 28 * 1024
+    card = message["attachments"][0]["content"]
+    texts = [run["text"] for block in card["body"] for run in block["inlines"]]
+    listed = len(texts) - 3  # title, totals, the count of the rest
+    assert listed >= 1
+    assert texts[-1] == f"… and {200 - listed} more"
+    assert {block["type"] for block in card["body"]} == {"RichTextBlock"}  # outside text stays TextRuns: no Markdown
+    assert card["actions"] == [
+        {"type": "Action.OpenUrl", "title": "the run", "url": LINKS.run},
+        {"type": "Action.OpenUrl", "title": "the report", "url": LINKS.report},
+    ]
