@@ -34,6 +34,7 @@ from .drift import DriftCheck
 from .engine import Engine
 from .history import MOST
 from .junit import junit_xml
+from .links import Links
 from .notify import needs_notice, notify
 from .outcome import (
     ALREADY_THERE,
@@ -211,10 +212,11 @@ def matrix(args: argparse.Namespace, targets: Targets, unresolved: list[Outcome]
 
 def write_results(args: argparse.Namespace, code: int, outcomes: list[Outcome], started: datetime | None) -> int:
     """--json, --markdown, --junit, the report's page, then --notify; the exit code (4 when a file could not be written)."""
+    links = Links.from_environment()  # the CI run's page and the published report, named by every writer
     outputs: list[tuple[Path | None, Callable[[], str]]] = [
-        (getattr(args, "json", None), lambda: json.dumps(json_document(args.command, code, outcomes), indent=2) + "\n"),
-        (getattr(args, "markdown", None), lambda: markdown_summary(args.command, code, outcomes, args.shard)),
-        (getattr(args, "junit", None), lambda: junit_xml(args.command, outcomes, started).decode()),
+        (getattr(args, "json", None), lambda: json.dumps(json_document(args.command, code, outcomes, links), indent=2) + "\n"),
+        (getattr(args, "markdown", None), lambda: markdown_summary(args.command, code, outcomes, args.shard, links)),
+        (getattr(args, "junit", None), lambda: junit_xml(args.command, outcomes, started, links).decode()),
     ]
     try:
         for target, render in outputs:
@@ -232,7 +234,8 @@ def write_results(args: argparse.Namespace, code: int, outcomes: list[Outcome], 
         code = EXIT_FAILED
     url = getattr(args, "notify", None)
     if url and needs_notice(args.command, outcomes):
-        problem = notify(url, args.notify_format, args.command, json_document(args.command, code, outcomes), outcomes)
+        document = json_document(args.command, code, outcomes, links)
+        problem = notify(url, args.notify_format, args.command, document, outcomes, links=links)
         if problem:
             fail(problem)  # the run's own exit code stands
     return code

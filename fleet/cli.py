@@ -41,9 +41,11 @@ USAGE = """\
 
 Exit codes: 0 converged (or done); 2 nothing ran (bad arguments, no stack matched, two
 stacks on one tenant, a backend that cannot be used); 3 drift, preview, report or refresh
-found a tenant that differs from its stack, or a stack that breaks the baseline rule; 4 some
-stack failed, its tenant unresolvable included (the others still ran; the table
-says which and why); 130 interrupted (Ctrl-C). doctor: 0 no check found a problem, 3 one did.
+found a tenant that differs from its stack; 4 some stack failed, its tenant unresolvable
+included (the others still ran; the table says which and why); 5 some stack breaks the
+baseline rule (a deviation without an exception, or with an expired one), in any command and
+whatever else the run found; 130 interrupted (Ctrl-C). doctor: 0 no check found a problem,
+3 one did. consent-status: 0 every app consented, 3 a consent is missing, 4 otherwise.
 """
 
 

@@ -24,6 +24,7 @@ from .outcome import FAILED, RECORD, UPDATE, Outcome, totals
 
 __all__ = ["LiveProgress", "action_text", "note_text", "print_history", "print_summary", "value_text"]
 
+_BREAKS_RULE = "breaks rule"  # a stack that breaks the baseline rule, in the table's few columns
 TENANT_SHOWN = 8  # a GUID's first characters: enough to tell a fleet's tenants apart, and a table fits 80 columns
 
 # What an `update` row means, per command: found by a read-only command, or done.
@@ -31,7 +32,10 @@ _UPDATE_WORD = {"drift": "differs", "report": "differs", "refresh": "differs", "
 
 
 def action_text(command: str, outcome: Outcome) -> str:
-    """The action in a word or two: converged, differs, will update, updated, record, failed."""
+    """The action in a word or two: breaks rule (the baseline rule's, whatever else), converged, differs,
+    will update, updated, record, failed."""
+    if outcome.violation:
+        return _BREAKS_RULE
     if outcome.action == UPDATE:
         return _UPDATE_WORD.get(command, "updated")
     return {FAILED: "failed", RECORD: "record"}.get(outcome.action, "converged")
@@ -117,7 +121,7 @@ def print_summary(console: Console, command: str, outcomes: Sequence[Outcome]) -
             action,
             f"{outcome.seconds:.1f}",
         )
-        table.add_row(*(for_terminal(cell) for cell in cells), style=style.get(outcome.action))
+        table.add_row(*(for_terminal(cell) for cell in cells), style="red" if outcome.violation else style.get(outcome.action))
     console.print(table)
     console.print(Text(totals(command, outcomes)))
     for line in notes:

@@ -19,14 +19,18 @@ __all__ = [
     "EXIT_CONFIG",
     "EXIT_FAILED",
     "EXIT_OK",
+    "EXIT_VIOLATION",
     "FAILED",
     "NEVER_DEPLOYED",
     "NONE",
     "RECORD",
+    "STATUSES",
     "UPDATE",
+    "VIOLATION",
     "Outcome",
     "exit_code",
     "json_type",
+    "status",
     "totals",
     "why_update",
 ]
@@ -39,12 +43,21 @@ EXIT_CHANGES = 3
 """drift, preview, report or refresh: some tenant differs from its declaration (drift, or a change not applied yet)."""
 EXIT_FAILED = 4
 """Some stack failed, an unresolvable tenant included (its error is in the table); the others still ran."""
+EXIT_VIOLATION = 5
+"""Any command: some stack breaks the baseline rule (a deviation without an exception, or with an expired one).
+It outranks 4 and 3: the rule is judged from the stack files before anything runs, so it holds whatever
+else failed, and it is what a reviewer must act on (`up` writes nothing to such a stack)."""
 
 NONE = "none"
 UPDATE = "update"
 RECORD = "record"  # the stack records a tenant that already has the declared value: no PATCH
 FAILED = "failed"
 ACTIONS = (NONE, UPDATE, RECORD, FAILED)
+
+VIOLATION = "violation"
+# A row's status in --json, most urgent first: it breaks the baseline rule, it failed, the tenant
+# differs from its stack (drift, preview, report, refresh) or `up` changed it, a value to record, nothing.
+STATUSES = (VIOLATION, FAILED, "differs", "changed", RECORD, "converged")
 
 
 @dataclass
@@ -87,6 +100,9 @@ class Outcome:
         if not isinstance(row, dict):
             raise ValueError(f" is {json_type(row)}, not an object")
         kinds = _row_kinds()
+        if row.get("status", STATUSES[-1]) not in STATUSES:  # json_document's, derived from the row: read, not kept
+            raise ValueError(f".status is {row['status']!r:.40}, not one of {', '.join(STATUSES)}")
+        row = {key: value for key, value in row.items() if key != "status"}
         for key, value in row.items():
             wrong = _wrong(value, kinds[key]) if key in kinds else " is not a key of a fleet row"
             if wrong:
@@ -217,10 +233,24 @@ _UPDATED = {"drift": "differ", "report": "differ", "refresh": "differ", "preview
 _READ_ONLY = ("drift", "preview", "report", "refresh")
 
 
+def status(command: str, outcome: Outcome) -> str:
+    """The row's status for `--json` (one of STATUSES): the most urgent thing about it."""
+    if outcome.violation:
+        return VIOLATION
+    if outcome.action == UPDATE:
+        return "changed" if command == "up" else "differs"
+    return {FAILED: FAILED, RECORD: RECORD}.get(outcome.action, "converged")
+
+
 def totals(command: str, outcomes: Sequence[Outcome]) -> str:
-    """One line for a run: "200 stacks: 196 converged, 3 would change, 1 failed"."""
-    count = {action: sum(outcome.action == action for outcome in outcomes) for action in (UPDATE, RECORD, FAILED)}
-    parts = [f"{len(outcomes) - sum(count.values())} converged"]
+    """One line for a run: "200 stacks: 1 breaks the baseline rule, 195 converged, 3 would change, 1 failed".
+
+    A stack that breaks the rule is counted there alone, whatever else its row says."""
+    broken = sum(bool(outcome.violation) for outcome in outcomes)
+    kept = [outcome for outcome in outcomes if not outcome.violation]
+    count = {action: sum(outcome.action == action for outcome in kept) for action in (UPDATE, RECORD, FAILED)}
+    parts = [f"{broken} break{'s' if broken == 1 else ''} the baseline rule"] if broken else []
+    parts += [f"{len(kept) - sum(count.values())} converged"]
     parts += [f"{count[UPDATE]} {_UPDATED.get(command, 'changed')}"] if count[UPDATE] else []
     parts += [f"{count[RECORD]} {'recorded' if command == 'up' else 'to record'}"] if count[RECORD] else []
     parts += [f"{count[FAILED]} failed"] if count[FAILED] else []
@@ -228,13 +258,16 @@ def totals(command: str, outcomes: Sequence[Outcome]) -> str:
 
 
 def exit_code(command: str, outcomes: Iterable[Outcome]) -> int:
-    """4 when any stack failed; else 3 when a read-only command found a tenant that differs or a stack
-    the baseline rule refuses; else 0. A stack to record (its tenant already has the value) is no difference.
+    """5 when any stack breaks the baseline rule; else 4 when any stack failed; else 3 when a read-only
+    command found a tenant that differs; else 0. A stack to record (its tenant already has the value)
+    is no difference.
     """
     outcomes = list(outcomes)
     actions = {outcome.action for outcome in outcomes}
+    if any(outcome.violation for outcome in outcomes):
+        return EXIT_VIOLATION
     if FAILED in actions:
         return EXIT_FAILED
-    if command in _READ_ONLY and (UPDATE in actions or any(outcome.violation for outcome in outcomes)):
+    if command in _READ_ONLY and UPDATE in actions:
         return EXIT_CHANGES
     return EXIT_OK

@@ -34,7 +34,10 @@ from providers.stack_config import is_stack_name
 
 from .display import note_text
 from .escape import for_html, for_markdown
+from .links import NO_LINKS, Links
 from .outcome import FAILED, UPDATE, Outcome, totals
+from .outcome import status as row_status
+from .summary import BROKEN
 from .version import version
 
 __all__ = ["json_document", "out_problem", "page_names", "remove_stale_pages", "write_pages"]
@@ -124,9 +127,11 @@ class _Page:
         return f'<table class="rows">\n<tr class="head">{head}</tr>\n{body}</table>'
 
 
-def json_document(command: str, code: int, outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    """`--json`: the summary table, one object per stack, and the exit code."""
-    return {"command": command, "exitCode": code, "stacks": [outcome.to_json() for outcome in outcomes]}
+def json_document(command: str, code: int, outcomes: Sequence[Outcome], links: Links = NO_LINKS) -> dict[str, Any]:
+    """`--json`: the summary table, one object per stack with its status (fleet/outcome.py STATUSES), the
+    exit code, and the links to the run and the published report when known (`run`, `report`)."""
+    rows = [{**outcome.to_json(), "status": row_status(command, outcome)} for outcome in outcomes]
+    return {"command": command, "exitCode": code, **{key: url for key, url in vars(links).items() if url}, "stacks": rows}
 
 
 def out_problem(directory: Path) -> str | None:
@@ -321,6 +326,7 @@ def _index(page: _Page, outcomes: Sequence[Outcome], names: dict[str, str], when
     rows = []
     for outcome in outcomes:
         status = "could not be checked" if outcome.action == FAILED else "differs" if outcome.action == UPDATE else "as agreed"
+        status = BROKEN if outcome.violation else status  # listed first in the cell: what to act on
         note = note_text(outcome)
         rows.append(
             (

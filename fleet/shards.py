@@ -13,6 +13,8 @@ from .outcome import Outcome, json_type
 __all__ = ["SUMMARIZED", "read_documents"]
 
 SUMMARIZED = ("drift", "preview", "up", "refresh")  # the commands whose shards `fleet summary` merges
+_LINKS = ("run", "report")  # json_document's links, which the summary takes from its own run instead
+_DOCUMENT_KEYS = {"command", "exitCode", "stacks", *_LINKS}
 _DOCUMENT_BYTES = 64 * 2**20  # at most: a row takes about 1 KB (a 10,000-stack fleet: 10 MB)
 
 
@@ -55,7 +57,7 @@ def _read_document(path: Path) -> tuple[str, list[Outcome]]:
             raise ValueError("nested deeper than Python's JSON reader goes") from None
         except json.JSONDecodeError as error:
             raise ValueError(f"not JSON ({error.msg} at line {error.lineno})") from None
-        if not isinstance(document, dict) or not {"command", "stacks"} <= set(document) <= {"command", "exitCode", "stacks"}:
+        if not isinstance(document, dict) or not {"command", "stacks"} <= set(document) <= _DOCUMENT_KEYS:
             keys = ", ".join(sorted(map(str, document)))[:80] if isinstance(document, dict) else json_type(document)
             raise ValueError(f"holds {keys or 'nothing'}, not command, exitCode and stacks")
         command, rows = document["command"], document["stacks"]
@@ -63,6 +65,9 @@ def _read_document(path: Path) -> tuple[str, list[Outcome]]:
             raise ValueError(f"command is {str(command)[:40]!r}, not one of {', '.join(SUMMARIZED)}")
         if not isinstance(document.get("exitCode", 0), int) or isinstance(document.get("exitCode"), bool):
             raise ValueError(f"exitCode is {json_type(document['exitCode'])}, not a number")
+        wrong_link = next((key for key in _LINKS if not isinstance(document.get(key, ""), str)), None)
+        if wrong_link:
+            raise ValueError(f"{wrong_link} is {json_type(document[wrong_link])}, not a string")
         if not isinstance(rows, list):
             raise ValueError(f"stacks is {json_type(rows)}, not a list")
         outcomes = []

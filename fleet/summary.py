@@ -1,7 +1,9 @@
 """`--markdown`: one Markdown summary of a fleet run, for a pull request's single comment and a CI run's summary.
 
-Only what needs a look is listed (stacks that would change, changed or failed, with why and
-the request-id); converged stacks are counted, so 200 tenants still make a short comment.
+Only what needs a look is listed, stacks that break the baseline rule first, then those that
+would change, changed or failed: the customer, why, who changed the tenant's value and when
+(Entra's audit log) and the request-id; converged stacks are counted, so 200 tenants still
+make a short comment. Links to the run and the published report close it (fleet/links.py).
 The first line is an HTML comment a pipeline searches for to edit its earlier comment in
 place instead of adding one per push. Every value is escaped for Markdown (fleet/escape.py).
 """
@@ -10,19 +12,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .display import value_text
+from .display import action_text, value_text
 from .escape import for_markdown
+from .links import NO_LINKS, Links
 from .outcome import FAILED, NONE, Outcome, totals
 from .selection import Shard
 
-__all__ = ["MARKER", "markdown_summary"]
+__all__ = ["BROKEN", "MARKER", "markdown_summary"]
 
 MARKER = "<!-- bitlocker-policy fleet summary -->"
+BROKEN = "breaks the baseline rule"  # the status of a stack the rule refuses
 # Stacks listed at most: a GitHub comment holds 65,536 characters, and a row with an error can take 500.
 LISTED = 100
 
 
-def markdown_summary(command: str, code: int, outcomes: Sequence[Outcome], shard: Shard | None = None) -> str:
+def markdown_summary(
+    command: str, code: int, outcomes: Sequence[Outcome], shard: Shard | None = None, links: Links = NO_LINKS
+) -> str:
     """The summary of one run (one shard's, with `shard`), as Markdown."""
     part = f" (shard {shard[0]}/{shard[1]})" if shard else ""
     lines = [
@@ -31,10 +37,10 @@ def markdown_summary(command: str, code: int, outcomes: Sequence[Outcome], shard
         "",
         f"{totals(command, outcomes)} (exit code {code}).",
     ]
-    notable = [outcome for outcome in outcomes if outcome.action != NONE]
+    notable = sorted((o for o in outcomes if o.violation or o.action != NONE), key=lambda o: not o.violation)
     if notable:
-        lines += ["", "| stack | tenant | declared | live | what happens | request-id |", "|---|---|---|---|---|---|"]
-        lines += [_row(outcome) for outcome in notable[:LISTED]]
+        lines += ["", "| status | customer | stack | tenant | declared → live | details |", "|---|---|---|---|---|---|"]
+        lines += [_row(command, outcome) for outcome in notable[:LISTED]]
     errors = [outcome for outcome in notable[:LISTED] if outcome.action == FAILED and outcome.error]
     if errors:
         lines += ["", "<details><summary>Errors</summary>", ""]
@@ -42,19 +48,23 @@ def markdown_summary(command: str, code: int, outcomes: Sequence[Outcome], shard
         lines += ["", "</details>"]
     if len(notable) > LISTED:
         lines += ["", f"… and {len(notable) - LISTED} more: the run's JSON and JUnit files list every stack."]
+    if links.items():  # links.py percent-encodes a URL: no ( ) < > or space closes the destination
+        lines += ["", " · ".join(f"[{label}]({url})" for label, url in links.items())]
     return "\n".join(lines) + "\n"
 
 
-def _row(outcome: Outcome) -> str:
-    happens = f"{outcome.action} ({outcome.reason})" if outcome.reason else outcome.action
-    if outcome.action == FAILED:
-        happens = "failed: see below"
+def _row(command: str, outcome: Outcome) -> str:
+    status = BROKEN if outcome.violation else action_text(command, outcome)  # the word in full: a table has room
+    live = value_text(outcome.live) if outcome.live_read else "?"
+    declared = value_text(outcome.declared) if outcome.declared is not None else "?"
+    details = [outcome.violation or "", "see Errors below" if outcome.action == FAILED else "", outcome.reason]
+    details += [outcome.changed or "", f"PATCH request-id {outcome.request_id}" if outcome.request_id else ""]
     cells = (
+        status,
+        outcome.customer,
         outcome.stack,
         outcome.tenant,
-        value_text(outcome.declared) if outcome.declared is not None else "",
-        value_text(outcome.live) if outcome.live_read else "",
-        happens,
-        outcome.request_id or "",
+        f"{declared} → {live}",
+        "; ".join(dict.fromkeys(detail for detail in details if detail)),
     )
     return "| " + " | ".join(for_markdown(cell) for cell in cells) + " |"

@@ -101,7 +101,7 @@ def test_fleet_drift_fails_a_deviation_without_an_exception_and_passes_one_with(
     project: Path, emulator: Emulator, tenant: Tenant, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "drift.json"
-    assert main(["drift", "--project", str(project), "--json", str(out)]) == 3  # the tenant agrees; the rule does not
+    assert main(["drift", "--project", str(project), "--json", str(out)]) == 5  # the tenant agrees; the rule does not
     row = json.loads(out.read_text())["stacks"][0]
     assert (row["action"], row["violation"].split(",")[0]) == ("none", "stack dev declares true")
     assert "with no exception recorded" in capsys.readouterr().out
@@ -109,7 +109,7 @@ def test_fleet_drift_fails_a_deviation_without_an_exception_and_passes_one_with(
     assert main(["drift", "--project", str(project), "--json", str(out)]) == 0
     assert json.loads(out.read_text())["stacks"][0]["exception"]["approvedBy"] == "jane@provider.com"
     set_exception(project, {**GOOD, "expires": "2000-01-01"})
-    assert main(["up", "--project", str(project)]) == 4  # up writes no deviation nobody approved
+    assert main(["up", "--project", str(project)]) == 5  # up writes no deviation nobody approved
     assert emulator.graph_requests("PATCH", tenant) == []
 
 
@@ -118,7 +118,7 @@ def test_a_stack_cannot_set_its_own_baseline(project: Path, capsys: pytest.Captu
     document = json.loads(path.read_text())
     document["config"]["bitlocker-policy:baseline"] = "true"
     path.write_text(json.dumps(document))
-    assert main(["up", "--project", str(project)]) == 4
+    assert main(["up", "--project", str(project)]) == 5
     assert "stack dev sets bitlocker-policy:baseline: the baseline is the project's (Pulumi.yaml)" in capsys.readouterr().out
 
 

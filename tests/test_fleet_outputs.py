@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -11,11 +12,14 @@ from xml.etree import ElementTree as ET
 import jsonschema
 import pytest
 import xmlschema
+from rich.console import Console
 
 from fleet.__main__ import main
-from fleet.junit import junit_xml
+from fleet.display import print_summary
+from fleet.junit import RULE, junit_xml
+from fleet.links import REPORT_URL, Links
 from fleet.notify import needs_notice, notify
-from fleet.outcome import Outcome, totals
+from fleet.outcome import EXIT_VIOLATION, STATUSES, Outcome, exit_code, totals
 from fleet.report import json_document
 from fleet.summary import MARKER, markdown_summary
 from providers.retry import RetryPolicy
@@ -42,8 +46,8 @@ def test_the_markdown_summary_lists_what_needs_a_look_and_counts_the_rest() -> N
     text = markdown_summary("preview", 4, [*CONVERGED, DRIFTED, FAILED], shard=(2, 4))
     assert text.startswith(MARKER + "\n### bitlocker-policy: fleet preview (shard 2/4)")
     assert "7 stacks: 5 converged, 1 would change, 1 failed (exit code 4)." in text
-    assert "| bravo | t2 | false | true | update (drift: changed outside Pulumi) |  |" in text
-    assert "| charlie | t3 | false |  | failed: see below |  |" in text
+    assert "| will update |  | bravo | t2 | false → true | drift: changed outside Pulumi |" in text
+    assert "| failed |  | charlie | t3 | false → ? | see Errors below |" in text
     assert "- **charlie**: Graph denied GET (request-id r-3)" in text
     assert "ok-1" not in text
 
@@ -265,3 +269,143 @@ def test_an_undefined_azure_pipelines_variable_is_no_url(
     assert main(["summary", *map(str, shard_documents(tmp_path))]) == 4
     warning = "warning: BITLOCKER_POLICY_NOTIFY_URL is $(BITLOCKER_POLICY_NOTIFY_URL), a pipeline variable that is not defined"
     assert warning in capsys.readouterr().err
+
+
+# -- a broken agreement, and who, which customer, where --------------------------------------------------
+EXPIRED = "stack fabrikam declares true, the baseline is false, and its exception expired on 2026-11-30"
+BROKEN = Outcome(
+    "fabrikam",
+    "t9",
+    customer="Fabrikam Ltd",
+    declared=True,
+    live=True,
+    live_read=True,
+    violation=EXPIRED,
+    changed="changed by admin@fabrikam.example at 2026-12-01T08:00:00Z",
+)
+CHANGED = Outcome(
+    "contoso",
+    "t8",
+    customer="Contoso",
+    declared=False,
+    live=True,
+    live_read=True,
+    action="update",
+    reason="drift: changed outside Pulumi (the last up set false)",
+    changed="changed by bob@contoso.example at 2026-12-02T09:30:00Z",
+)
+LINKS = Links(run="https://github.com/contoso/fleet/actions/runs/42", report="https://pages.example/fleet/index.html")
+
+
+@pytest.mark.parametrize("command", ["drift", "preview", "up", "refresh", "report", "history"])
+def test_a_broken_agreement_has_its_own_exit_code_in_every_command(command: str) -> None:
+    assert exit_code(command, [*CONVERGED, CHANGED, FAILED, BROKEN]) == EXIT_VIOLATION == 5
+    assert exit_code(command, [*CONVERGED, CHANGED]) in (0, 3)  # an ordinary difference is not one
+
+
+def test_the_markdown_summary_lists_a_broken_agreement_first_with_who_and_where() -> None:
+    text = markdown_summary("preview", 5, [*CONVERGED, CHANGED, BROKEN], links=LINKS)
+    assert "7 stacks: 1 breaks the baseline rule, 5 converged, 1 would change (exit code 5)." in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert rows[0] == (
+        "| breaks the baseline rule | Fabrikam Ltd | fabrikam | t9 | true → true | "
+        f"{EXPIRED}; changed by admin@fabrikam.example at 2026-12-01T08:00:00Z |"
+    )
+    assert rows[1].startswith("| will update | Contoso | contoso | t8 | false → true | drift: changed outside Pulumi")
+    assert "changed by bob@contoso.example at 2026-12-02T09:30:00Z |" in rows[1]
+    assert text.rstrip().endswith(f"[the run]({LINKS.run}) · [the report]({LINKS.report})")
+
+
+def test_junit_fails_a_broken_agreement_with_the_rules_type_in_every_command() -> None:
+    for command in ("drift", "preview", "up", "refresh"):
+        case = ET.fromstring(junit_xml(command, [BROKEN], links=LINKS)).find("testsuite/testcase/failure")
+        assert case is not None
+        assert (case.get("type"), case.get("message")) == (RULE, EXPIRED)
+        details = (case.text or "").splitlines()
+        assert details[0] == "customer Fabrikam Ltd"
+        assert "changed by admin@fabrikam.example at 2026-12-01T08:00:00Z" in details
+        assert details[-2:] == [f"the run: {LINKS.run}", f"the report: {LINKS.report}"]
+
+
+def test_the_json_document_carries_each_rows_status_and_the_links() -> None:
+    document = json_document("preview", 5, [CONVERGED[0], CHANGED, FAILED, BROKEN], LINKS)
+    assert (document["run"], document["report"]) == (LINKS.run, LINKS.report)
+    statuses = [row["status"] for row in document["stacks"]]
+    assert statuses == ["converged", "differs", "failed", "violation"]
+    assert set(statuses) <= set(STATUSES)
+    assert document["stacks"][3]["customer"] == "Fabrikam Ltd"
+    assert document["stacks"][3]["changed"].startswith("changed by admin@fabrikam.example at ")
+    assert [row["status"] for row in json_document("up", 0, [CHANGED])["stacks"]] == ["changed"]
+    assert "run" not in json_document("drift", 0, [])  # outside CI, no link
+
+
+def test_a_summary_reads_documents_with_links_and_statuses_back(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shard = tmp_path / "shard.json"
+    shard.write_text(json.dumps(json_document("preview", 5, [CHANGED, BROKEN], LINKS)))
+    assert main(["summary", str(shard), "--markdown", "-"]) == 5
+    assert "| breaks the baseline rule | Fabrikam Ltd |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("env", "run"),
+    [
+        (
+            {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "contoso/fleet", "GITHUB_RUN_ID": "42"},
+            "https://github.com/contoso/fleet/actions/runs/42",
+        ),
+        (
+            {"SYSTEM_COLLECTIONURI": "https://dev.azure.com/contoso/", "SYSTEM_TEAMPROJECT": "IT fleet", "BUILD_BUILDID": "7"},
+            "https://dev.azure.com/contoso/IT%20fleet/_build/results?buildId=7",
+        ),
+        (
+            {"CI_JOB_URL": "https://gitlab.com/g/p/-/jobs/9", "CI_PIPELINE_URL": "https://gitlab.com/g/p/-/pipelines/8"},
+            "https://gitlab.com/g/p/-/jobs/9",
+        ),
+        ({"CI_PIPELINE_URL": "https://gitlab.com/g/p/-/pipelines/8"}, "https://gitlab.com/g/p/-/pipelines/8"),
+        ({}, None),
+    ],
+    ids=["github", "azure", "gitlab job", "gitlab pipeline", "no CI"],
+)
+def test_the_run_link_comes_from_each_platforms_own_variables(env: dict[str, str], run: str | None) -> None:
+    assert Links.from_environment(env).run == run
+
+
+def test_the_report_link_is_an_http_url_made_safe_for_every_writer() -> None:
+    assert Links.from_environment({REPORT_URL: "https://pages.example/a b)(<x>|y"}).report == (
+        "https://pages.example/a%20b%29%28%3Cx%3E%7Cy"
+    )
+    for refused in ("javascript:alert(1)", "pages.example/index.html", "https://pages.example/a\nb", "https://[::1"):
+        assert Links.from_environment({REPORT_URL: refused}).report is None
+
+
+def test_every_writer_of_a_ci_run_links_to_it(
+    tmp_path: Path, emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, receiver: Receiver
+) -> None:
+    from tests.test_fleet import drift_ready
+
+    root = drift_ready(tmp_path, emulator, tenant, monkeypatch)  # declares true
+    with (root / "Pulumi.yaml").open("a") as project_file:  # and the baseline is false: the rule is broken
+        project_file.write("config:\n  baseline:\n    type: boolean\n    default: false\n")
+    for name, value in {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "o/r", "GITHUB_RUN_ID": "5"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(REPORT_URL, "https://pages.example/r/")
+    outputs = {kind: tmp_path / f"fleet.{kind}" for kind in ("json", "markdown", "junit")}
+    argv = ["drift", "--project", str(root), "--notify", receiver.url, "--notify-format", "teams"]
+    code = main([*argv, *(part for kind, path in outputs.items() for part in (f"--{kind}", str(path)))])
+    run = "https://github.com/o/r/actions/runs/5"
+    assert json.loads(outputs["json"].read_text())["run"] == run
+    assert f"[the run]({run})" in outputs["markdown"].read_text()
+    assert f"the run: {run}" in outputs["junit"].read_text()
+    (post,) = receiver.posts
+    assert post["attachments"][0]["content"]["actions"][0]["url"] == run
+    assert code == 5
+
+
+def test_the_terminal_table_says_a_stack_breaks_the_rule_where_its_action_was() -> None:
+    console = Console(file=io.StringIO(), width=80)
+    print_summary(console, "drift", [CONVERGED[0], BROKEN])
+    output = console.file.getvalue()  # type: ignore[attr-defined]
+    (row,) = [line for line in output.splitlines() if "fabrikam" in line and "│" in line]
+    assert "breaks rule [1]" in row
+    assert "2 stacks: 1 breaks the baseline rule, 1 converged" in output
+    assert f"[1] fabrikam: {EXPIRED}" in output

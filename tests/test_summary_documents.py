@@ -92,7 +92,9 @@ def test_the_same_stack_twice_is_refused_naming_both_files(tmp_path: Path, capsy
 EXIT_CODES = [
     ("drift", [("none", None), ("update", None)], 3),
     ("preview", [("record", None), ("update", None)], 3),
-    ("drift", [("none", "the baseline blocks it")], 3),
+    ("drift", [("none", "the baseline blocks it")], 5),  # a broken agreement has its own code
+    ("preview", [("update", None), ("failed", None), ("update", "the baseline blocks it")], 5),  # and outranks the rest
+    ("up", [("failed", "the baseline blocks it")], 5),  # up refused it
     ("refresh", [("update", None), ("failed", None)], 4),
     ("up", [("update", None)], 0),  # up changed it: done
     ("up", [("update", None), ("failed", None)], 4),
