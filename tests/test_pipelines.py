@@ -707,3 +707,96 @@ def test_gitlab_preview_job_previews_the_changed_stacks_with_the_jobs_id_token_a
         check.printed("python -m fleet up", up.stdout + up.stderr)
         check.printed("gitlab-ci-local preview", job.stdout + job.stderr)
         assert not check.findings(), check.findings()
+
+
+# -- (g) the pull-request / merge-request job of each pipeline, its step logic run as written ----------------------
+# A pull request adds one stack: one that breaks the baseline rule (declares true, Pulumi.yaml's
+# baseline is false, no exception) fails the job; an ordinary pending change (declares the
+# baseline, its tenant allows) passes it with its summary.
+PR_CASES = {
+    "breaks the baseline rule": ("true", False),
+    "an ordinary pending change": ("false", True),
+}
+
+
+def pull_request_repo(root: Path, emulator: Emulator, tenant: Tenant, declared: str) -> Path:
+    """A clone whose origin/main holds the project and whose HEAD adds the stack `customer` for `tenant`."""
+    origin, clone = root / "origin.git", root / "clone"
+    copy_project(clone)
+    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.com"]
+    for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "base"]):
+        assert run([*git, *command], cwd=clone).returncode == 0
+    assert run(["git", "clone", "-q", "--bare", clone, origin]).returncode == 0
+    assert run(["git", "remote", "add", "origin", origin], cwd=clone).returncode == 0
+    assert run(["git", "fetch", "-q", "origin"], cwd=clone).returncode == 0
+    config = {
+        "azuread:tenantId": tenant.id,
+        "bitlocker-policy:graphEndpoint": emulator.url,
+        "bitlocker-policy:authorityHost": emulator.url,
+        "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice": declared,
+    }
+    (clone / "stacks" / "Pulumi.customer.yaml").write_text(yaml.safe_dump({"config": config}))
+    for command in (["add", "-A"], ["commit", "-qm", "the pull request"]):
+        assert run([*git, *command], cwd=clone).returncode == 0
+    return clone
+
+
+def pull_request_job(pipeline: str, repo: Path, env: dict[str, str], tmp_path: Path) -> tuple[bool, int, str]:
+    """The pipeline's PR/MR preview step, run as its platform runs it: (whether the job passes, the fleet's
+    exit code, the job's log and summary)."""
+    script = tmp_path / f"{pipeline}-preview.sh"
+    shard = f"{shard_of('customer', 4)}/4"
+    if pipeline == "github":
+        script.write_text(step(github_jobs()["preview"]["steps"], "name", "python -m fleet preview")["run"])
+        summary = tmp_path / "step-summary.md"
+        summary.write_text("")
+        shell = ["bash", "--noprofile", "--norc", "-eo", "pipefail"]  # `shell: bash`
+        done = run(
+            [*shell, script], cwd=repo, env={**env, "SHARD": shard, "BASE_REF": "main", "GITHUB_STEP_SUMMARY": str(summary)}
+        )
+        passed, log = done.returncode == 0, done.stdout + done.stderr + summary.read_text()
+    elif pipeline == "azure":
+        script.write_text(ado_script(azure_job("preview", "shard"), runs="fleet preview")["bash"])
+        done = run(
+            ["bash", "--noprofile", "--norc", script], cwd=repo, env={**env, "SHARD": shard, "TARGET_BRANCH": "refs/heads/main"}
+        )
+        passed, log = done.returncode == 0, done.stdout + done.stderr + (repo / "fleet.md").read_text()
+    else:
+        job = load(GITLAB)["preview"]
+        script.write_text("\n".join(job["script"]))
+        base = run(["git", "rev-parse", "origin/main"], cwd=repo).stdout.strip()
+        done = run(["bash", "--noprofile", "--norc", "-e", script], cwd=repo, env={**env, "CI_MERGE_REQUEST_DIFF_BASE_SHA": base})
+        # docs.gitlab.com/ci/yaml/#allow_failureexit_codes: a job whose exit code is listed is allowed to
+        # fail (a warning; the pipeline passes); any other non-zero code fails it.
+        passed = done.returncode in (0, *job["allow_failure"]["exit_codes"])
+        log = done.stdout + done.stderr
+    code = json.loads((repo / "fleet.json").read_text())["exitCode"]
+    return passed, code, log
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("pipeline", ["github", "azure", "gitlab"])
+@pytest.mark.parametrize("case", list(PR_CASES))
+def test_a_pull_request_that_breaks_the_baseline_rule_fails_its_job_and_a_pending_change_passes(
+    pipeline: str, case: str, pulumi_bin: Path, stacks_emulator: Emulator, tmp_path: Path
+) -> None:
+    declared, passes = PR_CASES[case]
+    tenant = stacks_emulator.add_tenant(bitlocker=True)
+    app = tenant.add_app(roles=("Policy.Read.All",))
+    repo = pull_request_repo(tmp_path, stacks_emulator, tenant, declared)
+    backend = tmp_path / "backend"
+    backend.mkdir()
+    env = step_env(
+        stacks_emulator,
+        PATH=f"{pulumi_bin}{os.pathsep}{os.environ['PATH']}",
+        PULUMI_BACKEND_URL=backend.as_uri(),
+        PULUMI_CONFIG_PASSPHRASE="not a secret",
+        PULUMI_HOME=str(tmp_path / "pulumi-home"),
+        PULUMI_SKIP_UPDATE_CHECK="true",
+        ARM_CLIENT_ID=app.client_id,
+        ARM_CLIENT_SECRET=app.add_secret(),
+    )
+    passed, code, log = pull_request_job(pipeline, repo, env, tmp_path)
+    assert (passed, code) == (passes, 3 if passes else 5), log
+    said = "0 converged, 1 would change (exit code 3)" if passes else "1 breaks the baseline rule, 0 converged (exit code 5)"
+    assert f"1 stack: {said}." in log, log  # either way, the run's summary says why
