@@ -35,7 +35,17 @@ from .display import value_text
 from .links import NO_LINKS, Links
 from .outcome import FAILED, NONE, UPDATE, Outcome, totals
 
-__all__ = ["FORMATS", "SLACK_BLOCKS", "SLACK_TEXT", "TEAMS_BYTES", "needs_notice", "notify", "sent_bytes", "url_problem"]
+__all__ = [
+    "FORMATS",
+    "SLACK_BLOCKS",
+    "SLACK_TEXT",
+    "SLACK_TOTAL",
+    "TEAMS_BYTES",
+    "needs_notice",
+    "notify",
+    "sent_bytes",
+    "url_problem",
+]
 
 DEADLINE_SECONDS = 60.0
 _LISTED = 20  # stacks named in a message; the rest are counted
@@ -47,6 +57,9 @@ _SLACK_HEADER = 150  # characters a Slack header block holds
 # section's text at most 3,000 characters; above either, the webhook answers 400 and posts nothing.
 SLACK_BLOCKS = 50
 SLACK_TEXT = 3_000
+# Slack also refuses blocks whose texts add up to about 13,200 characters (msg_blocks_too_long,
+# slackapi/bolt-js#2509), a limit it does not document: the sections' texts are kept within 12,000.
+SLACK_TOTAL = 12_000
 # Teams: "The message size limit is 28 KB" (learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/
 # how-to/add-incoming-webhook); posts were measured refused from about 21,000 characters (atc0005/
 # go-teams-notify#59), so a card is kept within 20,000 bytes as sent (UTF-8 JSON, as httpx encodes it).
@@ -168,12 +181,16 @@ def _slack(command: str, _document: dict[str, Any], outcomes: Sequence[Outcome],
     characters in every text object there, sent as entities. The fallback `text` is `mrkdwn`
     and holds no outside text but the command's name. A section per stack, at most 300 characters
     before escaping (1,500 after), keeps each under SLACK_TEXT; the header, the stacks, the count
-    of the rest and the links make at most 23 blocks of SLACK_BLOCKS (a header holds at most 150).
+    of the rest and the links make at most 23 blocks of SLACK_BLOCKS, their texts within SLACK_TOTAL
+    (a header holds at most 150).
     The links are a context block's `mrkdwn` <URL|label>, the URL percent-encoded (fleet/links.py)
     so that no | or > ends it, its & sent as an entity.
     """
     headline = one_line(f"bitlocker-policy fleet {command}: {totals(command, outcomes)}", _SLACK_HEADER)
-    shown = _fitted(_lines(outcomes), lambda lines: len(lines) + 2 <= SLACK_BLOCKS) or ["nothing to list"]
+    shown = _fitted(
+        _lines(outcomes),
+        lambda lines: len(lines) + 2 <= SLACK_BLOCKS and sum(len(_slack_text(line)) for line in lines) <= SLACK_TOTAL,
+    ) or ["nothing to list"]
     blocks: list[dict[str, Any]] = [{"type": "header", "text": _slack_plain(headline)}]
     blocks += [{"type": "section", "text": _slack_plain(line)} for line in shown]
     if links.items():

@@ -20,7 +20,7 @@ import pytest
 import fleet.notify
 from fleet.__main__ import main
 from fleet.links import NO_LINKS, Links
-from fleet.notify import FORMATS, SLACK_BLOCKS, SLACK_TEXT, TEAMS_BYTES, sent_bytes
+from fleet.notify import FORMATS, SLACK_BLOCKS, SLACK_TEXT, SLACK_TOTAL, TEAMS_BYTES, sent_bytes
 from fleet.outcome import EXIT_CHANGES, EXIT_FAILED, Outcome
 from fleet.report import json_document
 from tests.emulator import Emulator
@@ -247,6 +247,7 @@ def test_slack_at_200_failing_rows_is_within_block_kit_limits() -> None:
     assert len(blocks) <= SLACK_BLOCKS
     sections = [block["text"]["text"] for block in blocks if block["type"] == "section"]
     assert max(len(text) for text in sections) <= SLACK_TEXT
+    assert sum(map(len, sections)) <= SLACK_TOTAL  # what Slack refuses without documenting it (bolt-js#2509)
     assert len(blocks[0]["text"]["text"]) <= 150  # a header's limit
     assert sections[-1] == f"… and {200 - len(sections) + 1} more"  # the rest counted
     assert sections[0].startswith("breaks the baseline rule: s-1-")  # a stack that breaks the rule comes first
