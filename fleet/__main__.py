@@ -153,14 +153,14 @@ def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryC
     except BitlockerPolicyError as error:
         fail(str(error))
         return EXIT_CONFIG
-    verdicts = {stack.name: verdict(stack, baseline, today) for stack in stacks}
+    engine = Engine(args.project, declare, lock_wait=getattr(args, "lock_wait", 0.0), say=partial(say, "note"))
+    verdicts = {stack.name: verdict(stack, baseline, today, engine.secret_config) for stack in stacks}
     if args.command == "up":  # a deviation nobody approved is not written
         refused = [(stack, tenant) for stack, tenant in targets if verdicts[stack.name].violation]
         targets = [target for target in targets if target not in refused]
         unresolved += [
             Outcome(s.name, t, customer=s.customer, action=FAILED, error="refused by the baseline rule") for s, t in refused
         ]
-    engine = Engine(args.project, declare, lock_wait=getattr(args, "lock_wait", 0.0), say=partial(say, "note"))
     if args.command in ("preview", "up", "refresh", "report", "history") and targets:
         try:
             engine.check_backend()  # one line before anything runs, not the same failure on every stack

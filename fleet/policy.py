@@ -1,16 +1,19 @@
 """The baseline rule over the fleet (providers/baseline.py): the same verdict the policy pack gives under the CLI.
 
 The baseline is the project's, read from Pulumi.yaml alone: a stack file that sets another is a
-violation. The exception is read from the stack file (keep it there, not in ESC or as a secret).
-Config only, no request; `up` refuses a stack in violation before the engine runs it.
+violation. The stack's own values the rule reads (its declared value, baseline and exception) are
+read as its program gets them, secrets decrypted by the CLI. Config only, no request; `up`
+refuses a stack in violation before the engine runs it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 
-from providers.baseline import BASELINE, EXCEPTION, Verdict, baseline_moved, judge
+from providers.baseline import BASELINE, RULE_KEYS, Verdict, judge
+from providers.errors import BitlockerPolicyError
 from providers.settings import DESIRED_VALUE, parse_declared
 from providers.stack_config import project_value
 
@@ -25,12 +28,13 @@ def project_baseline(project_dir: Path) -> bool | None:
     return parse_declared(project_value(project_dir, BASELINE.key))
 
 
-def verdict(stack: StackFile, baseline: bool | None, today: date) -> Verdict:
-    """The rule for one stack, from its file."""
-    if BASELINE.key in stack.config and parse_declared(stack.config[BASELINE.key]) != baseline:  # as the pack judges it
-        return baseline_moved(stack.name)
-    declared = parse_declared(stack.sources.get(DESIRED_VALUE))
-    return judge(stack.name, declared, baseline, stack.config.get(EXCEPTION.key), today)
+def verdict(stack: StackFile, baseline: bool | None, today: date, decrypt: Callable[[str], Mapping[str, str]]) -> Verdict:
+    """The rule for one stack, from its file; `decrypt` gives the stack's secrets (`pulumi config --show-secrets`)."""
+    try:
+        config = stack.read((*RULE_KEYS, DESIRED_VALUE.key), decrypt)
+    except BitlockerPolicyError as error:
+        return Verdict(violation=f"stack {stack.name}: the baseline rule cannot read its secrets: {error}")
+    return judge(stack.name, parse_declared(config.get(DESIRED_VALUE.key)), baseline, config, today)
 
 
 def with_verdict(outcome: Outcome, found: Verdict, today: date) -> Outcome:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -55,6 +55,16 @@ class StackFile:
         if isinstance(named, str) and named.strip():
             return named.strip()
         return self.tenant if self.tenant and not is_guid(self.tenant) else ""
+
+    def read(self, keys: Iterable[str], decrypt: Callable[[str], Mapping[str, str]]) -> dict[str, Any]:
+        """`keys`' values as the stack's program gets them, unset ones left out: plain ones from the file,
+        encrypted ones as the CLI decrypts them (`decrypt(name)`, called only when one of `keys` is a secret)."""
+        wanted = tuple(keys)
+        found = {key: self.config[key] for key in wanted if key in self.config}
+        if any(key in self.secret_keys for key in wanted):
+            decrypted = decrypt(self.name)
+            found |= {key: decrypted[key] for key in wanted if key in self.secret_keys and key in decrypted}
+        return found
 
 
 def find_stacks(project_dir: Path) -> list[StackFile]:

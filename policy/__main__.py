@@ -5,9 +5,11 @@ declares `bitlocker-policy:baseline` in Pulumi.yaml; a stack that declares anoth
 carry `bitlocker-policy:exception` (reason, approvedBy, expires). A deviation without one, or
 with an expired one, is a mandatory violation; one expiring within 30 days is advisory.
 
-The pack reads the declared value from the setting's inputs, the exception from the stack's
-config (the CLI hands the pack the stack's config through the language host's policy proxy) and
-the baseline from Pulumi.yaml itself: a stack cannot move it.
+The pack reads the declared value from the setting's inputs, the stack's own baseline and
+exception from its config as the CLI hands it (text, secrets decrypted, through the language
+host's policy proxy; values of the project's keys cut at providers/baseline.py's EXCEPTION_MOST + 1
+characters), and the project's baseline from Pulumi.yaml itself: a stack cannot move it. The
+values are read as text and judged by the fleet's own reader (providers/baseline.py, judge).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ sys.path.insert(0, str(PROJECT))  # the project's own rule, not a copy of it
 import pulumi  # noqa: E402
 from pulumi_policy import EnforcementLevel, PolicyPack, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy  # noqa: E402
 
-from providers.baseline import BASELINE, EXCEPTION, Verdict, baseline_moved, judge  # noqa: E402
+from providers.baseline import BASELINE, RULE_KEYS, Verdict, judge  # noqa: E402
 from providers.properties import DECLARED_PROPERTY, SETTING_NAME  # noqa: E402
 from providers.settings import parse_declared  # noqa: E402
 from providers.stack_config import project_value  # noqa: E402
@@ -32,14 +34,10 @@ def _verdict(args: ResourceValidationArgs) -> Verdict | None:
     """The rule for the stack's setting; None for any other resource."""
     if not args.urn.endswith(f"::{SETTING_NAME}"):
         return None
-    stack = pulumi.get_stack()
-    config = pulumi.Config(BASELINE.key.partition(":")[0])
     baseline = parse_declared(project_value(PROJECT, BASELINE.key))
-    if parse_declared(config.get(BASELINE.key.partition(":")[2])) != baseline:
-        return baseline_moved(stack)
     declared = parse_declared(args.props.get(DECLARED_PROPERTY))  # the only input read: others are unknown at preview
-    exception = config.get_object(EXCEPTION.key.partition(":")[2])
-    return judge(stack, declared, baseline, exception, datetime.now(UTC).date())
+    config = {key: value for key in RULE_KEYS if (value := pulumi.runtime.get_config(key)) is not None}
+    return judge(pulumi.get_stack(), declared, baseline, config, datetime.now(UTC).date())
 
 
 def deviation_needs_a_current_exception(args: ResourceValidationArgs, report: ReportViolation) -> None:

@@ -2,27 +2,54 @@
 
 `bitlocker-policy:baseline` is declared once, in Pulumi.yaml's `config:`, for every stack. A stack
 that declares another value must carry `bitlocker-policy:exception`, a mapping with `reason`,
-`approvedBy` and `expires` (an ISO date, YYYY-MM-DD): who agreed to what, and until when. A
-deviation without one, or with one that has expired, is a violation; an exception that expires
-within WARN_DAYS is a warning. One rule, read by the policy pack (policy/__main__.py, under
-`pulumi preview --policy-pack policy`) and by the fleet: standard library only, no request.
+`approvedBy` and `expires` (a date, YYYY-MM-DD): who agreed to what, and until when. A deviation
+without one, or with one that has expired, is a violation; an exception that expires within
+WARN_DAYS is a warning. One rule and one reader of the stack's values it needs (RULE_KEYS, as the
+stack's program gets them: plain or decrypted, a mapping or its JSON text), used by the policy pack
+(policy/__main__.py, under `pulumi preview --policy-pack policy`) and by the fleet (fleet/policy.py):
+standard library only, no request.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from .settings import Setting, value_text
+from .settings import Setting, parse_declared, value_text
 
-__all__ = ["BASELINE", "EXCEPTION", "WARN_DAYS", "Exemption", "Verdict", "baseline_moved", "judge"]
+__all__ = [
+    "APPROVER_MOST",
+    "BASELINE",
+    "EXCEPTION",
+    "EXCEPTION_MOST",
+    "REASON_MOST",
+    "RULE_KEYS",
+    "WARN_DAYS",
+    "Exemption",
+    "Verdict",
+    "judge",
+    "read_exemption",
+]
 
 BASELINE = Setting("bitlocker-policy:baseline")
 EXCEPTION = Setting("bitlocker-policy:exception")
+RULE_KEYS = (BASELINE.key, EXCEPTION.key)  # the stack's own values the rule reads
 WARN_DAYS = 30
-_FIELDS = ("reason", "approvedBy", "expires")
+REASON_MOST = 1_000  # characters: a sentence or two, and a ticket reference
+APPROVER_MOST = 256  # characters: a name and an address (an address alone is at most 254, RFC 5321)
+# The whole exception as the CLI hands it to a program or a pack (JSON text). The language host
+# hands a policy pack every longer value of the project's keys cut to EXCEPTION_MOST + 1 characters
+# (scripts/pulumi-language-python/main.go, packValueMost): the whole config travels in one
+# environment variable, which Linux caps at 128 KiB (pulumi/pulumi#20402).
+EXCEPTION_MOST = 8_192
+_FIELDS = {"reason": REASON_MOST, "approvedBy": APPROVER_MOST, "expires": None}
+# A date as written (2027-06-30), or as the Go CLI rewrites an unquoted YAML date when it saves the
+# stack file (`pulumi stack init`, `config set`): Go's time.Time.String(), "2027-06-30 00:00:00 +0000 UTC".
+_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ]00:00:00(?:\.0+)?(?:Z| ?[+-]00:?00)?(?: UTC)?)?")
 
 
 @dataclass(frozen=True)
@@ -51,23 +78,29 @@ class Verdict:
     exemption: Exemption | None = None
 
 
-def judge(stack: str, declared: bool | None, baseline: bool | None, raw_exception: Any, today: date) -> Verdict:
-    """The rule for one stack; `baseline` None means the project declares none (nothing to enforce)."""
+def judge(stack: str, declared: bool | None, baseline: bool | None, config: Mapping[str, Any], today: date) -> Verdict:
+    """The rule for one stack. `baseline` None: the project declares none (nothing to enforce);
+    `config`: the stack's values of RULE_KEYS as its program gets them (an unset key left out)."""
+    if BASELINE.key in config and parse_declared(config[BASELINE.key]) != baseline:
+        return Verdict(
+            violation=f"stack {stack} sets {BASELINE.key}: the baseline is the project's (Pulumi.yaml), one for every stack"
+        )
     if baseline is None or declared is None:  # no baseline, or no valid declared value (that is the stack's own error)
         return Verdict()
-    exemption, problem = _exemption(raw_exception)
+    raw = config.get(EXCEPTION.key)
     if declared == baseline:
-        if raw_exception is None:
+        if raw is None:
             return Verdict()
         return Verdict(warning=f"stack {stack} declares the baseline ({value_text(baseline)}): remove its {EXCEPTION.key}")
     deviation = f"stack {stack} declares {value_text(declared)}, not the baseline {value_text(baseline)}"
-    if raw_exception is None:
+    if raw is None:
         return Verdict(
             violation=f"{deviation}, with no exception recorded: add {EXCEPTION.key} with "
             "reason, approvedBy and expires (YYYY-MM-DD), or declare the baseline"
         )
-    if exemption is None:
-        return Verdict(violation=f"{deviation}, and its {EXCEPTION.key} {problem}")
+    exemption = read_exemption(raw)
+    if isinstance(exemption, str):
+        return Verdict(violation=f"{deviation}, and its {exemption}")
     if exemption.days_left(today) < 0:
         return Verdict(
             violation=f"{deviation}, and its exception (approved by {exemption.approved_by}) expired on "
@@ -82,27 +115,60 @@ def judge(stack: str, declared: bool | None, baseline: bool | None, raw_exceptio
     return Verdict(exemption=exemption)
 
 
-def baseline_moved(stack: str) -> Verdict:
-    """The violation of a stack that sets a baseline of its own."""
-    return Verdict(
-        violation=f"stack {stack} sets {BASELINE.key}: the baseline is the project's (Pulumi.yaml), one for every stack"
-    )
-
-
-def _exemption(raw: Any) -> tuple[Exemption | None, str]:
-    """The exception from its config value (a mapping, or the JSON Pulumi hands a program), or what is wrong with it."""
+def read_exemption(raw: Any) -> Exemption | str:
+    """The exception from its value (a mapping from the stack file, or the JSON text the CLI hands a
+    program or a pack), or what is wrong with it, naming the key: the same answer from either form."""
+    text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=str)
+    if len(text) > EXCEPTION_MOST:  # before parsing: a pack is handed no more than EXCEPTION_MOST + 1 characters
+        return (
+            f"{EXCEPTION.key} is longer than {EXCEPTION_MOST} characters: keep reason within {REASON_MOST} "
+            f"and approvedBy within {APPROVER_MOST}"
+        )
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
         except ValueError:
-            return None, "must be a mapping with reason, approvedBy and expires, not text"
+            raw = raw.strip() or None
     if not isinstance(raw, dict):
-        return None, "must be a mapping with reason, approvedBy and expires"
-    missing = [name for name in _FIELDS if not str(raw.get(name) or "").strip()]
+        return f"{EXCEPTION.key} must be a mapping with reason, approvedBy and expires, got {_kind(raw)}"
+    missing = [name for name in _FIELDS if raw.get(name) in (None, "") or (isinstance(raw[name], str) and not raw[name].strip())]
     if missing:
-        return None, f"lacks {', '.join(missing)}"
+        return f"{EXCEPTION.key} lacks {', '.join(missing)}"
+    for name, most in _FIELDS.items():
+        if most is not None and not isinstance(raw[name], str):
+            return f"{EXCEPTION.key}.{name} must be text, got {_kind(raw[name])}"
+        if most is not None and len(raw[name].strip()) > most:
+            return f"{EXCEPTION.key}.{name} is longer than {most} characters"
+    expires = _date(raw["expires"])
+    if expires is None:
+        return f"{EXCEPTION.key}.expires must be a date YYYY-MM-DD, got {_kind(raw['expires'])}"
+    return Exemption(raw["reason"].strip(), raw["approvedBy"].strip(), expires)
+
+
+def _date(value: Any) -> date | None:
+    """A date as YAML reads it unquoted, as text, or as the Go CLI rewrites it; None for anything else."""
+    if isinstance(value, datetime):
+        return value.date() if value.time() == datetime.min.time() else None
+    if isinstance(value, date):
+        return value
+    found = _DATE.fullmatch(value.strip()) if isinstance(value, str) else None
     try:
-        expires = date.fromisoformat(str(raw["expires"]).strip())
-    except ValueError:
-        return None, f"has expires {str(raw['expires'])[:40]!r}, which is no date YYYY-MM-DD"
-    return Exemption(str(raw["reason"]).strip(), str(raw["approvedBy"]).strip(), expires), ""
+        return date.fromisoformat(found[1]) if found else None
+    except ValueError:  # 2027-02-30
+        return None
+
+
+def _kind(value: Any) -> str:
+    """What a wrong value is, for people: "a boolean", "a number", "the text 'next year'"."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    text = str(value)
+    return f"the text {text[:40]!r}{'…' if len(text) > 40 else ''}"

@@ -25,7 +25,7 @@ _STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
 @dataclass(frozen=True)
 class StackConfig:
-    """One stack's config file: its plaintext values, the keys it holds encrypted (`secure:`), and
+    """One stack's config file: its plaintext values, the keys it holds encrypted (`secure:`, whole or in part), and
     the Pulumi ESC environments it imports (`environment:`), whose values only the CLI can read."""
 
     plain: Mapping[str, Any]
@@ -62,7 +62,7 @@ def read_stack_config(path: Path) -> StackConfig:
         raise ConfigurationError(f"{path}: `config:` must be a mapping of keys to values")
     imported = content.get("environment")
     environments = [] if imported is None else imported if isinstance(imported, list) else [imported]
-    secret = tuple(key for key, value in config.items() if isinstance(value, dict) and "secure" in value)
+    secret = tuple(key for key, value in config.items() if _holds_secret(value))
     return StackConfig(
         {key: _plain(value) for key, value in config.items() if key not in secret},  # structured values kept as mappings
         secret,
@@ -78,6 +78,14 @@ def project_value(project_dir: Path, key: str) -> Any:
     namespace, name = key.split(":", 1)
     entry = config.get(key, config.get(name) if namespace == project.get("name") else None) if isinstance(config, dict) else None
     return entry.get("value", entry.get("default")) if isinstance(entry, dict) else entry
+
+
+def _holds_secret(value: Any) -> bool:
+    """Whether a config value is encrypted, whole (`secure:`) or in part (`pulumi config set --secret --path`,
+    a mapping or list holding a `secure:` entry): the CLI alone can read it."""
+    if isinstance(value, dict):
+        return "secure" in value or any(_holds_secret(item) for item in value.values())
+    return isinstance(value, list) and any(_holds_secret(item) for item in value)
 
 
 def _plain(value: Any) -> Any:

@@ -10,14 +10,18 @@ import pytest
 
 from fleet.__main__ import main
 from fleet.outcome import Outcome
+from fleet.policy import verdict
 from fleet.report import write_pages
-from providers.baseline import judge
+from fleet.stacks import find_stacks
+from providers.baseline import EXCEPTION, EXCEPTION_MOST, judge
+from providers.errors import EngineError
 from providers.properties import DECLARED_PROPERTY, SettingProperties, names
 from tests.emulator import Emulator, Tenant
 from tests.support.emulated import emulator_config
 
 TODAY = date(2026, 11, 29)
 GOOD = {"reason": "legal hold on finance laptops", "approvedBy": "jane@provider.com", "expires": "2027-06-30"}
+DEVIATION = "stack s declares true, not the baseline false"
 
 
 @pytest.mark.parametrize(
@@ -28,39 +32,159 @@ GOOD = {"reason": "legal hold on finance laptops", "approvedBy": "jane@provider.
         (
             True,
             None,
-            "stack s declares true, not the baseline false, with no exception recorded: add bitlocker-policy:exception "
+            f"{DEVIATION}, with no exception recorded: add bitlocker-policy:exception "
             "with reason, approvedBy and expires (YYYY-MM-DD), or declare the baseline",
             None,
         ),
         (
             True,
-            {"reason": "x"},
-            "stack s declares true, not the baseline false, and its bitlocker-policy:exception lacks approvedBy, expires",
-            None,
-        ),
-        (
-            True,
-            {**GOOD, "expires": "next year"},
-            "stack s declares true, not the baseline false, and its bitlocker-policy:exception has expires 'next year', "
-            "which is no date YYYY-MM-DD",
-            None,
-        ),
-        (
-            True,
             {**GOOD, "expires": "2026-11-28"},
-            "stack s declares true, not the baseline false, and its exception (approved by jane@provider.com) expired on "
+            f"{DEVIATION}, and its exception (approved by jane@provider.com) expired on "
             "2026-11-28: renew expires with a new approval, or declare the baseline",
             None,
         ),
         (True, {**GOOD, "expires": "2026-12-09"}, None, "stack s's exception expires in 10 days, on 2026-12-09"),
         (True, GOOD, None, None),
-        (True, json.dumps(GOOD), None, None),  # as pulumi.Config hands a structured value to a program
         (None, None, None, None),  # no valid declared value: the stack fails on that, not on the rule
     ],
 )
 def test_the_rule(declared: bool | None, exception: object, violation: str | None, warning: str | None) -> None:
-    found = judge("s", declared, False, exception, TODAY)
+    found = judge("s", declared, False, {} if exception is None else {EXCEPTION.key: exception}, TODAY)
     assert (found.violation, found.warning) == (violation, warning)
+
+
+# An exception as people write it in the stack file (`exception:` and what follows), what the CLI
+# decrypts when the file holds it encrypted (None: plain), the text the CLI hands the policy pack
+# (JSON; the language host cuts a longer value to EXCEPTION_MOST + 1 characters), and the problem
+# both readers must find (None: a current exception).
+HUGE = "x" * 1_000_000
+PROBLEM = "bitlocker-policy:exception"
+VALUES: dict[str, tuple[str, str | None, str, str | None]] = {
+    "mapping": (
+        "\n    reason: a pilot\n    approvedBy: jane@provider.com\n    expires: '2027-06-30'",
+        None,
+        '{"approvedBy":"jane@provider.com","expires":"2027-06-30","reason":"a pilot"}',
+        None,
+    ),
+    "JSON text": (
+        """ '{"reason": "a pilot", "approvedBy": "jane@provider.com", "expires": "2027-06-30"}'""",
+        None,
+        '{"reason": "a pilot", "approvedBy": "jane@provider.com", "expires": "2027-06-30"}',
+        None,
+    ),
+    '"not json"': (
+        " not json",
+        None,
+        "not json",
+        f"{PROBLEM} must be a mapping with reason, approvedBy and expires, got the text 'not json'",
+    ),
+    "a secret": (
+        "\n    secure: v1:c2FsdA==:Y2lwaGVy",
+        '{"approvedBy":"jane@provider.com","expires":"2027-06-30","reason":"a pilot"}',
+        '{"approvedBy":"jane@provider.com","expires":"2027-06-30","reason":"a pilot"}',
+        None,
+    ),
+    "a secret reason (config set --secret --path)": (
+        "\n    reason:\n      secure: v1:c2FsdA==:Y2lwaGVy\n    approvedBy: jane@provider.com\n    expires: '2027-06-30'",
+        '{"approvedBy":"jane@provider.com","expires":"2027-06-30","reason":"a pilot"}',
+        '{"approvedBy":"jane@provider.com","expires":"2027-06-30","reason":"a pilot"}',
+        None,
+    ),
+    "unquoted YAML date": (
+        "\n    reason: a pilot\n    approvedBy: jane@provider.com\n    expires: 2027-06-30",
+        None,
+        '{"approvedBy":"jane@provider.com","expires":"2027-06-30T00:00:00Z","reason":"a pilot"}',
+        None,
+    ),
+    "the CLI's rewritten date": (
+        "\n    reason: a pilot\n    approvedBy: jane@provider.com\n    expires: 2027-06-30 00:00:00 +0000 UTC",
+        None,
+        '{"approvedBy":"jane@provider.com","expires":"2027-06-30 00:00:00 +0000 UTC","reason":"a pilot"}',
+        None,
+    ),
+    "quoted date": (
+        '\n    reason: a pilot\n    approvedBy: jane@provider.com\n    expires: "2027-06-30"',
+        None,
+        '{"approvedBy":"jane@provider.com","expires":"2027-06-30","reason":"a pilot"}',
+        None,
+    ),
+    "a date that is none": (
+        "\n    reason: a pilot\n    approvedBy: jane@provider.com\n    expires: next year",
+        None,
+        '{"approvedBy":"jane@provider.com","expires":"next year","reason":"a pilot"}',
+        f"{PROBLEM}.expires must be a date YYYY-MM-DD, got the text 'next year'",
+    ),
+    "approvedBy: true": (
+        "\n    reason: a pilot\n    approvedBy: true\n    expires: '2027-06-30'",
+        None,
+        '{"approvedBy":true,"expires":"2027-06-30","reason":"a pilot"}',
+        f"{PROBLEM}.approvedBy must be text, got a boolean",
+    ),
+    "reason: 5": (
+        "\n    reason: 5\n    approvedBy: jane@provider.com\n    expires: '2027-06-30'",
+        None,
+        '{"approvedBy":"jane@provider.com","expires":"2027-06-30","reason":5}',
+        f"{PROBLEM}.reason must be text, got a number",
+    ),
+    "a reason of 1,001 characters": (
+        f"\n    reason: {'x' * 1001}\n    approvedBy: jane@provider.com\n    expires: '2027-06-30'",
+        None,
+        f'{{"approvedBy":"jane@provider.com","expires":"2027-06-30","reason":"{"x" * 1001}"}}',
+        f"{PROBLEM}.reason is longer than 1000 characters",
+    ),
+    "a reason of 1 MB": (
+        f"\n    reason: {HUGE}\n    approvedBy: jane@provider.com\n    expires: '2027-06-30'",
+        None,
+        f'{{"approvedBy":"jane@provider.com","expires":"2027-06-30","reason":"{HUGE}'[: EXCEPTION_MOST + 1],
+        f"{PROBLEM} is longer than 8192 characters: keep reason within 1000 and approvedBy within 256",
+    ),
+    "missing fields": (
+        "\n    reason: a pilot",
+        None,
+        '{"reason":"a pilot"}',
+        f"{PROBLEM} lacks approvedBy, expires",
+    ),
+    "expired": (
+        "\n    reason: a pilot\n    approvedBy: jane@provider.com\n    expires: 2026-11-28",
+        None,
+        '{"approvedBy":"jane@provider.com","expires":"2026-11-28T00:00:00Z","reason":"a pilot"}',
+        "exception (approved by jane@provider.com) expired on 2026-11-28: renew expires with a new approval, "
+        "or declare the baseline",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(VALUES))
+def test_the_fleet_and_the_pack_read_an_exception_the_same_way(case: str, tmp_path: Path) -> None:
+    written, decrypted, handed_to_pack, problem = VALUES[case]
+    (tmp_path / "Pulumi.s.yaml").write_text(
+        f"config:\n  bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice: true\n  {EXCEPTION.key}:{written}\n"
+    )
+    (stack,) = find_stacks(tmp_path)
+    asked: list[str] = []
+
+    def decrypt(name: str) -> dict[str, str]:  # stands in for `pulumi config --show-secrets`
+        asked.append(name)
+        assert decrypted is not None, "the fleet asked the CLI for the secrets of a stack that holds none"
+        return {EXCEPTION.key: decrypted, "azuread:clientSecret": "s3cret"}
+
+    fleet = verdict(stack, False, TODAY, decrypt)
+    pack = judge("s", True, False, {EXCEPTION.key: handed_to_pack}, TODAY)
+    expected = None if problem is None else f"{DEVIATION}, and its {problem}"
+    assert (fleet.violation, pack.violation) == (expected, expected)
+    assert asked == ([] if decrypted is None else ["s"])
+
+
+def test_a_stack_whose_secrets_cannot_be_read_is_refused_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.s.yaml").write_text(f"config:\n  {EXCEPTION.key}:\n    secure: v1:c2FsdA==:Y2lwaGVy\n")
+    (stack,) = find_stacks(tmp_path)
+
+    def decrypt(name: str) -> dict[str, str]:
+        raise EngineError(f"pulumi config --stack {name}: incorrect passphrase")
+
+    assert verdict(stack, False, TODAY, decrypt).violation == (
+        "stack s: the baseline rule cannot read its secrets: pulumi config --stack s: incorrect passphrase"
+    )
 
 
 def test_the_pack_reads_the_settings_declared_property() -> None:
@@ -68,7 +192,7 @@ def test_the_pack_reads_the_settings_declared_property() -> None:
 
 
 def test_no_baseline_declared_enforces_nothing() -> None:
-    assert judge("s", True, None, None, TODAY).violation is None
+    assert judge("s", True, None, {}, TODAY).violation is None
 
 
 @pytest.fixture
