@@ -1,19 +1,26 @@
 """The baseline rule under the real CLI: `pulumi preview --policy-pack policy`, the project's own pack.
 
 The CLI starts a Python policy pack through the language host's RunPlugin (this project's host,
-scripts/pulumi-language-python/main.go, as upstream's); the pack runs in its own virtualenv.
+scripts/pulumi-language-python/main.go, as upstream's); the pack runs in its own virtualenv. The
+fleet (`python -m fleet drift`) and the pack give the same verdict on every exception value.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
-from datetime import UTC, datetime, timedelta
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support.engine import REPO, NewStack, Stack, copy_project
+from providers.baseline import EXCEPTION
+from tests.support.engine import REPO, NewStack, Run, Stack, copy_project
+from tests.support.reliability_doc import Section, record
 from tests.support.tools import ensure_tool
 
 pytestmark = [pytest.mark.engine, pytest.mark.tools]
@@ -74,3 +81,79 @@ def test_the_baseline_needs_no_exception_and_a_stack_cannot_move_it(new_stack: N
     moved = stack.pulumi("preview", "--policy-pack", "policy", expect=None)
     assert moved.code != 0
     assert "stack steady sets bitlocker-policy:baseline: the baseline is the project's (Pulumi.yaml)" in moved.output
+
+
+# Exception values as people write them: the fleet and the pack read each the same way.
+GOOD = {"reason": "a pilot", "approvedBy": "jane@provider.com", "expires": "2099-01-01"}
+
+
+def _edit(stack: Stack, exception: object) -> None:
+    """Write the exception into the stack file as a user does (a date object is written unquoted)."""
+    path = stack.project / "stacks" / f"Pulumi.{stack.name}.yaml"
+    content = yaml.safe_load(path.read_text())
+    content["config"][EXCEPTION.key] = exception
+    path.write_text(yaml.safe_dump(content, width=2_000_000))
+
+
+def _as_a_secret(stack: Stack) -> None:
+    stack.configure({}, secret={EXCEPTION.key: json.dumps(GOOD)})
+
+
+def _unquoted_date_then_config_set(stack: Stack) -> None:
+    _edit(stack, {**GOOD, "expires": date(2099, 1, 1)})
+    stack.configure({"bitlocker-policy:customerName": "Fabrikam"})  # the CLI saves the file again
+    assert "2099-01-01 00:00:00 +0000 UTC" in (stack.project / "stacks" / f"Pulumi.{stack.name}.yaml").read_text()
+
+
+EXCEPTION_VALUES: dict[str, tuple[Callable[[Stack], None], str | None]] = {
+    "a secret (`pulumi config set --secret`)": (_as_a_secret, None),
+    "unquoted `expires: 2099-01-01`, then `pulumi config set`": (_unquoted_date_then_config_set, None),
+    '`"not json"`': (
+        lambda stack: _edit(stack, "not json"),
+        "must be a mapping with reason, approvedBy and expires, got the text 'not json'",
+    ),
+    "`approvedBy: true`": (lambda stack: _edit(stack, {**GOOD, "approvedBy": True}), "approvedBy must be text, got a boolean"),
+    "`reason: 5`": (lambda stack: _edit(stack, {**GOOD, "reason": 5}), "reason must be text, got a number"),
+    "a reason of 1 MB": (
+        lambda stack: _edit(stack, {**GOOD, "reason": "x" * 1_000_000}),
+        "is longer than 8192 characters: keep reason within 1000 and approvedBy within 256",
+    ),
+}
+EXCEPTION_SECTION = Section(
+    title="Exception values",
+    intro="A stack that declares `true` against the baseline `false`, its `bitlocker-policy:exception` written "
+    "as below: `python -m fleet drift` and `pulumi preview --policy-pack policy` (the real CLI and pack) "
+    "give the same verdict, in one line, with no traceback or gRPC text.",
+    cases=tuple(EXCEPTION_VALUES),
+    columns=("fleet", "policy pack"),
+)
+
+
+def _cell(verdict: str | None) -> str:
+    return "accepted" if verdict is None else f"refused: `{verdict.partition(', and its ')[2]}`"
+
+
+@pytest.mark.parametrize("case", list(EXCEPTION_VALUES))
+def test_the_pack_and_the_fleet_read_an_exception_the_same_way(new_stack: NewStack, case: str) -> None:
+    write, problem = EXCEPTION_VALUES[case]
+    stack = new_stack("pilot", desired="true").stack  # the tenant allows already: drift sees the rule alone
+    write(stack)
+    fleet = subprocess.run(
+        [sys.executable, "-m", "fleet", "drift", "--json", "-"],
+        cwd=stack.project,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    stack.record(("fleet", "drift"), Run(fleet.returncode, fleet.stdout + fleet.stderr))
+    assert (fleet.returncode, "Traceback" in fleet.stderr) == (0 if problem is None else 3, False), fleet.stderr
+    by_fleet = json.loads(fleet.stdout)["stacks"][0]["violation"]
+    pack = stack.pulumi("preview", "--policy-pack", "policy", expect=None)
+    assert not any(word in pack.output for word in ("Traceback", "rpc error", "grpc", "argument list too long")), pack.output
+    by_pack = [line.strip() for line in pack.output.splitlines() if line.strip().startswith("stack pilot ")]
+    assert (by_pack, pack.code == 0) == (([] if by_fleet is None else [by_fleet]), problem is None), pack.output
+    assert by_fleet is None if problem is None else by_fleet.endswith(problem)
+    record("exception values", case, "fleet", _cell(by_fleet))
+    record("exception values", case, "policy pack", _cell(by_pack[0] if by_pack else None))
