@@ -47,9 +47,10 @@ APPROVER_MOST = 256  # characters: a name and an address (an address alone is at
 # environment variable, which Linux caps at 128 KiB (pulumi/pulumi#20402).
 EXCEPTION_MOST = 8_192
 _FIELDS = {"reason": REASON_MOST, "approvedBy": APPROVER_MOST, "expires": None}
-# A date as written (2027-06-30), or as the Go CLI rewrites an unquoted YAML date when it saves the
-# stack file (`pulumi stack init`, `config set`): Go's time.Time.String(), "2027-06-30 00:00:00 +0000 UTC".
-_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ]00:00:00(?:\.0+)?(?:Z| ?[+-]00:?00)?(?: UTC)?)?")
+# A date as written (2027-06-30), or as the Go CLI turns an unquoted YAML date: Go's time.Time.String(),
+# "2027-06-30 00:00:00 +0000 UTC", in what it hands a program or a pack and in the stack file it saves
+# (`pulumi stack init`, `config set`).
+_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?: 00:00:00 \+0000 UTC)?")
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,8 @@ def read_exemption(raw: Any) -> Exemption | str:
 
 def _date(value: Any) -> date | None:
     """A date as YAML reads it unquoted, as text, or as the Go CLI rewrites it; None for anything else."""
-    if isinstance(value, datetime):
-        return value.date() if value.time() == datetime.min.time() else None
+    if isinstance(value, datetime):  # YAML's 2027-06-30T00:00:00Z: a date at midnight UTC, as the CLI reads it
+        return value.date() if value.time() == datetime.min.time() and not value.utcoffset() else None
     if isinstance(value, date):
         return value
     found = _DATE.fullmatch(value.strip()) if isinstance(value, str) else None

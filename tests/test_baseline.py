@@ -55,8 +55,8 @@ def test_the_rule(declared: bool | None, exception: object, violation: str | Non
 
 # An exception as people write it in the stack file (`exception:` and what follows), what the CLI
 # decrypts when the file holds it encrypted (None: plain), the text the CLI hands the policy pack
-# (JSON; the language host cuts a longer value to EXCEPTION_MOST + 1 characters), and the problem
-# both readers must find (None: a current exception).
+# (JSON, an unquoted date as Go prints it; the language host cuts a longer value to EXCEPTION_MOST
+# + 1 characters), and the problem both readers must find (None: a current exception).
 HUGE = "x" * 1_000_000
 PROBLEM = "bitlocker-policy:exception"
 VALUES: dict[str, tuple[str, str | None, str, str | None]] = {
@@ -93,7 +93,7 @@ VALUES: dict[str, tuple[str, str | None, str, str | None]] = {
     "unquoted YAML date": (
         "\n    reason: a pilot\n    approvedBy: jane@provider.com\n    expires: 2027-06-30",
         None,
-        '{"approvedBy":"jane@provider.com","expires":"2027-06-30T00:00:00Z","reason":"a pilot"}',
+        '{"approvedBy":"jane@provider.com","expires":"2027-06-30 00:00:00 +0000 UTC","reason":"a pilot"}',
         None,
     ),
     "the CLI's rewritten date": (
@@ -147,7 +147,7 @@ VALUES: dict[str, tuple[str, str | None, str, str | None]] = {
     "expired": (
         "\n    reason: a pilot\n    approvedBy: jane@provider.com\n    expires: 2026-11-28",
         None,
-        '{"approvedBy":"jane@provider.com","expires":"2026-11-28T00:00:00Z","reason":"a pilot"}',
+        '{"approvedBy":"jane@provider.com","expires":"2026-11-28 00:00:00 +0000 UTC","reason":"a pilot"}',
         "exception (approved by jane@provider.com) expired on 2026-11-28: renew expires with a new approval, "
         "or declare the baseline",
     ),

@@ -107,6 +107,7 @@ def _unquoted_date_then_config_set(stack: Stack) -> None:
 
 EXCEPTION_VALUES: dict[str, tuple[Callable[[Stack], None], str | None]] = {
     "a secret (`pulumi config set --secret`)": (_as_a_secret, None),
+    "unquoted `expires: 2099-01-01`": (lambda stack: _edit(stack, {**GOOD, "expires": date(2099, 1, 1)}), None),
     "unquoted `expires: 2099-01-01`, then `pulumi config set`": (_unquoted_date_then_config_set, None),
     '`"not json"`': (
         lambda stack: _edit(stack, "not json"),
