@@ -119,17 +119,20 @@ def judge(stack: str, declared: bool | None, baseline: bool | None, config: Mapp
 def read_exemption(raw: Any) -> Exemption | str:
     """The exception from its value (a mapping from the stack file, or the JSON text the CLI hands a
     program or a pack), or what is wrong with it, naming the key: the same answer from either form."""
-    text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=str)
-    if len(text) > EXCEPTION_MOST:  # before parsing: a pack is handed no more than EXCEPTION_MOST + 1 characters
-        return (
-            f"{EXCEPTION.key} is longer than {EXCEPTION_MOST} characters: keep reason within {REASON_MOST} "
-            f"and approvedBy within {APPROVER_MOST}"
-        )
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            raw = raw.strip() or None
+    try:
+        text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=str)
+        if len(text) > EXCEPTION_MOST:  # before parsing: a pack is handed no more than EXCEPTION_MOST + 1 characters
+            return (
+                f"{EXCEPTION.key} is longer than {EXCEPTION_MOST} characters: keep reason within {REASON_MOST} "
+                f"and approvedBy within {APPROVER_MOST}"
+            )
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raw = raw.strip() or None
+    except RecursionError:  # [[[[…: Python's JSON codec recurses once per level
+        return f"{EXCEPTION.key} is nested too deeply to be an exception"
     if not isinstance(raw, dict):
         return f"{EXCEPTION.key} must be a mapping with reason, approvedBy and expires, got {_kind(raw)}"
     missing = [name for name in _FIELDS if raw.get(name) in (None, "") or (isinstance(raw[name], str) and not raw[name].strip())]

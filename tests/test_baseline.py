@@ -138,6 +138,12 @@ VALUES: dict[str, tuple[str, str | None, str, str | None]] = {
         f'{{"approvedBy":"jane@provider.com","expires":"2027-06-30","reason":"{HUGE}'[: EXCEPTION_MOST + 1],
         f"{PROBLEM} is longer than 8192 characters: keep reason within 1000 and approvedBy within 256",
     ),
+    "nested 2,000 deep": (
+        f" '{'[' * 2000}{']' * 2000}'",
+        None,
+        f"{'[' * 2000}{']' * 2000}",
+        f"{PROBLEM} is nested too deeply to be an exception",
+    ),
     "missing fields": (
         "\n    reason: a pilot",
         None,
