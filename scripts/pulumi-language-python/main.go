@@ -146,12 +146,9 @@ func (h *host) About(_ context.Context, req *pulumirpc.AboutRequest) (*pulumirpc
 func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.RunResponse, error) {
 	// A stack with no config at all sends none: pass an empty object and list, not JSON null,
 	// which the Python SDK's set_all_config cannot take (upstream sets no variable instead).
-	configMap, secretKeyList := map[string]string{}, req.GetConfigSecretKeys()
-	for key, value := range req.GetConfig() {
-		if strings.HasPrefix(key, packConfigNamespace) { // as for the pack: the program reads none that long
-			value = cutValue(value)
-		}
-		configMap[key] = value
+	configMap, secretKeyList := req.GetConfig(), req.GetConfigSecretKeys()
+	if configMap == nil {
+		configMap = map[string]string{}
 	}
 	if secretKeyList == nil {
 		secretKeyList = []string{}
@@ -274,29 +271,6 @@ func (h *host) InstallDependencies(
 // packConfigNamespace is the config a policy pack is given: this project's own keys.
 const packConfigNamespace = "bitlocker-policy:"
 
-// A program's and a pack's config travel in one environment variable, PULUMI_CONFIG, and Linux
-// caps one at 128 KiB (MAX_ARG_STRLEN): a longer one fails the start with "argument list too
-// long" (pulumi/pulumi#20402). So a value of the project's keys longer than packValueMost
-// characters is handed cut to packValueMost+1, enough for the pack to see it is too long and say
-// so (the project refuses any longer value of the keys it reads: providers/baseline.py,
-// EXCEPTION_MOST), and the pack's whole config is refused above packConfigMost bytes.
-const (
-	packValueMost  = 8192
-	packConfigMost = 96 << 10
-)
-
-// cutValue is value, or its first packValueMost+1 characters when it is longer.
-func cutValue(value string) string {
-	count := 0
-	for i := range value {
-		if count == packValueMost+1 {
-			return value[:i]
-		}
-		count++
-	}
-	return value
-}
-
 // pluginStopGrace is how long a cancelled plugin gets after SIGINT before SIGKILL, and how long
 // RunPlugin then waits for its output pipes to close.
 const pluginStopGrace = 5 * time.Second
@@ -385,16 +359,12 @@ func (h *host) RunPlugin(req *pulumirpc.RunPluginRequest, server pulumirpc.Langu
 		own := map[string]string{}
 		for key, value := range config.GetConfig() {
 			if strings.HasPrefix(key, packConfigNamespace) {
-				own[key] = cutValue(value)
+				own[key] = value
 			}
 		}
 		configJSON, err := json.Marshal(own)
 		if err != nil {
 			return fmt.Errorf("could not marshal stack configuration: %w", err)
-		}
-		if len(configJSON) > packConfigMost {
-			return fmt.Errorf("the stack's %s* config is %d bytes, more than the %d a policy pack can be handed: shorten its longest values",
-				packConfigNamespace, len(configJSON), packConfigMost)
 		}
 		setEnv("PULUMI_CONFIG", string(configJSON))
 	}
