@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from providers.discovery_cache import default_path
+from tests.e2e.test_policy_pack import EXCEPTION_SECTION
 from tests.emulator import Emulator
 from tests.emulator.state import Faults
 from tests.support.engine import REPO, Deployment, NewStack, Run
@@ -553,5 +554,6 @@ DOCUMENT = Document(
         "notify faults": NOTIFY_FAULTS,
         "page names": PAGE_NAMES,
         "summary documents": SUMMARY_DOCUMENTS,
+        "exception values": EXCEPTION_SECTION,
     },
 )
