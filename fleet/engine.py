@@ -6,7 +6,8 @@ a `pulumi preview` loop.
 The engine still starts the dynamic provider in the project directory, where it imports
 `providers` as under the CLI (pulumi/pulumi#7960: an inline program's provider must be
 importable there), with this interpreter's environment (PULUMI_RUNTIME_VIRTUALENV), which
-has the project's requirements since the fleet runs in it.
+has the project's requirements since the fleet runs in it; the CLI's PYTHONPATH makes each
+provider process watch its engine from start-up (providers/engine_watch.py).
 
 Stacks come from the public API, `auto.Stack.select` (and `create_or_select` for `up`, as
 pulumi/actions' `upsert` does): a stack missing from the backend is a fact for `preview` and
@@ -16,6 +17,7 @@ stack's live value, the PATCH's request-id and the provider's one-line error.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import threading
@@ -29,6 +31,7 @@ from pulumi import automation as auto
 from pulumi.automation._stack import StackInitMode  # Stack's constructor takes it; auto does not export it
 
 from providers.bitlocker import DRIFT_MARK
+from providers.engine_watch import python_path
 from providers.errors import EngineError
 from providers.outside_text import one_line
 from providers.properties import ADOPTION_NAME, SETTING_NAME, SettingProperties, StackOutputs
@@ -212,7 +215,9 @@ class Engine:
         """The workspace, once `pulumi whoami` shows its backend usable; else what is wrong, and the fix."""
         try:
             workspace = _Workspace(
-                work_dir=str(self._project_dir), program=self._program, env_vars={"PULUMI_RUNTIME_VIRTUALENV": sys.prefix}
+                work_dir=str(self._project_dir),
+                program=self._program,
+                env_vars={"PULUMI_RUNTIME_VIRTUALENV": sys.prefix, "PYTHONPATH": python_path(os.environ.get("PYTHONPATH"))},
             )
         except FileNotFoundError:  # the Automation API runs `pulumi version` first
             return EngineError(
