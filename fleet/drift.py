@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 import httpx
 
 from providers.audit import ChangeLookup, changes, last_change
+from providers.authorization_policy import BITLOCKER_KEYS
 from providers.deadline import operation_deadline
 from providers.discovery_cache import DiscoveryCache
 from providers.graph import GraphClient
@@ -60,7 +61,7 @@ class DriftCheck:
         session = Session(sources, http_factory=lambda: self._http, discovery=self._discovery)
         with operation_deadline(session.configuration.deadline_seconds):
             graph = session.graph_client(outcome.tenant)
-            outcome.observe(graph.read_bitlocker_access())
+            outcome.observe(graph.read(BITLOCKER_KEYS))
             last = self._last_outputs(stack.name) if self._history else None
             if last:
                 outcome.last_patch_at, outcome.last_patch_request_id = last.lastPatchAt, last.lastPatchRequestId
@@ -74,7 +75,7 @@ class DriftCheck:
             # Right after our own `up`, Graph may still serve the old value: re-read within the
             # stack's consistency window before calling it drift, as the provider does.
             written, written_at = (last.allowedToReadBitlockerKeysForOwnedDevice, last.lastPatchAt) if last else (None, None)
-            outcome.observe(session.settled_live_value(outcome.tenant, written, written_at, outcome.live))
+            outcome.observe(session.settled_live_value(outcome.tenant, BITLOCKER_KEYS, written, written_at, outcome.live))
             if outcome.live != outcome.declared:
                 outcome.action, outcome.reason = UPDATE, why_update(last, outcome.live)
                 outcome.changed = _who_changed(graph, outcome.live, found)

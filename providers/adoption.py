@@ -51,7 +51,7 @@ class BitlockerAdoptionProvider(SessionProvider):
         """Remember the live value: what `destroy` will put back."""
         wanted = AdoptionProperties.of(props)
         tenant = self.session.tenant_guid(wanted.tenantId)
-        found = self.session.graph_client(tenant).live_value()
+        found = self.session.graph_client(tenant).live_value(self.field)
         outs = AdoptionProperties(tenantId=tenant, adoptedValue=found, stack=wanted.stack)
         return dyn.CreateResult(id_=f"{tenant}/adoption", outs=outs.props())
 
@@ -79,12 +79,12 @@ class BitlockerAdoptionProvider(SessionProvider):
         if not isinstance(state.adoptedValue, bool) or self.retain_on_delete(state.stack):
             return
         graph = self.session.graph_client(state.tenantId)
-        if graph.live_value() != state.adoptedValue:
-            graph.write_bitlocker_access(state.adoptedValue)
+        if graph.live_value(self.field) != state.adoptedValue:
+            graph.write(self.field, state.adoptedValue)
 
 
 class BitlockerAdoption(dyn.Resource, module="entra", name="BitlockerAdoption"):
-    """The tenant's allowedToReadBitlockerKeysForOwnedDevice as this stack first found it."""
+    """The tenant's BitLocker field (providers/authorization_policy.py) as this stack first found it."""
 
     # The attributes are AdoptionProperties' names.
     tenantId: pulumi.Output[str]  # noqa: N815

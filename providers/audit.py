@@ -1,12 +1,9 @@
 """Who changed the setting, and when: Entra's directory audit log, read through Graph.
 
 `GET /v1.0/auditLogs/directoryAudits` (learn.microsoft.com/graph/api/directoryaudit-list), newest
-first, filtered to the activity a change of the authorization policy writes, "Update authorization
-policy" (learn.microsoft.com/entra/identity/monitoring-health/reference-audit-activities, Core
-Directory). Each such event names the changed fields as modifiedProperties; a field of
-defaultUserRolePermissions appears flattened, as `DefaultUserRolePermissions.<Field>` (seen in
-tenants' Sentinel queries; Microsoft documents no sample for this field), its values `true`,
-`"[true]"` or `"\"true\""` depending on the service's vintage, all read here.
+first, filtered to the activity a change of the authorization policy writes. Each such event names
+the changed fields as modifiedProperties, by the names providers/authorization_policy.py gives, their
+values `true`, `"[true]"` or `"\"true\""` depending on the service's vintage, all read here.
 
 It needs the application permission AuditLog.Read.All (Microsoft's table also lists
 Directory.Read.All; directoryaudit-list, "Permissions"). Without it, or when the log cannot be
@@ -29,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .authorization_policy import BITLOCKER_KEYS, CHANGE_ACTIVITY
 from .deadline import current_deadline, operation_deadline
 from .errors import BitlockerPolicyError, DeadlineExceededError, ForbiddenError
 from .graph import GraphClient
@@ -38,8 +36,6 @@ __all__ = ["AUDIT_PERMISSION", "BUDGET_SECONDS", "Change", "ChangeLookup", "chan
 
 AUDIT_PATH = "/v1.0/auditLogs/directoryAudits"
 AUDIT_PERMISSION = "AuditLog.Read.All"
-ACTIVITY = "Update authorization policy"
-FIELD = "DefaultUserRolePermissions.AllowedToReadBitlockerKeysForOwnedDevice"
 PAGE = 50
 PAGES = 3
 # How long one lookup may take, all its pages, retries and waits included. A page of the audit log
@@ -149,7 +145,7 @@ def _budget() -> Iterator[None]:
 
 def _read(graph: GraphClient, most: int, to: Any) -> ChangeLookup:
     params: dict[str, str] | None = {
-        "$filter": f"activityDisplayName eq '{ACTIVITY}'",
+        "$filter": f"activityDisplayName eq '{CHANGE_ACTIVITY}'",
         "$orderby": "activityDateTime desc",
         "$top": str(PAGE),
     }
@@ -194,7 +190,7 @@ def _change(event: Any, ours: frozenset[str]) -> Change | None:
             if not isinstance(row, dict):
                 raise _UnusableAnswerError("a modified property is not a JSON object")
             name = row.get("displayName")
-            if isinstance(name, str) and name.lower() == FIELD.lower():
+            if isinstance(name, str) and name.lower() == BITLOCKER_KEYS.audit_name.lower():
                 at = event.get("activityDateTime")
                 if not isinstance(at, str):
                     raise _UnusableAnswerError("an event's activityDateTime is not a string")

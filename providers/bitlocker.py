@@ -2,8 +2,8 @@
 
 The tenant's authorization policy is a singleton that always exists. The value found when
 the stack first adopted it comes in from `BitlockerAdoption` (checkpointed before any
-write, see providers/adoption.py); `delete` puts that value back. Only
-defaultUserRolePermissions.allowedToReadBitlockerKeysForOwnedDevice is ever written.
+write, see providers/adoption.py); `delete` puts that value back. Only the policy's BitLocker
+field is ever written (BITLOCKER_KEYS: providers/authorization_policy.py).
 The tenant may be declared as its GUID or any verified domain; outputs and the id carry the
 GUID, so a respelling is no change and a real change of tenant deletes before it creates.
 
@@ -37,7 +37,7 @@ import pulumi.dynamic as dyn
 from .adoption import adoption_urn
 from .consistency import now_iso
 from .errors import ConfigurationError
-from .properties import SettingProperties
+from .properties import DECLARED_PROPERTY, SettingProperties
 from .provider_base import SessionProvider, one_line_errors, tenant_failure
 from .settings import RETAIN_ON_DELETE, declared_value, value_text
 
@@ -57,7 +57,7 @@ class BitlockerKeyAccessProvider(SessionProvider):
         failures = [failure for failure in (tenant_failure(wanted.tenantId), _declared_failure(wanted)) if failure]
         if failures:
             return dyn.CheckResult(news, failures)
-        live = self.session.graph_client(wanted.tenantId).live_value()
+        live = self.session.graph_client(wanted.tenantId).live_value(self.field)
         return dyn.CheckResult(replace(wanted, liveValue=live).props(), [])
 
     @one_line_errors
@@ -81,7 +81,8 @@ class BitlockerKeyAccessProvider(SessionProvider):
         if tenant is None:
             return dyn.DiffResult(changes=True, replaces=["tenantId"], delete_before_replace=True)
         graph = self.session.graph_client(tenant)
-        live = self.session.settled_live_value(tenant, old.lastPatchValue, old.lastPatchAt, graph.live_value())
+        seen = graph.live_value(self.field)
+        live = self.session.settled_live_value(tenant, self.field, old.lastPatchValue, old.lastPatchAt, seen)
         declared = new.allowedToReadBitlockerKeysForOwnedDevice
         if live != declared and live != old.allowedToReadBitlockerKeysForOwnedDevice and self.serving_preview():
             # Drift, at preview: a diagnostic for the CLI's output (the provider's stderr) saying who
@@ -108,8 +109,8 @@ class BitlockerKeyAccessProvider(SessionProvider):
         """Refresh: the live value becomes both output and input, so drift shows as a diff."""
         state = SettingProperties.of(props)
         tenant = self.session.tenant_guid(state.tenantId)
-        seen = self.session.graph_client(tenant).live_value()
-        live = self.session.settled_live_value(tenant, state.lastPatchValue, state.lastPatchAt, seen)
+        seen = self.session.graph_client(tenant).live_value(self.field)
+        live = self.session.settled_live_value(tenant, self.field, state.lastPatchValue, state.lastPatchAt, seen)
         outs = replace(state, tenantId=tenant, allowedToReadBitlockerKeysForOwnedDevice=live, liveValue=live)
         return dyn.ReadResult(id_=id_, outs=outs.props(), inputs=outs.inputs())
 
@@ -122,7 +123,7 @@ class BitlockerKeyAccessProvider(SessionProvider):
         if self.retain_on_delete(state.stack):
             print(f"{RETAIN_ON_DELETE.key} is true: the tenant keeps its current value", file=sys.stderr)
             return
-        self.session.graph_client(state.tenantId).write_bitlocker_access(state.adoptedValue)
+        self.session.graph_client(state.tenantId).write(self.field, state.adoptedValue)
 
     def _converge(
         self, tenant: str, wanted: SettingProperties, *, adopted: bool | None, record: str, previous: SettingProperties | None
@@ -141,8 +142,8 @@ class BitlockerKeyAccessProvider(SessionProvider):
             lastPatchValue=previous.lastPatchValue if previous else None,
             stack=wanted.stack,
         )
-        if graph.live_value() != desired:
-            request_id = graph.write_bitlocker_access(desired)
+        if graph.live_value(self.field) != desired:
+            request_id = graph.write(self.field, desired)
             # When Graph accepted it: the consistency window starts here.
             outs = replace(outs, lastPatchRequestId=request_id, lastPatchAt=now_iso(), lastPatchValue=desired)
         return outs
@@ -153,7 +154,7 @@ def _declared_failure(wanted: SettingProperties) -> dyn.CheckFailure | None:
     try:
         declared_value(wanted.allowedToReadBitlockerKeysForOwnedDevice)
     except ConfigurationError as error:
-        return dyn.CheckFailure("allowedToReadBitlockerKeysForOwnedDevice", str(error))
+        return dyn.CheckFailure(DECLARED_PROPERTY, str(error))
     return None
 
 

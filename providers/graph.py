@@ -1,4 +1,4 @@
-"""The Graph calls this product makes: read and set one property of the authorization policy.
+"""The Graph calls this product makes: read and set a field of the authorization policy.
 
 Retries (429/5xx, dropped connections) happen in the shared `RetryingClient`; this module
 turns what is left into one clear error carrying Graph's code, message and request ids
@@ -14,15 +14,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .authorization_policy import POLICY_PATH, PolicyField
 from .errors import ForbiddenError, GraphError, ThrottledError, UnexpectedResponseError, UnreachableError
 from .outside_text import one_line
 from .retry import DEFAULT_RETRY, wire_problem
 from .token_claims import token_claim
 
-__all__ = ["BITLOCKER_PROPERTY", "POLICY_PATH", "GraphClient"]
-
-POLICY_PATH = "/v1.0/policies/authorizationPolicy"
-BITLOCKER_PROPERTY = "allowedToReadBitlockerKeysForOwnedDevice"
+__all__ = ["GraphClient"]
 
 _READ_PERMISSION = "Policy.Read.All (or Policy.ReadWrite.Authorization)"
 _WRITE_PERMISSION = "Policy.ReadWrite.Authorization"
@@ -40,21 +38,19 @@ class BearerToken(httpx.Auth):
 
 
 class GraphClient:
-    """Reads and writes the tenant-wide BitLocker self-service setting.
+    """Reads and writes fields of one tenant's authorization policy (providers/authorization_policy.py).
 
-    `read_bitlocker_access` and `write_bitlocker_access` make exactly one HTTP request each
-    (plus retries); `live_value` reads only when this process has neither read nor written
-    the value yet (a provider process lives for one Pulumi command).
+    `read` and `write` make exactly one HTTP request each (plus retries); `live_value` reads
+    only when this process has neither read nor written the field yet (a provider process
+    lives for one Pulumi command).
     """
-
-    _UNKNOWN: Any = object()
 
     def __init__(self, http: httpx.Client, graph_endpoint: str, token: Callable[[], str]):
         self._http = http
         self._endpoint = graph_endpoint
         self._token = token
         self._auth = BearerToken(token)
-        self._known: Any = self._UNKNOWN
+        self._known: dict[PolicyField, bool | None] = {}
 
     def caller_ids(self) -> frozenset[str]:
         """Who this client signs in as, lower-cased: its token's client id (`appid` in v1 tokens, `azp` in v2)
@@ -64,46 +60,36 @@ class GraphClient:
         claims = (token_claim(token, "appid") or token_claim(token, "azp"), token_claim(token, "oid"))
         return frozenset(claim.lower() for claim in claims if claim)
 
-    def live_value(self) -> bool | None:
-        """The value this process last read or wrote, reading Graph once when there is none."""
-        if self._known is self._UNKNOWN:
-            return self.read_bitlocker_access()
-        known: bool | None = self._known
-        return known
+    def live_value(self, field: PolicyField) -> bool | None:
+        """The field's value as this process last read or wrote it, reading Graph once when there is none."""
+        return self._known[field] if field in self._known else self.read(field)
 
-    def read_bitlocker_access(self) -> bool | None:
-        """The live value of defaultUserRolePermissions.allowedToReadBitlockerKeysForOwnedDevice.
-
-        The v1.0 CSDL declares it Edm.Boolean *nullable* (microsoftgraph/msgraph-metadata,
-        clean_v10_metadata/cleanMetadata.xml, complex type defaultUserRolePermissions), so
-        null is a legal answer: None. A policy without the key at all is not understood.
-        """
+    def read(self, field: PolicyField) -> bool | None:
+        """The field's live value: a boolean, or None for null. A policy without the field is not understood."""
         response = self._request("GET", POLICY_PATH, None, _READ_PERMISSION)
         try:
-            permissions = response.json()["defaultUserRolePermissions"]
-            value = permissions[BITLOCKER_PROPERTY]
+            value = field.value_in(response.json())
         except (ValueError, KeyError, TypeError):
             value = "missing"
         if value is not None and not isinstance(value, bool):
             raise _error(
                 UnexpectedResponseError,
                 response,
-                f"Graph's authorization policy has no boolean or null defaultUserRolePermissions.{BITLOCKER_PROPERTY}, "
+                f"Graph's authorization policy has no boolean or null {field.path}, "
                 "so its value is unknown; this cloud or tenant may not support the setting yet. "
                 "Nothing was changed",
             )
-        self._known = value
+        self._known[field] = value
         return value
 
-    def write_bitlocker_access(self, allowed: bool) -> str | None:
-        """PATCH only this one property; returns Graph's request-id for the record.
+    def write(self, field: PolicyField, value: bool) -> str | None:
+        """PATCH only this one field; returns Graph's request-id for the record.
 
         Microsoft documents 204 No Content; any 2xx means the write happened
         (learn.microsoft.com/graph/api/authorizationpolicy-update).
         """
-        body = {"defaultUserRolePermissions": {BITLOCKER_PROPERTY: allowed}}
-        response = self._request("PATCH", POLICY_PATH, body, _WRITE_PERMISSION)
-        self._known = allowed
+        response = self._request("PATCH", POLICY_PATH, field.patch(value), _WRITE_PERMISSION)
+        self._known[field] = value
         request_id: str | None = response.headers.get("request-id")
         return request_id
 

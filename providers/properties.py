@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Self
 
+from .authorization_policy import BITLOCKER_KEYS
+
 __all__ = [
     "ADOPTION_NAME",
     "DECLARED_PROPERTY",
@@ -25,7 +27,7 @@ __all__ = [
 
 SETTING_NAME = "bitlocker-key-access"  # the program's names for its two resources
 ADOPTION_NAME = "bitlocker-adoption"
-DECLARED_PROPERTY = "allowedToReadBitlockerKeysForOwnedDevice"  # SettingProperties' declared value, read alone
+DECLARED_PROPERTY = BITLOCKER_KEYS.name  # SettingProperties' declared value (the field's Graph name), read alone
 # where the others may still be unknown (a policy pack at preview)
 
 

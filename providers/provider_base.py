@@ -16,10 +16,11 @@ import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import pulumi.dynamic as dyn
 
+from .authorization_policy import BITLOCKER_KEYS, PolicyField
 from .deadline import operation_deadline
 from .errors import BitlockerPolicyError
 from .retention import retain_on_delete
@@ -74,6 +75,7 @@ def one_line_errors(method: _Method) -> _Method:
 class SessionProvider(dyn.ResourceProvider):
     """A dynamic provider whose process state (a Session) is never pickled into Pulumi's state."""
 
+    field: ClassVar[PolicyField] = BITLOCKER_KEYS  # the authorization policy's field both providers manage
     _session: Session | None = None
 
     def __getstate__(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ The pickled provider object never holds a Session (providers/provider_base.py).
 
 from __future__ import annotations
 
+import functools
 import ssl
 import threading
 import time
@@ -13,6 +14,7 @@ from collections.abc import Callable
 
 import httpx
 
+from .authorization_policy import PolicyField
 from .configuration import Configuration, configuration
 from .consistency import settled_value
 from .discovery_cache import DiscoveryCache, default_path
@@ -107,12 +109,14 @@ class Session:
                 self._clients[guid] = client
             return client
 
-    def settled_live_value(self, tenant: str, written: bool | None, written_at: str | None, seen: bool | None) -> bool | None:
-        """The live value `seen`, re-read while it disagrees with our own PATCH of `written` at
+    def settled_live_value(
+        self, tenant: str, field: PolicyField, written: bool | None, written_at: str | None, seen: bool | None
+    ) -> bool | None:
+        """The field's live value `seen`, re-read while it disagrees with our own PATCH of `written` at
         `written_at`, within the consistency window (providers/consistency.py)."""
         graph = self.graph_client(tenant)
         window = self.configuration.consistency_window_seconds
-        return settled_value(seen, written, written_at, graph.read_bitlocker_access, window=window)
+        return settled_value(seen, written, written_at, functools.partial(graph.read, field), window=window)
 
     def warm_up(self) -> None:
         """Build the HTTP client and load MSAL in the background, while the engine is busy elsewhere.

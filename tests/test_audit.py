@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from providers.audit import AUDIT_PATH, PAGE, _value, last_change
+from providers.authorization_policy import BITLOCKER_KEYS
 from providers.errors import UnexpectedResponseError
 from providers.graph import GraphClient, _same_origin
 from tests.emulator import Emulator, Tenant
@@ -40,7 +41,7 @@ def test_a_portal_change_is_found_with_the_admin_who_made_it(emulator: Emulator,
 
 def test_our_own_apps_change_is_recognised_as_ours(emulator: Emulator, tenant: Tenant, http: httpx.Client) -> None:
     graph, client_id = graph_for(emulator, tenant, http, (WRITE_ROLE, AUDIT_ROLE))
-    graph.write_bitlocker_access(False)
+    graph.write(BITLOCKER_KEYS, False)
     found = last_change(graph, False)
     assert found.change is not None
     assert found.change.ours
@@ -51,7 +52,7 @@ def test_our_change_is_ours_when_the_event_names_only_our_service_principal(
     emulator: Emulator, tenant: Tenant, http: httpx.Client
 ) -> None:
     graph, _ = graph_for(emulator, tenant, http, (WRITE_ROLE, AUDIT_ROLE))
-    graph.write_bitlocker_access(False)
+    graph.write(BITLOCKER_KEYS, False)
     tenant.audit.events[-1].document["initiatedBy"]["app"]["appId"] = None  # as an exported real event has it
     found = last_change(graph, False).change
     assert found is not None
@@ -62,7 +63,7 @@ def test_a_drift_is_not_blamed_on_an_older_change_while_its_own_event_is_still_m
     emulator: Emulator, tenant: Tenant, http: httpx.Client
 ) -> None:
     graph, _ = graph_for(emulator, tenant, http, (WRITE_ROLE, AUDIT_ROLE))
-    graph.write_bitlocker_access(False)  # ours, in the log
+    graph.write(BITLOCKER_KEYS, False)  # ours, in the log
     tenant.audit.delay = timedelta(minutes=3)
     emulator.set_bitlocker(tenant, True, by="mallory@contoso.com")  # the drift, not in the log yet
     assert last_change(graph, True).describe() == (

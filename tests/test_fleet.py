@@ -23,6 +23,7 @@ from fleet.outcome import ALREADY_THERE, EXIT_CHANGES, EXIT_FAILED, EXIT_OK, Out
 from fleet.report import write_pages
 from fleet.run import run_all
 from fleet.stacks import StackFile
+from providers.authorization_policy import BITLOCKER_KEYS
 from providers.consistency import now_iso
 from providers.discovery_cache import DiscoveryCache
 from providers.errors import ConfigurationError
@@ -428,7 +429,7 @@ def test_history_lists_changes_newest_first_and_puts_our_request_id_on_our_last_
     client_id = drift_stack.config["azuread:clientId"]
     tenant.apps[client_id].roles.add(AUDIT_ROLE)
     ours = GraphClient(http, emulator.url, lambda: emulator.access_token(tenant, (WRITE_ROLE,), app_id=client_id))
-    request_id = ours.write_bitlocker_access(False)
+    request_id = ours.write(BITLOCKER_KEYS, False)
     emulator.set_bitlocker(tenant, True, by="ivan@contoso.com")
     two_minutes_ago = (datetime.now(UTC) - timedelta(minutes=2)).isoformat()  # past the stack's 30 s consistency window
     last = StackOutputs(tenant.id, False, liveValue=False, lastPatchRequestId=request_id, lastPatchAt=two_minutes_ago)
@@ -465,7 +466,7 @@ def test_right_after_our_own_patch_a_stale_read_is_read_again_not_called_drift(
 ) -> None:
     emulator.faults.stale_reads_ms = 800  # Graph serves the old `true` for a moment after a write
     ours = Session(drift_stack.sources)
-    ours.graph_client(tenant.id).write_bitlocker_access(False)  # our own `up`'s PATCH
+    ours.graph_client(tenant.id).write(BITLOCKER_KEYS, False)  # our own `up`'s PATCH
     ours.close()
     just_now = StackOutputs(tenant.id, False, liveValue=False, lastPatchAt=now_iso())
     outcome, _ = drift_of(drift_stack, tenant, just_now, http)

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from providers.authorization_policy import BITLOCKER_KEYS, PolicyField
 from providers.credentials import ClientSecret
 from providers.deadline import operation_deadline
 from providers.errors import (
@@ -42,7 +43,7 @@ def graph(emulator: Emulator, tenant: Tenant, registered: Registered, http: http
 
 
 def test_read_is_one_get_with_a_client_request_id(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
-    assert graph.read_bitlocker_access() is True
+    assert graph.read(BITLOCKER_KEYS) is True
     (get,) = emulator.graph_requests(tenant=tenant)
     assert get.method == "GET"
     assert uuid.UUID(get.headers["client-request-id"])
@@ -51,7 +52,7 @@ def test_read_is_one_get_with_a_client_request_id(emulator: Emulator, tenant: Te
 
 def test_write_patches_exactly_one_property(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
     before = json.loads(json.dumps(tenant.policy))
-    request_id = graph.write_bitlocker_access(False)
+    request_id = graph.write(BITLOCKER_KEYS, False)
     (patch,) = emulator.graph_requests("PATCH", tenant)
     assert json.loads(patch.body) == {"defaultUserRolePermissions": {"allowedToReadBitlockerKeysForOwnedDevice": False}}
     assert patch.status == 204
@@ -61,19 +62,33 @@ def test_write_patches_exactly_one_property(emulator: Emulator, tenant: Tenant, 
     assert tenant.policy == before
 
 
+def test_a_sibling_field_is_read_written_and_known_apart_by_its_entry_alone(
+    emulator: Emulator, tenant: Tenant, graph: GraphClient
+) -> None:
+    sibling = PolicyField("allowedToCreateTenants")
+    assert graph.read(sibling) is True
+    graph.write(sibling, False)
+    (_, patch) = emulator.graph_requests(tenant=tenant)
+    assert json.loads(patch.body) == {"defaultUserRolePermissions": {"allowedToCreateTenants": False}}
+    assert tenant.policy["defaultUserRolePermissions"]["allowedToCreateTenants"] is False
+    assert graph.live_value(sibling) is False  # as written, no request
+    assert graph.live_value(BITLOCKER_KEYS) is True  # its own read: untouched by the sibling's write
+    assert [request.method for request in emulator.graph_requests(tenant=tenant)] == ["GET", "PATCH", "GET"]
+
+
 def test_one_token_serves_many_calls(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
-    graph.read_bitlocker_access()
-    graph.write_bitlocker_access(False)
-    graph.read_bitlocker_access()
+    graph.read(BITLOCKER_KEYS)
+    graph.write(BITLOCKER_KEYS, False)
+    graph.read(BITLOCKER_KEYS)
     assert len(emulator.token_requests(tenant)) == 1
 
 
 def test_read_only_app_cannot_write_and_is_told_which_permission(emulator: Emulator, tenant: Tenant, http: httpx.Client) -> None:
     app = tenant.add_app(["Policy.Read.All"])
     graph = client_for(emulator, tenant, app.client_id, app.add_secret(), http)
-    assert graph.read_bitlocker_access() is True
+    assert graph.read(BITLOCKER_KEYS) is True
     with pytest.raises(ForbiddenError) as caught:
-        graph.write_bitlocker_access(False)
+        graph.write(BITLOCKER_KEYS, False)
     patch = emulator.graph_requests("PATCH", tenant)[0]
     assert caught.value.code == "Authorization_RequestDenied"
     assert "Policy.ReadWrite.Authorization with admin consent" in str(caught.value)
@@ -86,14 +101,14 @@ def test_read_only_app_cannot_write_and_is_told_which_permission(emulator: Emula
 def test_app_without_policy_permissions_cannot_read(emulator: Emulator, tenant: Tenant, http: httpx.Client) -> None:
     app = tenant.add_app(["User.Read.All"])
     with pytest.raises(ForbiddenError, match=r"Policy.Read.All \(or Policy.ReadWrite.Authorization\)"):
-        client_for(emulator, tenant, app.client_id, app.add_secret(), http).read_bitlocker_access()
+        client_for(emulator, tenant, app.client_id, app.add_secret(), http).read(BITLOCKER_KEYS)
 
 
 def test_throttling_honours_retry_after_and_keeps_the_client_request_id(
     emulator: Emulator, tenant: Tenant, graph: GraphClient, sleeps: Sleeps
 ) -> None:
     emulator.faults.throttle(2, retry_after="2")
-    assert graph.read_bitlocker_access() is True
+    assert graph.read(BITLOCKER_KEYS) is True
     first, second, third = emulator.graph_requests(tenant=tenant)
     assert [first.status, second.status, third.status] == [429, 429, 200]
     assert sleeps == [2.0, 2.0]
@@ -105,7 +120,7 @@ def test_5xx_without_retry_after_back_off(emulator: Emulator, tenant: Tenant, gr
     emulator.faults.fail(503)
     emulator.faults.fail(504)
     emulator.faults.fail(500)
-    graph.write_bitlocker_access(False)
+    graph.write(BITLOCKER_KEYS, False)
     assert len(sleeps) == 3
     assert all(0 < s <= 0.04 for s in sleeps)
     assert tenant.bitlocker is False
@@ -114,7 +129,7 @@ def test_5xx_without_retry_after_back_off(emulator: Emulator, tenant: Tenant, gr
 def test_still_throttled_after_every_retry(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
     emulator.faults.throttle(4, retry_after="1")
     with pytest.raises(ThrottledError, match=r"retries ran out \(last Retry-After: 1\).*HTTP 429 TooManyRequests.*request-id"):
-        graph.read_bitlocker_access()
+        graph.read(BITLOCKER_KEYS)
     assert len(emulator.graph_requests(tenant=tenant)) == 4  # the first try and 3 retries
     assert tenant.bitlocker is True
 
@@ -124,13 +139,13 @@ def test_a_retry_after_of_three_minutes_is_not_waited_for(
 ) -> None:
     emulator.faults.throttle(1, retry_after="180")
     with pytest.raises(ThrottledError, match=r"last Retry-After: 180"):
-        graph.read_bitlocker_access()
+        graph.read(BITLOCKER_KEYS)
     assert sleeps == []
 
 
 def test_dropped_connection_is_retried(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
     emulator.faults.drop(1)
-    assert graph.read_bitlocker_access() is True
+    assert graph.read(BITLOCKER_KEYS) is True
 
 
 def test_unreachable_graph_is_a_clear_error(
@@ -138,12 +153,12 @@ def test_unreachable_graph_is_a_clear_error(
 ) -> None:
     graph = client_for(emulator, tenant, registered.app.client_id, registered.secret, http, url="https://127.0.0.1:9")
     with pytest.raises(UnreachableError, match="bitlocker-policy:graphEndpoint"):
-        graph.read_bitlocker_access()
+        graph.read(BITLOCKER_KEYS)
 
 
 def test_a_null_live_value_is_read_as_none(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
     emulator.set_bitlocker(tenant, None)  # the v1.0 CSDL declares the property nullable
-    assert graph.read_bitlocker_access() is None
+    assert graph.read(BITLOCKER_KEYS) is None
 
 
 def test_a_policy_without_the_bitlocker_key_is_unknown_not_false(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
@@ -152,12 +167,12 @@ def test_a_policy_without_the_bitlocker_key_is_unknown_not_false(emulator: Emula
         UnexpectedResponseError,
         match=r"no boolean or null defaultUserRolePermissions\.allowedToReadBitlockerKeysForOwnedDevice.*unknown",
     ):
-        graph.read_bitlocker_access()
+        graph.read(BITLOCKER_KEYS)
 
 
 def test_any_2xx_answer_to_a_patch_is_success(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
     emulator.faults.applied(200)
-    request_id = graph.write_bitlocker_access(False)
+    request_id = graph.write(BITLOCKER_KEYS, False)
     assert request_id == emulator.graph_requests("PATCH", tenant)[0].request_id
     assert tenant.bitlocker is False
 
@@ -165,14 +180,14 @@ def test_any_2xx_answer_to_a_patch_is_success(emulator: Emulator, tenant: Tenant
 def test_a_redirect_is_an_error_that_says_so(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
     emulator.faults.applied(301)
     with pytest.raises(GraphError, match=r"Graph's endpoint redirected PATCH .*/moved.*set bitlocker-policy:graphEndpoint"):
-        graph.write_bitlocker_access(False)
+        graph.write(BITLOCKER_KEYS, False)
 
 
 def test_a_refused_token_is_a_graph_401(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
-    graph.read_bitlocker_access()
+    graph.read(BITLOCKER_KEYS)
     emulator.directory.signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with pytest.raises(GraphError, match="refused the access token") as caught:
-        graph.read_bitlocker_access()
+        graph.read(BITLOCKER_KEYS)
     assert caught.value.status == 401
     assert caught.value.code == "InvalidAuthenticationToken"
     assert "Access token validation failure." in str(caught.value)
@@ -183,7 +198,7 @@ def test_a_body_trickling_past_the_deadline_ends_at_the_deadline(emulator: Emula
     emulator.faults.slow(seconds=3.0, count=4)
     before = len(emulator.graph_requests())
     with operation_deadline(1.0), pytest.raises(DeadlineExceededError, match=r"after 1 attempt\(s\) \(last: ReadTimeout\)"):
-        graph.read_bitlocker_access()
+        graph.read(BITLOCKER_KEYS)
     assert len(emulator.graph_requests()) == before + 1  # stopped in the first slow body, no retry begun
 
 
@@ -194,4 +209,4 @@ def test_a_body_that_cannot_be_decoded_is_one_line() -> None:
         return httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=b"not gzip")
 
     with new_http_client(httpx.MockTransport(handle)) as http, pytest.raises(UnreachableError, match=r"\(DecodingError\)"):
-        GraphClient(http, "https://graph.example.test", lambda: "token").read_bitlocker_access()
+        GraphClient(http, "https://graph.example.test", lambda: "token").read(BITLOCKER_KEYS)
