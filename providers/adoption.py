@@ -26,7 +26,7 @@ import pulumi
 import pulumi.dynamic as dyn
 
 from .properties import ADOPTION_NAME, AdoptionProperties
-from .provider_base import SessionProvider, one_line_errors, tenant_failure
+from .provider_base import SessionProvider, one_line_errors, replace_tenant, tenant_failure
 
 __all__ = ["BitlockerAdoption", "BitlockerAdoptionProvider", "adoption_urn"]
 
@@ -60,7 +60,7 @@ class BitlockerAdoptionProvider(SessionProvider):
         """Another tenant is another adoption; a respelling of the same tenant is no change."""
         old, new = AdoptionProperties.of(olds), AdoptionProperties.of(news)
         if self.same_tenant(old.tenantId, new.tenantId) is None:
-            return dyn.DiffResult(changes=True, replaces=["tenantId"], delete_before_replace=True)
+            return replace_tenant()
         return dyn.DiffResult(changes=old.stack != new.stack)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
@@ -70,17 +70,13 @@ class BitlockerAdoptionProvider(SessionProvider):
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         """Refresh keeps the value found at adoption: it is history, not the live value."""
         state = AdoptionProperties.of(props)
-        return dyn.ReadResult(id_=id_, outs=state.props(), inputs={"tenantId": state.tenantId, "stack": state.stack})
+        return dyn.ReadResult(id_=id_, outs=state.props(), inputs=state.inputs())
 
     @one_line_errors
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         """Give the adopted value back if the tenant lacks it and retainOnDelete is not true."""
         state = AdoptionProperties.of(props)
-        if not isinstance(state.adoptedValue, bool) or self.retain_on_delete(state.stack):
-            return
-        graph = self.session.graph_client(state.tenantId)
-        if graph.live_value(self.field) != state.adoptedValue:
-            graph.write(self.field, state.adoptedValue)
+        self.restore(state.tenantId, state.adoptedValue, state.stack, fallback=True)
 
 
 class BitlockerAdoption(dyn.Resource, module="entra", name="BitlockerAdoption"):

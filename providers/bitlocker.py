@@ -38,8 +38,8 @@ from .adoption import adoption_urn
 from .consistency import now_iso
 from .errors import ConfigurationError
 from .properties import DECLARED_PROPERTY, SettingProperties
-from .provider_base import SessionProvider, one_line_errors, tenant_failure
-from .settings import RETAIN_ON_DELETE, declared_value, value_text
+from .provider_base import SessionProvider, one_line_errors, replace_tenant, tenant_failure
+from .settings import declared_value, value_text
 
 __all__ = ["DRIFT_MARK", "BitlockerKeyAccess", "BitlockerKeyAccessProvider"]
 
@@ -79,7 +79,7 @@ class BitlockerKeyAccessProvider(SessionProvider):
         old, new = SettingProperties.of(olds), SettingProperties.of(news)
         tenant = self.same_tenant(old.tenantId, new.tenantId)
         if tenant is None:
-            return dyn.DiffResult(changes=True, replaces=["tenantId"], delete_before_replace=True)
+            return replace_tenant()
         graph = self.session.graph_client(tenant)
         seen = graph.live_value(self.field)
         live = self.session.settled_live_value(tenant, self.field, old.lastPatchValue, old.lastPatchAt, seen)
@@ -118,12 +118,7 @@ class BitlockerKeyAccessProvider(SessionProvider):
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         """Put back the value found at adoption, unless it is null or retainOnDelete is true now."""
         state = SettingProperties.of(props)
-        if not isinstance(state.adoptedValue, bool):
-            return  # nothing to give back
-        if self.retain_on_delete(state.stack):
-            print(f"{RETAIN_ON_DELETE.key} is true: the tenant keeps its current value", file=sys.stderr)
-            return
-        self.session.graph_client(state.tenantId).write(self.field, state.adoptedValue)
+        self.restore(state.tenantId, state.adoptedValue, state.stack)
 
     def _converge(
         self, tenant: str, wanted: SettingProperties, *, adopted: bool | None, record: str, previous: SettingProperties | None

@@ -19,6 +19,7 @@ __all__ = [
     "ADOPTION_NAME",
     "DECLARED_PROPERTY",
     "SETTING_NAME",
+    "TENANT_PROPERTY",
     "AdoptionProperties",
     "SettingProperties",
     "StackOutputs",
@@ -27,8 +28,10 @@ __all__ = [
 
 SETTING_NAME = "bitlocker-key-access"  # the program's names for its two resources
 ADOPTION_NAME = "bitlocker-adoption"
-DECLARED_PROPERTY = BITLOCKER_KEYS.name  # SettingProperties' declared value (the field's Graph name), read alone
-# where the others may still be unknown (a policy pack at preview)
+# Property names read alone: where the others may still be unknown (a policy pack at preview), and
+# where Pulumi takes a name (a check failure, a replacement).
+DECLARED_PROPERTY = BITLOCKER_KEYS.name  # SettingProperties' declared value: the field's Graph name
+TENANT_PROPERTY = "tenantId"  # every resource's tenant
 
 
 def _recorded() -> Any:
@@ -49,6 +52,10 @@ class _Properties:
         """As Pulumi takes them (values as they are: the program's are Outputs, which cannot be copied)."""
         return {field.name: getattr(self, field.name) for field in fields(self)}
 
+    def inputs(self) -> dict[str, Any]:
+        """As inputs, which a refresh sets from what it read: without what only the provider records."""
+        return {field.name: getattr(self, field.name) for field in fields(self) if not field.metadata.get("recorded")}
+
 
 @dataclass(frozen=True)
 class SettingProperties(_Properties):
@@ -65,17 +72,13 @@ class SettingProperties(_Properties):
     lastPatchValue: bool | None = _recorded()  # noqa: N815 - what it set
     stack: str | None = None  # the stack's name when the program last ran
 
-    def inputs(self) -> dict[str, Any]:
-        """As inputs, which a refresh sets from the live value: without what only the provider records."""
-        return {field.name: getattr(self, field.name) for field in fields(self) if not field.metadata.get("recorded")}
-
 
 @dataclass(frozen=True)
 class AdoptionProperties(_Properties):
     """`BitlockerAdoption`: the tenant's value as this stack first found it."""
 
     tenantId: str  # noqa: N815
-    adoptedValue: bool | None = None  # noqa: N815
+    adoptedValue: bool | None = _recorded()  # noqa: N815 - the live value its create read
     stack: str | None = None
 
 

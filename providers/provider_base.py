@@ -1,5 +1,6 @@
 """What both dynamic providers of this product share: one Session per process, one-line errors,
-the operation's deadline, and the rules of tenant identity and retainOnDelete.
+the operation's deadline, the field they manage, and the rules of tenant identity (a replacement)
+and of giving the adopted value back at delete (retainOnDelete).
 
 Providers are pickled by reference into Pulumi's state: they hold no state of their own that
 could be pickled (`__getstate__` returns nothing). The dynamic-provider host configures every
@@ -23,14 +24,15 @@ import pulumi.dynamic as dyn
 from .authorization_policy import BITLOCKER_KEYS, PolicyField
 from .deadline import operation_deadline
 from .errors import BitlockerPolicyError
+from .properties import TENANT_PROPERTY
 from .retention import retain_on_delete
-from .settings import PROVIDER_SETTINGS, UNSUPPORTED_KEYS, Sources
+from .settings import PROVIDER_SETTINGS, RETAIN_ON_DELETE, UNSUPPORTED_KEYS, Sources
 from .tenant_names import tenant_problem
 
 if TYPE_CHECKING:  # the program process declares resources and must not import httpx or msal
     from .session import Session
 
-__all__ = ["SessionProvider", "one_line_errors", "tenant_failure"]
+__all__ = ["SessionProvider", "one_line_errors", "replace_tenant", "tenant_failure"]
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 _BUG_TRACEBACK_FRAMES = 32
@@ -122,8 +124,31 @@ class SessionProvider(dyn.ResourceProvider):
         old_guid, new_guid = self.session.tenant_guid(old), self.session.tenant_guid(new)
         return new_guid if old_guid == new_guid else None
 
+    def restore(self, tenant: str, adopted: Any, stack: Any, *, fallback: bool = False) -> None:
+        """Give the tenant back the value found at adoption, unless it was null or retainOnDelete is true now.
+
+        The setting restores: 1 PATCH, and a word when retainOnDelete keeps the tenant's value.
+        The adoption record is the `fallback` for a state a crash left with it alone: it writes only
+        when the tenant lacks the value (after the setting's own delete this process knows it has
+        it: no request), and says nothing (the setting has said it).
+        """
+        if not isinstance(adopted, bool):
+            return  # nothing to give back
+        if self.retain_on_delete(stack):
+            if not fallback:
+                print(f"{RETAIN_ON_DELETE.key} is true: the tenant keeps its current value", file=sys.stderr)
+            return
+        graph = self.session.graph_client(tenant)
+        if not fallback or graph.live_value(self.field) != adopted:
+            graph.write(self.field, adopted)
+
+
+def replace_tenant() -> dyn.DiffResult:
+    """Another tenant is a replacement that deletes (gives the old tenant its value back) before it creates."""
+    return dyn.DiffResult(changes=True, replaces=[TENANT_PROPERTY], delete_before_replace=True)
+
 
 def tenant_failure(tenant: Any) -> dyn.CheckFailure | None:
     """The check failure for a tenant that is neither a GUID nor a domain (whitespace included)."""
     problem = tenant_problem(tenant)
-    return dyn.CheckFailure("tenantId", problem) if problem else None
+    return dyn.CheckFailure(TENANT_PROPERTY, problem) if problem else None

@@ -15,7 +15,16 @@ import pytest
 from pulumi.runtime import rpc
 
 from providers import BitlockerAdoption, BitlockerKeyAccess, BitlockerKeyAccessProvider
-from providers.properties import AdoptionProperties, SettingProperties, StackOutputs, names
+from providers.authorization_policy import BITLOCKER_KEYS
+from providers.properties import (
+    DECLARED_PROPERTY,
+    TENANT_PROPERTY,
+    AdoptionProperties,
+    SettingProperties,
+    StackOutputs,
+    names,
+)
+from providers.settings import DESIRED_VALUE
 from tests.support.paths import REPO
 
 PROGRAM = REPO / "__main__.py"
@@ -148,3 +157,11 @@ def test_the_exports_are_what_the_fleet_reads(monkeypatch: pytest.MonkeyPatch) -
 )
 def test_each_resource_declares_exactly_its_properties(resource: type, properties: type[SettingProperties]) -> None:
     assert tuple(resource.__annotations__) == names(properties)
+
+
+def test_the_names_pulumi_is_given_alone_are_the_properties_own_and_the_fields_graph_name() -> None:
+    """A check failure or a replacement names a property by its key: one the state really has."""
+    assert all(TENANT_PROPERTY in names(properties) for properties in (SettingProperties, AdoptionProperties, StackOutputs))
+    assert all(DECLARED_PROPERTY in names(properties) for properties in (SettingProperties, StackOutputs))
+    assert BITLOCKER_KEYS.name == DECLARED_PROPERTY
+    assert DESIRED_VALUE.key == DESIRED_KEY

@@ -154,7 +154,8 @@ def test_the_adoption_is_read_only_and_keeps_its_value(
     assert (created.id, outs) == (f"{tenant.id}/adoption", {"tenantId": tenant.id, "adoptedValue": True, "stack": "test"})
     emulator.set_bitlocker(tenant, False)
     emulator.directory.requests.clear()
-    assert adoption.read("id", outs).outs == outs  # refresh: history, not the live value
+    refreshed = adoption.read("id", outs)  # refresh: history, not the live value
+    assert (refreshed.outs, refreshed.inputs) == (outs, {"tenantId": tenant.id, "stack": "test"})
     assert adoption.diff("id", outs, {"tenantId": tenant.id.upper(), "stack": "test"}).changes is False
     assert emulator.graph_requests() == []
 
@@ -363,6 +364,18 @@ def test_retain_on_delete_from_the_config_a_process_that_ran_the_program_was_giv
     emulator.directory.requests.clear()
     configure({**configured, "bitlocker-policy:retainOnDelete": "true"}).delete("id", outs)
     assert calls(emulator, tenant) == []
+
+
+def test_retain_on_delete_is_said_once_though_both_resources_are_deleted(
+    configure: Configure, configured: dict[str, str], emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outs = up(configure(configured), tenant, False)
+    emulator.directory.requests.clear()
+    retaining = configure({**configured, "bitlocker-policy:retainOnDelete": "true"})
+    retaining.delete("id", outs)
+    adoption_beside(retaining).delete("id", {"tenantId": tenant.id, "adoptedValue": True, "stack": "test"})
+    assert calls(emulator, tenant) == []
+    assert capsys.readouterr().err.count("bitlocker-policy:retainOnDelete is true: the tenant keeps its current value") == 1
 
 
 @pytest.mark.parametrize(
