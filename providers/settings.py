@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from .authorization_policy import BITLOCKER_KEYS
 from .clouds import CLOUDS, KNOWN_AUTHORITY_HOSTS, cloud_named
 from .errors import ConfigurationError
 
@@ -95,7 +96,7 @@ USE_CLI = Setting("azuread:useCli", ("ARM_USE_CLI",))
 ENVIRONMENT = Setting("azuread:environment", ("ARM_ENVIRONMENT",))
 GRAPH_ENDPOINT = Setting("bitlocker-policy:graphEndpoint")
 AUTHORITY_HOST = Setting("bitlocker-policy:authorityHost", ("AZURE_AUTHORITY_HOST",))
-DESIRED_VALUE = Setting("bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice")
+DESIRED_VALUE = Setting(f"bitlocker-policy:{BITLOCKER_KEYS.name}")
 RETAIN_ON_DELETE = Setting("bitlocker-policy:retainOnDelete")
 CUSTOMER_NAME = Setting("bitlocker-policy:customerName")  # the fleet's customer pages; the program ignores it
 DEADLINE_SECONDS = Setting("bitlocker-policy:deadlineSeconds")
