@@ -9,12 +9,13 @@ import sys
 import unicodedata
 from pathlib import Path
 
+from providers.version import version
+
 from .engine import LOCK_WAIT_MAX_SECONDS
 from .notify import FORMATS
 from .onboard import OWNED
 from .report import out_problem
 from .selection import Shard, parse_shard
-from .version import version
 
 __all__ = ["NOTIFY_FORMAT", "NOTIFY_URL", "PAGE_FORMATS", "STDOUT", "parse"]
 

@@ -55,10 +55,10 @@ from providers.tenant_names import tenant_problem
 from providers.tenants import TenantDirectory
 from providers.token_claims import token_claims
 from providers.tokens import token_source
+from providers.version import version
 
 from .outcome import EXIT_CHANGES, EXIT_OK
 from .stacks import StackFile
-from .version import version
 
 __all__ = ["CLOCK_SKEW_LIMIT", "JOBS", "NEEDS", "Check", "Report", "examine", "github_subjects", "run"]
 

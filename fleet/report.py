@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from providers.stack_config import is_stack_name
+from providers.version import version
 
 from .display import note_text
 from .escape import for_html, for_markdown
@@ -38,7 +39,6 @@ from .links import NO_LINKS, Links
 from .outcome import FAILED, UPDATE, Outcome, totals
 from .outcome import status as row_status
 from .summary import BROKEN
-from .version import version
 
 __all__ = ["json_document", "out_problem", "page_names", "remove_stale_pages", "write_pages"]
 

@@ -23,10 +23,10 @@ from .retry import DEFAULT_RETRY, RetryingClient, RetryPolicy
 from .settings import Sources
 from .tenant_names import is_guid
 from .tenants import TenantDirectory
+from .version import version
 
-__all__ = ["TIMEOUT", "USER_AGENT", "Session", "new_http_client"]
+__all__ = ["TIMEOUT", "Session", "new_http_client"]
 
-USER_AGENT = "bitlocker-policy/0.1"
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 # Managed-identity endpoints are on the machine itself and must not go through a web proxy
@@ -43,13 +43,14 @@ def new_http_client(
     retry: RetryPolicy = DEFAULT_RETRY,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RetryingClient:
-    """One TLS configuration for tokens and Graph: the system trust store, or SSL_CERT_FILE."""
+    """One TLS configuration for tokens and Graph: the system trust store, or SSL_CERT_FILE; the
+    product's version in the User-Agent. A provider builds it in Session.warm_up, off its critical path."""
     return RetryingClient(
         retry=retry,
         sleep=sleep,
         verify=ssl.create_default_context(),
         timeout=TIMEOUT,
-        headers={"User-Agent": USER_AGENT},
+        headers={"User-Agent": f"bitlocker-policy/{version()}"},
         trust_env=True,
         transport=transport,
         mounts=_NO_PROXY_MOUNTS,

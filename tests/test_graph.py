@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 import uuid
 
 import httpx
@@ -27,6 +28,7 @@ from providers.tenants import TenantDirectory
 from providers.tokens import token_source
 from tests.emulator import Emulator, Tenant
 from tests.support.emulated import Registered, Sleeps
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
 
@@ -48,6 +50,15 @@ def test_read_is_one_get_with_a_client_request_id(emulator: Emulator, tenant: Te
     assert get.method == "GET"
     assert uuid.UUID(get.headers["client-request-id"])
     assert get.headers["authorization"].startswith("Bearer ")
+
+
+def test_every_request_names_the_product_and_its_version(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:
+    graph.read(BITLOCKER_KEYS)
+    with (REPO / "pyproject.toml").open("rb") as file:
+        written = tomllib.load(file)["project"]["version"]
+    assert [request.headers["user-agent"] for request in emulator.graph_requests(tenant=tenant)] == [
+        f"bitlocker-policy/{written}"
+    ]
 
 
 def test_write_patches_exactly_one_property(emulator: Emulator, tenant: Tenant, graph: GraphClient) -> None:

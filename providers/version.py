@@ -1,4 +1,7 @@
-"""The product's version: pyproject.toml's [project] version, the one place it is written."""
+"""The product's version: pyproject.toml's [project] version, the one place it is written.
+
+Read by `python -m fleet --version`, the report's pages and every request's User-Agent.
+"""
 
 from __future__ import annotations
 
