@@ -31,7 +31,8 @@ from typing import Any
 import httpx
 
 from providers.assertions import EXCHANGE_AUDIENCE, assertion
-from providers.audit import ACTIVITY, AUDIT_PATH, AUDIT_PERMISSION, FIELD
+from providers.audit import AUDIT_PATH, AUDIT_PERMISSION
+from providers.authorization_policy import BITLOCKER_KEYS, CHANGE_ACTIVITY, POLICY_PATH
 from providers.configuration import configuration
 from providers.credentials import (
     AzureCli,
@@ -47,7 +48,7 @@ from providers.credentials import (
 from providers.deadline import operation_deadline
 from providers.discovery_cache import DiscoveryCache, default_path
 from providers.errors import AuthenticationError, BitlockerPolicyError, ConfigurationError
-from providers.graph import BITLOCKER_PROPERTY, POLICY_PATH, GraphClient
+from providers.graph import GraphClient
 from providers.outside_text import one_line
 from providers.session import new_http_client
 from providers.settings import TENANT_ID, USE_OIDC, Sources, value_text
@@ -222,7 +223,7 @@ def _roles(claims: Mapping[str, Any], jobs: tuple[str, ...]) -> Check:
 
 def _policy(graph: GraphClient) -> Check:
     """The authorization policy readable, and the field: present, null or missing."""
-    where = f"defaultUserRolePermissions.{BITLOCKER_PROPERTY}"
+    where = BITLOCKER_KEYS.path
     policy = _get(graph, "policy", POLICY_PATH, None, NEEDS["read"][0][0])
     if isinstance(policy, Check):
         return policy
@@ -231,9 +232,9 @@ def _policy(graph: GraphClient) -> Check:
         unreadable = "the policy has no defaultUserRolePermissions object"
         return Check("policy", PROBLEM, unreadable, [_shown(policy)], fix=_UNKNOWN_FIX)
     seen = [f"defaultUserRolePermissions: {_shown(permissions)}"]
-    if BITLOCKER_PROPERTY not in permissions:
+    if BITLOCKER_KEYS.name not in permissions:
         return Check("policy", PROBLEM, f"{where} is missing", seen, _UNKNOWN_FIX)
-    value = permissions[BITLOCKER_PROPERTY]
+    value = permissions[BITLOCKER_KEYS.name]
     if value is None:
         return Check("policy", OK, f"{where} is null (allowed: up sets the declared value, destroy leaves it)", seen)
     if isinstance(value, bool):
@@ -249,7 +250,7 @@ _UNKNOWN_FIX = (
 
 def _audit_log(graph: GraphClient) -> Check:
     """The newest policy-change events, each modifiedProperties row as received (name, oldValue, newValue)."""
-    params = {"$filter": f"activityDisplayName eq '{ACTIVITY}'", "$orderby": "activityDateTime desc", "$top": str(EVENTS)}
+    params = {"$filter": f"activityDisplayName eq '{CHANGE_ACTIVITY}'", "$orderby": "activityDateTime desc", "$top": str(EVENTS)}
     page = _get(graph, "audit log", AUDIT_PATH, params, f"{AUDIT_PERMISSION} (with Directory.Read.All)")
     if isinstance(page, Check):
         return page
@@ -260,7 +261,7 @@ def _audit_log(graph: GraphClient) -> Check:
         return Check(
             "audit log",
             OK,
-            f"readable, with no '{ACTIVITY}' event (it keeps 7 days, 30 with P1/P2): change the setting once "
+            f"readable, with no '{CHANGE_ACTIVITY}' event (it keeps 7 days, 30 with P1/P2): change the setting once "
             "(portal or up) and run the doctor again a few minutes later to see its rows",
         )
     seen: list[str] = []
@@ -268,7 +269,7 @@ def _audit_log(graph: GraphClient) -> Check:
     for event in events[:EVENTS]:
         lines, names_field = _event(event)
         seen, naming = seen + lines, naming + names_field
-    summary = f"readable: the newest {len(events)} '{ACTIVITY}' events, {naming} with a row {FIELD}"
+    summary = f"readable: the newest {len(events)} '{CHANGE_ACTIVITY}' events, {naming} with a row {BITLOCKER_KEYS.audit_name}"
     return Check("audit log", OK, summary, seen)
 
 
@@ -309,7 +310,7 @@ def _event(event: Any) -> tuple[list[str], bool]:
             name = row.get("displayName")
             label = one_line(name, 120) if isinstance(name, str) else _shown(name)
             lines.append(f"  {label}: {_shown(row.get('oldValue'))} -> {_shown(row.get('newValue'))}")
-            names_field = names_field or (isinstance(name, str) and name.lower() == FIELD.lower())
+            names_field = names_field or (isinstance(name, str) and name.lower() == BITLOCKER_KEYS.audit_name.lower())
     return lines, names_field
 
 

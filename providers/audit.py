@@ -32,7 +32,7 @@ from .errors import BitlockerPolicyError, DeadlineExceededError, ForbiddenError
 from .graph import GraphClient
 from .outside_text import one_line
 
-__all__ = ["AUDIT_PERMISSION", "BUDGET_SECONDS", "Change", "ChangeLookup", "changes", "last_change"]
+__all__ = ["AUDIT_PATH", "AUDIT_PERMISSION", "BUDGET_SECONDS", "Change", "ChangeLookup", "changes", "last_change"]
 
 AUDIT_PATH = "/v1.0/auditLogs/directoryAudits"
 AUDIT_PERMISSION = "AuditLog.Read.All"
