@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from providers.discovery_cache import default_path
+from tests.e2e.test_fleet_kill import FLEET_KILLS
 from tests.e2e.test_policy_pack import EXCEPTION_SECTION
 from tests.emulator import Emulator
 from tests.emulator.state import Faults
@@ -555,5 +556,6 @@ DOCUMENT = Document(
         "page names": PAGE_NAMES,
         "summary documents": SUMMARY_DOCUMENTS,
         "exception values": EXCEPTION_SECTION,
+        "fleet kills": FLEET_KILLS,
     },
 )
