@@ -17,6 +17,7 @@ within what its service takes: the stacks that do not fit are counted ("… and 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -96,6 +97,8 @@ def _delivery_problem(target: httpx.URL, message: dict[str, Any], http_factory: 
         return f"could not deliver the notification to {where} ({wire_problem(error)})"
     except BitlockerPolicyError as error:  # the deadline: its message names the host only
         return f"could not deliver the notification to {where}: {error}"
+    except (UnicodeError, ValueError):  # a host or URL the client cannot send to, past url_problem's checks
+        return f"could not deliver the notification to {where} (the client cannot send to that URL; check its host)"
     if response.is_redirect:  # a webhook answers where it is; the message (a secret's use) is not sent on
         return (
             f"the notification endpoint {where} answered with a redirect (HTTP {response.status_code}), which is "
@@ -115,11 +118,23 @@ def url_problem(url: str) -> str | None:
         target = httpx.URL(url)
     except httpx.InvalidURL:
         return "the --notify URL cannot be parsed (check its host and port): nothing was sent; copy the webhook's URL again"
-    if target.scheme not in ("https", "http") or not target.host:
+    if target.scheme not in ("https", "http") or not target.host or (target.scheme == "http" and not _loopback(target.host)):
         return "the --notify URL is not an https:// URL with a host: nothing was sent; copy the webhook's URL again"
+    try:
+        target.host.encode("idna")  # what the HTTP client does with it: an empty or over-long label is refused
+    except UnicodeError:
+        return "the --notify URL cannot be parsed (check its host and port): nothing was sent; copy the webhook's URL again"
     if target.port is not None and not 0 < target.port < 65536:
         return "the --notify URL's port is not a number from 1 to 65535: nothing was sent; copy the webhook's URL again"
     return None
+
+
+def _loopback(host: str) -> bool:
+    """Whether `host` is this machine, where plain http carries the URL nowhere (a local relay, a test)."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _without_url(text: str, url: httpx.URL) -> str:

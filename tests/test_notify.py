@@ -95,6 +95,14 @@ FAULTS = {
         "the --notify URL is not an https:// URL with a host: nothing was sent",
         url=lambda url: url.replace("http://", "ftp://"),
     ),
+    "plain http to another machine": Fault(
+        "the --notify URL is not an https:// URL with a host: nothing was sent",
+        url=_at("hooks.example.com"),
+    ),
+    "an empty label in the host": Fault(
+        "the --notify URL cannot be parsed (check its host and port): nothing was sent",
+        url=lambda url: _at("a..b")(url).replace("http://", "https://"),
+    ),
 }
 
 NOTIFY_FAULTS = Section(
