@@ -8,6 +8,7 @@ import re
 import sys
 import unicodedata
 from pathlib import Path
+from typing import NoReturn
 
 from providers.version import version
 
@@ -90,9 +91,23 @@ def _config_pair(text: str) -> tuple[str, str]:
     return key, value
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose refusals quote no URL past its host.
+
+    argparse quotes what it refuses ("unrecognized arguments: --notify https://hooks…/T0/B0/SECRET"
+    for a command that takes no --notify), and a webhook's path and query are its secret.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        super().error(_URL_PATH.sub(r"\1/…", message))
+
+
+_URL_PATH = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s?#]*)[/?#]\S*")
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     """The command line; argparse refuses a flag the command does not take (exit 2)."""
-    selection = argparse.ArgumentParser(add_help=False)
+    selection = _Parser(add_help=False)
     selection.add_argument("--project", type=Path, default=Path.cwd(), help="the project directory (default: here)")
     selection.add_argument(
         "--stacks",
@@ -102,13 +117,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     selection.add_argument("--shard", type=_shard, metavar="I/N", help="only the stacks of shard I of N (see matrix --shards)")
 
-    running = argparse.ArgumentParser(add_help=False)
+    running = _Parser(add_help=False)
     running.add_argument(
         "--workers", type=_workers, metavar="N", help="stacks at once (default: cores for the engine, 16 for drift)"
     )
     running.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON (- for standard output)")
 
-    results = argparse.ArgumentParser(add_help=False)
+    results = _Parser(add_help=False)
     results.add_argument("--markdown", type=Path, metavar="FILE", help="a Markdown summary, for a PR comment or a run summary")
     results.add_argument("--junit", type=Path, metavar="FILE", help="JUnit XML, one testcase per stack")
     results.add_argument(
@@ -124,7 +139,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help=f"the webhook's format (default: {NOTIFY_FORMAT}, else json)",
     )
 
-    engine = argparse.ArgumentParser(add_help=False)
+    engine = _Parser(add_help=False)
     engine.add_argument(
         "--lock-wait",
         type=_lock_wait,
@@ -133,13 +148,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="wait this long for a stack another run holds locked (default: fail at once, naming `pulumi cancel`)",
     )
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m fleet",
         description="Many tenant stacks at once.\n\n" + USAGE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    changes = argparse.ArgumentParser(add_help=False)
+    changes = _Parser(add_help=False)
     changes.add_argument("--changed-since", metavar="REF", help="only the stacks a change since REF touches (git)")
 
     matrix = commands.add_parser("matrix", parents=[selection, changes], help="the stacks as JSON for a CI matrix")

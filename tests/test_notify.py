@@ -277,3 +277,17 @@ def test_teams_at_200_failing_rows_is_within_the_documented_message_size() -> No
         {"type": "Action.OpenUrl", "title": "the run", "url": LINKS.run},
         {"type": "Action.OpenUrl", "title": "the report", "url": LINKS.report},
     ]
+
+
+@pytest.mark.parametrize("command", ["report", "refresh", "history", "doctor", "consent-urls", "matrix"])
+@pytest.mark.parametrize("form", ["--notify {url}", "--notify={url}"])
+def test_a_command_that_takes_no_notify_refuses_it_without_quoting_the_secret(
+    command: str, form: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = "https://hooks.slack.com/services/T0AAA/B0BBB/s3cretT0ken?code=k3y"
+    with pytest.raises(SystemExit) as refused:
+        main([command, *form.format(url=url).split(" ")])
+    said = capsys.readouterr()
+    assert refused.value.code == 2
+    assert "hooks.slack.com/…" in said.err
+    assert not any(secret in said.out + said.err for secret in ("T0AAA", "B0BBB", "s3cretT0ken", "k3y"))
