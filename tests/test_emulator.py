@@ -176,3 +176,12 @@ def test_a_running_lab_is_never_replaced_and_a_stopped_one_is(tmp_path: Path) ->
     again.stop()
     assert again.replaced is True
     assert (directory / "lab.env").read_text() != env_file  # a new lab, a new secret
+
+
+def test_a_directory_that_holds_no_lab_is_never_emptied(tmp_path: Path) -> None:
+    directory = tmp_path / "thesis"
+    directory.mkdir()
+    (directory / "chapter-1.txt").write_text("years of work")
+    with pytest.raises(ValueError, match="holds files and no lab"):
+        start_lab(4, directory)
+    assert [path.name for path in directory.iterdir()] == ["chapter-1.txt"]

@@ -136,6 +136,10 @@ def _take(directory: Path) -> tuple[int, bool]:
             f"(Ctrl-C where it runs, or kill {holder}), or give another --dir"
         ) from None
     stale = [entry for entry in directory.iterdir() if entry.name != LOCK]
+    if stale and not (directory / "lab.env").exists():  # someone's directory, not a stopped lab: never emptied
+        os.close(lock)
+        (directory / LOCK).unlink()
+        raise ValueError(f"{directory} holds files and no lab (no lab.env): give --dir an empty or a lab's directory")
     for entry in stale:
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
