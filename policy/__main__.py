@@ -7,8 +7,7 @@ with an expired one, is a mandatory violation; one expiring within 30 days is ad
 
 The pack reads the declared value from the setting's inputs, the stack's own baseline and
 exception from its config as the CLI hands it (text, secrets decrypted, through the language
-host's policy proxy; values of the project's keys cut at providers/baseline.py's EXCEPTION_MOST + 1
-characters), and the project's baseline from Pulumi.yaml itself: a stack cannot move it. The
+host's policy proxy), and the project's baseline from Pulumi.yaml itself: a stack cannot move it. The
 values are read as text and judged by the fleet's own reader (providers/baseline.py, judge).
 """
 

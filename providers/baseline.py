@@ -41,10 +41,9 @@ RULE_KEYS = (BASELINE.key, EXCEPTION.key)  # the stack's own values the rule rea
 WARN_DAYS = 30
 REASON_MOST = 1_000  # characters: a sentence or two, and a ticket reference
 APPROVER_MOST = 256  # characters: a name and an address (an address alone is at most 254, RFC 5321)
-# The whole exception as the CLI hands it to a program or a pack (JSON text). The language host
-# hands a policy pack every longer value of the project's keys cut to EXCEPTION_MOST + 1 characters
-# (scripts/pulumi-language-python/main.go, packValueMost): the whole config travels in one
-# environment variable, which Linux caps at 128 KiB (pulumi/pulumi#20402).
+# The whole exception as the CLI hands it to a program or a pack (JSON text). Far larger values
+# (over 128 KiB) stop Pulumi itself before the pack runs: the whole config travels in one
+# environment variable, which Linux caps (pulumi/pulumi#20402); the fleet refuses them first.
 EXCEPTION_MOST = 8_192
 _FIELDS = {"reason": REASON_MOST, "approvedBy": APPROVER_MOST, "expires": None}
 # A date as written (2027-06-30), or as the Go CLI turns an unquoted YAML date: Go's time.Time.String(),
@@ -121,7 +120,7 @@ def read_exemption(raw: Any) -> Exemption | str:
     program or a pack), or what is wrong with it, naming the key: the same answer from either form."""
     try:
         text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=str)
-        if len(text) > EXCEPTION_MOST:  # before parsing: a pack is handed no more than EXCEPTION_MOST + 1 characters
+        if len(text) > EXCEPTION_MOST:  # before parsing: a huge value costs nothing to refuse
             return (
                 f"{EXCEPTION.key} is longer than {EXCEPTION_MOST} characters: keep reason within {REASON_MOST} "
                 f"and approvedBy within {APPROVER_MOST}"
