@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from collections.abc import Callable
@@ -92,3 +93,22 @@ def test_every_writer_escapes_every_field(tmp_path: Path, case: str, writer: str
     if writer in ("Markdown summary", "Markdown pages"):
         assert re.findall(r"(?<!\\)`", output) == []
         assert all(target.endswith(".md") for target in re.findall(r"(?<!\\)\]\(([^)]*)\)", output))  # only our own links
+
+
+@pytest.mark.parametrize(
+    ("text", "linked"),
+    [
+        ("re-consent at https://evil.example/consent", "https://evil.example"),
+        ("see www.evil.example now", "www.evil.example"),
+        ("ping @contoso/admins", "@contoso"),
+        ("fixes #123", "#123"),
+    ],
+    ids=["bare URL", "www.", "@mention", "#reference"],
+)
+def test_markdown_keeps_what_github_would_link_or_mention_inert(text: str, linked: str) -> None:
+    """GitHub links bare URLs and www. (GFM's autolink extension) and @mentions and #references in a PR
+    comment: outside text in the summary must do neither, and still read as written."""
+    output = markdown_summary("drift", 4, _hostile_rows(text))
+    assert linked not in output
+    assert text in html.unescape(output.replace("\N{WORD JOINER}", ""))
+    assert "admin@fabrikam.example" in markdown_summary("drift", 4, _hostile_rows("admin@fabrikam.example"))
