@@ -69,7 +69,7 @@ class GraphClient:
         response = self._request("GET", POLICY_PATH, None, _READ_PERMISSION)
         try:
             value = field.value_in(response.json())
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested past Python's limit
             value = "missing"
         if value is not None and not isinstance(value, bool):
             raise _error(
@@ -101,7 +101,7 @@ class GraphClient:
         response = self._request("GET", path, None, permission, params)
         try:
             return response.json()
-        except ValueError:
+        except ValueError:  # a RecursionError (JSON nested past Python's limit) is the caller's to tell apart
             shown = urlsplit(path).path or path
             raise _error(UnexpectedResponseError, response, f"Graph answered GET {one_line(shown)} with no JSON") from None
 
@@ -206,7 +206,7 @@ def _odata_error(response: httpx.Response) -> dict[str, Any]:
     """The `error` object of an OData error body, or {} when there is none."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     error = body.get("error") if isinstance(body, dict) else None
     return error if isinstance(error, dict) else {}

@@ -221,3 +221,14 @@ def test_a_body_that_cannot_be_decoded_is_one_line() -> None:
 
     with new_http_client(httpx.MockTransport(handle)) as http, pytest.raises(UnreachableError, match=r"\(DecodingError\)"):
         GraphClient(http, "https://graph.example.test", lambda: "token").read(BITLOCKER_KEYS)
+
+
+@pytest.mark.parametrize(("status", "error"), [(200, UnexpectedResponseError), (403, GraphError)], ids=["policy", "error"])
+def test_a_body_nested_past_pythons_limit_is_one_line_not_a_recursion_error(status: int, error: type[Exception]) -> None:
+    """JSON nested 100,000 deep: Python's decoder raises RecursionError, which must end as any unusable answer does."""
+
+    def handle(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, headers={"Content-Type": "application/json"}, content=b"[" * 100_000)
+
+    with new_http_client(httpx.MockTransport(handle)) as http, pytest.raises(error):
+        GraphClient(http, "https://graph.example.test", lambda: "token").read(BITLOCKER_KEYS)
