@@ -8,8 +8,9 @@ the ~480th stack died with RecursionError (as reported in pulumi/pulumi#17803, c
 a fix). Threads would also wrap each other's wrappers.
 
 The guard runs Pulumi's function one call at a time and puts both methods back after each.
-`install` is called by the fleet's engine, explicitly; `tests/test_fleet.py` shows the bug is
-still there in the SDK this project pins (WRITTEN_FOR), so the guard goes when it goes.
+`install` is called by the fleet's engine, explicitly. tests/test_serialization_guard.py shows
+the bug, a RecursionError from Pulumi's own function, in the SDK installed: when that test
+fails, Pulumi has fixed it, and the guard and its test go.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from typing import Any
 
 from pulumi.dynamic import dynamic as pulumi_dynamic
 
-__all__ = ["PULUMI_SERIALIZE_PROVIDER", "WRITTEN_FOR", "install"]
+__all__ = ["PULUMI_SERIALIZE_PROVIDER", "install"]
 
-WRITTEN_FOR = "3.272"  # the pulumi SDK release whose serialize_provider this guard was written against
 PULUMI_SERIALIZE_PROVIDER: Callable[[Any], str] = pulumi_dynamic.serialize_provider  # Pulumi's own
 
 _lock = threading.Lock()

@@ -5,11 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import pickle
 import re
-import sys
 from datetime import UTC, datetime, timedelta
-from importlib.metadata import version
 from pathlib import Path
 
 import httpx
@@ -108,34 +105,6 @@ def test_a_stack_glob_that_matches_nothing_is_a_configuration_error(
 ) -> None:
     assert main(["drift", "--stacks", "prod-*", "--project", str(project(tmp_path, emulator, {"a": tenant.id}))]) == 2
     assert "no stack" in capsys.readouterr().err
-
-
-def test_a_fleet_process_serializes_any_number_of_providers() -> None:
-    """Pulumi's serialize_provider nests a pickle wrapper per call; the fleet's guard undoes each one."""
-    from pulumi.dynamic import dynamic
-
-    from fleet import serialization_guard
-    from providers import BitlockerKeyAccessProvider
-
-    serialization_guard.install()  # as the fleet's engine does
-    before = pickle._Pickler._batch_setitems  # type: ignore[attr-defined]
-    for _ in range(sys.getrecursionlimit() + 100):  # one more wrapper each would overflow the stack
-        dynamic.serialize_provider(BitlockerKeyAccessProvider())
-    assert pickle._Pickler._batch_setitems is before  # type: ignore[attr-defined]
-
-
-def test_the_guard_is_still_needed_in_the_pulumi_sdk_it_was_written_for() -> None:
-    """When Pulumi fixes pulumi/pulumi#17803, this fails: drop fleet/serialization_guard.py."""
-    from fleet.serialization_guard import PULUMI_SERIALIZE_PROVIDER, WRITTEN_FOR
-    from providers import BitlockerKeyAccessProvider
-
-    assert version("pulumi").startswith(f"{WRITTEN_FOR}."), "a new Pulumi SDK: check whether the guard is still needed"
-    saved = pickle._Pickler._batch_setitems, pickle._Pickler.save_dict  # type: ignore[attr-defined]
-    try:
-        PULUMI_SERIALIZE_PROVIDER(BitlockerKeyAccessProvider())
-        assert pickle._Pickler._batch_setitems is not saved[0]  # type: ignore[attr-defined]  # wrapped, never put back
-    finally:
-        pickle._Pickler._batch_setitems, pickle._Pickler.save_dict = saved  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
