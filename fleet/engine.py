@@ -1,8 +1,8 @@
-"""`preview`, `up` and `refresh` of one tenant stack through Pulumi's Automation API.
+"""`preview`, `up` and `refresh` of one tenant stack through Pulumi's Automation API, as published.
 
-The project's program (`program.declare`) runs *inline*, in this process: no language host
-and no program process per stack, which bench/fleet.py measures against a local program and
-a `pulumi preview` loop.
+The program function (`program.declare`) is handed to the workspace and runs *inline*, in
+this process: no language host and no program process per stack, which bench/fleet.py
+measures against a `pulumi preview` loop.
 The engine still starts the dynamic provider in the project directory, where it imports
 `providers` as under the CLI (pulumi/pulumi#7960: an inline program's provider must be
 importable there), with this interpreter's environment (PULUMI_RUNTIME_VIRTUALENV), which
@@ -13,7 +13,12 @@ Stacks come from the public API, `auto.Stack.select` (and `create_or_select` for
 pulumi/actions' `upsert` does): a stack missing from the backend is a fact for `preview` and
 `refresh` to report, and they write nothing to it. The engine's event stream gives each
 stack's live value, the PATCH's request-id and the provider's one-line error.
-"""
+
+The CLI processes that API runs around a command are paid, not patched away: a `pulumi stack
+select` per stack, and after `up` two `pulumi stack output` and a `pulumi stack history`
+(bench/README.md, "Automation API", measures them). Skipping them takes a subclass, or the
+inline program's server, which is private; `pulumi up` run with the project's `__main__.py`
+skips them but pays a program process instead, and measured no faster."""
 
 from __future__ import annotations
 
@@ -23,12 +28,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pulumi import automation as auto
-from pulumi.automation._stack import StackInitMode  # Stack's constructor takes it; auto does not export it
 
 from providers.bitlocker import DRIFT_MARK
 from providers.engine_watch import python_path
@@ -45,6 +48,11 @@ OURS = (f"::{SETTING_NAME}", f"::{ADOPTION_NAME}")  # the URNs of the program's 
 # The dynamic-provider host reports `module.Class: message` (gRPC may prefix its own words).
 _EXCEPTION_NAME = re.compile(r"^(?:Exception calling application: )?(?:(?:\w+\.)*\w*(?:Error|Exception): )+")
 _CHANGES = {"create", "update", "replace", "create-replacement", "delete-replaced"}
+# `up` ends with two `pulumi stack output` and a `pulumi stack history`, `refresh` with the history
+# (pulumi/automation/_stack.py, Stack.up and Stack.refresh), for a result the fleet never reads: the
+# events carry what it needs. Without show_secrets the history decrypts nothing (bench/README.md,
+# "Automation API").
+_OPTIONS: dict[str, dict[str, Any]] = {"preview": {}, "up": {"show_secrets": False}, "refresh": {"show_secrets": False}}
 
 
 class _Events:
@@ -127,57 +135,6 @@ def _lock_holder(error: auto.errors.CommandError) -> str:
     return f"by another run ({one_line('; '.join(holders), 300)})" if holders else "by another update"
 
 
-# From this many stacks selected on, the backend's stacks are listed once instead of selecting each:
-# `pulumi stack ls` reads every checkpoint (about 3 ms per stack in the backend: 3 s at 1,000),
-# `pulumi stack select` costs about 0.2 s per stack (bench/README.md, "Pipelines"), so a run of a
-# few stacks selects them, and a shard of hundreds lists once.
-LIST_FROM = 16
-
-
-class _Workspace(auto.LocalWorkspace):
-    """A LocalWorkspace that, once a run has selected LIST_FROM stacks, asks the backend for its stacks once.
-
-    `Stack.select` runs `pulumi stack select` only to learn that the stack exists: every command
-    after it names its stack with `--stack` (pulumi/automation/_stack.py, `_run_pulumi_cmd_sync`).
-    A stack the listing holds is selected without a CLI process; any other is asked as before,
-    so a stack made since the listing, or missing, is found as the CLI finds it.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._selected = 0
-        self._listed: set[str] = set()
-        self._listing = threading.Lock()
-
-    def select_stack(self, stack_name: str) -> None:
-        """Select `stack_name`: from the one listing when it is there, else by the CLI."""
-        with self._listing:
-            self._selected += 1
-            if self._selected == LIST_FROM:
-                self._listed = {stack.name.rpartition("/")[2] for stack in self.list_stacks()}
-            listed = stack_name in self._listed
-        if not listed:
-            super().select_stack(stack_name)
-
-
-class _UpdateOnly(auto.Stack):
-    """A stack whose `up` is the update alone.
-
-    The Automation API follows every `up` with `pulumi stack output` and `pulumi stack history`
-    (pulumi/automation/_stack.py, Stack.up) for its UpResult: two CLI processes per stack, about
-    0.2 s each (bench/README.md), whose results the fleet never reads: the engine's events carry
-    the live value and the PATCH's request-id.
-    """
-
-    def outputs(self) -> auto.OutputMap:
-        """Not read after an update."""
-        return {}
-
-    def info(self, show_secrets: bool = True) -> auto.UpdateSummary:
-        """Not read after an update: an empty summary where UpResult wants one."""
-        return auto.UpdateSummary(kind="update", start_time=datetime.now(UTC), message="", environment={}, config={}, result="")
-
-
 class Engine:
     """The project's stacks, driven through one Automation API workspace (the project directory)."""
 
@@ -214,7 +171,7 @@ class Engine:
     def _open(self) -> auto.LocalWorkspace | EngineError:
         """The workspace, once `pulumi whoami` shows its backend usable; else what is wrong, and the fix."""
         try:
-            workspace = _Workspace(
+            workspace = auto.LocalWorkspace(
                 work_dir=str(self._project_dir),
                 program=self._program,
                 env_vars={"PULUMI_RUNTIME_VIRTUALENV": sys.prefix, "PYTHONPATH": python_path(os.environ.get("PYTHONPATH"))},
@@ -246,7 +203,7 @@ class Engine:
         """
         workspace = self._workspace
         with self._lock:
-            return _UpdateOnly(name, workspace, StackInitMode.CREATE_OR_SELECT) if create else auto.Stack.select(name, workspace)
+            return (auto.Stack.create_or_select if create else auto.Stack.select)(name, workspace)
 
     def outputs(self, stack: str) -> StackOutputs | None:
         """The stack's outputs after its last `up`; None when it was never deployed."""
@@ -339,7 +296,7 @@ class Engine:
                     outcome.action, outcome.reason = UPDATE, NEVER_DEPLOYED
                     return None
                 raise
-            getattr(stack, command)(on_event=events, color="never")
+            getattr(stack, command)(on_event=events, color="never", **_OPTIONS[command])
         except auto.errors.ConcurrentUpdateError:
             raise
         except auto.errors.CommandError as error:

@@ -1,12 +1,14 @@
-"""fleet/engine.py without the CLI: what a locked stack says, and how long --lock-wait waits."""
+"""fleet/engine.py without the CLI: the Automation API as published, what a locked stack says, how long --lock-wait waits."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
 from pulumi.automation import CommandResult, errors
 
+from fleet import engine as engine_module
 from fleet.engine import Engine, lock_failure
 from fleet.outcome import FAILED, NONE, Outcome
 
@@ -22,6 +24,16 @@ DIY_LOCKED = (
 )
 CLOUD_LOCKED = "error: [409] Conflict: Another update is currently in progress.\n"
 HOLDERS = "runner@ci-7, pid 4242, since 2026-12-07T10:00:00Z; ann@laptop, pid 77, since 2026-12-07T10:05:00Z"
+
+
+def test_the_engine_uses_the_automation_api_as_published() -> None:
+    """No import of a private module of Pulumi's, no subclass of its classes: upgrades keep their promises."""
+    tree = ast.parse(Path(str(engine_module.__file__)).read_text())
+    imported = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    assert [name for name in imported if name.startswith("pulumi") and "._" in name] == []
+    bases = [ast.unparse(base) for node in ast.walk(tree) if isinstance(node, ast.ClassDef) for base in node.bases]
+    assert [base for base in bases if base.startswith(("auto.", "pulumi"))] == []
 
 
 def conflict(stderr: str) -> errors.CommandError:
