@@ -49,7 +49,7 @@ from .outcome import (
     Outcome,
     exit_code,
 )
-from .policy import project_baseline, verdict, with_verdict
+from .policy import project_baseline, project_warn_days, verdict, with_verdict
 from .report import json_document, remove_stale_pages, write_pages
 from .run import Work, run_all
 from .selection import changed_stacks, matching, shard_of
@@ -149,12 +149,12 @@ def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryC
     started = datetime.now(UTC)
     today = started.date()
     try:
-        baseline = project_baseline(args.project)
+        baseline, warn_days = project_baseline(args.project), project_warn_days(args.project)
     except BitlockerPolicyError as error:
         fail(str(error))
         return EXIT_CONFIG
     engine = Engine(args.project, declare, lock_wait=getattr(args, "lock_wait", 0.0), say=partial(say, "note"))
-    verdicts = {stack.name: verdict(stack, baseline, today, engine.secret_config) for stack in stacks}
+    verdicts = {stack.name: verdict(stack, baseline, today, engine.secret_config, warn_days) for stack in stacks}
     if args.command == "up":  # a deviation nobody approved is not written
         refused = [(stack, tenant) for stack, tenant in targets if verdicts[stack.name].violation]
         targets = [target for target in targets if target not in refused]

@@ -12,7 +12,10 @@ changed it) reaches Teams and Slack as plain text, never as Markdown.
 Each stack's line says which customer and tenant, what happened (a stack that breaks the
 baseline rule first) and who changed the tenant's value when the audit log says; the message
 links to the run and the published report (fleet/links.py). At any fleet size a message stays
-within what its service takes: the stacks that do not fit are counted ("… and N more").
+within what its service takes: the stacks that do not fit are counted ("… and N more"). The
+rule's warnings (an exception that expires soon, one no longer needed) make one notice at the
+end of every command's message but preview's: the scheduled drift run says it once a run, and a
+pull request's run does not post it.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ __all__ = [
 DEADLINE_SECONDS = 60.0
 _LISTED = 20  # stacks named in a message; the rest are counted
 _FINDS_DIFFERENCES = ("drift", "preview", "report")
+_NO_NOTICE = "preview"  # a pull request's run: the rule's warnings are the scheduled run's to post
+_NOTICE_MOST = 600  # characters: a Slack section's text within SLACK_TEXT even if every one is sent as &amp;
 _PARTS = re.compile(r"[/?&=;]")  # what separates a URL's path segments and query names and values
 _SHORTEST_PART = 4  # a shorter part of a URL hides no secret, and cutting it out would garble the answer
 _SLACK_HEADER = 150  # characters a Slack header block holds
@@ -69,8 +74,9 @@ TEAMS_BYTES = 20_000
 
 def needs_notice(command: str, outcomes: Sequence[Outcome]) -> bool:
     """Whether the run found something a person should look at: a stack that breaks the baseline rule,
-    a failure, or a tenant that differs."""
-    return any(o.violation or o.action == FAILED or (o.action == UPDATE and command in _FINDS_DIFFERENCES) for o in outcomes)
+    a failure, a tenant that differs, or (but in preview) a warning of the rule."""
+    found = any(o.violation or o.action == FAILED or (o.action == UPDATE and command in _FINDS_DIFFERENCES) for o in outcomes)
+    return found or bool(_notice(command, outcomes))
 
 
 def notify(
@@ -159,10 +165,20 @@ def _lines(outcomes: Sequence[Outcome]) -> list[str]:
     return [one_line(_line(o), 300) for o in notable]
 
 
-def _fitted(lines: list[str], fits: Callable[[list[str]], bool]) -> list[str]:
-    """The first lines (at most _LISTED) for which `fits` holds, the rest counted in a last line."""
-    for kept in range(min(len(lines), _LISTED), 0, -1):
-        shown = lines[:kept] + ([f"… and {len(lines) - kept} more"] if kept < len(lines) else [])
+def _notice(command: str, outcomes: Sequence[Outcome]) -> list[str]:
+    """The rule's warnings as one line ("notice: 2 warnings of the baseline rule: …"), or none in preview."""
+    warned = [o for o in outcomes if o.warning and not o.violation] if command != _NO_NOTICE else []
+    if not warned:
+        return []
+    each = "; ".join(f"{o.warning} ({o.customer})" if o.customer else str(o.warning) for o in warned)
+    plural = "s" if len(warned) > 1 else ""
+    return [one_line(f"notice: {len(warned)} warning{plural} of the baseline rule: {each}", _NOTICE_MOST)]
+
+
+def _fitted(lines: list[str], fits: Callable[[list[str]], bool], last: list[str]) -> list[str]:
+    """The first lines (at most _LISTED) for which `fits` holds, the rest counted in a line, then `last`."""
+    for kept in range(min(len(lines), _LISTED), -1, -1):
+        shown = lines[:kept] + ([f"… and {len(lines) - kept} more"] if kept < len(lines) else []) + last
         if fits(shown):
             return shown
     return [f"… and {len(lines)} more"] if lines else []
@@ -195,8 +211,9 @@ def _slack(command: str, _document: dict[str, Any], outcomes: Sequence[Outcome],
     Slack documents no escape for those characters in `mrkdwn`). &, < and > are control
     characters in every text object there, sent as entities. The fallback `text` is `mrkdwn`
     and holds no outside text but the command's name. A section per stack, at most 300 characters
-    before escaping (1,500 after), keeps each under SLACK_TEXT; the header, the stacks, the count
-    of the rest and the links make at most 23 blocks of SLACK_BLOCKS, their texts within SLACK_TOTAL
+    before escaping (1,500 after), and the notice, at most _NOTICE_MOST (3,000 after), keep each within
+    SLACK_TEXT; the header, the stacks, the count of the rest, the notice and the links make at most
+    24 blocks of SLACK_BLOCKS, their texts within SLACK_TOTAL
     (a header holds at most 150).
     The links are a context block's `mrkdwn` <URL|label>, the URL percent-encoded (fleet/links.py)
     so that no | or > ends it, its & sent as an entity.
@@ -205,6 +222,7 @@ def _slack(command: str, _document: dict[str, Any], outcomes: Sequence[Outcome],
     shown = _fitted(
         _lines(outcomes),
         lambda lines: len(lines) + 2 <= SLACK_BLOCKS and sum(len(_slack_text(line)) for line in lines) <= SLACK_TOTAL,
+        _notice(command, outcomes),
     ) or ["nothing to list"]
     blocks: list[dict[str, Any]] = [{"type": "header", "text": _slack_plain(headline)}]
     blocks += [{"type": "section", "text": _slack_plain(line)} for line in shown]
@@ -256,7 +274,7 @@ def _teams(command: str, _document: dict[str, Any], outcomes: Sequence[Outcome],
         attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
         return {"type": "message", "attachments": [attachment]}
 
-    return message(_fitted(_lines(outcomes), lambda lines: sent_bytes(message(lines)) <= TEAMS_BYTES))
+    return message(_fitted(_lines(outcomes), lambda lines: sent_bytes(message(lines)) <= TEAMS_BYTES, _notice(command, outcomes)))
 
 
 def sent_bytes(payload: dict[str, Any]) -> int:

@@ -79,7 +79,7 @@ class Outcome:
     last_patch_at: str | None = None  # our last PATCH, from the stack's outputs (report reads them)
     last_patch_request_id: str | None = None
     violation: str | None = None  # the baseline rule refuses the stack (fleet/policy.py)
-    warning: str | None = None  # e.g. its exception expires within 30 days
+    warning: str | None = None  # e.g. its exception expires within exceptionWarnDays
     exception: dict[str, Any] | None = None  # its recorded exception: reason, approvedBy, expires, daysLeft
     history: list[dict[str, Any]] | None = None  # the setting's last changes (history_rows), newest first
 

@@ -12,15 +12,15 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 
-from providers.baseline import BASELINE, RULE_KEYS, Verdict, judge
-from providers.errors import BitlockerPolicyError
+from providers.baseline import BASELINE, RULE_KEYS, WARN_DAYS, WARN_WINDOW, Verdict, judge, read_warn_days
+from providers.errors import BitlockerPolicyError, ConfigurationError
 from providers.settings import DESIRED_VALUE, parse_declared
 from providers.stack_config import project_value
 
 from .outcome import Outcome
 from .stacks import StackFile
 
-__all__ = ["project_baseline", "verdict", "with_verdict"]
+__all__ = ["project_baseline", "project_warn_days", "verdict", "with_verdict"]
 
 
 def project_baseline(project_dir: Path) -> bool | None:
@@ -28,13 +28,27 @@ def project_baseline(project_dir: Path) -> bool | None:
     return parse_declared(project_value(project_dir, BASELINE.key))
 
 
-def verdict(stack: StackFile, baseline: bool | None, today: date, decrypt: Callable[[str], Mapping[str, str]]) -> Verdict:
+def project_warn_days(project_dir: Path) -> int:
+    """Pulumi.yaml's bitlocker-policy:exceptionWarnDays: how many days before it expires an exception is a warning."""
+    found = read_warn_days(project_value(project_dir, WARN_WINDOW.key))
+    if isinstance(found, str):
+        raise ConfigurationError(found)
+    return found
+
+
+def verdict(
+    stack: StackFile,
+    baseline: bool | None,
+    today: date,
+    decrypt: Callable[[str], Mapping[str, str]],
+    warn_days: int = WARN_DAYS,
+) -> Verdict:
     """The rule for one stack, from its file; `decrypt` gives the stack's secrets (`pulumi config --show-secrets`)."""
     try:
         config = stack.read((*RULE_KEYS, DESIRED_VALUE.key), decrypt)
     except BitlockerPolicyError as error:
         return Verdict(violation=f"stack {stack.name}: the baseline rule cannot read its secrets: {error}")
-    return judge(stack.name, parse_declared(config.get(DESIRED_VALUE.key)), baseline, config, today)
+    return judge(stack.name, parse_declared(config.get(DESIRED_VALUE.key)), baseline, config, today, warn_days)
 
 
 def with_verdict(outcome: Outcome, found: Verdict, today: date) -> Outcome:

@@ -30,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from providers.baseline import expiry_text
 from providers.stack_config import is_stack_name
 from providers.version import version
 
@@ -318,7 +319,8 @@ def _exception(outcome: Outcome) -> list[tuple[str, str]]:
     found = outcome.exception
     if not found:
         return []
-    return [("Agreed exception", f"{found['reason']} (approved by {found['approvedBy']} until {found['expires']})")]
+    until = f"until {found['expires']}, {expiry_text(found['daysLeft'])}"
+    return [("Agreed exception", f"{found['reason']} (approved by {found['approvedBy']} {until})")]
 
 
 def _index(page: _Page, outcomes: Sequence[Outcome], names: dict[str, str], when: str) -> str:
@@ -346,11 +348,16 @@ def _index(page: _Page, outcomes: Sequence[Outcome], names: dict[str, str], when
     excepted = [outcome for outcome in outcomes if outcome.exception]
     if excepted:
         exceptions = [
-            (o.stack, o.customer or o.tenant, *(str(o.exception[k]) for k in ("reason", "approvedBy", "expires", "daysLeft")))
+            (
+                o.stack,
+                o.customer or o.tenant,
+                *(str(o.exception[k]) for k in ("reason", "approvedBy", "expires")),
+                expiry_text(o.exception["daysLeft"]),
+            )
             for o in excepted
             if o.exception
         ]
-        headers = ("stack", "customer", "reason", "approved by", "expires", "days left")
+        headers = ("stack", "customer", "reason", "approved by", "expires", "expiry")
         blocks += [page.heading("Exceptions to the baseline"), page.table(headers, exceptions)]
     blocks.append(page.paragraph(f"bitlocker-policy {version()}", "muted"))
     return page.document(f"{TITLE}: every tenant", blocks, wide=True)

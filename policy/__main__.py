@@ -3,7 +3,8 @@
 The rule is providers/baseline.py's, the one the fleet applies (fleet/policy.py): the project
 declares `bitlocker-policy:baseline` in Pulumi.yaml; a stack that declares another value must
 carry `bitlocker-policy:exception` (reason, approvedBy, expires). A deviation without one, or
-with an expired one, is a mandatory violation; one expiring within 30 days is advisory.
+with an expired one, is a mandatory violation; one expiring within Pulumi.yaml's
+`bitlocker-policy:exceptionWarnDays` days (30 unless set) is advisory.
 
 The pack reads the declared value from the setting's inputs, the stack's own baseline and
 exception from its config as the CLI hands it (text, secrets decrypted, through the language
@@ -23,7 +24,7 @@ sys.path.insert(0, str(PROJECT))  # the project's own rule, not a copy of it
 import pulumi  # noqa: E402
 from pulumi_policy import EnforcementLevel, PolicyPack, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy  # noqa: E402
 
-from providers.baseline import BASELINE, RULE_KEYS, Verdict, judge  # noqa: E402
+from providers.baseline import BASELINE, RULE_KEYS, WARN_WINDOW, Verdict, judge, read_warn_days  # noqa: E402
 from providers.properties import DECLARED_PROPERTY, SETTING_NAME  # noqa: E402
 from providers.settings import parse_declared  # noqa: E402
 from providers.stack_config import project_value  # noqa: E402
@@ -36,7 +37,10 @@ def _verdict(args: ResourceValidationArgs) -> Verdict | None:
     baseline = parse_declared(project_value(PROJECT, BASELINE.key))
     declared = parse_declared(args.props.get(DECLARED_PROPERTY))  # the only input read: others are unknown at preview
     config = {key: value for key in RULE_KEYS if (value := pulumi.runtime.get_config(key)) is not None}
-    return judge(pulumi.get_stack(), declared, baseline, config, datetime.now(UTC).date())
+    warn_days = read_warn_days(project_value(PROJECT, WARN_WINDOW.key))
+    if isinstance(warn_days, str):  # the fleet refuses to run on it (fleet/policy.py): so does the pack
+        return Verdict(violation=warn_days)
+    return judge(pulumi.get_stack(), declared, baseline, config, datetime.now(UTC).date(), warn_days)
 
 
 def deviation_needs_a_current_exception(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -62,7 +66,7 @@ PolicyPack(
         ),
         ResourceValidationPolicy(
             name="exception-expires-soon",
-            description="A recorded exception expires within 30 days, or is no longer needed.",
+            description="A recorded exception expires soon (exceptionWarnDays), or is no longer needed.",
             enforcement_level=EnforcementLevel.ADVISORY,
             validate=exception_expires_soon,
         ),

@@ -4,10 +4,11 @@
 that declares another value must carry `bitlocker-policy:exception`, a mapping with `reason`,
 `approvedBy` and `expires` (a date, YYYY-MM-DD): who agreed to what, and until when. A deviation
 without one, or with one that has expired, is a violation; an exception that expires within
-WARN_DAYS is a warning. One rule and one reader of the stack's values it needs (RULE_KEYS, as the
-stack's program gets them: plain or decrypted, a mapping or its JSON text), used by the policy pack
-(policy/__main__.py, under `pulumi preview --policy-pack policy`) and by the fleet (fleet/policy.py):
-standard library only, no request.
+`bitlocker-policy:exceptionWarnDays` days (Pulumi.yaml, default WARN_DAYS) is a warning. One rule
+and one reader of the stack's values it needs (RULE_KEYS, as the stack's program gets them: plain
+or decrypted, a mapping or its JSON text), used by the policy pack (policy/__main__.py, under
+`pulumi preview --policy-pack policy`) and by the fleet (fleet/policy.py): standard library only,
+no request.
 """
 
 from __future__ import annotations
@@ -29,16 +30,20 @@ __all__ = [
     "REASON_MOST",
     "RULE_KEYS",
     "WARN_DAYS",
+    "WARN_WINDOW",
     "Exemption",
     "Verdict",
+    "expiry_text",
     "judge",
     "read_exemption",
+    "read_warn_days",
 ]
 
 BASELINE = Setting("bitlocker-policy:baseline")
 EXCEPTION = Setting("bitlocker-policy:exception")
 RULE_KEYS = (BASELINE.key, EXCEPTION.key)  # the stack's own values the rule reads
-WARN_DAYS = 30
+WARN_DAYS = 30  # days before an exception expires from which it is a warning, unless Pulumi.yaml says otherwise
+WARN_WINDOW = Setting("bitlocker-policy:exceptionWarnDays")
 REASON_MOST = 1_000  # characters: a sentence or two, and a ticket reference
 APPROVER_MOST = 256  # characters: a name and an address (an address alone is at most 254, RFC 5321)
 # The whole exception as the CLI hands it to a program or a pack (JSON text). Far larger values
@@ -65,8 +70,15 @@ class Exemption:
         return (self.expires - today).days
 
     def describe(self, today: date) -> str:
-        """ "approved by jane@provider.com until 2027-03-31 (122 days left): legal hold on the finance laptops"."""
-        return f"approved by {self.approved_by} until {self.expires} ({self.days_left(today)} days left): {self.reason}"
+        """ "approved by jane@provider.com until 2027-03-31 (expires in 122 days): legal hold on the finance laptops"."""
+        return f"approved by {self.approved_by} until {self.expires} ({expiry_text(self.days_left(today))}): {self.reason}"
+
+
+def expiry_text(days_left: int) -> str:
+    """How an exception's days left read: "expires in 12 days", "expires today", "expired 7 days ago"."""
+    if days_left < 0:
+        return f"expired {-days_left} day{'s' if days_left < -1 else ''} ago"
+    return "expires today" if days_left == 0 else f"expires in {days_left} day{'s' if days_left > 1 else ''}"
 
 
 @dataclass(frozen=True)
@@ -78,9 +90,17 @@ class Verdict:
     exemption: Exemption | None = None
 
 
-def judge(stack: str, declared: bool | None, baseline: bool | None, config: Mapping[str, Any], today: date) -> Verdict:
+def judge(
+    stack: str,
+    declared: bool | None,
+    baseline: bool | None,
+    config: Mapping[str, Any],
+    today: date,
+    warn_days: int = WARN_DAYS,
+) -> Verdict:
     """The rule for one stack. `baseline` None: the project declares none (nothing to enforce);
-    `config`: the stack's values of RULE_KEYS as its program gets them (an unset key left out)."""
+    `config`: the stack's values of RULE_KEYS as its program gets them (an unset key left out);
+    `warn_days`: an exception that expires within as many days is a warning."""
     if BASELINE.key in config and parse_declared(config[BASELINE.key]) != baseline:
         return Verdict(
             violation=f"stack {stack} sets {BASELINE.key}: the baseline is the project's (Pulumi.yaml), one for every stack"
@@ -101,15 +121,17 @@ def judge(stack: str, declared: bool | None, baseline: bool | None, config: Mapp
     exemption = read_exemption(raw)
     if isinstance(exemption, str):
         return Verdict(violation=f"{deviation}, and its {exemption}")
-    if exemption.days_left(today) < 0:
+    days_left = exemption.days_left(today)
+    if days_left < 0:
         return Verdict(
-            violation=f"{deviation}, and its exception (approved by {exemption.approved_by}) expired on "
-            f"{exemption.expires}: renew expires with a new approval, or declare the baseline",
+            violation=f"{deviation}, and its exception (approved by {exemption.approved_by}) {expiry_text(days_left)}, "
+            f"on {exemption.expires}: renew expires with a new approval, or declare the baseline",
             exemption=exemption,
         )
-    if exemption.days_left(today) <= WARN_DAYS:
+    if days_left <= warn_days:
         return Verdict(
-            warning=f"stack {stack}'s exception expires in {exemption.days_left(today)} days, on {exemption.expires}",
+            warning=f"stack {stack}'s exception {expiry_text(days_left)}, on {exemption.expires}: "
+            "renew it before then, or declare the baseline",
             exemption=exemption,
         )
     return Verdict(exemption=exemption)
@@ -146,6 +168,16 @@ def read_exemption(raw: Any) -> Exemption | str:
     if expires is None:
         return f"{EXCEPTION.key}.expires must be a date YYYY-MM-DD, got {_kind(raw['expires'])}"
     return Exemption(raw["reason"].strip(), raw["approvedBy"].strip(), expires)
+
+
+def read_warn_days(value: Any) -> int | str:
+    """Pulumi.yaml's WARN_WINDOW (None: WARN_DAYS), or what is wrong with it, naming the key."""
+    if value is None:
+        return WARN_DAYS
+    text = str(value).strip()
+    if isinstance(value, bool) or not (text.isascii() and text.isdigit()):
+        return f"{WARN_WINDOW.key} in Pulumi.yaml must be a whole number of days (0 or more), got {_kind(value)}"
+    return int(text)
 
 
 def _date(value: Any) -> date | None:

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from fleet.__main__ import main
+from fleet.links import NO_LINKS
+from fleet.notify import FORMATS, needs_notice
 from fleet.outcome import Outcome
 from fleet.policy import verdict
 from fleet.report import write_pages
 from fleet.stacks import find_stacks
-from providers.baseline import EXCEPTION, EXCEPTION_MOST, judge
+from providers.baseline import EXCEPTION, EXCEPTION_MOST, WARN_DAYS, expiry_text, judge
 from providers.errors import EngineError
 from providers.properties import DECLARED_PROPERTY, SettingProperties, names
 from tests.emulator import Emulator, Tenant
 from tests.support.emulated import emulator_config
+from tests.support.webhook import receiving
 
 TODAY = date(2026, 11, 29)
 GOOD = {"reason": "legal hold on finance laptops", "approvedBy": "jane@provider.com", "expires": "2027-06-30"}
@@ -39,11 +42,16 @@ DEVIATION = "stack s declares true, not the baseline false"
         (
             True,
             {**GOOD, "expires": "2026-11-28"},
-            f"{DEVIATION}, and its exception (approved by jane@provider.com) expired on "
+            f"{DEVIATION}, and its exception (approved by jane@provider.com) expired 1 day ago, on "
             "2026-11-28: renew expires with a new approval, or declare the baseline",
             None,
         ),
-        (True, {**GOOD, "expires": "2026-12-09"}, None, "stack s's exception expires in 10 days, on 2026-12-09"),
+        (
+            True,
+            {**GOOD, "expires": "2026-12-09"},
+            None,
+            "stack s's exception expires in 10 days, on 2026-12-09: renew it before then, or declare the baseline",
+        ),
         (True, GOOD, None, None),
         (None, None, None, None),  # no valid declared value: the stack fails on that, not on the rule
     ],
@@ -154,7 +162,7 @@ VALUES: dict[str, tuple[str, str | None, str, str | None]] = {
         "\n    reason: a pilot\n    approvedBy: jane@provider.com\n    expires: 2026-11-28",
         None,
         '{"approvedBy":"jane@provider.com","expires":"2026-11-28 00:00:00 +0000 UTC","reason":"a pilot"}',
-        "exception (approved by jane@provider.com) expired on 2026-11-28: renew expires with a new approval, "
+        "exception (approved by jane@provider.com) expired 1 day ago, on 2026-11-28: renew expires with a new approval, "
         "or declare the baseline",
     ),
 }
@@ -195,6 +203,28 @@ def test_a_stack_whose_secrets_cannot_be_read_is_refused_in_one_line(tmp_path: P
 
 def test_the_pack_reads_the_settings_declared_property() -> None:
     assert DECLARED_PROPERTY in names(SettingProperties)
+
+
+@pytest.mark.parametrize(
+    ("days_left", "text"),
+    [
+        (213, "expires in 213 days"),
+        (1, "expires in 1 day"),
+        (0, "expires today"),
+        (-1, "expired 1 day ago"),
+        (-7, "expired 7 days ago"),
+    ],
+)
+def test_an_exceptions_days_read_as_words_never_as_a_negative_count(days_left: int, text: str) -> None:
+    assert expiry_text(days_left) == text
+
+
+def test_the_warning_window_is_the_projects_to_choose() -> None:
+    ends_in_ten_days = {EXCEPTION.key: {**GOOD, "expires": "2026-12-09"}}
+    assert judge("s", True, False, ends_in_ten_days, TODAY).warning  # within WARN_DAYS
+    assert judge("s", True, False, ends_in_ten_days, TODAY, warn_days=7).warning is None
+    assert judge("s", True, False, {EXCEPTION.key: {**GOOD, "expires": "2026-12-29"}}, TODAY).warning  # 30 days: the edge
+    assert WARN_DAYS == 30
 
 
 def test_no_baseline_declared_enforces_nothing() -> None:
@@ -258,5 +288,69 @@ def test_the_report_lists_every_exception_with_its_approver_and_days_left(tmp_pa
     written = write_pages(tmp_path, "html", outcomes, datetime(2026, 11, 29, tzinfo=UTC))
     text = written[-1].read_text()
     assert "Exceptions to the baseline" in text
-    assert all(cell in text for cell in ("legal hold", "jane@provider.com", "2027-06-30", ">213<"))
+    assert all(cell in text for cell in ("legal hold", "jane@provider.com", "2027-06-30", ">expires in 213 days<"))
     assert "Agreed exception" in (tmp_path / "dev.html").read_text()
+
+
+def _expiring_in(days: int) -> dict[str, str]:
+    return {**GOOD, "expires": (datetime.now(UTC).date() + timedelta(days=days)).isoformat()}
+
+
+@pytest.mark.usefixtures("trust_emulator")
+def test_an_exception_ending_soon_is_a_warning_in_drift_and_one_notice_in_its_alert(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_exception(project, _expiring_in(13))
+    out = tmp_path / "drift.json"
+    with receiving() as receiver:
+        assert (
+            main(["drift", "--project", str(project), "--json", str(out), "--notify", receiver.url, "--notify-format", "slack"])
+            == 0
+        )
+    (row,) = json.loads(out.read_text())["stacks"]
+    assert row["warning"].startswith("stack dev's exception expires in 13 days, on ")
+    assert "expires in 13 days" in capsys.readouterr().out  # the table's note
+    (message,) = receiver.posts
+    notices = [block["text"]["text"] for block in message["blocks"] if "notice" in block.get("text", {}).get("text", "")]
+    assert notices == [f"notice: 1 warning of the baseline rule: {row['warning']}"]
+
+
+def test_a_pull_requests_run_posts_no_notice_for_a_warning() -> None:
+    warned = Outcome("dev", "t1", customer="Fabrikam", warning="stack dev's exception expires in 13 days, on 2026-12-12")
+    assert needs_notice("drift", [warned])
+    assert not needs_notice("preview", [warned])
+    differs = Outcome("bravo", "t2", declared=False, live=True, action="update", reason="drift", live_read=True)
+    for fmt in ("slack", "teams"):
+        assert "13 days" in json.dumps(FORMATS[fmt]("drift", {}, [warned, differs], NO_LINKS))
+        assert "13 days" not in json.dumps(FORMATS[fmt]("preview", {}, [warned, differs], NO_LINKS))
+
+
+@pytest.mark.usefixtures("trust_emulator")
+def test_a_window_pulumi_yaml_cannot_mean_stops_the_run_in_one_line(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with (project / "Pulumi.yaml").open("a") as file:
+        file.write("  exceptionWarnDays:\n    type: integer\n    default: soon\n")
+    assert main(["drift", "--project", str(project)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: bitlocker-policy:exceptionWarnDays in Pulumi.yaml must be a whole number of days (0 or more), got the text 'soon'"
+    )
+
+
+@pytest.mark.usefixtures("trust_emulator")
+def test_the_window_comes_from_pulumi_yaml(project: Path, tmp_path: Path) -> None:
+    with (project / "Pulumi.yaml").open("a") as file:
+        file.write("  exceptionWarnDays:\n    type: integer\n    default: 7\n")
+    set_exception(project, _expiring_in(13))
+    out = tmp_path / "drift.json"
+    assert main(["drift", "--project", str(project), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["stacks"][0]["warning"] is None
+
+
+def test_an_expired_exception_reads_expired_days_ago_on_the_index_and_the_customers_page(tmp_path: Path) -> None:
+    exception = {"reason": "legal hold", "approvedBy": "jane@provider.com", "expires": "2026-11-22", "daysLeft": -7}
+    outcomes = [
+        Outcome("dev", "t1", customer="Fabrikam", declared=True, live=True, live_read=True, exception=exception, violation="v")
+    ]
+    index = write_pages(tmp_path, "html", outcomes, datetime(2026, 11, 29, tzinfo=UTC))[-1].read_text()
+    assert "expired 7 days ago" in index
+    assert ">-7<" not in index
+    assert "until 2026-11-22, expired 7 days ago" in (tmp_path / "dev.html").read_text()
