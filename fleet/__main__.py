@@ -176,7 +176,9 @@ def finish(args: argparse.Namespace, outcomes: list[Outcome], started: datetime 
     """The exit code, the results (--json, --markdown, --junit, --notify), then the table."""
     code = write_results(args, exit_code(args.command, outcomes), outcomes, started)
     table_on = sys.stderr if _to_stdout(args) else sys.stdout
-    console = Console(file=table_on, highlight=False, width=200 if not table_on.isatty() else None)
+    # A terminal's own width; elsewhere (a CI log, a pipe) COLUMNS when set, else 80 (Rich reads COLUMNS itself).
+    measured = table_on.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    console = Console(file=table_on, highlight=False, width=None if measured else 80)
     (print_history if args.command == "history" else print_summary)(console, args.command, outcomes)
     return code
 

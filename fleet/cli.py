@@ -66,6 +66,12 @@ def _directory(text: str) -> Path:
     return Path(text)
 
 
+def _project(text: str) -> Path:
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is no directory: name the one that holds Pulumi.yaml")
+    return Path(text)
+
+
 def _workers(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
@@ -108,7 +114,7 @@ _URL_PATH = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s?#]*)[/?#]\S*")
 def parse(argv: list[str] | None) -> argparse.Namespace:
     """The command line; argparse refuses a flag the command does not take (exit 2)."""
     selection = _Parser(add_help=False)
-    selection.add_argument("--project", type=Path, default=Path.cwd(), help="the project directory (default: here)")
+    selection.add_argument("--project", type=_project, default=Path.cwd(), help="the project directory (default: here)")
     selection.add_argument(
         "--stacks",
         action="append",
@@ -157,33 +163,37 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     changes = _Parser(add_help=False)
     changes.add_argument("--changed-since", metavar="REF", help="only the stacks a change since REF touches (git)")
 
-    matrix = commands.add_parser("matrix", parents=[selection, changes], help="the stacks as JSON for a CI matrix")
+    matrix = commands.add_parser("matrix", parents=[selection, changes], description="the stacks as JSON for a CI matrix")
     matrix.add_argument("--shards", type=_workers, metavar="N", help="N shard legs instead of one leg per stack")
-    commands.add_parser("drift", parents=[selection, running, results], help="compare every tenant with its stack")
-    commands.add_parser("preview", parents=[selection, changes, running, engine, results], help="pulumi preview of every stack")
-    up = commands.add_parser("up", parents=[selection, running, engine, results], help="pulumi up of every stack")
+    commands.add_parser("drift", parents=[selection, running, results], description="compare every tenant with its stack")
+    commands.add_parser(
+        "preview", parents=[selection, changes, running, engine, results], description="pulumi preview of every stack"
+    )
+    up = commands.add_parser("up", parents=[selection, running, engine, results], description="pulumi up of every stack")
     up.add_argument("--only-drifted", action="store_true", help="converge only the stacks `drift` flags")
-    commands.add_parser("refresh", parents=[selection, running, engine], help="pulumi refresh of every stack")
-    commands.add_parser("history", parents=[selection, running], help="each tenant's last changes of the setting, and by whom")
-    report = commands.add_parser("report", parents=[selection, running], help="drift, as a page per customer")
+    commands.add_parser("refresh", parents=[selection, running, engine], description="pulumi refresh of every stack")
+    commands.add_parser(
+        "history", parents=[selection, running], description="each tenant's last changes of the setting, and by whom"
+    )
+    report = commands.add_parser("report", parents=[selection, running], description="drift, as a page per customer")
     report.add_argument("--out", type=_directory, default=Path("bitlocker-report"), metavar="DIR", help="the pages' directory")
     report.add_argument("--format", choices=PAGE_FORMATS, default="html", help="html (default) or md")
-    consent = commands.add_parser("consent-urls", parents=[selection], help="each stack's admin-consent URL")
+    consent = commands.add_parser("consent-urls", parents=[selection], description="each stack's admin-consent URL")
     consent.add_argument(
         "--client-id",
         action="append",
         metavar="ID",
         help="this app instead of each stack's own (repeat it: a read and a write app)",
     )
-    status = commands.add_parser("consent-status", parents=[selection], help="each app's sign-in and roles per tenant")
+    status = commands.add_parser("consent-status", parents=[selection], description="each app's sign-in and roles per tenant")
     status.add_argument(
         "--client-id", action="append", metavar="ID", help="the read app, then the write app (default: each stack's own)"
     )
     status.add_argument("--job", choices=("read", "write", "both"), help="the roles one --client-id needs (default: both)")
     status.add_argument("--workers", type=_workers, default=16, metavar="N", help="tenants at once (default: 16)")
     status.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON (- for standard output)")
-    onboard = commands.add_parser("onboard", help="stack files and backend stacks for customers")
-    onboard.add_argument("--project", type=Path, default=Path.cwd(), help="the project directory (default: here)")
+    onboard = commands.add_parser("onboard", description="stack files and backend stacks for customers")
+    onboard.add_argument("--project", type=_project, default=Path.cwd(), help="the project directory (default: here)")
     customers = onboard.add_mutually_exclusive_group(required=True)
     customers.add_argument("--csv", type=Path, metavar="FILE", help="tenant,customer,declared[,reason,approvedBy,expires]")
     customers.add_argument("--gdap", metavar="PARTNER_TENANT", help="the partner tenant's GDAP customers (its app: ARM_*)")
@@ -192,16 +202,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     onboard.add_argument("--config", type=_config_pair, action="append", metavar="KEY=VALUE", help="also in every new stack")
     onboard.add_argument("--dry-run", action="store_true", help="print what would be written; write and create nothing")
-    summary = commands.add_parser("summary", parents=[results], help="the --json documents of shards, as one run")
+    summary = commands.add_parser("summary", parents=[results], description="the --json documents of shards, as one run")
     summary.add_argument("documents", nargs="+", type=Path, metavar="FILE", help="`--json` documents of one command's shards")
 
-    doctor = commands.add_parser("doctor", parents=[selection], help="check what the product assumes about each tenant")
+    doctor = commands.add_parser("doctor", parents=[selection], description="check what the product assumes about each tenant")
     doctor.add_argument("--tenant", metavar="TENANT", help="this tenant, with settings from the environment (no stack needed)")
     doctor.add_argument("--job", choices=("read", "write", "both"), default="both", help="the job whose roles to check")
     doctor.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON (- for standard output)")
 
     parser.add_argument("--version", action="version", version=f"bitlocker-policy {version()}")
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # the command's own usage, not the top level's: the flags it does take
+        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "report" and args.out.suffix.lower() in _FILE_SUFFIXES:
         parser.error(
             f"report --out is a directory (a page per tenant and an index, as --format {args.format}), "

@@ -117,7 +117,7 @@ def print_summary(console: Console, command: str, outcomes: Sequence[Outcome]) -
             outcome.stack,
             tenant,
             "" if outcome.declared is None and outcome.action == FAILED else value_text(outcome.declared),
-            value_text(outcome.live) if outcome.live_read else "",
+            value_text(outcome.live) if outcome.live_read else "?",  # not read (a failure, a stack not deployed): unknown
             action,
             f"{outcome.seconds:.1f}",
         )
