@@ -224,7 +224,7 @@ def why_update(last: SettingProperties | StackOutputs | None, live: bool | None)
     applied = last.allowedToReadBitlockerKeysForOwnedDevice
     if applied == live:
         return "declared value changed, not applied yet"
-    return f"drift: changed outside Pulumi (the last up set {value_text(applied)})"
+    return f"drift: changed outside Pulumi (the stack's last up left it {value_text(applied)})"
 
 
 # What an `update` row means, per command: found by a read-only command, or done.

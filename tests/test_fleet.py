@@ -419,7 +419,8 @@ def test_history_lists_changes_newest_first_and_puts_our_request_id_on_our_last_
     [
         (None, "never deployed"),
         (True, "declared value changed, not applied yet"),
-        (False, "drift: changed outside Pulumi (the last up set false)"),
+        # up recorded false (no PATCH: no lastPatchAt): "left it", not "set"
+        (False, "drift: changed outside Pulumi (the stack's last up left it false)"),
     ],
 )
 def test_a_tenant_that_differs_says_why_from_the_stacks_last_outputs(

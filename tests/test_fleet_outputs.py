@@ -291,7 +291,7 @@ CHANGED = Outcome(
     live=True,
     live_read=True,
     action="update",
-    reason="drift: changed outside Pulumi (the last up set false)",
+    reason="drift: changed outside Pulumi (the stack's last up left it false)",
     changed="changed by bob@contoso.example at 2026-12-02T09:30:00Z",
 )
 LINKS = Links(run="https://github.com/contoso/fleet/actions/runs/42", report="https://pages.example/fleet/index.html")

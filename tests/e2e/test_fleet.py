@@ -222,7 +222,7 @@ def test_the_fleet_converges_reports_drift_and_keeps_going_past_failures(fleet: 
     assert fleet.patches() == before
     assert {name: (row["action"], row["reason"]) for name, row in rows(preview).items()} == {
         "alpha": ("none", ""),
-        "bravo": ("update", "drift: changed outside Pulumi (the last up set false)"),
+        "bravo": ("update", "drift: changed outside Pulumi (the stack's last up left it false)"),
         "charlie": ("update", "never deployed"),
         "delta": ("none", ""),
     }

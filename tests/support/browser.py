@@ -53,7 +53,7 @@ SAMPLE = [
         live=True,
         live_read=True,
         action=UPDATE,
-        reason="drift: changed outside Pulumi (the last up set false)",
+        reason="drift: changed outside Pulumi (the stack's last up left it false)",
         changed="changed by megan.bowen@fabrikam.com at 2026-11-28 16:42 UTC",
     ),
     Outcome(
