@@ -87,7 +87,8 @@ def _azure_pipelines_token(source: AzurePipelinesToken, http: httpx.Client) -> s
             "the step must map SYSTEM_ACCESSTOKEN (env: SYSTEM_ACCESSTOKEN: $(System.AccessToken))"
             if response.status_code in (401, 403)
             else f"check {OIDC_AZURE_SERVICE_CONNECTION_ID.describe()}, and reference that service connection "
-            "in this stage (an AzureCLI@2 step with azureSubscription: CONNECTION)"
+            "in this stage (an AzureCLI@3 step with azureSubscription: CONNECTION and allowNoSubscriptions: true, "
+            "as the template's .azure-pipelines/reference-connection.yml)"
         )
         raise AuthenticationError(
             f"Azure Pipelines {_refused(response)} for service connection {source.service_connection_id}"

@@ -279,7 +279,7 @@ def test_azure_pipelines_service_connection(emulator: Emulator, tenant: Tenant, 
         "another-connection from current stage Preview.Preview.__default.) for service connection another-connection"
     ) in message
     assert "x-vss-e2eid" in message
-    assert "reference that service connection in this stage" in message
+    assert "reference that service connection in this stage (an AzureCLI@3 step" in message  # the template's task
 
 
 @pytest.mark.parametrize(
