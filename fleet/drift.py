@@ -78,7 +78,8 @@ class DriftCheck:
             outcome.observe(session.settled_live_value(outcome.tenant, BITLOCKER_KEYS, written, written_at, outcome.live))
             if outcome.live != outcome.declared:
                 outcome.action, outcome.reason = UPDATE, why_update(last, outcome.live)
-                outcome.changed = _who_changed(graph, outcome.live, found)
+                if not last or last.allowedToReadBitlockerKeysForOwnedDevice != outcome.live:  # else our own pending change
+                    outcome.changed = _who_changed(graph, outcome.live, found)
         return outcome
 
 

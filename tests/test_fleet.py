@@ -429,6 +429,8 @@ def test_a_tenant_that_differs_says_why_from_the_stacks_last_outputs(
     last = None if last_set is None else StackOutputs(tenant.id, last_set, liveValue=last_set)
     outcome, engine_calls = drift_of(drift_stack, tenant, last, http)
     assert (outcome.live, outcome.action, outcome.reason, engine_calls) == (True, "update", reason, 1)
+    if last_set is True:  # a declared change of our own, pending: nobody changed the tenant, nothing to look up
+        assert outcome.changed is None
 
 
 def test_right_after_our_own_patch_a_stale_read_is_read_again_not_called_drift(
