@@ -58,6 +58,7 @@ from .stacks import StackFile, find_stacks, resolve_tenants, shared_tenants
 from .summary import markdown_summary
 
 Targets = Sequence[tuple[StackFile, str]]
+FIRST_UP = "its first up (never deployed before)"  # the reason on the row of an `up` that deployed a stack
 
 
 def fail(message: str) -> None:
@@ -290,7 +291,9 @@ def execute(
             drifted = [target for target in targets if target[0].name in found]
             converged = run_engine("up", drifted, lambda _stack, outcome: engine.up(outcome), engine_workers, console)
             for outcome in converged:  # what drift found (why, who changed it) stays on the row up writes
-                outcome.reason, outcome.changed = outcome.reason or found[outcome.stack].reason, found[outcome.stack].changed
+                why = found[outcome.stack].reason
+                outcome.reason = outcome.reason or (FIRST_UP if why == NEVER_DEPLOYED else why)  # deployed now
+                outcome.changed = found[outcome.stack].changed
             by_stack = {outcome.stack: outcome for outcome in converged}
             return [by_stack.get(outcome.stack, outcome) for outcome in outcomes]
         if args.command == "preview":

@@ -1,15 +1,25 @@
-"""The fleet's command line as people meet it: its help, a wrong flag or project, and a table in a CI log."""
+"""The fleet's command line as people meet it: its help, a wrong flag or project, a table in a CI log,
+and what an `up` row says of a stack it deployed."""
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
 from pathlib import Path
+from typing import cast
 
 import pytest
+from rich.console import Console
 
-from fleet.__main__ import main
-from fleet.outcome import EXIT_FAILED, Outcome
+from fleet.__main__ import FIRST_UP, execute, main
+from fleet.engine import Engine
+from fleet.outcome import EXIT_FAILED, UPDATE, Outcome
 from fleet.report import json_document
+from fleet.stacks import StackFile
+from providers.discovery_cache import DiscoveryCache
+from tests.emulator import Emulator, Tenant
+from tests.support.emulated import emulator_config
 
 COMMANDS = ("matrix", "drift", "preview", "up", "refresh", "history", "report", "consent-urls", "summary", "doctor")
 
@@ -63,3 +73,33 @@ def test_a_table_in_a_ci_log_fits_80_columns_or_columns(
     lines = capsys.readouterr().out.splitlines()
     table = lines[: next(index for index, line in enumerate(lines) if line.startswith("3 stacks"))]
     assert max(map(len, table)) == width, table
+
+
+class _FirstUp:
+    """The engine of a stack not in the backend yet, whose `up` deploys it and PATCHes the tenant."""
+
+    def outputs(self, _stack: str) -> None:
+        return None  # never deployed
+
+    def secret_config(self, _stack: str) -> dict[str, str]:
+        return {}
+
+    def up(self, outcome: Outcome) -> Outcome:
+        outcome.action, outcome.request_id = UPDATE, "5d3c1b2a-0000-4000-8000-00000000f1a7"
+        return outcome
+
+
+@pytest.mark.usefixtures("trust_emulator")
+def test_up_only_drifted_says_a_stack_it_deployed_had_its_first_up_not_never_deployed(
+    tmp_path: Path, emulator: Emulator, tenant: Tenant
+) -> None:
+    app = tenant.add_app()
+    config = {
+        **emulator_config(emulator, tenantId=tenant.id, clientId=app.client_id, clientSecret=app.add_secret()),
+        "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice": "false",
+    }
+    emulator.set_bitlocker(tenant, True)  # drift finds it differs, and the stack never deployed
+    args = argparse.Namespace(command="up", only_drifted=True, workers=1)
+    stack = StackFile("prod", tmp_path / "Pulumi.prod.yaml", config)
+    (row,) = execute(args, [(stack, tenant.id)], cast(Engine, _FirstUp()), DiscoveryCache(), Console(file=io.StringIO()))
+    assert (row.action, row.reason) == (UPDATE, FIRST_UP)
