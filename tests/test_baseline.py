@@ -345,12 +345,17 @@ def test_the_window_comes_from_pulumi_yaml(project: Path, tmp_path: Path) -> Non
     assert json.loads(out.read_text())["stacks"][0]["warning"] is None
 
 
-def test_an_expired_exception_reads_expired_days_ago_on_the_index_and_the_customers_page(tmp_path: Path) -> None:
+def test_the_index_and_customer_page_say_expired_days_ago_and_the_index_warns_of_one_ending_soon(tmp_path: Path) -> None:
     exception = {"reason": "legal hold", "approvedBy": "jane@provider.com", "expires": "2026-11-22", "daysLeft": -7}
+    soon = {**exception, "expires": "2026-12-12", "daysLeft": 13}
+    warning = "stack qa's exception expires in 13 days, on 2026-12-12: renew it before then, or declare the baseline"
     outcomes = [
-        Outcome("dev", "t1", customer="Fabrikam", declared=True, live=True, live_read=True, exception=exception, violation="v")
+        Outcome("dev", "t1", customer="Fabrikam", declared=True, live=True, live_read=True, exception=exception, violation="v"),
+        Outcome("qa", "t2", customer="Contoso", declared=True, live=True, live_read=True, exception=soon, warning=warning),
     ]
     index = write_pages(tmp_path, "html", outcomes, datetime(2026, 11, 29, tzinfo=UTC))[-1].read_text()
     assert "expired 7 days ago" in index
+    assert warning.replace("'", "&#x27;") in index  # qa's status cell
+    assert "expires in 13 days<" in index  # the exceptions' table
     assert ">-7<" not in index
     assert "until 2026-11-22, expired 7 days ago" in (tmp_path / "dev.html").read_text()
