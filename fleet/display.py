@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
+from providers.audit import KeyReads
 from providers.outside_text import one_line
 from providers.settings import value_text
 
@@ -142,6 +143,7 @@ def print_history(console: Console, command: str, outcomes: Sequence[Outcome]) -
             by = f"{row['by']} (request-id {row['requestId']})" if row["requestId"] else str(row["by"])
             cells = (outcome.stack, str(row["at"])[:16].replace("T", " "), value_text(row["from"]), value_text(row["to"]), by)
             table.add_row(*(for_terminal(cell) for cell in cells))
+    notes += [for_terminal(f"{o.stack}: {KeyReads.from_json(o.key_reads).describe()}") for o in outcomes if o.key_reads]
     console.print(table)
     console.print(Text(f"{len(outcomes)} stack{'s' if len(outcomes) != 1 else ''}, {table.row_count} changes"))
     for line in notes:

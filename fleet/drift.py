@@ -5,14 +5,17 @@ environment) and the tenant is read with the provider's own Session and Graph cl
 token and one GET per tenant, on one HTTP client and one discovery cache for the whole
 fleet. Only a tenant that disagrees with its declaration costs more: an engine call, to read
 the stack's last outputs and tell drift from a declared change not yet applied, and one read
-of Entra's audit log, to say who changed it and when (providers/audit.py). That read is context:
-it has a budget of its own and never fails a row, changes its action or its exit code.
+of Entra's audit log, to say who changed it and when (providers/audit.py), whose pages also give
+the recovery-key reads (`keyReads`) at no request of their own. A converged tenant costs no audit
+read in `drift`; `history` and `report` read every tenant's log once. That read is context: it has
+a budget of its own and never fails a row, changes its action or its exit code.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 import httpx
 
@@ -68,6 +71,7 @@ class DriftCheck:
             found = changes(graph, most=self._history) if self._history else None
             if found:
                 outcome.history = history_rows(found, last)
+                outcome.key_reads = found.key_reads.to_json() if found.key_reads else None
             if outcome.live == outcome.declared:
                 return outcome
             if not self._history:  # read above otherwise
@@ -79,15 +83,17 @@ class DriftCheck:
             if outcome.live != outcome.declared:
                 outcome.action, outcome.reason = UPDATE, why_update(last, outcome.live)
                 if not last or last.allowedToReadBitlockerKeysForOwnedDevice != outcome.live:  # else our own pending change
-                    outcome.changed = _who_changed(graph, outcome.live, found)
+                    who = _who_changed(graph, outcome.live, found)
+                    outcome.changed = who.describe()
+                    outcome.key_reads = who.key_reads.to_json() if who.key_reads else None
         return outcome
 
 
-def _who_changed(graph: GraphClient, live: bool | None, history: ChangeLookup | None) -> str:
+def _who_changed(graph: GraphClient, live: bool | None, history: ChangeLookup | None) -> ChangeLookup:
     """Who made the live value, from the history already read when it tells (or says why it cannot),
     else from one lookup of the audit log. Best effort: never raises (providers/audit.py)."""
     if history is not None:
-        newest = next((change for change in history.changes if change.new == live), None)
-        if newest or history.unknown:
-            return newest.describe() if newest else history.describe()
-    return last_change(graph, live).describe()
+        newest = next((change for change in history.changes if change.made(live)), None)
+        if newest or history.unknown or history.untied:
+            return replace(history, changes=(newest,) if newest else ())
+    return last_change(graph, live)

@@ -82,6 +82,7 @@ class Outcome:
     warning: str | None = None  # e.g. its exception expires within exceptionWarnDays
     exception: dict[str, Any] | None = None  # its recorded exception: reason, approvedBy, expires, daysLeft
     history: list[dict[str, Any]] | None = None  # the setting's last changes (history_rows), newest first
+    key_reads: dict[str, Any] | None = None  # recovery-key reads in the audit log (providers/audit.py KeyReads.to_json)
 
     def observe(self, live: bool | None) -> None:
         """Record the live value as read from the tenant."""
@@ -126,6 +127,7 @@ _JSON_NAMES = {
     "live_read": "liveRead",
     "last_patch_at": "lastPatchAt",
     "last_patch_request_id": "lastPatchRequestId",
+    "key_reads": "keyReads",
 }
 
 
@@ -133,7 +135,7 @@ _JSON_NAMES = {
 class _Object:
     """A JSON object with exactly these keys, each of these JSON types (or a list of such objects); null allowed."""
 
-    keys: dict[str, tuple[type, ...]]
+    keys: dict[str, tuple[type, ...] | _Object]
     many: bool = False
 
 
@@ -152,6 +154,10 @@ _CHANGES = _Object(
     many=True,
 )
 
+_KEY_READS = _Object(
+    {"reads": (int,), "keys": (int,), "complete": (bool,), "readers": _Object({"by": (str,), "count": (int,)}, many=True)}
+)
+
 
 @cache
 def _row_kinds() -> dict[str, _Kind]:
@@ -162,7 +168,7 @@ def _row_kinds() -> dict[str, _Kind]:
         types = get_args(hints[field.name]) if isinstance(hints[field.name], UnionType) else (hints[field.name],)
         kind = tuple(json for given in types for json in ((int, float) if given is float else (given,)))
         kinds[_JSON_NAMES.get(field.name, field.name)] = kind
-    return kinds | {"exception": _EXCEPTION, "history": _CHANGES}
+    return kinds | {"exception": _EXCEPTION, "history": _CHANGES, "keyReads": _KEY_READS}
 
 
 def _wrong(value: object, kind: _Kind) -> str | None:

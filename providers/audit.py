@@ -1,18 +1,28 @@
 """Who changed the setting, and when: Entra's directory audit log, read through Graph.
 
 `GET /v1.0/auditLogs/directoryAudits` (learn.microsoft.com/graph/api/directoryaudit-list), newest
-first, filtered to the activity a change of the authorization policy writes. Each such event names
-the changed fields as modifiedProperties, by the names providers/authorization_policy.py gives, their
-values `true`, `"[true]"` or `"\"true\""` depending on the service's vintage, all read here.
+first, filtered to two activities in one `$filter`: a change of the authorization policy, and a read
+of a BitLocker recovery key (the evidence of what the setting governs). A policy change names the
+changed fields as modifiedProperties by the directory's internal names, not Graph's (a published
+event: splunk/security_content, data_sources/azure_active_directory_update_authorization_policy.yml,
+rows `AllowUserConsentForRiskyApps`, `PermissionGrantPolicyIdsAssignedToDefaultUserRole`, values
+`"[false]"`, and a row `Included Updated Properties`). No published event shows the row of this
+field, so every plausible shape ties an event to it (PolicyField.named_in): a dotted or bare name
+holding the field's name in any case, a `DefaultUserRolePermissions` row whose JSON value holds the
+field, or the field named only in `Included Updated Properties` (the values then unknown). An event
+that names no setting at all is told as what it is, a policy change the log does not tie to one.
 
-It needs the application permission AuditLog.Read.All (Microsoft's table also lists
-Directory.Read.All; directoryaudit-list, "Permissions"). Without it, or when the log cannot be
-read, the answer says so and nothing fails: who changed a setting is context, not the setting.
+It needs the application permissions AuditLog.Read.All and Directory.Read.All (the permissions
+table of directoryaudit-list; "requires both", microsoftgraph/microsoft-graph-docs#13632). Without
+them, or when the log cannot be read, the answer says so and nothing fails: who changed a setting is
+context, not the setting.
 Events appear minutes after the change (learn.microsoft.com/entra/identity/monitoring-health/
 reference-log-latency) and are kept 7 days (30 with Entra ID P1/P2; reference-reports-data-retention).
 
 Requests: one GET of up to PAGE events; a further page only while fewer changes of this field
-than asked for have been found, at most PAGES in all, within BUDGET_SECONDS. Who changed the
+than asked for have been found, at most PAGES in all, within BUDGET_SECONDS. Key reads are counted
+from those same pages: no request is made for them alone, and a count from a log with pages left
+unread is "at least". Who changed the
 setting never decides anything: every failure to tell becomes the lookup's `unknown`, and the
 caller goes on as it would without the permission.
 """
@@ -22,20 +32,39 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from .authorization_policy import BITLOCKER_KEYS, CHANGE_ACTIVITY
+from .authorization_policy import BITLOCKER_KEYS, CHANGE_ACTIVITY, INCLUDED_ROW
 from .deadline import current_deadline, operation_deadline
 from .errors import BitlockerPolicyError, DeadlineExceededError, ForbiddenError
 from .graph import GraphClient
 from .outside_text import one_line
 
-__all__ = ["AUDIT_PATH", "AUDIT_PERMISSION", "BUDGET_SECONDS", "Change", "ChangeLookup", "changes", "last_change"]
+__all__ = [
+    "AUDIT_PATH",
+    "AUDIT_PERMISSION",
+    "BUDGET_SECONDS",
+    "DIRECTORY_PERMISSION",
+    "KEY_READ_ACTIVITY",
+    "Change",
+    "ChangeLookup",
+    "KeyReads",
+    "changes",
+    "last_change",
+]
 
 AUDIT_PATH = "/v1.0/auditLogs/directoryAudits"
 AUDIT_PERMISSION = "AuditLog.Read.All"
+DIRECTORY_PERMISSION = "Directory.Read.All"  # beside it: directoryaudit-list's table; microsoftgraph/microsoft-graph-docs#13632
+_BOTH = f"{AUDIT_PERMISSION} and {DIRECTORY_PERMISSION}"
+# A read of a recovery key: category KeyManagement (learn.microsoft.com/entra/architecture/
+# security-operations-devices, "BitLocker key retrieval"); the key is targetResources[0].displayName
+# and the reader initiatedBy.user.userPrincipalName (Azure/Azure-Sentinel, Hunting Queries/AuditLogs/
+# BitLockerKeyRetrieval.yaml).
+KEY_READ_ACTIVITY = "Read BitLocker key"
 PAGE = 50
 PAGES = 3
 # How long one lookup may take, all its pages, retries and waits included. A page of the audit log
@@ -55,11 +84,50 @@ class Change:
     ours: bool  # made by the app this product signs in as
     old: bool | None
     new: bool | None
+    tied: bool = True  # the event names this setting; else a policy change the log does not tie to one
+    stated: bool = True  # the event gives the values (not when the field is named only in Included Updated Properties)
 
     def describe(self) -> str:
-        """ "changed by alice@contoso.com at 2026-11-29 08:00 UTC"."""
+        """ "changed by alice@contoso.com at 2026-11-29 08:00 UTC", or what the log says when it is less."""
         who = f"this product's app ({self.by})" if self.ours else self.by
-        return f"changed by {who} at {self.at[:16].replace('T', ' ')} UTC"
+        when = f"{self.at[:16].replace('T', ' ')} UTC"
+        if not self.tied:
+            return f"an authorization-policy change by {who} at {when}; the log does not say which setting"
+        return f"changed by {who} at {when}" + ("" if self.stated else " (the log does not give the value)")
+
+    def made(self, value: Any) -> bool:
+        """Whether this change may have made `value`: a change of the setting to it, or to a value the log does not give."""
+        return self.tied and (not self.stated or self.new == value)
+
+
+@dataclass(frozen=True)
+class KeyReads:
+    """The recovery-key reads in the pages read: how many, of how many keys, by whom (most first)."""
+
+    reads: int
+    keys: int
+    readers: tuple[tuple[str, int], ...]
+    complete: bool  # every page of the retained log was read; else the counts are "at least"
+
+    def describe(self) -> str:
+        """ "3 BitLocker recovery key reads (2 keys): alice@contoso.com 2, bob@contoso.com 1"."""
+        if not self.reads:
+            return "no BitLocker recovery key read in the audit log" + ("" if self.complete else "'s newest events")
+        least = "" if self.complete else "at least "
+        who = ", ".join(f"{by} {count}" for by, count in self.readers)
+        keys = f"{self.keys} key{'s' * (self.keys != 1)}"
+        return f"{least}{self.reads} BitLocker recovery key read{'s' * (self.reads != 1)} ({keys}): {who}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The `keyReads` of a fleet row."""
+        readers = [{"by": by, "count": count} for by, count in self.readers]
+        return {"reads": self.reads, "keys": self.keys, "complete": self.complete, "readers": readers}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> KeyReads:
+        """A fleet row's `keyReads` (fleet/outcome.py checked its shape) back as KeyReads."""
+        readers = tuple((reader["by"], reader["count"]) for reader in data["readers"] or ())
+        return cls(data["reads"], data["keys"], readers, data["complete"])
 
 
 @dataclass(frozen=True)
@@ -68,6 +136,8 @@ class ChangeLookup:
 
     changes: tuple[Change, ...] = ()
     unknown: str | None = None  # why the log could not tell (a permission to grant, an error)
+    untied: tuple[Change, ...] = ()  # policy changes in the pages read that the log does not tie to any setting
+    key_reads: KeyReads | None = None  # None when the log could not be read
 
     @property
     def change(self) -> Change | None:
@@ -78,6 +148,8 @@ class ChangeLookup:
         """One line on the newest change, for a table's note or a provider's diagnostic."""
         if self.change:
             return self.change.describe()
+        if self.untied:
+            return self.untied[0].describe()
         return self.unknown or "who changed it is not in Entra's audit log (kept 7 days, 30 with P1/P2; events take minutes)"
 
 
@@ -88,11 +160,12 @@ def last_change(graph: GraphClient, live: bool | None) -> ChangeLookup:
     event may be an older one (our own write, say), which must not take the blame.
     """
     found = changes(graph, most=1, to=live)
-    if found.changes or found.unknown:
+    if found.changes or found.unknown or found.untied:
         return found
     return ChangeLookup(
+        key_reads=found.key_reads,
         unknown=f"the change to {'null' if live is None else str(live).lower()} is not in Entra's audit log "
-        "(events take minutes; it keeps 7 days, 30 with P1/P2)"
+        "(events take minutes; it keeps 7 days, 30 with P1/P2)",
     )
 
 
@@ -112,7 +185,7 @@ def changes(graph: GraphClient, most: int, to: Any = _ANY) -> ChangeLookup:
             return _read(graph, most, to)
     except ForbiddenError as error:
         ids = f"request-id {error.request_id or 'none'}"
-        return ChangeLookup(unknown=f"who changed it is unknown: grant the app the Graph permission {AUDIT_PERMISSION} ({ids})")
+        return ChangeLookup(unknown=f"who changed it is unknown: grant the app the Graph permissions {_BOTH} ({ids})")
     except DeadlineExceededError:
         return ChangeLookup(
             unknown=f"who changed it is unknown: the audit log gave no answer within the {BUDGET_SECONDS:.0f} s "
@@ -144,24 +217,51 @@ def _budget() -> Iterator[None]:
 
 
 def _read(graph: GraphClient, most: int, to: Any) -> ChangeLookup:
+    # Two activities in one $filter, so that key reads cost no request of their own. The page
+    # documents eq and startswith on activityDisplayName (learn.microsoft.com/graph/api/resources/
+    # directoryaudit) and no filter on category; `or` joins clauses in OData's grammar.
     params: dict[str, str] | None = {
-        "$filter": f"activityDisplayName eq '{CHANGE_ACTIVITY}'",
+        "$filter": f"activityDisplayName eq '{CHANGE_ACTIVITY}' or activityDisplayName eq '{KEY_READ_ACTIVITY}'",
         "$orderby": "activityDateTime desc",
         "$top": str(PAGE),
     }
-    path, found, ours = AUDIT_PATH, [], graph.caller_ids()
+    path, found, untied, ours = AUDIT_PATH, [], [], graph.caller_ids()
+    reads: list[tuple[str, str]] = []  # (reader, key)
     for _ in range(PAGES):
-        page = graph.get_json(path, params, AUDIT_PERMISSION)
+        page = graph.get_json(path, params, _BOTH)
         for event in _listed(page, "value", "the page"):
+            if isinstance(event, dict) and event.get("activityDisplayName") == KEY_READ_ACTIVITY:
+                reads.append(_key_read(event))
+                continue
             change = _change(event, ours)
-            found += [change] if change and (to is _ANY or change.new == to) else []
+            if change and not change.tied:
+                untied.append(change)
+            elif change and (to is _ANY or change.made(to)):
+                found.append(change)
         link = page.get("@odata.nextLink")
         if len(found) >= most or not isinstance(link, str):
-            return ChangeLookup(tuple(found[:most]))
+            break
         path, params = link, None
-    if found:
-        return ChangeLookup(tuple(found[:most]))
-    return ChangeLookup(unknown=f"who changed it is not among the newest {PAGE * PAGES} policy changes in the audit log")
+    # Untied changes newer than the newest change found may be the one asked about: they are told.
+    newest = found[0].at if found else ""
+    complete = not isinstance(link, str)
+    lookup = ChangeLookup(tuple(found[:most]), None, tuple(c for c in untied if c.at > newest), _counted(reads, complete))
+    if found or untied or complete:
+        return lookup
+    return replace(lookup, unknown=f"who changed it is not among the newest {PAGE * PAGES} policy changes in the audit log")
+
+
+def _key_read(event: dict[str, Any]) -> tuple[str, str]:
+    """Who read which key: initiatedBy.user's UPN (else an app's name) and targetResources[0].displayName."""
+    who, _ = _initiator(event.get("initiatedBy"), frozenset())
+    targets = _listed(event, "targetResources", "an event")
+    key = _text(targets[0], "displayName", "id") if targets else None
+    return who, key or str(event.get("id"))  # a key the event does not name counts as one of its own
+
+
+def _counted(reads: list[tuple[str, str]], complete: bool) -> KeyReads:
+    by = Counter(who for who, _ in reads)
+    return KeyReads(len(reads), len({key for _, key in reads}), tuple(by.most_common()), complete)
 
 
 def _listed(holder: Any, key: str, what: str) -> list[Any]:
@@ -184,19 +284,36 @@ def _listed(holder: Any, key: str, what: str) -> list[Any]:
 
 
 def _change(event: Any, ours: frozenset[str]) -> Change | None:
-    """The event's change of the setting, or None when it changed other fields; _UnusableAnswerError when it cannot be read."""
+    """The event's change of the setting (its values, else tied by Included Updated Properties alone), an
+    untied Change when the event names no setting, or None when it changed other fields;
+    _UnusableAnswerError when it cannot be read."""
+    rows, named = [], False
     for target in _listed(event, "targetResources", "an event"):
         for row in _listed(target, "modifiedProperties", "a target resource"):
             if not isinstance(row, dict):
                 raise _UnusableAnswerError("a modified property is not a JSON object")
-            name = row.get("displayName")
-            if isinstance(name, str) and name.lower() == BITLOCKER_KEYS.audit_name.lower():
-                at = event.get("activityDateTime")
-                if not isinstance(at, str):
-                    raise _UnusableAnswerError("an event's activityDateTime is not a string")
-                who, by_us = _initiator(event.get("initiatedBy"), ours)
-                return Change(one_line(at, 40), who, by_us, _value(row.get("oldValue")), _value(row.get("newValue")))
-    return None
+            rows.append(row)
+    for row in rows:
+        name = row.get("displayName")
+        listed = isinstance(name, str) and name.lower() == INCLUDED_ROW.lower()
+        if isinstance(name, str) and not listed:
+            named = True
+            values = BITLOCKER_KEYS.values_in_row(name, _decoded(row.get("oldValue")), _decoded(row.get("newValue")))
+            if values is not None:
+                return _made(event, ours, (_value(values[0]), _value(values[1])))
+        elif listed and BITLOCKER_KEYS.named_in(str(row.get("newValue") or "")):
+            return _made(event, ours, None)
+        named = named or (listed and bool(str(row.get("newValue") or "").strip(' "[]')))
+    return None if named else _made(event, ours, None, tied=False)
+
+
+def _made(event: Any, ours: frozenset[str], values: tuple[bool | None, bool | None] | None, *, tied: bool = True) -> Change:
+    at = event.get("activityDateTime")
+    if not isinstance(at, str):
+        raise _UnusableAnswerError("an event's activityDateTime is not a string")
+    who, by_us = _initiator(event.get("initiatedBy"), ours)
+    old, new = values or (None, None)
+    return Change(one_line(at, 40), who, by_us, old, new, tied=tied, stated=values is not None)
 
 
 def _initiator(initiated: Any, ours: frozenset[str]) -> tuple[str, bool]:
@@ -226,14 +343,19 @@ def _text(holder: Any, *keys: str) -> str | None:
     return next((value for value in values if isinstance(value, str) and value), None)
 
 
-def _value(raw: Any) -> bool | None:
-    """`true`, `"[true]"` or `"\\"true\\""` as True (likewise false); anything else (null included) as None."""
+def _decoded(raw: Any) -> Any:
+    """A row's value as JSON: `"[true]"` as [true], `"{\\"A\\": true}"` as an object; undecodable text as itself."""
     try:
-        value = json.loads(raw) if isinstance(raw, str) else raw
-        if isinstance(value, list) and len(value) == 1:
-            value = value[0]
-        if isinstance(value, str):
-            value = json.loads(value)
+        return json.loads(raw) if isinstance(raw, str) else raw
     except ValueError:
-        return None
+        return raw
+
+
+def _value(raw: Any) -> bool | None:
+    """`true`, `[true]`, `"true"` or `"[true]"` as True (likewise false); anything else (null included) as None."""
+    value = _decoded(raw)
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, str):
+        value = _decoded(value.lower())
     return value if isinstance(value, bool) else None

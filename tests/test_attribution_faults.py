@@ -99,7 +99,7 @@ SHAPES: dict[str, Shape] = {
         lambda e, _: e.faults.mangle("audit", lambda _: b"[" * 100_000, count=100), f"{UNUSED} (nested too deeply)"
     ),
     "a `newValue` nested 100000 deep": Shape(
-        lambda e, _: e.faults.mangle("audit", lambda body: body.replace(b'"newValue": "true"', b'"newValue": ' + DEEP), 100),
+        lambda e, _: e.faults.mangle("audit", lambda body: body.replace(b'"newValue": "[true]"', b'"newValue": ' + DEEP), 100),
         f"{UNUSED} (nested too deeply)",
     ),
     "a `newValue` string of `[` x 100000": Shape(

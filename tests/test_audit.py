@@ -79,7 +79,7 @@ def test_without_auditlog_read_all_one_line_says_what_to_grant_and_nothing_fails
     found = last_change(graph, False)
     assert found.change is None
     assert found.describe().startswith(
-        "who changed it is unknown: grant the app the Graph permission AuditLog.Read.All (request-id "
+        "who changed it is unknown: grant the app the Graph permissions AuditLog.Read.All and Directory.Read.All (request-id "
     )
 
 
@@ -89,7 +89,10 @@ def test_other_policy_changes_are_paged_past_by_next_link(emulator: Emulator, te
     now = datetime.now(UTC)
     for minute in range(PAGE + 5):  # newer changes of other fields of the policy
         other = policy_update(tenant.policy_object_id, None, None, now + timedelta(seconds=minute + 1), user=None, app=None)
-        other["targetResources"][0]["modifiedProperties"][0]["displayName"] = "AllowUserConsentForRiskyApps"
+        other["targetResources"][0]["modifiedProperties"] = [  # as the published event names a field of the policy
+            {"displayName": "AllowUserConsentForRiskyApps", "oldValue": "[false]", "newValue": "[true]"},
+            {"displayName": "Included Updated Properties", "oldValue": None, "newValue": '"AllowUserConsentForRiskyApps"'},
+        ]
         tenant.audit.record(other, now)
     found = last_change(graph, False)
     assert found.change is not None

@@ -7,13 +7,23 @@ Modelled from Microsoft's own sources, each cited where it is used:
   targetResource, modifiedProperty;
 - the event a change of the authorization policy writes: learn.microsoft.com/entra/identity/
   monitoring-health/reference-audit-activities ("Core Directory": category AuthorizationPolicy,
-  activity "Update authorization policy"); its shape from an exported event (splunk/security_content,
-  data_sources/azure_active_directory_update_authorization_policy.yml: target `type` "Other",
-  displayName "Authorization Policy", a GUID id, a trailing "Included Updated Properties" row) and a
-  nested field's row name from a tenant's Sentinel query (`DefaultUserRolePermissions.AllowedToCreateTenants`,
-  values `true`/`false`: alexverboon/AnythingAboutITBlog, 2022/11/users-can-create-azuread-tenants);
-- the query: learn.microsoft.com/graph/api/directoryaudit-list, "Optional query parameters":
-  `$filter` (eq, ge, le, startswith), `$top`, `$orderby`, `skiptoken`; paging by `@odata.nextLink`;
+  activity "Update authorization policy"); its conventions from an exported event (splunk/security_content,
+  data_sources/azure_active_directory_update_authorization_policy.yml, example_log: target `type`
+  "Other", displayName "Authorization Policy", a GUID id, rows named by the directory's internal
+  names with JSON-array values `"[false]"`, a trailing "Included Updated Properties" row listing them,
+  `additionalDetails` with a `User-Agent`, seven fractional digits in times). No published event
+  shows this field's row, so the emulator serves each plausible shape (SHAPES; `Tenant.audit.shape`);
+  the dotted name is one tenant's Sentinel query's (`DefaultUserRolePermissions.AllowedToCreateTenants`:
+  alexverboon/AnythingAboutITBlog, 2022/11/users-can-create-azuread-tenants);
+- a read of a recovery key: activity "Read BitLocker key", category KeyManagement (learn.microsoft.com/
+  entra/architecture/security-operations-devices, "BitLocker key retrieval"), the key in
+  targetResources[0].displayName, the reader in initiatedBy.user.userPrincipalName (Azure/Azure-Sentinel,
+  Hunting Queries/AuditLogs/BitLockerKeyRetrieval.yaml);
+- the query: learn.microsoft.com/graph/api/directoryaudit-list, "Optional query parameters", and
+  graph/api/resources/directoryaudit: `$filter` (activityDateTime eq/ge/le; activityDisplayName and
+  initiatedBy/user/userPrincipalName eq/startswith; loggedByService, initiatedBy/app/appId eq), clauses
+  joined by `and`/`or` as OData's grammar joins them, `$top`, `$orderby`, `skiptoken`; paging by
+  `@odata.nextLink`;
 - retention: learn.microsoft.com/entra/identity/monitoring-health/reference-reports-data-retention
   ("Audit logs | Seven days | 30 days | 30 days", Free | P1 | P2);
 - the delay before an event shows: no figure on today's page (reference-log-latency); the retired
@@ -29,6 +39,7 @@ which reach this endpoint alone: `fail(429, retry_after="100", endpoint="audit")
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -37,16 +48,54 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-__all__ = ["AUDIT_ROLE", "AuditEvent", "AuditLog", "QueryError", "policy_update"]
+__all__ = ["AUDIT_ROLE", "SHAPES", "AuditEvent", "AuditLog", "QueryError", "key_read", "policy_update"]
 
 AUDIT_ROLE = "AuditLog.Read.All"
 ACTIVITY = "Update authorization policy"
-BITLOCKER_ROW = "DefaultUserRolePermissions.AllowedToReadBitlockerKeysForOwnedDevice"
+KEY_READ = "Read BitLocker key"
+FIELD = "AllowedToReadBitlockerKeysForOwnedDevice"
+BITLOCKER_ROW = f"DefaultUserRolePermissions.{FIELD}"
+INCLUDED = "Included Updated Properties"
+USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Safari/537.36"
+
+
+def _rows(
+    name: str, encode: Callable[[bool | None], str], listed: bool = True
+) -> Callable[[bool | None, bool | None], list[dict[str, Any]]]:
+    """A shape: the row `name` with values encoded by `encode`, then the Included Updated Properties row."""
+
+    def rows(old: bool | None, new: bool | None) -> list[dict[str, Any]]:
+        return [{"displayName": name, "oldValue": encode(old), "newValue": encode(new)}, _included(name)]
+
+    return rows
+
+
+def _included(names: str) -> dict[str, Any]:
+    return {"displayName": INCLUDED, "oldValue": None, "newValue": f'"{names}"'}
+
+
+def _permissions(value: bool | None) -> str:
+    """The whole defaultUserRolePermissions as the directory might log it: a JSON array of one object."""
+    return json.dumps([{"AllowedToCreateApps": True, "AllowedToCreateSecurityGroups": True, FIELD: value}])
+
+
+# Every plausible row of this field in an "Update authorization policy" event, by name.
+SHAPES: dict[str, Callable[[bool | None, bool | None], list[dict[str, Any]]]] = {
+    "dotted, [true]": _rows(BITLOCKER_ROW, lambda v: json.dumps([v])),  # the published event's value encoding
+    "dotted, true": _rows(BITLOCKER_ROW, json.dumps),
+    'dotted, "true"': _rows(BITLOCKER_ROW, lambda v: json.dumps(json.dumps(v))),
+    "bare, any case": _rows("AllowedToReadBitLockerKeysForOwnedDevice", lambda v: json.dumps([v])),
+    "internal name holding it": _rows(f"DefaultUserRole{FIELD}", lambda v: json.dumps([v])),
+    "DefaultUserRolePermissions object": _rows("DefaultUserRolePermissions", _permissions),
+    "Included Updated Properties only": lambda old, new: [_included(FIELD)],
+    "no setting named": lambda old, new: [_included("")],
+}
 RETENTION_DAYS = {False: 7, True: 30}  # without / with Entra ID P1 or P2
 DEFAULT_PAGE = 50  # not documented; any page size the product must page through
-_CLAUSE = re.compile(
-    r"^(?P<field>activityDisplayName|activityDateTime|loggedByService|initiatedBy/user/userPrincipalName|initiatedBy/app/appId)"
-    r" (?P<op>eq|ge|le) (?P<value>'(?:[^']|'')*'|\d{4}-\d\d-\d\dT[\d:.]+Z)$"
+_FIELDS = "activityDisplayName|activityDateTime|loggedByService|initiatedBy/user/userPrincipalName|initiatedBy/app/appId"
+_CLAUSE = re.compile(rf"^(?P<field>{_FIELDS}) (?P<op>eq|ge|le) (?P<value>'(?:[^']|'')*'|\d{{4}}-\d\d-\d\dT[\d:.]+Z)$")
+_STARTSWITH = re.compile(
+    r"^startswith\((?P<field>activityDisplayName|initiatedBy/user/userPrincipalName), ?(?P<value>'(?:[^']|'')*')\)$"
 )
 
 
@@ -69,6 +118,7 @@ class AuditLog:
 
     premium: bool = False  # Entra ID P1/P2: 30 days of retention instead of 7
     delay: timedelta = timedelta(0)  # how long an event takes to appear (2 to 5 minutes in the field)
+    shape: str = "dotted, [true]"  # how a change of the field is logged (SHAPES)
     events: list[AuditEvent] = field(default_factory=list)
 
     def record(self, document: dict[str, Any], at: datetime) -> None:
@@ -99,16 +149,26 @@ class AuditLog:
 
 
 def _compiled(expression: str | None) -> Callable[[dict[str, Any]], bool]:
-    """A `$filter` of the documented clauses joined by `and`, as a test of one event; QueryError for any other."""
-    tests = []
-    for clause in re.split(r"\s+and\s+", expression.strip()) if expression else []:
-        matched = _CLAUSE.match(clause.strip())
-        if matched is None:
-            raise QueryError(f"Invalid filter clause: {clause.strip()}")
-        if matched["field"] != "activityDateTime" and matched["op"] != "eq":
-            raise QueryError(f"Invalid filter clause: '{matched['op']}' is not supported on {matched['field']}")
-        tests.append(_clause(matched["field"], matched["op"], matched["value"]))
-    return lambda document: all(test(document) for test in tests)
+    """A `$filter` of the documented clauses joined by `and` and `or` (`and` binding tighter), as a test of one
+    event; QueryError for any other."""
+    if not expression:
+        return lambda document: True
+    alternatives = [
+        [_one(clause.strip()) for clause in re.split(r"\s+and\s+", part)] for part in re.split(r"\s+or\s+", expression.strip())
+    ]
+    return lambda document: any(all(test(document) for test in tests) for tests in alternatives)
+
+
+def _one(clause: str) -> Callable[[dict[str, Any]], bool]:
+    starts = _STARTSWITH.match(clause)
+    if starts:
+        return _clause(starts["field"], "startswith", starts["value"])
+    matched = _CLAUSE.match(clause)
+    if matched is None:
+        raise QueryError(f"Invalid filter clause: {clause}")
+    if matched["field"] != "activityDateTime" and matched["op"] != "eq":
+        raise QueryError(f"Invalid filter clause: '{matched['op']}' is not supported on {matched['field']}")
+    return _clause(matched["field"], matched["op"], matched["value"])
 
 
 def _clause(name: str, op: str, literal: str) -> Callable[[dict[str, Any]], bool]:
@@ -122,6 +182,8 @@ def _clause(name: str, op: str, literal: str) -> Callable[[dict[str, Any]], bool
             actual = actual.get(part) if isinstance(actual, dict) else None
         if name == "activityDateTime":
             actual = _instant(str(actual))
+        if op == "startswith":
+            return isinstance(actual, str) and actual.startswith(wanted)
         return bool({"eq": actual == wanted, "ge": actual >= wanted, "le": actual <= wanted}[op])
 
     return test
@@ -132,37 +194,71 @@ def _instant(text: str) -> datetime:
 
 
 def policy_update(
-    policy_id: str, old: bool | None, new: bool | None, at: datetime, *, user: dict[str, Any] | None, app: dict[str, Any] | None
+    policy_id: str,
+    old: bool | None,
+    new: bool | None,
+    at: datetime,
+    *,
+    user: dict[str, Any] | None,
+    app: dict[str, Any] | None,
+    shape: str = "dotted, [true]",
 ) -> dict[str, Any]:
-    """The event a change of the BitLocker field writes: "Update authorization policy", by a user or an app."""
+    """The event a change of the BitLocker field writes: "Update authorization policy", by a user or an app,
+    its row in one of SHAPES."""
+    target = {
+        "id": policy_id,
+        "displayName": "Authorization Policy",
+        "type": "Other",
+        "userPrincipalName": None,
+        "groupType": None,
+    }
+    return _event(
+        ACTIVITY,
+        "AuthorizationPolicy",
+        "Core Directory",
+        at,
+        user,
+        app,
+        {**target, "modifiedProperties": SHAPES[shape](old, new)},
+    )
+
+
+def key_read(
+    key_id: str, device: str, at: datetime, *, user: dict[str, Any] | None, app: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The event a read of a BitLocker recovery key writes: "Read BitLocker key", category KeyManagement."""
+    target: dict[str, Any] = {
+        "id": device,
+        "displayName": key_id,
+        "type": "Device",
+        "userPrincipalName": None,
+        "groupType": None,
+        "modifiedProperties": [],
+    }
+    return _event(KEY_READ, "KeyManagement", "Core Directory", at, user, app, target)
+
+
+def _event(
+    activity: str,
+    category: str,
+    service: str,
+    at: datetime,
+    user: dict[str, Any] | None,
+    app: dict[str, Any] | None,
+    target: dict[str, Any],
+) -> dict[str, Any]:
     correlation = str(uuid.uuid4())
     return {
         "id": f"Directory_{correlation}_{uuid.uuid4().hex[:5].upper()}_{int(at.timestamp()) % 10**9}",
-        "category": "AuthorizationPolicy",
+        "category": category,
         "correlationId": correlation,
         "result": "success",
         "resultReason": "",
-        "activityDisplayName": ACTIVITY,
-        "activityDateTime": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "loggedByService": "Core Directory",
-        "operationType": "Update",
+        "activityDisplayName": activity,
+        "activityDateTime": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z"),  # seven fractional digits
+        "loggedByService": service,
+        "operationType": "Update" if activity == ACTIVITY else None,  # a key read's: not in any published event
         "initiatedBy": {"user": user, "app": app},
-        "targetResources": [
-            {
-                "id": policy_id,
-                "displayName": "Authorization Policy",
-                "type": "Other",
-                "userPrincipalName": None,
-                "groupType": None,
-                "modifiedProperties": [
-                    {"displayName": BITLOCKER_ROW, "oldValue": _value(old), "newValue": _value(new)},
-                    {"displayName": "Included Updated Properties", "oldValue": None, "newValue": f'"{BITLOCKER_ROW}"'},
-                ],
-            }
-        ],
-        "additionalDetails": [],
+        "targetResources": [target],
+        "additionalDetails": [{"key": "User-Agent", "value": USER_AGENT}],
     }
-
-
-def _value(value: bool | None) -> str:
-    return "null" if value is None else str(value).lower()

@@ -113,6 +113,10 @@ class Emulator:
         (the audit log records it by `by`, a UPN; default the tenant's admin)."""
         self.directory.set_bitlocker(tenant, value, by)
 
+    def read_key(self, tenant: Tenant, by: str, device: str = "LAPTOP-01") -> str:
+        """A user reads a device's BitLocker recovery key; the audit log records it. The key's id."""
+        return self.directory.read_key(tenant, by, device)
+
     def remove_bitlocker_key(self, tenant: Tenant) -> None:
         """Answer GETs without the BitLocker key, as one captured live response did."""
         with self.directory.lock:

@@ -15,7 +15,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .audit import AuditLog, policy_update
+from .audit import AuditLog, key_read, policy_update
 from .gdap import GdapCustomers
 from .policy import BITLOCKER, default_policy
 
@@ -273,11 +273,6 @@ class Directory:
         """Change the live value (None: null) behind the product's back, as an admin in the portal would:
         the audit log records the change by that user (`by`, a UPN; default the tenant's admin)."""
         upn = by or f"admin@{tenant.domain}"
-        user = {
-            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, upn)),
-            "displayName": upn.split("@")[0].title(),
-            "userPrincipalName": upn,
-        }
         with self.lock:
             old = tenant.bitlocker
             tenant.policy["defaultUserRolePermissions"][BITLOCKER] = value
@@ -285,7 +280,7 @@ class Directory:
             if old != value:
                 now = datetime.now(UTC)
                 tenant.audit.record(
-                    policy_update(tenant.policy_object_id, old, value, now, user={**user, "ipAddress": "203.0.113.7"}, app=None),
+                    policy_update(tenant.policy_object_id, old, value, now, user=_user(upn), app=None, shape=tenant.audit.shape),
                     now,
                 )
 
@@ -300,7 +295,17 @@ class Directory:
         }
         now = datetime.now(UTC)
         with self.lock:
-            tenant.audit.record(policy_update(tenant.policy_object_id, old, new, now, user=None, app=app), now)
+            tenant.audit.record(
+                policy_update(tenant.policy_object_id, old, new, now, user=None, app=app, shape=tenant.audit.shape), now
+            )
+
+    def read_key(self, tenant: Tenant, by: str, device: str = "LAPTOP-01") -> str:
+        """A user reads a device's BitLocker recovery key (in the portal, say): the audit log records it. The key's id."""
+        key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant.id}/{device}"))
+        now = datetime.now(UTC)
+        with self.lock:
+            tenant.audit.record(key_read(key_id, device, now, user=_user(by), app=None), now)
+        return key_id
 
     def policy_view(self, tenant: Tenant) -> dict[str, Any]:
         """What a GET sees now: the stale snapshot for a while after a write, if asked for."""
@@ -324,3 +329,13 @@ class Directory:
                 and (method is None or r.method == method)
                 and (tenant_id is None or r.tenant_id == tenant_id)
             ]
+
+
+def _user(upn: str) -> dict[str, Any]:
+    """A user as the audit log's initiatedBy.user gives one."""
+    return {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, upn)),
+        "displayName": upn.split("@")[0].title(),
+        "userPrincipalName": upn,
+        "ipAddress": "203.0.113.7",
+    }
