@@ -52,8 +52,9 @@ def test_our_change_is_ours_when_the_event_names_only_our_service_principal(
     emulator: Emulator, tenant: Tenant, http: httpx.Client
 ) -> None:
     graph, _ = graph_for(emulator, tenant, http, (WRITE_ROLE, AUDIT_ROLE))
+    tenant.audit.app_id_null = True  # as an exported real event has it
     graph.write(BITLOCKER_KEYS, False)
-    tenant.audit.events[-1].document["initiatedBy"]["app"]["appId"] = None  # as an exported real event has it
+    assert tenant.audit.events[-1].document["initiatedBy"]["app"]["appId"] is None
     found = last_change(graph, False).change
     assert found is not None
     assert found.ours

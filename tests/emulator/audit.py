@@ -119,6 +119,9 @@ class AuditLog:
     premium: bool = False  # Entra ID P1/P2: 30 days of retention instead of 7
     delay: timedelta = timedelta(0)  # how long an event takes to appear (2 to 5 minutes in the field)
     shape: str = "dotted, [true]"  # how a change of the field is logged (SHAPES)
+    app_id_null: bool = (
+        False  # an app's change with initiatedBy.app.appId null, servicePrincipalId set, as exported events have it
+    )
     events: list[AuditEvent] = field(default_factory=list)
 
     def record(self, document: dict[str, Any], at: datetime) -> None:

@@ -288,7 +288,7 @@ class Directory:
         """The audit event of a PATCH by an app (client credentials): `initiatedBy.user` null, `app` filled."""
         principal = tenant.apps.get(app_id)
         app = {
-            "appId": app_id,
+            "appId": None if tenant.audit.app_id_null else app_id,
             "displayName": principal.display_name if principal else None,
             "servicePrincipalId": service_principal_id(tenant.id, app_id),
             "servicePrincipalName": principal.display_name if principal else None,
