@@ -284,27 +284,29 @@ def _listed(holder: Any, key: str, what: str) -> list[Any]:
 
 
 def _change(event: Any, ours: frozenset[str]) -> Change | None:
-    """The event's change of the setting (its values, else tied by Included Updated Properties alone), an
-    untied Change when the event names no setting, or None when it changed other fields;
-    _UnusableAnswerError when it cannot be read."""
-    rows, named = [], False
+    """The event's change of the setting (its values, else tied by Included Updated Properties alone); an
+    untied Change when the event names no setting, or one whose row may hide this field; None when it
+    changed other fields. _UnusableAnswerError when it cannot be read."""
+    rows = []
     for target in _listed(event, "targetResources", "an event"):
         for row in _listed(target, "modifiedProperties", "a target resource"):
             if not isinstance(row, dict):
                 raise _UnusableAnswerError("a modified property is not a JSON object")
-            rows.append(row)
-    for row in rows:
-        name = row.get("displayName")
-        listed = isinstance(name, str) and name.lower() == INCLUDED_ROW.lower()
-        if isinstance(name, str) and not listed:
-            named = True
-            values = BITLOCKER_KEYS.values_in_row(name, _decoded(row.get("oldValue")), _decoded(row.get("newValue")))
-            if values is not None:
-                return _made(event, ours, (_value(values[0]), _value(values[1])))
-        elif listed and BITLOCKER_KEYS.named_in(str(row.get("newValue") or "")):
-            return _made(event, ours, None)
-        named = named or (listed and bool(str(row.get("newValue") or "").strip(' "[]')))
-    return None if named else _made(event, ours, None, tied=False)
+            name = row.get("displayName")
+            rows.append((name if isinstance(name, str) else "", row))
+    changed = [(name, row) for name, row in rows if name and name.lower() != INCLUDED_ROW.lower()]
+    listed = " ".join(str(row.get("newValue") or "") for name, row in rows if name.lower() == INCLUDED_ROW.lower())
+    hidden = False
+    for name, row in changed:
+        old, new = _decoded(row.get("oldValue")), _decoded(row.get("newValue"))
+        values = BITLOCKER_KEYS.values_in_row(name, old, new)
+        if values is not None:
+            return _made(event, ours, (_value(values[0]), _value(values[1])))
+        hidden = hidden or BITLOCKER_KEYS.hidden_in(name, old, new)
+    if BITLOCKER_KEYS.named_in(listed):
+        return _made(event, ours, None)
+    hidden = hidden or (not changed and BITLOCKER_KEYS.hidden_in(listed))
+    return None if (changed or listed.strip(' "[]')) and not hidden else _made(event, ours, None, tied=False)
 
 
 def _made(event: Any, ours: frozenset[str], values: tuple[bool | None, bool | None] | None, *, tied: bool = True) -> Change:

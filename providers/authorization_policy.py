@@ -10,6 +10,7 @@ entry beside BITLOCKER_KEYS.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,12 @@ class PolicyField:
         old_value, new_value = (None if value is _ABSENT else value for value in found)
         return old_value, new_value
 
+    def hidden_in(self, row_name: str, *values: Any) -> bool:
+        """Whether a row may hold this field without showing it: a `DefaultUserRolePermissions` row whose
+        decoded values hold no object, or an Included Updated Properties list naming that row alone."""
+        names = {name.lower() for name in re.findall(r"[\w.]+", row_name)}
+        return PERMISSIONS.lower() in names and not any(isinstance(_member_of(value), dict) for value in values)
+
     def named_in(self, listed: str) -> bool:
         """Whether an `Included Updated Properties` value names this field (any case)."""
         return self.name.lower() in listed.lower()
@@ -83,10 +90,14 @@ class PolicyField:
 _ABSENT: Any = object()  # the field is not among a row object's keys
 
 
+def _member_of(value: Any) -> Any:
+    """A one-element array's element; any other value as itself."""
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
 def _member(value: Any, name: str) -> Any:
     """`value[name]`, compared without regard to case, in an object or a one-element array of one; else _ABSENT."""
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
+    value = _member_of(value)
     if not isinstance(value, dict):
         return _ABSENT
     return next((member for key, member in value.items() if isinstance(key, str) and key.lower() == name.lower()), _ABSENT)

@@ -140,6 +140,25 @@ def test_a_permissions_row_that_holds_only_other_fields_is_no_change_of_this_one
     assert found.untied == ()
 
 
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [{"displayName": "DefaultUserRolePermissions", "oldValue": "Microsoft.Online.Permissions", "newValue": "[]"}],
+        [{"displayName": "Included Updated Properties", "oldValue": None, "newValue": '"DefaultUserRolePermissions"'}],
+    ],
+    ids=["a permissions row with no object", "only the permissions row listed"],
+)
+def test_a_row_that_may_hide_the_field_is_told_as_an_untied_policy_change(
+    rows: list[dict[str, str | None]], emulator: Emulator, tenant: Tenant, config: dict[str, str], http: httpx.Client
+) -> None:
+    emulator.set_bitlocker(tenant, False)
+    emulator.set_bitlocker(tenant, True, by=ACTOR)
+    tenant.audit.events[-1].document["targetResources"][0]["modifiedProperties"] = rows
+    found = changes(_graph(emulator, tenant, config, http), most=1, to=True)
+    assert found.changes == ()
+    assert found.describe().startswith(f"an authorization-policy change by {ACTOR} at 20")
+
+
 def test_the_emulated_event_follows_the_published_conventions(
     emulator: Emulator, tenant: Tenant, config: dict[str, str], http: httpx.Client
 ) -> None:
