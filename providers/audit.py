@@ -260,7 +260,9 @@ def _read(graph: GraphClient, most: int, to: Any) -> ChangeLookup:
     lookup = ChangeLookup(tuple(found[:most]), None, tuple(c for c in untied if c.at > newest), counted)
     if found or untied or complete:
         return lookup
-    return replace(lookup, unknown=f"who changed it is not among the newest {PAGE * PAGES} policy changes in the audit log")
+    return replace(
+        lookup, unknown=f"who changed it is not among the newest {PAGE * PAGES} policy changes and key reads in the audit log"
+    )
 
 
 def _key_read(event: dict[str, Any]) -> tuple[str, str]:
