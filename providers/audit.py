@@ -7,24 +7,23 @@ changed fields as modifiedProperties by the directory's internal names, not Grap
 event: splunk/security_content, data_sources/azure_active_directory_update_authorization_policy.yml,
 rows `AllowUserConsentForRiskyApps`, `PermissionGrantPolicyIdsAssignedToDefaultUserRole`, values
 `"[false]"`, and a row `Included Updated Properties`). No published event shows the row of this
-field, so every plausible shape ties an event to it (PolicyField.named_in): a dotted or bare name
-holding the field's name in any case, a `DefaultUserRolePermissions` row whose JSON value holds the
-field, or the field named only in `Included Updated Properties` (the values then unknown). An event
-that names no setting at all is told as what it is, a policy change the log does not tie to one.
+field, so every plausible shape ties an event to it (PolicyField.values_in_row, named_in): a dotted
+or bare name holding the field's name in any case, a `DefaultUserRolePermissions` row whose JSON
+value holds the field, or the field named only in `Included Updated Properties` (the values then
+unknown). An event that names no setting, or whose permissions row may hide this field
+(PolicyField.hidden_in), is told as what it is: a policy change the log does not tie to a setting.
 
 It needs the application permissions AuditLog.Read.All and Directory.Read.All (the permissions
 table of directoryaudit-list; "requires both", microsoftgraph/microsoft-graph-docs#13632). Without
 them, or when the log cannot be read, the answer says so and nothing fails: who changed a setting is
-context, not the setting.
-Events appear minutes after the change (learn.microsoft.com/entra/identity/monitoring-health/
+context, not the setting. Events appear minutes after the change (learn.microsoft.com/entra/identity/monitoring-health/
 reference-log-latency) and are kept 7 days (30 with Entra ID P1/P2; reference-reports-data-retention).
 
 Requests: one GET of up to PAGE events; a further page only while fewer changes of this field
 than asked for have been found, at most PAGES in all, within BUDGET_SECONDS. Key reads are counted
 from those same pages: no request is made for them alone, and a count from a log with pages left
-unread is "at least". Who changed the
-setting never decides anything: every failure to tell becomes the lookup's `unknown`, and the
-caller goes on as it would without the permission.
+unread is "at least". Who changed the setting never decides anything: every failure to tell
+becomes the lookup's `unknown`, and the caller goes on as it would without the permission.
 """
 
 from __future__ import annotations
