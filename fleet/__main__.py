@@ -50,7 +50,7 @@ from .outcome import (
     exit_code,
 )
 from .policy import project_baseline, project_warn_days, verdict, with_verdict
-from .report import json_document, remove_stale_pages, write_pages
+from .report import Provider, json_document, remove_stale_pages, write_pages
 from .run import Work, run_all
 from .selection import changed_stacks, matching, shard_of
 from .shards import read_documents
@@ -151,7 +151,8 @@ def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryC
     today = started.date()
     try:
         baseline, warn_days = project_baseline(args.project), project_warn_days(args.project)
-    except BitlockerPolicyError as error:
+        provider = Provider.from_project(args.project) if args.command == "report" else None  # the pages' header
+    except (BitlockerPolicyError, ValueError) as error:
         fail(str(error))
         return EXIT_CONFIG
     engine = Engine(args.project, declare, lock_wait=getattr(args, "lock_wait", 0.0), say=partial(say, "note"))
@@ -170,12 +171,13 @@ def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryC
             return EXIT_CONFIG
     outcomes = execute(args, targets, engine, discovery, Console(stderr=True))
     by_stack = {outcome.stack: outcome for outcome in [*outcomes, *unresolved]}
-    return finish(args, [with_verdict(by_stack[stack.name], verdicts[stack.name], today) for stack in stacks], started)
+    judged = [with_verdict(by_stack[stack.name], verdicts[stack.name], today) for stack in stacks]
+    return finish(args, judged, started, provider)
 
 
-def finish(args: argparse.Namespace, outcomes: list[Outcome], started: datetime | None) -> int:
-    """The exit code, the results (--json, --markdown, --junit, --notify), then the table."""
-    code = write_results(args, exit_code(args.command, outcomes), outcomes, started)
+def finish(args: argparse.Namespace, outcomes: list[Outcome], started: datetime | None, provider: Provider | None = None) -> int:
+    """The exit code, the results (--json, --markdown, --junit, --notify; `report`'s pages under `provider`), then the table."""
+    code = write_results(args, exit_code(args.command, outcomes), outcomes, started, provider)
     table_on = sys.stderr if _to_stdout(args) else sys.stdout
     # A terminal's own width; elsewhere (a CI log, a pipe) COLUMNS when set, else 80 (Rich reads COLUMNS itself).
     measured = table_on.isatty() or os.environ.get("COLUMNS", "").isdigit()
@@ -213,7 +215,9 @@ def matrix(args: argparse.Namespace, targets: Targets, unresolved: list[Outcome]
     return EXIT_OK
 
 
-def write_results(args: argparse.Namespace, code: int, outcomes: list[Outcome], started: datetime | None) -> int:
+def write_results(
+    args: argparse.Namespace, code: int, outcomes: list[Outcome], started: datetime | None, provider: Provider | None = None
+) -> int:
     """--json, --markdown, --junit, the report's page, then --notify; the exit code (4 when a file could not be written)."""
     links = Links.from_environment()  # the CI run's page and the published report, named by every writer
     outputs: list[tuple[Path | None, Callable[[], str]]] = [
@@ -226,7 +230,7 @@ def write_results(args: argparse.Namespace, code: int, outcomes: list[Outcome], 
             if target is not None:
                 _write(target, render())
         if args.command == "report":
-            written = write_pages(args.out, args.format, outcomes, started or datetime.now(UTC))
+            written = write_pages(args.out, args.format, outcomes, started or datetime.now(UTC), provider)
             removed = ", ".join(path.name for path in remove_stale_pages(args.out, written))
             line = f"report: {len(written) - 1} tenant pages and {written[-1]}" + (
                 f"; removed earlier pages: {removed}" if removed else ""

@@ -1,9 +1,12 @@
 """The fleet's results for people and pipelines: the `--json` document, and `report`'s pages.
 
 `report --out DIR` writes a page per tenant, `DIR/STACK.html` (or `.md`, see `page_names`), for the customer:
-in their words, not Pulumi's (no stack, drift or declaration), what the setting means, what
-was agreed and what the tenant has now. `DIR/index.html` (or `index.md`) is the service
-provider's: every tenant, with the stack and the full cause of anything that failed.
+in their words, not Pulumi's (no stack, drift, declaration, GUID or request-id), what the setting
+means for them, what was agreed, what the tenant has now and what happens next, under the service
+provider's name, contact and logo (`Provider`, Pulumi.yaml). `DIR/index.html` (or `index.md`) is the
+service provider's: every tenant, problems first (`CATEGORIES`), counted at the top, with a filter
+and search (a few lines of inline script; without scripts the page reads the same, minus the filter),
+the stack, the tenant and the full cause of anything that failed.
 Every value from outside (names, Graph's words) is escaped (fleet/escape.py).
 
 The pages never leave DIR: each is written to a new file in DIR and renamed over its page
@@ -15,6 +18,7 @@ select are removed, so that DIR holds this run's fleet only.
 
 from __future__ import annotations
 
+import base64
 import errno
 import hashlib
 import os
@@ -26,12 +30,12 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from providers.baseline import expiry_text
-from providers.stack_config import is_stack_name
+from providers.stack_config import is_stack_name, project_value
 from providers.version import version
 
 from .display import note_text
@@ -39,9 +43,19 @@ from .escape import for_html, for_markdown
 from .links import NO_LINKS, Links
 from .outcome import FAILED, UPDATE, Outcome, totals
 from .outcome import status as row_status
-from .summary import BROKEN
 
-__all__ = ["json_document", "out_problem", "page_names", "remove_stale_pages", "write_pages"]
+__all__ = [
+    "CATEGORIES",
+    "Provider",
+    "category",
+    "expiry_text",
+    "json_document",
+    "natural_key",
+    "out_problem",
+    "page_names",
+    "remove_stale_pages",
+    "write_pages",
+]
 
 TITLE = "BitLocker recovery keys"
 GENERATOR = "bitlocker-policy"  # the pages' marker: the report overwrites and removes only files that carry it
@@ -49,6 +63,21 @@ _MARKERS = {".html": f'<meta name="generator" content="{GENERATOR}">', ".md": f"
 _MARKER_WITHIN = 512  # bytes: where a page carries its marker
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9_-]")  # what a page name made from a stack's name keeps
 _OUR_APP = re.compile(r"this product's app \(.*\)(?= at )")  # providers/audit.py's words for our own change
+_IDS = re.compile(
+    r" \((?:app |reference |request-id )?[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\)"
+)  # kept off customer pages
+# The index's order and colours: what to act on first. A stack the baseline rule refuses is "breaks an
+# agreement" whatever else its row says; "exception expiring" is a converged stack with Outcome.warning.
+CATEGORIES = {
+    "failed": "failed",
+    "violation": "breaks an agreement",
+    "differs": "differs",
+    "expiring": "exception expiring",
+    "converged": "converged",
+}
+AUDIT_DAYS = (7, 30)  # what Entra's audit log keeps: without, with Entra ID P1/P2 (providers/audit.py)
+LOGO_LIMIT = 256 * 1024  # bytes: a logo is embedded in every page
+_LOGO_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
 _STYLE = """
 :root{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;line-height:1.45}
 body{margin:0;padding:24px}main{max-width:760px;margin:0 auto;overflow-wrap:break-word}main.wide{max-width:1160px}
@@ -57,7 +86,17 @@ h1{font-size:1.6rem;margin:0 0 .2rem}h2{font-size:1.1rem;margin:1.6rem 0 .4rem}
 .lead{font-size:1.1rem}.muted{color:#5a5a5a;font-size:.9rem}
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:6px 8px;text-align:left;
 vertical-align:top}th{background:#f3f3f3}table.rows th{white-space:nowrap}
-.ok{color:#116329}.differs{color:#9a3412;font-weight:600}.unknown{color:#6b21a8}
+.ok{color:#116329}td.differs{color:#9a3412;font-weight:600}.unknown{color:#6b21a8}
+header.provider{display:flex;gap:12px;align-items:center;margin-bottom:12px}header.provider img{max-height:48px;max-width:160px}
+ul.counts{display:flex;flex-wrap:wrap;gap:8px;list-style:none;padding:0;margin:.6rem 0}
+ul.counts li{padding:4px 10px;border-radius:4px;border-left:6px solid}ul.counts b{font-size:1.2rem}
+tr.failed,li.failed{background:#fde8e8;border-color:#b91c1c}tr.violation,li.violation{background:#fde8f4;border-color:#9d174d}
+tr.differs,li.differs{background:#fff1e0;border-color:#c2410c}tr.expiring,li.expiring{background:#fef9c3;border-color:#a16207}
+li.converged{background:#e9f7ee;border-color:#116329}tr.failed td:first-child,tr.violation td:first-child,
+tr.differs td:first-child,tr.expiring td:first-child{border-left:6px solid;border-left-color:inherit}
+form.filter{display:flex;flex-wrap:wrap;gap:8px;margin:.4rem 0 .8rem}
+form.filter input{flex:1 1 14rem;min-width:0;font:inherit;padding:4px}
+form.filter select{font:inherit}[hidden]{display:none!important}
 @media print{body{padding:0}@page{size:A4;margin:18mm}}
 @media (max-width:900px){body{padding:16px}table.rows,table.rows tr,table.rows td{display:block}
 table.rows tr.head{display:none}table.rows tr{border-bottom:1px solid #ddd;padding:6px 0}
@@ -74,16 +113,17 @@ class _Page:
     def escape(self, text: str) -> str:
         return for_html(text) if self.suffix == ".html" else for_markdown(text)
 
-    def document(self, title: str, blocks: list[str], *, wide: bool = False) -> str:
+    def document(self, title: str, blocks: list[str], *, wide: bool = False, top: str = "", script: str = "") -> str:
+        """The page: `top` (HTML, e.g. the provider's header) above the title, `script` (inline) at the end."""
         if self.suffix == ".md":
-            return "\n\n".join([_MARKERS[".md"], f"# {self.escape(title)}", *blocks]) + "\n"
+            return "\n\n".join([_MARKERS[".md"], *([top] if top else []), f"# {self.escape(title)}", *blocks]) + "\n"
         return (
             f'<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8">{_MARKERS[".html"]}'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{self.escape(title)}</title>\n<style>{_STYLE}</style></head>\n"
-            f"<body><main{' class=wide' if wide else ''}>\n<h1>{self.escape(title)}</h1>\n"
+            f"<body><main{' class=wide' if wide else ''}>\n{top}<h1>{self.escape(title)}</h1>\n"
             + "\n".join(blocks)
-            + "\n</main></body>\n</html>\n"
+            + f"\n</main>{f'<script>{script}</script>' if script else ''}</body>\n</html>\n"
         )
 
     def heading(self, text: str) -> str:
@@ -104,8 +144,10 @@ class _Page:
         )
         return f"<table>\n{body}</table>"
 
-    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]], links: Sequence[str | None] = ()) -> str:
-        """A table; `links[i]` makes row i's first cell a link to that page."""
+    def table(
+        self, headers: Sequence[str], rows: Sequence[Sequence[str]], links: Sequence[str | None] = (), classes: Sequence[str] = ()
+    ) -> str:
+        """A table; `links[i]` makes row i's first cell a link to that page, `classes[i]` styles row i (HTML)."""
 
         def first(row: Sequence[str], index: int) -> str:
             link = links[index] if index < len(links) else None
@@ -122,10 +164,63 @@ class _Page:
         head = "".join(f"<th>{self.escape(h)}</th>" for h in headers)
         labels = [f' data-label="{for_html(h)}"' for h in headers]
         body = "".join(
-            "<tr>" + "".join(f"<td{label}>{cell}</td>" for label, cell in zip(labels, row, strict=True)) + "</tr>\n"
-            for row in cells
+            (f'<tr class="{classes[index]}">' if index < len(classes) else "<tr>")
+            + "".join(f"<td{label}>{cell}</td>" for label, cell in zip(labels, row, strict=True))
+            + "</tr>\n"
+            for index, row in enumerate(cells)
         )
         return f'<table class="rows">\n<tr class="head">{head}</tr>\n{body}</table>'
+
+
+@dataclass(frozen=True)
+class Provider:
+    """The service provider the customer pages speak for: Pulumi.yaml's `bitlocker-policy:providerName`,
+    `providerContact` and `providerLogo`, set once for the fleet."""
+
+    name: str = ""
+    contact: str = ""
+    logo: str = ""  # a data: URI, so that each page stands alone (a file, a mail attachment, a print)
+
+    @property
+    def who(self) -> str:
+        return self.name or "your service provider"
+
+    @classmethod
+    def from_project(cls, project_dir: Path) -> Provider:
+        """The project's provider; ValueError (one line, naming the fix) for a logo that cannot be embedded."""
+        key = "bitlocker-policy:providerLogo"
+        name, contact, logo = (
+            str(project_value(project_dir, f"bitlocker-policy:provider{part}") or "") for part in ("Name", "Contact", "Logo")
+        )
+        if not logo:
+            return cls(name, contact)
+        path = project_dir / logo
+        kind = _LOGO_TYPES.get(path.suffix.lower())
+        if kind is None:
+            raise ValueError(f"{key} {logo} is not a .png, .jpg or .svg file: name one in Pulumi.yaml")
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise ValueError(f"{key} {logo} cannot be read ({error.strerror}): name a file under the project") from None
+        if len(data) > LOGO_LIMIT:
+            raise ValueError(f"{key} {logo} is over {LOGO_LIMIT // 1024} KiB: every page embeds it, use a smaller image")
+        return cls(name, contact, f"data:{kind};base64,{base64.b64encode(data).decode()}")
+
+
+def category(outcome: Outcome) -> str:
+    """The row's key in CATEGORIES: what the service provider acts on first."""
+    if outcome.violation:
+        return "violation"
+    if outcome.action == FAILED:
+        return "failed"
+    if outcome.action == UPDATE:
+        return "differs"
+    return "expiring" if outcome.warning else "converged"
+
+
+def natural_key(text: str) -> list[Any]:
+    """Sort key in which numbers count as numbers: "Customer 2" before "Customer 10"."""
+    return [int(part) if part.isdigit() else part.casefold() for part in re.split(r"(\d+)", text)]
 
 
 def json_document(command: str, code: int, outcomes: Sequence[Outcome], links: Links = NO_LINKS) -> dict[str, Any]:
@@ -151,16 +246,18 @@ def out_problem(directory: Path) -> str | None:
     return None
 
 
-def write_pages(directory: Path, page_format: str, outcomes: Sequence[Outcome], checked: datetime) -> list[Path]:
+def write_pages(
+    directory: Path, page_format: str, outcomes: Sequence[Outcome], checked: datetime, provider: Provider | None = None
+) -> list[Path]:
     """A page per tenant and the index, in `page_format` (html or md); the files written, the index last.
 
     Every page is checked before the first is written: an OSError names the page that cannot be.
     """
     page = _Page(f".{page_format}")
+    provider = provider or Provider()
     names = page_names([outcome.stack for outcome in outcomes], page.suffix)
-    when = checked.strftime("%Y-%m-%d %H:%M UTC")
-    pages = {names[outcome.stack]: _customer_page(page, outcome, when) for outcome in outcomes}
-    pages[f"index{page.suffix}"] = _index(page, outcomes, names, when)
+    pages = {names[outcome.stack]: _customer_page(page, outcome, checked, provider) for outcome in outcomes}
+    pages[f"index{page.suffix}"] = _index(page, outcomes, names, checked.strftime("%Y-%m-%d %H:%M UTC"))
     directory.mkdir(parents=True, exist_ok=True)
     with _opened(directory) as folder:
         for name in pages:
@@ -263,34 +360,94 @@ def _allowed(value: bool | None) -> str:
     return {True: "allowed", False: "blocked", None: "not set (Entra's default: allowed)"}[value]
 
 
-def _customer_page(page: _Page, outcome: Outcome, when: str) -> str:
-    """One customer's page: what the setting means, what was agreed, what the tenant has, in plain words."""
+_MEANS = {
+    False: (
+        "Only IT administrators can read the recovery keys that unlock your devices' disks. When someone is "
+        "locked out of a laptop, they ask {who} for the key; a person who takes over one of your users' "
+        "accounts cannot use it to unlock that user's stolen laptop."
+    ),
+    True: (
+        "Your users can read the recovery keys of their own devices themselves, without calling {who}. "
+        "A person who takes over one of your users' accounts can read that user's key too, and so unlock "
+        "the disk of a stolen laptop."
+    ),
+}
+
+
+def _customer_page(page: _Page, outcome: Outcome, checked: datetime, provider: Provider) -> str:
+    """One customer's page: what the setting means for them, what was agreed, what the tenant has, what
+    happens next, in plain words and without identifiers (they are on the index and in --json)."""
     name = outcome.customer or outcome.tenant or outcome.stack
-    if not outcome.live_read or outcome.action == FAILED:  # a failed row's live value may be half the story
+    when = checked.strftime("%Y-%m-%d %H:%M UTC")
+    checked_ok = outcome.live_read and outcome.action != FAILED  # a failed row's live value may be half the story
+    if not checked_ok:
         lead, status, css = f"The setting could not be checked on {when}.", "not checked", "unknown"
     else:
         can = "can" if outcome.live is not False else "cannot"
-        lead = (
-            f"People in {name} {can} read the BitLocker recovery keys of the devices they own. "
-            "IT administrators with a role that reads BitLocker keys can always read them."
-        )
+        lead = f"People in {name} {can} read the BitLocker recovery keys of the devices they own."
         status, css = ("differs from what was agreed", "differs") if outcome.action == UPDATE else ("as agreed", "ok")
+    shortest, longest = ((checked - timedelta(days=days)).strftime("%Y-%m-%d") for days in AUDIT_DAYS)
     rows = [
         ("Agreed", _allowed(outcome.declared) if outcome.declared is not None else "—"),
-        ("In your tenant now", _allowed(outcome.live) if css != "unknown" else "not checked"),
+        ("In your tenant now", _allowed(outcome.live) if checked_ok else "not checked"),
         ("Status", status),
         *_last_change(outcome),
         *_exception(outcome),
         ("Checked", when),
-        ("Tenant", outcome.tenant),
+        ("Period", f"{shortest} to {checked:%Y-%m-%d} (from {longest} with Entra ID P1 or P2, whose audit log keeps 30 days)"),
     ]
+    meaning = _MEANS[outcome.live is not False] if checked_ok else _MEANS[outcome.declared is not False]
     blocks = [
         page.paragraph(lead, "lead"),
         page.facts(rows, {"Status": css}),
+        page.heading("What this means for you"),
+        page.paragraph(meaning.format(who=provider.who)),
+        page.heading("What happens next"),
+        page.paragraph(_next(outcome, checked_ok, provider)),
         *_recent_changes(page, outcome),
-        page.paragraph(f"bitlocker-policy {version()}", "muted"),
+        page.paragraph(f"Prepared by {provider.who} with bitlocker-policy {version()}", "muted"),
     ]
-    return page.document(f"{name}: {TITLE}", blocks)
+    return page.document(f"{name}: {TITLE}", blocks, top=_provider_header(page, provider))
+
+
+def _next(outcome: Outcome, checked_ok: bool, provider: Provider) -> str:
+    """What the provider does about this tenant, and what the customer may do."""
+    who, contact = provider.who, f" at {provider.contact}" if provider.contact else ""
+    found = outcome.exception
+    if found and found["daysLeft"] < 0:
+        return (
+            f"The agreed exception {expiry_text(found['daysLeft'])}. {_upper(who)} will ask you to renew it or "
+            f"return to the usual setting; contact them{contact} to decide."
+        )
+    if not checked_ok:
+        return f"{_upper(who)} is finding out why the check failed and will check again; nothing in your tenant was changed."
+    if outcome.action == UPDATE:
+        return (
+            f"{_upper(who)} will set it back to what was agreed at the next change window. If the change "
+            f"was intended, tell them{contact} before then, and the agreement can be changed instead."
+        )
+    if found:
+        return (
+            f"Nothing to do now. The agreed exception {expiry_text(found['daysLeft'])}; {who} will ask you "
+            "before then whether to renew it."
+        )
+    return f"Nothing to do. {_upper(who)} checks the setting regularly and will tell you if it changes."
+
+
+def _upper(text: str) -> str:
+    """The text starting a sentence ("Your service provider"; a name as it is)."""
+    return text[:1].upper() + text[1:]
+
+
+def _provider_header(page: _Page, provider: Provider) -> str:
+    """The provider's logo, name and contact above the title ("" when none is configured)."""
+    if not (provider.name or provider.contact or provider.logo):
+        return ""
+    line = " · ".join(part for part in (provider.name, provider.contact) if part)
+    if page.suffix == ".md":
+        return f"**{page.escape(line)}**" if line else ""
+    logo = f'<img src="{provider.logo}" alt="{for_html(provider.name)}">' if provider.logo else ""
+    return f'<header class="provider">{logo}<strong>{page.escape(line)}</strong></header>\n'
 
 
 def _recent_changes(page: _Page, outcome: Outcome) -> list[str]:
@@ -298,8 +455,7 @@ def _recent_changes(page: _Page, outcome: Outcome) -> list[str]:
     rows = []
     for row in outcome.history or []:
         if row["at"]:
-            reference = f" (reference {row['requestId']})" if row["requestId"] else ""
-            by = f"your service provider{reference}" if row["ours"] else str(row["by"])
+            by = "your service provider" if row["ours"] else _IDS.sub("", str(row["by"]))
             rows.append((str(row["at"])[:16].replace("T", " ") + " UTC", _allowed(row["from"]), _allowed(row["to"]), by))
     return [page.heading("Recent changes"), page.table(("when", "from", "to", "by"), rows)] if rows else []
 
@@ -307,29 +463,32 @@ def _recent_changes(page: _Page, outcome: Outcome) -> list[str]:
 def _last_change(outcome: Outcome) -> list[tuple[str, str]]:
     """The customer's "Last changed" row: by whom the audit log says, else our last write; none when unknown."""
     if outcome.changed and outcome.changed.startswith("changed by "):
-        return [("Last changed", _OUR_APP.sub("your service provider", outcome.changed.removeprefix("changed ")))]
+        by = _IDS.sub("", _OUR_APP.sub("your service provider", outcome.changed.removeprefix("changed ")))
+        return [("Last changed", by)]
     if outcome.last_patch_at:
-        reference = f" (reference {outcome.last_patch_request_id})" if outcome.last_patch_request_id else ""
-        return [("Last set", f"by your service provider at {outcome.last_patch_at[:16].replace('T', ' ')} UTC{reference}")]
+        return [("Last set", f"by your service provider at {outcome.last_patch_at[:16].replace('T', ' ')} UTC")]
     return []
 
 
 def _exception(outcome: Outcome) -> list[tuple[str, str]]:
-    """The customer's "Agreed exception" row: what was agreed instead of the baseline, by whom, until when."""
+    """The customer's "Agreed exception" row: what was agreed instead of the baseline, by whom, whether it still holds."""
     found = outcome.exception
     if not found:
         return []
-    until = f"until {found['expires']}, {expiry_text(found['daysLeft'])}"
-    return [("Agreed exception", f"{found['reason']} (approved by {found['approvedBy']} {until})")]
+    state = f"{expiry_text(found['daysLeft'])} ({found['expires']})"
+    heading = "Expired exception" if found["daysLeft"] < 0 else "Agreed exception"
+    return [(heading, f"{found['reason']}; approved by {found['approvedBy']}; {state}")]
 
 
 def _index(page: _Page, outcomes: Sequence[Outcome], names: dict[str, str], when: str) -> str:
-    """The service provider's index: every tenant, its stack, its status and the full cause of a failure."""
+    """The service provider's index: every tenant, problems first, its stack, status and the full cause of a failure."""
+    order = list(CATEGORIES)
+    ranked = sorted(outcomes, key=lambda o: (order.index(category(o)), natural_key(o.customer or o.tenant), natural_key(o.stack)))
+    counts = Counter(category(outcome) for outcome in ranked)
     rows = []
-    for outcome in outcomes:
-        status = "could not be checked" if outcome.action == FAILED else "differs" if outcome.action == UPDATE else "as agreed"
-        status = BROKEN if outcome.violation else status  # listed first in the cell: what to act on
+    for outcome in ranked:
         note = note_text(outcome)
+        status = CATEGORIES[category(outcome)]
         rows.append(
             (
                 outcome.customer or outcome.tenant,
@@ -340,12 +499,12 @@ def _index(page: _Page, outcomes: Sequence[Outcome], names: dict[str, str], when
                 f"{status}: {note}" if note else status,
             )
         )
-    links = [names[outcome.stack] for outcome in outcomes]
-    blocks = [
-        page.paragraph(f"Checked {when}. {totals('report', outcomes)}.", "lead"),
-        page.table(("customer", "stack", "tenant", "agreed", "now", "status"), rows, links),
-    ]
-    excepted = [outcome for outcome in outcomes if outcome.exception]
+    blocks = [page.paragraph(f"Checked {when}. {totals('report', outcomes)}.", "lead"), _counts(page, counts)]
+    if page.suffix == ".html":
+        blocks.append(_FILTER)
+    headers = ("customer", "stack", "tenant", "agreed", "now", "status")
+    blocks.append(page.table(headers, rows, [names[o.stack] for o in ranked], [category(o) for o in ranked]))
+    excepted = [outcome for outcome in ranked if outcome.exception]
     if excepted:
         exceptions = [
             (
@@ -357,7 +516,44 @@ def _index(page: _Page, outcomes: Sequence[Outcome], names: dict[str, str], when
             for o in excepted
             if o.exception
         ]
-        headers = ("stack", "customer", "reason", "approved by", "expires", "expiry")
+        headers = ("stack", "customer", "reason", "approved by", "expires", "when")
         blocks += [page.heading("Exceptions to the baseline"), page.table(headers, exceptions)]
     blocks.append(page.paragraph(f"bitlocker-policy {version()}", "muted"))
-    return page.document(f"{TITLE}: every tenant", blocks, wide=True)
+    script = _FILTER_SCRIPT if page.suffix == ".html" else ""
+    return page.document(f"{TITLE}: every tenant", blocks, wide=True, script=script)
+
+
+def _counts(page: _Page, counts: Counter[str]) -> str:
+    """The count of every category, most urgent first (a list; coloured chips in HTML)."""
+    if page.suffix == ".md":
+        return " · ".join(f"**{counts[key]}** {page.escape(label)}" for key, label in CATEGORIES.items())
+    items = "".join(f'<li class="{key}"><b>{counts[key]}</b> {label}</li>' for key, label in CATEGORIES.items())
+    return f'<ul class="counts">{items}</ul>'
+
+
+# The filter: hidden until the script shows it, so a page read without scripts shows no dead controls.
+_FILTER = (
+    '<form class="filter" hidden><input type="search" placeholder="Search customer, stack, tenant or status" '
+    'aria-label="Search"><select aria-label="Status"><option value="">every status</option>'
+    + "".join(f'<option value="{key}">{label}</option>' for key, label in CATEGORIES.items())
+    + "</select><output></output></form>"
+)
+_FILTER_SCRIPT = """
+const form = document.querySelector("form.filter"), [search, only, shown] = form.elements;
+const rows = [...document.querySelectorAll("table.rows")[0].querySelectorAll("tr:not(.head)")];
+function apply() {
+  const words = search.value.trim().toLowerCase();
+  let count = 0;
+  for (const row of rows) {
+    const keep = (!only.value || row.className === only.value) && (!words || row.textContent.toLowerCase().includes(words));
+    row.hidden = !keep;
+    count += keep;
+  }
+  shown.value = `${count} of ${rows.length} shown`;
+}
+search.addEventListener("input", apply);
+only.addEventListener("change", apply);
+form.addEventListener("submit", (event) => event.preventDefault());
+form.hidden = false;
+apply();
+"""
