@@ -48,7 +48,6 @@ __all__ = [
     "CATEGORIES",
     "Provider",
     "category",
-    "expiry_text",
     "json_document",
     "natural_key",
     "out_problem",

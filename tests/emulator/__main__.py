@@ -3,6 +3,9 @@
     python -m tests.emulator --port 8943 --ca-file .demo/ca.pem \\
         --tenant-id GUID --client-id GUID --client-secret-env ARM_CLIENT_SECRET --allowed true
     python -m tests.emulator --lab 6 --dir .lab      (tests/emulator/lab.py; make lab)
+    python -m tests.emulator play [--dir .lab] set STACK true|false|null --as UPN
+    python -m tests.emulator play [--dir .lab] read-key STACK --as UPN
+    python -m tests.emulator play [--dir .lab] expire STACK DAYS
 """
 
 from __future__ import annotations
@@ -10,17 +13,48 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from types import FrameType
 
-from .lab import start_lab
+from .lab import move_expiry, play, start_lab
 from .server import Emulator
 from .state import WRITE_ROLE
 
 
+def play_main(argv: list[str]) -> None:
+    """`play`: act on the running lab as a tenant's admin or user, or move an exception's expiry."""
+    parser = argparse.ArgumentParser(prog="python -m tests.emulator play", description="Play a lab tenant's people (make lab).")
+    parser.add_argument("--dir", type=Path, default=Path(".lab"), help="the running lab's directory (default .lab)")
+    actions = parser.add_subparsers(dest="action", required=True)
+    changed = actions.add_parser("set", help="an admin changes the tenant's value in the portal")
+    changed.add_argument("stack")
+    changed.add_argument("value", choices=("true", "false", "null"))
+    changed.add_argument("--as", dest="by", required=True, metavar="UPN", help="the admin the audit log names")
+    reader = actions.add_parser("read-key", help="a user reads a device's BitLocker recovery key")
+    reader.add_argument("stack")
+    reader.add_argument("--as", dest="by", required=True, metavar="UPN", help="the user the audit log names")
+    expiry = actions.add_parser("expire", help="move the stack's exception to expire DAYS from today (negative: expired)")
+    expiry.add_argument("stack")
+    expiry.add_argument("days", type=int)
+    args = parser.parse_args(argv)
+    directory = args.dir.resolve()
+    try:
+        if args.action == "expire":
+            print(move_expiry(directory, args.stack, args.days))
+        else:
+            value = {"true": True, "false": False, "null": None}[args.value] if args.action == "set" else None
+            print(play(directory, args.action, args.stack, args.by, value))
+    except ValueError as error:
+        parser.error(str(error))
+
+
 def main() -> None:
-    """Parse arguments, serve, stop on a signal."""
+    """Parse arguments, serve, stop on a signal (or `play`, see play_main)."""
+    if sys.argv[1:2] == ["play"]:
+        play_main(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(
         prog="python -m tests.emulator", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
