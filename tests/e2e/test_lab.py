@@ -110,3 +110,11 @@ def test_the_lab_starts_a_fleet_and_the_fleet_finds_what_it_holds(lab: tuple[Pat
     exception = played["customer-05-excepted"]["exception"]
     assert isinstance(exception, dict)
     assert exception["daysLeft"] == -3
+
+    # The pages, under the lab's provider: the expired exception said to be expired, the admin named.
+    fleet("report", "--out", str(directory / "pages"), code=5)
+    excepted = (directory / "pages" / "customer-05-excepted.html").read_text()
+    assert "Lab Managed IT · help@lab-managed-it.example" in excepted
+    assert '<img src="data:image/svg+xml;base64,' in excepted
+    assert "expired 3 days ago" in excepted
+    assert f"by {admin} at " in (directory / "pages" / "customer-04-converged.html").read_text()

@@ -10,7 +10,8 @@ reading in the portal), one drifted too but consented only Policy.Read.All (the 
 `up` names the permission to grant), one throttled (Graph answers 429 a few times, the retries
 wait as Retry-After asks), one converged, from the fifth on one with an agreed exception
 (self-service allowed, expiring in 20 days), and the rest converged. DIR holds the project's
-files (linked to this repository), one stack file per tenant, a file:// backend, the emulator's
+files (linked to this repository; Pulumi.yaml copied, naming the lab's service provider, PROVIDER,
+with a logo), one stack file per tenant, a file:// backend, the emulator's
 CA and `lab.env` (the app's client secret among the variables: source it, it is not printed).
 Run the fleet from the activated .venv, with `pulumi` on PATH for `up` (scripts/ensure-pulumi.sh
 prints its directory).
@@ -48,7 +49,6 @@ __all__ = ["Lab", "move_expiry", "play", "start_lab"]
 
 REPO = Path(__file__).resolve().parents[2]
 LINKED = (
-    "Pulumi.yaml",
     "__main__.py",
     "program.py",
     "pyproject.toml",
@@ -62,6 +62,12 @@ LOCK = ".lab.lock"  # held by the running lab's process, with its pid inside
 SOCKET = "lab.sock"  # where `play` reaches the running lab
 KINDS = ("drifted", "read-only", "throttled", "converged", "excepted")  # the first tenants; the rest converged
 ROLES = {"read-only": ("Policy.Read.All", AUDIT_ROLE)}  # the others: (WRITE_ROLE, AUDIT_ROLE)
+# The service provider the customer pages name (fleet/report.py Provider), set in the lab's Pulumi.yaml.
+PROVIDER = {"providerName": "Lab Managed IT", "providerContact": "help@lab-managed-it.example", "providerLogo": "logo.svg"}
+LOGO = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="48" height="48"><rect width="48" height="48" rx="8" fill="#0f766e"/>'
+    '<text x="24" y="31" font-size="18" text-anchor="middle" fill="white">LAB</text></svg>'
+)
 EXCEPTION_DAYS = 20  # the excepted tenant's exception, from the lab's start: within the 30 days that warn
 
 
@@ -112,6 +118,11 @@ def start_lab(count: int, directory: Path, port: int = 0) -> Lab:
         link = directory / name
         if not link.exists() and (REPO / name).exists():
             link.symlink_to(REPO / name)
+    project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
+    for key, value in PROVIDER.items():
+        project["config"][key]["default"] = value
+    (directory / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
+    (directory / PROVIDER["providerLogo"]).write_text(LOGO)
     emulator = Emulator(port, ca_path=directory / "ca.pem").start()
     app = emulator.add_tenant().add_app()
     secret = app.add_secret()
