@@ -62,9 +62,8 @@ _MARKERS = {".html": f'<meta name="generator" content="{GENERATOR}">', ".md": f"
 _MARKER_WITHIN = 512  # bytes: where a page carries its marker
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9_-]")  # what a page name made from a stack's name keeps
 _OUR_APP = re.compile(r"this product's app \(.*\)(?= at )")  # providers/audit.py's words for our own change
-_IDS = re.compile(
-    r" \((?:app |reference |request-id )?[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\)"
-)  # kept off customer pages
+# A GUID in brackets after a name ("(app GUID)", a request-id): the index's and --json's, kept off customer pages.
+_IDS = re.compile(r" \((?:app |reference |request-id )?[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\)")
 # The index's order and colours: what to act on first. A stack the baseline rule refuses is "breaks an
 # agreement" whatever else its row says; "exception expiring" is a converged stack with Outcome.warning.
 CATEGORIES = {
@@ -385,6 +384,8 @@ def _customer_page(page: _Page, outcome: Outcome, checked: datetime, provider: P
         can = "can" if outcome.live is not False else "cannot"
         lead = f"People in {name} {can} read the BitLocker recovery keys of the devices they own."
         status, css = ("differs from what was agreed", "differs") if outcome.action == UPDATE else ("as agreed", "ok")
+        if outcome.exception and outcome.exception["daysLeft"] < 0:
+            status, css = "the agreed exception has expired", "differs"
     shortest, longest = ((checked - timedelta(days=days)).strftime("%Y-%m-%d") for days in AUDIT_DAYS)
     rows = [
         ("Agreed", _allowed(outcome.declared) if outcome.declared is not None else "—"),

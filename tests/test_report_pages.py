@@ -101,6 +101,7 @@ def test_a_customer_page_names_the_provider_and_holds_no_identifier(pages: dict[
     assert all(PROVIDER.name in text and "help@adatum.example" in text and PROVIDER.logo in text for text in customers.values())
     expired = customers["tailspin-prod"]
     assert "Expired exception" in expired
+    assert "<td class=differs>the agreed exception has expired</td>" in expired
     assert "expired 7 days ago (2026-11-22)" in expired
     assert "The agreed exception expired 7 days ago." in expired
     assert "expires in 12 days" in customers["wingtip-dev"]
