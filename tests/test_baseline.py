@@ -358,4 +358,4 @@ def test_the_index_and_customer_page_say_expired_days_ago_and_the_index_warns_of
     assert warning.replace("'", "&#x27;") in index  # qa's status cell
     assert "expires in 13 days<" in index  # the exceptions' table
     assert ">-7<" not in index
-    assert "until 2026-11-22, expired 7 days ago" in (tmp_path / "dev.html").read_text()
+    assert "expired 7 days ago (2026-11-22)" in (tmp_path / "dev.html").read_text()

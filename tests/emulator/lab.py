@@ -41,7 +41,6 @@ from typing import Any
 import yaml
 
 from .audit import AUDIT_ROLE
-from .key_reads import read_key
 from .server import Emulator
 from .state import WRITE_ROLE
 
@@ -214,7 +213,7 @@ def _serve(emulator: Emulator, path: Path) -> socketserver.UnixStreamServer:
                 value = "null" if request["value"] is None else str(request["value"]).lower()
                 done = f"{request['by']} set allowedToReadBitlockerKeysForOwnedDevice to {value} (the audit log names them)"
             else:
-                key_id = read_key(emulator, tenant, request["by"])
+                key_id = emulator.read_key(tenant, request["by"])
                 done = f"{request['by']} read the recovery key {key_id} of LAPTOP-01 (the audit log records Read BitLocker key)"
             self.wfile.write(json.dumps({"done": done}).encode() + b"\n")
 
