@@ -13,19 +13,22 @@ import pulumi
 
 from providers import BitlockerAdoption, BitlockerKeyAccess
 from providers.properties import ADOPTION_NAME, SETTING_NAME, StackOutputs, names
-from providers.settings import DESIRED_VALUE, TENANT_ID, Setting, Sources, parse_declared
+from providers.settings import DESIRED_VALUE, TENANT_ID, Sources, parse_bool
 
 __all__ = ["declare"]
 
 
 def declare() -> None:
     """Declare the stack's resources and export what pipelines read (StackOutputs)."""
-    tenant_id = _setting(TENANT_ID) or ""
+    # The stack's config as the CLI hands the program (secrets decrypted, Pulumi.yaml's values,
+    # `--config-file`), then the environment: read as the provider and the fleet read it.
+    settings = Sources({key: pulumi.runtime.get_config(key) for key in (TENANT_ID.key, DESIRED_VALUE.key)}, os.environ)
+    tenant_id = settings.get(TENANT_ID) or ""
     # Read-only, and checkpointed by the engine before the setting is even checked: the value
     # found at adoption is in state before the first PATCH, whatever happens after.
     adoption = BitlockerAdoption(ADOPTION_NAME, tenant_id=tenant_id)
-    raw = _setting(DESIRED_VALUE)
-    declared = parse_declared(raw)
+    raw = settings.get(DESIRED_VALUE)
+    declared = parse_bool(raw)
     access = BitlockerKeyAccess(
         SETTING_NAME,
         tenant_id=tenant_id,
@@ -35,9 +38,3 @@ def declare() -> None:
     )
     for name in names(StackOutputs):
         pulumi.export(name, getattr(access, name))
-
-
-def _setting(wanted: Setting) -> str | None:
-    """The stack config value, else the setting's environment variables."""
-    namespace, name = wanted.key.split(":", 1)
-    return Sources({wanted.key: pulumi.Config(namespace).get(name)}, os.environ).get(wanted)

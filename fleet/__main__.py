@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
 from rich.console import Console
@@ -22,7 +22,6 @@ from providers.discovery_cache import DiscoveryCache, default_path
 from providers.errors import BitlockerPolicyError, EngineError
 from providers.outside_text import one_line
 from providers.session import new_http_client
-from providers.settings import DESIRED_VALUE, declared_value
 from providers.stack_config import config_dir
 
 from . import doctor, onboard
@@ -54,7 +53,7 @@ from .report import Provider, json_document, remove_stale_pages, write_pages
 from .run import Work, run_all
 from .selection import changed_stacks, matching, shard_of
 from .shards import read_documents
-from .stacks import StackFile, find_stacks, resolve_tenants, shared_tenants
+from .stacks import Decrypt, StackFile, find_stacks, resolve_tenants, shared_tenants
 from .summary import markdown_summary
 
 Targets = Sequence[tuple[StackFile, str]]
@@ -87,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(no_match(args.project, args.stacks, [stack.name for stack in every]))
         return EXIT_CONFIG
     if args.command == "doctor":  # a tenant (--tenant) or each stack's, checked: fleet/doctor.py
-        return doctor.run(args, stacks, Engine(args.project, declare, say=partial(say, "note")).secret_config)
+        return doctor.run(args, stacks, cache(Engine(args.project, declare, say=partial(say, "note")).secret_config))
     changed = stacks
     if getattr(args, "changed_since", None):
         try:
@@ -156,7 +155,8 @@ def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryC
         fail(str(error))
         return EXIT_CONFIG
     engine = Engine(args.project, declare, lock_wait=getattr(args, "lock_wait", 0.0), say=partial(say, "note"))
-    verdicts = {stack.name: verdict(stack, baseline, today, engine.secret_config, warn_days) for stack in stacks}
+    decrypt = cache(engine.secret_config)  # one `pulumi config` per stack whose secrets a command reads
+    verdicts = {stack.name: verdict(stack, baseline, today, decrypt, warn_days) for stack in stacks}
     if args.command == "up":  # a deviation nobody approved is not written
         refused = [(stack, tenant) for stack, tenant in targets if verdicts[stack.name].violation]
         targets = [target for target in targets if target not in refused]
@@ -169,7 +169,7 @@ def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryC
         except EngineError as error:
             fail(str(error))
             return EXIT_CONFIG
-    outcomes = execute(args, targets, engine, discovery, Console(stderr=True))
+    outcomes = execute(args, targets, engine, decrypt, discovery, Console(stderr=True))
     by_stack = {outcome.stack: outcome for outcome in [*outcomes, *unresolved]}
     judged = [with_verdict(by_stack[stack.name], verdicts[stack.name], today) for stack in stacks]
     return finish(args, judged, started, provider)
@@ -279,13 +279,13 @@ def consent_urls(targets: Targets, unresolved: list[Outcome], client_ids: list[s
 
 
 def execute(
-    args: argparse.Namespace, targets: Targets, engine: Engine, discovery: DiscoveryCache, console: Console
+    args: argparse.Namespace, targets: Targets, engine: Engine, decrypt: Decrypt, discovery: DiscoveryCache, console: Console
 ) -> list[Outcome]:
     """Run the command over the targets with live progress; one outcome per target."""
     engine_workers = args.workers or os.cpu_count() or 1
     with new_http_client() as http:
         history = MOST if args.command in ("history", "report") else 0
-        check = DriftCheck(http, discovery, engine.outputs, engine.secret_config, history=history)
+        check = DriftCheck(http, discovery, engine.outputs, decrypt, history=history)
         if args.command in ("drift", "report", "history") or getattr(args, "only_drifted", False):
             with LiveProgress("drift" if args.command == "up" else args.command, len(targets), console) as progress:
                 outcomes = run_all(targets, check, args.workers or 16, progress)
@@ -293,7 +293,7 @@ def execute(
                 return outcomes
             found = {outcome.stack: outcome for outcome in outcomes if outcome.action == UPDATE}
             drifted = [target for target in targets if target[0].name in found]
-            converged = run_engine("up", drifted, lambda _stack, outcome: engine.up(outcome), engine_workers, console)
+            converged = run_engine("up", drifted, lambda _stack, outcome: engine.up(outcome), decrypt, engine_workers, console)
             for outcome in converged:  # what drift found (why, who changed it) stays on the row up writes
                 why = found[outcome.stack].reason
                 outcome.reason = outcome.reason or (FIRST_UP if why == NEVER_DEPLOYED else why)  # deployed now
@@ -301,9 +301,9 @@ def execute(
             by_stack = {outcome.stack: outcome for outcome in converged}
             return [by_stack.get(outcome.stack, outcome) for outcome in outcomes]
         if args.command == "preview":
-            return run_engine("preview", targets, partial(preview, engine, check), engine_workers, console)
+            return run_engine("preview", targets, partial(preview, engine, check), decrypt, engine_workers, console)
         work = {"up": engine.up, "refresh": engine.refresh}[args.command]
-        return run_engine(args.command, targets, lambda _stack, outcome: work(outcome), engine_workers, console)
+        return run_engine(args.command, targets, lambda _stack, outcome: work(outcome), decrypt, engine_workers, console)
 
 
 def preview(engine: Engine, check: DriftCheck, stack: StackFile, outcome: Outcome) -> Outcome:
@@ -317,13 +317,13 @@ def preview(engine: Engine, check: DriftCheck, stack: StackFile, outcome: Outcom
     return outcome
 
 
-def run_engine(command: str, targets: Targets, work: Work, workers: int, console: Console) -> list[Outcome]:
+def run_engine(command: str, targets: Targets, work: Work, decrypt: Decrypt, workers: int, console: Console) -> list[Outcome]:
     """An engine command per stack whose declared value is valid, each row starting with that value."""
 
     def declared_then(stack: StackFile, outcome: Outcome) -> Outcome:
         # A value the program would refuse fails here, without an engine run (and for a
         # stack not yet in the backend, which `preview` does not create, it is the only check).
-        outcome.declared = declared_value(stack.sources.get(DESIRED_VALUE))
+        outcome.declared = stack.settings(decrypt).declared()
         return work(stack, outcome)
 
     with LiveProgress(command, len(targets), console) as progress:

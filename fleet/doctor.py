@@ -447,13 +447,5 @@ def run(args: argparse.Namespace, stacks: list[StackFile], secret_config: Callab
 
 
 def _settings(stack: StackFile, secret_config: Callable[[str], Mapping[str, str]]) -> Callable[[], Sources]:
-    """A stack's settings as its provider resolves them: its file, its secrets (through the CLI), the environment."""
-
-    def settings() -> Sources:
-        if stack.problem:
-            raise ConfigurationError(stack.problem)
-        if not stack.secret_keys:
-            return stack.sources
-        return Sources({**stack.config, **secret_config(stack.name)}, os.environ)
-
-    return settings
+    """A stack's settings as its program and provider get them (StackFile.settings), read when the check runs."""
+    return lambda: stack.settings(secret_config)

@@ -1,20 +1,20 @@
 """`fleet drift`: each tenant's live value against its declaration, with no engine and no write.
 
-A stack's settings are resolved as its provider resolves them (the stack file, then the
-environment) and the tenant is read with the provider's own Session and Graph client: one
-token and one GET per tenant, on one HTTP client and one discovery cache for the whole
-fleet. Only a tenant that disagrees with its declaration costs more: an engine call, to read
-the stack's last outputs and tell drift from a declared change not yet applied, and one read
-of Entra's audit log, to say who changed it and when (providers/audit.py), whose pages also give
-the recovery-key reads (`keyReads`) at no request of their own. A converged tenant costs no audit
-read in `drift`; `history` and `report` read every tenant's log once. That read is context: it has
-a budget of its own and never fails a row, changes its action or its exit code.
+A stack's settings are resolved as its program and provider get them (StackFile.settings:
+the stack file over Pulumi.yaml, secrets through the CLI, then the environment) and the
+tenant is read with the provider's own Session and Graph client: one token and one GET per
+tenant, on one HTTP client and one discovery cache for the whole fleet. Only a tenant that
+disagrees with its declaration costs more: an engine call, to read the stack's last outputs
+and tell drift from a declared change not yet applied, and one read of Entra's audit log, to
+say who changed it and when (providers/audit.py), whose pages also give the recovery-key reads
+(`keyReads`) at no request of their own. A converged tenant costs no audit read in `drift`;
+`history` and `report` read every tenant's log once. That read is context: it has a budget of
+its own and never fails a row, changes its action or its exit code.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 
 import httpx
@@ -26,11 +26,10 @@ from providers.discovery_cache import DiscoveryCache
 from providers.graph import GraphClient
 from providers.properties import StackOutputs
 from providers.session import Session
-from providers.settings import DESIRED_VALUE, Sources, declared_value
 
 from .history import history_rows
 from .outcome import UPDATE, Outcome, why_update
-from .stacks import StackFile
+from .stacks import Decrypt, StackFile
 
 __all__ = ["DriftCheck"]
 
@@ -43,7 +42,7 @@ class DriftCheck:
         http: httpx.Client,
         discovery: DiscoveryCache,
         last_outputs: Callable[[str], StackOutputs | None],
-        secret_config: Callable[[str], Mapping[str, str]],
+        decrypt: Decrypt,
         *,
         history: int = 0,
     ):
@@ -52,15 +51,13 @@ class DriftCheck:
         self._http = http
         self._discovery = discovery
         self._last_outputs = last_outputs
-        self._secret_config = secret_config
+        self._decrypt = decrypt
         self._history = history
 
     def __call__(self, stack: StackFile, outcome: Outcome) -> Outcome:
         """Fill `outcome` with the declared and live values, and why they differ."""
-        sources = stack.sources
-        if stack.secret_keys:  # encrypted values, readable only through the CLI
-            sources = Sources({**stack.config, **self._secret_config(stack.name)}, os.environ)
-        outcome.declared = declared_value(sources.get(DESIRED_VALUE))
+        sources = stack.settings(self._decrypt)
+        outcome.declared = sources.declared()
         session = Session(sources, http_factory=lambda: self._http, discovery=self._discovery)
         with operation_deadline(session.configuration.deadline_seconds):
             graph = session.graph_client(outcome.tenant)

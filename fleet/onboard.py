@@ -44,7 +44,7 @@ from providers.settings import (
     GRAPH_ENDPOINT,
     TENANT_ID,
     Sources,
-    parse_declared,
+    parse_bool,
     value_text,
 )
 from providers.stack_config import config_dir
@@ -119,7 +119,7 @@ def _customer(path: Path, line: int, row: Mapping[str, str | None]) -> Customer:
         raise ConfigurationError(f"{where}: tenant {cell['tenant']!r} is no tenant GUID or verified domain ({problem})")
     if not cell["customer"]:
         raise ConfigurationError(f"{where}: customer is empty: name the customer (it names the stack)")
-    declared = parse_declared(cell["declared"]) if cell["declared"] else None
+    declared = parse_bool(cell["declared"]) if cell["declared"] else None
     if cell["declared"] and declared is None:
         raise ConfigurationError(f"{where}: declared must be true or false (or empty for --declare), got {cell['declared']!r}")
     given = [name for name in _EXCEPTION_COLUMNS if cell[name]]

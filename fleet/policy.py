@@ -8,47 +8,41 @@ refuses a stack in violation before the engine runs it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 
 from providers.baseline import BASELINE, RULE_KEYS, WARN_DAYS, WARN_WINDOW, Verdict, judge, read_warn_days
 from providers.errors import BitlockerPolicyError, ConfigurationError
-from providers.settings import DESIRED_VALUE, parse_declared
-from providers.stack_config import project_value
+from providers.settings import DESIRED_VALUE, parse_bool
+from providers.stack_config import project_values
 
 from .outcome import Outcome
-from .stacks import StackFile
+from .stacks import Decrypt, StackFile, StackValues
 
 __all__ = ["project_baseline", "project_warn_days", "verdict", "with_verdict"]
 
 
 def project_baseline(project_dir: Path) -> bool | None:
     """Pulumi.yaml's bitlocker-policy:baseline (None: the project declares none)."""
-    return parse_declared(project_value(project_dir, BASELINE.key))
+    return parse_bool(project_values(project_dir).get(BASELINE.key))
 
 
 def project_warn_days(project_dir: Path) -> int:
     """Pulumi.yaml's bitlocker-policy:exceptionWarnDays: how many days before it expires an exception is a warning."""
-    found = read_warn_days(project_value(project_dir, WARN_WINDOW.key))
+    found = read_warn_days(project_values(project_dir).get(WARN_WINDOW.key))
     if isinstance(found, str):
         raise ConfigurationError(found)
     return found
 
 
-def verdict(
-    stack: StackFile,
-    baseline: bool | None,
-    today: date,
-    decrypt: Callable[[str], Mapping[str, str]],
-    warn_days: int = WARN_DAYS,
-) -> Verdict:
-    """The rule for one stack, from its file; `decrypt` gives the stack's secrets (`pulumi config --show-secrets`)."""
+def verdict(stack: StackFile, baseline: bool | None, today: date, decrypt: Decrypt, warn_days: int = WARN_DAYS) -> Verdict:
+    """The rule for one stack, from its config as its program gets it (StackValues)."""
+    values = StackValues(stack, decrypt)
     try:
-        config = stack.read((*RULE_KEYS, DESIRED_VALUE.key), decrypt)
+        config = {key: values[key] for key in (*RULE_KEYS, DESIRED_VALUE.key) if key in values}
     except BitlockerPolicyError as error:
         return Verdict(violation=f"stack {stack.name}: the baseline rule cannot read its secrets: {error}")
-    return judge(stack.name, parse_declared(config.get(DESIRED_VALUE.key)), baseline, config, today, warn_days)
+    return judge(stack.name, parse_bool(config.get(DESIRED_VALUE.key)), baseline, config, today, warn_days)
 
 
 def with_verdict(outcome: Outcome, found: Verdict, today: date) -> Outcome:

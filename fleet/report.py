@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from providers.baseline import expiry_text
-from providers.stack_config import is_stack_name, project_value
+from providers.stack_config import is_stack_name, project_values
 from providers.version import version
 
 from .display import note_text
@@ -187,9 +187,8 @@ class Provider:
     def from_project(cls, project_dir: Path) -> Provider:
         """The project's provider; ValueError (one line, naming the fix) for a logo that cannot be embedded."""
         key = "bitlocker-policy:providerLogo"
-        name, contact, logo = (
-            str(project_value(project_dir, f"bitlocker-policy:provider{part}") or "") for part in ("Name", "Contact", "Logo")
-        )
+        values = project_values(project_dir)
+        name, contact, logo = (str(values.get(f"bitlocker-policy:provider{part}") or "") for part in ("Name", "Contact", "Logo"))
         if not logo:
             return cls(name, contact)
         path = project_dir / logo

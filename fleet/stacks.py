@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -21,11 +21,39 @@ from providers.errors import BitlockerPolicyError, ConfigurationError
 from providers.outside_text import one_line
 from providers.session import new_http_client
 from providers.settings import CUSTOMER_NAME, TENANT_ID, Sources, resolve_endpoints
-from providers.stack_config import is_stack_name, read_stack_config, stack_files
+from providers.stack_config import is_stack_name, project_values, read_stack_config, stack_files
 from providers.tenant_names import is_guid, tenant_problem
 from providers.tenants import TenantDirectory
 
-__all__ = ["StackFile", "find_stacks", "resolve_tenants", "shared_tenants"]
+__all__ = ["Decrypt", "StackFile", "StackValues", "find_stacks", "resolve_tenants", "shared_tenants"]
+
+Decrypt = Callable[[str], Mapping[str, str]]  # a stack's config, its secrets decrypted (`pulumi config --show-secrets`)
+
+
+class StackValues(Mapping[str, Any]):
+    """A stack's config as its program gets it: plain values from its file (Pulumi.yaml's beneath), encrypted
+    ones as the CLI decrypts them (`decrypt`, asked once, and only when one of them is read)."""
+
+    def __init__(self, stack: StackFile, decrypt: Decrypt):
+        self._stack = stack
+        self._decrypt = decrypt
+        self._decrypted: Mapping[str, str] | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._stack.secret_keys:
+            return self._stack.config[key]
+        if self._decrypted is None:
+            self._decrypted = self._decrypt(self._stack.name)
+        return self._decrypted[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._stack.config or key in self._stack.secret_keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self._stack.config, **dict.fromkeys(self._stack.secret_keys)})
+
+    def __len__(self) -> int:
+        return len(set(self._stack.config) | set(self._stack.secret_keys))
 
 
 @dataclass(frozen=True)
@@ -34,7 +62,7 @@ class StackFile:
 
     name: str
     path: Path
-    config: Mapping[str, Any]  # plaintext values
+    config: Mapping[str, Any]  # plaintext values, Pulumi.yaml's for the keys the file does not set
     secret_keys: tuple[str, ...] = ()  # keys held encrypted, readable only through the CLI
     problem: str | None = None  # why the file cannot be used: this stack fails alone
 
@@ -56,19 +84,16 @@ class StackFile:
             return named.strip()
         return self.tenant if self.tenant and not is_guid(self.tenant) else ""
 
-    def read(self, keys: Iterable[str], decrypt: Callable[[str], Mapping[str, str]]) -> dict[str, Any]:
-        """`keys`' values as the stack's program gets them, unset ones left out: plain ones from the file,
-        encrypted ones as the CLI decrypts them (`decrypt(name)`, called only when one of `keys` is a secret)."""
-        wanted = tuple(keys)
-        found = {key: self.config[key] for key in wanted if key in self.config}
-        if any(key in self.secret_keys for key in wanted):
-            decrypted = decrypt(self.name)
-            found |= {key: decrypted[key] for key in wanted if key in self.secret_keys and key in decrypted}
-        return found
+    def settings(self, decrypt: Decrypt) -> Sources:
+        """The stack's settings as its program and provider get them: its config (`StackValues`), then the environment."""
+        if self.problem:
+            raise ConfigurationError(self.problem)
+        return Sources(StackValues(self, decrypt), os.environ)
 
 
 def find_stacks(project_dir: Path) -> list[StackFile]:
-    """Every stack config file of the project, by name, each read once; a file that cannot be used says why."""
+    """Every stack config file of the project, by name, each read once over Pulumi.yaml's values; a file that
+    cannot be used says why."""
     stacks = []
     for name, path in stack_files(project_dir).items():
         try:
@@ -76,7 +101,7 @@ def find_stacks(project_dir: Path) -> list[StackFile]:
                 raise ConfigurationError(
                     f"{one_line(path.name)!r} names no stack Pulumi accepts (letters, digits, hyphens, underscores, periods)"
                 )
-            found = read_stack_config(path)
+            found = read_stack_config(path).over(project_values(project_dir))
         except ConfigurationError as error:
             stacks.append(StackFile(name, path, {}, problem=str(error)))
         else:

@@ -26,18 +26,19 @@ from pulumi_policy import EnforcementLevel, PolicyPack, ReportViolation, Resourc
 
 from providers.baseline import BASELINE, RULE_KEYS, WARN_WINDOW, Verdict, judge, read_warn_days  # noqa: E402
 from providers.properties import DECLARED_PROPERTY, SETTING_NAME  # noqa: E402
-from providers.settings import parse_declared  # noqa: E402
-from providers.stack_config import project_value  # noqa: E402
+from providers.settings import parse_bool  # noqa: E402
+from providers.stack_config import project_values  # noqa: E402
 
 
 def _verdict(args: ResourceValidationArgs) -> Verdict | None:
     """The rule for the stack's setting; None for any other resource."""
     if not args.urn.endswith(f"::{SETTING_NAME}"):
         return None
-    baseline = parse_declared(project_value(PROJECT, BASELINE.key))
-    declared = parse_declared(args.props.get(DECLARED_PROPERTY))  # the only input read: others are unknown at preview
+    project = project_values(PROJECT)
+    baseline = parse_bool(project.get(BASELINE.key))
+    declared = parse_bool(args.props.get(DECLARED_PROPERTY))  # the only input read: others are unknown at preview
     config = {key: value for key in RULE_KEYS if (value := pulumi.runtime.get_config(key)) is not None}
-    warn_days = read_warn_days(project_value(PROJECT, WARN_WINDOW.key))
+    warn_days = read_warn_days(project.get(WARN_WINDOW.key))
     if isinstance(warn_days, str):  # the fleet refuses to run on it (fleet/policy.py): so does the pack
         return Verdict(violation=warn_days)
     return judge(pulumi.get_stack(), declared, baseline, config, datetime.now(UTC).date(), warn_days)

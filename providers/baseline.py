@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from .settings import Setting, parse_declared, value_text
+from .settings import Setting, parse_bool, value_text
 
 __all__ = [
     "APPROVER_MOST",
@@ -101,7 +101,7 @@ def judge(
     """The rule for one stack. `baseline` None: the project declares none (nothing to enforce);
     `config`: the stack's values of RULE_KEYS as its program gets them (an unset key left out);
     `warn_days`: an exception that expires within as many days is a warning."""
-    if BASELINE.key in config and parse_declared(config[BASELINE.key]) != baseline:
+    if BASELINE.key in config and parse_bool(config[BASELINE.key]) != baseline:
         return Verdict(
             violation=f"stack {stack} sets {BASELINE.key}: the baseline is the project's (Pulumi.yaml), one for every stack"
         )

@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PulumiCommand", "pulumi_command"]
+__all__ = ["PulumiCommand", "cli_true", "pulumi_command"]
 
 # The CLI's global flags that take a value (pulumi/pulumi pkg/cmd/pulumi/pulumi.go, persistent flags).
 _GLOBAL_FLAGS_WITH_VALUE = frozenset(
@@ -58,8 +58,15 @@ class PulumiCommand:
             if arg == flag:
                 return True
             if arg.startswith(f"{flag}="):
-                return arg.split("=", 1)[1].lower() in ("true", "1")
+                return cli_true(arg.split("=", 1)[1])
         return None
+
+
+def cli_true(text: str) -> bool:
+    """Whether the CLI takes its own switch (PULUMI_RUN_PROGRAM, --run-program=…) as on: 1, or true in any case
+    (pulumi/pulumi sdk/go/common/util/env/env.go, BoolValue). Not a config key: these are the CLI's spellings,
+    not bitlocker-policy's (providers/settings.py, parse_bool)."""
+    return text == "1" or text.lower() == "true"
 
 
 def pulumi_command() -> PulumiCommand | None:

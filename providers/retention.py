@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .errors import ConfigurationError
-from .invocation import PulumiCommand
+from .invocation import PulumiCommand, cli_true
 from .settings import RETAIN_ON_DELETE, Sources
-from .stack_config import config_dir, project_value, read_stack_config
+from .stack_config import config_dir, project_values, read_stack_config
 
 __all__ = ["retain_on_delete"]
 
@@ -51,7 +51,7 @@ def retain_on_delete(stack: str | None, configured: Sources, command: PulumiComm
     if not given and stack is None:
         raise ConfigurationError(f"The state names no stack whose config file holds {_KEY}; nothing was written: {_HOW}")
     try:
-        found = read_stack_config(path)
+        found = read_stack_config(path).over(project_values(project_dir))
     except ConfigurationError as error:
         raise ConfigurationError(
             f"{_KEY} cannot be checked for this destroy: {error} (a renamed stack, or config kept elsewhere?); "
@@ -67,8 +67,7 @@ def retain_on_delete(stack: str | None, configured: Sources, command: PulumiComm
             f"{path} imports Pulumi ESC environments ({', '.join(found.environments)}), which may set {_KEY}; "
             f"nothing was written: {_HOW}"
         )
-    value = found.plain.get(_KEY)
-    return Sources({_KEY: value if value is not None else project_value(project_dir, _KEY)}, {}).flag(RETAIN_ON_DELETE)
+    return Sources(found.plain, {}).flag(RETAIN_ON_DELETE)
 
 
 def _program_ran(command: PulumiCommand | None, environ: Mapping[str, str]) -> bool:
@@ -78,4 +77,4 @@ def _program_ran(command: PulumiCommand | None, environ: Mapping[str, str]) -> b
     switched = command.switched_on("--run-program") if command is not None else None
     if switched is not None:
         return switched
-    return environ.get("PULUMI_RUN_PROGRAM", "").lower() in ("1", "true")  # as the CLI reads it (sdk/go/common/env)
+    return cli_true(environ.get("PULUMI_RUN_PROGRAM", ""))

@@ -46,7 +46,7 @@ __all__ = [
     "Setting",
     "Sources",
     "declared_value",
-    "parse_declared",
+    "parse_bool",
     "require_https",
     "resolve_endpoints",
     "value_text",
@@ -137,13 +137,21 @@ UNSUPPORTED_KEYS: dict[str, str] = {
     "azuread:disableTerraformPartnerId": "this product sends no partner id; remove it",
 }
 
-_TRUE = frozenset({"true", "1", "yes"})
-_FALSE = frozenset({"false", "0", "no", ""})
+
+def parse_bool(raw: Any) -> bool | None:
+    """The one reading of every boolean setting: a bool, or the text true or false in any case; None for
+    anything else (yes, 1, on included). The CLI writes and type-checks true and false
+    (pulumi/pulumi sdk/go/common/workspace/project.go, ValidateConfigValue); its Python SDK reads
+    True and False too (sdk/python/lib/pulumi/config.py, _get_bool)."""
+    if isinstance(raw, bool):
+        return raw
+    return {"true": True, "false": False}.get(raw.strip().lower()) if isinstance(raw, str) else None
 
 
 @dataclass(frozen=True)
 class Sources:
-    """The stack config (as `configure` receives it) and the process environment."""
+    """A stack's config as the program gets it (secrets decrypted, Pulumi.yaml's values under the stack's),
+    then the process environment: every setting is answered here, and every boolean by parse_bool."""
 
     config: Mapping[str, Any]
     environ: Mapping[str, str]
@@ -156,31 +164,26 @@ class Sources:
         return None if value is None else str(value)
 
     def flag(self, setting: Setting) -> bool:
-        """A boolean setting; anything but true/false is a configuration error naming the key."""
-        value = (self.get(setting) or "").strip().lower()
-        if value in _TRUE:
-            return True
-        if value in _FALSE:
-            return False
-        raise ConfigurationError(f"{setting.describe()} must be true or false, got {value!r}")
+        """A boolean setting, false when unset; anything but true or false is a ConfigurationError naming the key."""
+        raw = self.get(setting)
+        parsed = parse_bool(raw)
+        if parsed is None and raw is not None:
+            raise ConfigurationError(f"{setting.describe()} must be true or false, got {raw!r}")
+        return bool(parsed)
+
+    def declared(self) -> bool:
+        """The declared value (required); a ConfigurationError naming the key when it is not true or false."""
+        return declared_value(self.get(DESIRED_VALUE))
 
 
 def value_text(value: bool | None) -> str:
-    """true / false / null, as stack files and Graph spell them (what parse_declared reads back)."""
+    """true / false / null, as stack files and Graph spell them (what parse_bool reads back)."""
     return "null" if value is None else str(value).lower()
 
 
-def parse_declared(raw: Any) -> bool | None:
-    """The declared value (bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice) as a boolean:
-    a bool, or the text true or false in any case; None for anything else."""
-    if isinstance(raw, bool):
-        return raw
-    return {"true": True, "false": False}.get(raw.strip().lower()) if isinstance(raw, str) else None
-
-
 def declared_value(raw: Any) -> bool:
-    """`parse_declared`, or the ConfigurationError that names the key."""
-    parsed = parse_declared(raw)
+    """The declared value (an input or a config value) as a boolean, or the ConfigurationError that names the key."""
+    parsed = parse_bool(raw)
     if parsed is None:
         raise ConfigurationError(f"{DESIRED_VALUE.key} must be true or false, got {raw!r}")
     return parsed

@@ -17,7 +17,7 @@ import yaml
 from .errors import ConfigurationError
 from .files import read_regular_file
 
-__all__ = ["StackConfig", "config_dir", "is_stack_name", "project_value", "read_stack_config", "stack_files"]
+__all__ = ["StackConfig", "config_dir", "is_stack_name", "project_values", "read_stack_config", "stack_files"]
 
 # Pulumi's own rule (pulumi/pulumi, sdk/go/common/tokens/stack_name.go, ParseStackName).
 _STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
@@ -31,6 +31,12 @@ class StackConfig:
     plain: Mapping[str, Any]
     secret_keys: tuple[str, ...] = ()
     environments: tuple[str, ...] = ()
+
+    def over(self, project: Mapping[str, Any]) -> StackConfig:
+        """This config with Pulumi.yaml's values (`project_values`) for the keys it does not set, as the CLI merges
+        them (pulumi/pulumi pkg/workspace/config.go, mergeConfig)."""
+        unset = {key: value for key, value in project.items() if key not in self.plain and key not in self.secret_keys}
+        return StackConfig({**unset, **self.plain}, self.secret_keys, self.environments)
 
 
 def is_stack_name(name: str) -> bool:
@@ -70,14 +76,20 @@ def read_stack_config(path: Path) -> StackConfig:
     )
 
 
-def project_value(project_dir: Path, key: str) -> Any:
-    """What Pulumi.yaml's `config:` gives `key` (namespace:name) when no stack sets it: a value, a
-    declared default (the short name in the project's own namespace), or None."""
+def project_values(project_dir: Path) -> dict[str, Any]:
+    """What Pulumi.yaml's `config:` gives each key (namespace:name) when no stack sets it: a `value`, a `default`,
+    or the short form `key: VALUE` (pulumi/pulumi sdk/go/common/workspace/project.go, RewriteShorthandConfigValues);
+    none without a Pulumi.yaml."""
+    if not (project_dir / "Pulumi.yaml").exists():
+        return {}
     project = _mapping(project_dir / "Pulumi.yaml")
     config = project.get("config") or {}
-    namespace, name = key.split(":", 1)
-    entry = config.get(key, config.get(name) if namespace == project.get("name") else None) if isinstance(config, dict) else None
-    return entry.get("value", entry.get("default")) if isinstance(entry, dict) else entry
+    found: dict[str, Any] = {}
+    for key, entry in config.items() if isinstance(config, dict) else ():
+        value = entry.get("default", entry.get("value")) if isinstance(entry, dict) else entry
+        if value is not None:
+            found[key if ":" in key else f"{project.get('name')}:{key}"] = _plain(value)
+    return found
 
 
 def _holds_secret(value: Any) -> bool:
@@ -93,10 +105,21 @@ def _plain(value: Any) -> Any:
     return ("true" if value else "false") if isinstance(value, bool) else value
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML as the CLI reads it (gopkg.in/yaml.v3, YAML 1.2): true and false are booleans; yes, no, on, off are text."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
 def _mapping(path: Path) -> dict[str, Any]:
     """A YAML file's top-level mapping ({} for an empty file)."""
     try:
-        loaded = yaml.safe_load(read_regular_file(path).decode())
+        loaded = yaml.load(read_regular_file(path).decode(), _Loader)  # noqa: S506 - a SafeLoader
     except OSError as exc:
         raise ConfigurationError(f"Cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:

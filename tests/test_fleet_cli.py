@@ -101,5 +101,6 @@ def test_up_only_drifted_says_a_stack_it_deployed_had_its_first_up_not_never_dep
     emulator.set_bitlocker(tenant, True)  # drift finds it differs, and the stack never deployed
     args = argparse.Namespace(command="up", only_drifted=True, workers=1)
     stack = StackFile("prod", tmp_path / "Pulumi.prod.yaml", config)
-    (row,) = execute(args, [(stack, tenant.id)], cast(Engine, _FirstUp()), DiscoveryCache(), Console(file=io.StringIO()))
+    engine = cast(Engine, _FirstUp())
+    (row,) = execute(args, [(stack, tenant.id)], engine, lambda _stack: {}, DiscoveryCache(), Console(file=io.StringIO()))
     assert (row.action, row.reason) == (UPDATE, FIRST_UP)
