@@ -13,7 +13,7 @@ from pathlib import Path
 
 from providers.baseline import BASELINE, RULE_KEYS, WARN_DAYS, WARN_WINDOW, Verdict, judge, read_warn_days
 from providers.errors import BitlockerPolicyError, ConfigurationError
-from providers.settings import DESIRED_VALUE, parse_bool
+from providers.settings import DESIRED_VALUE, Sources, parse_bool
 from providers.stack_config import project_values
 
 from .outcome import Outcome
@@ -24,7 +24,7 @@ __all__ = ["project_baseline", "project_warn_days", "verdict", "with_verdict"]
 
 def project_baseline(project_dir: Path) -> bool | None:
     """Pulumi.yaml's bitlocker-policy:baseline (None: the project declares none)."""
-    return parse_bool(project_values(project_dir).get(BASELINE.key))
+    return Sources(project_values(project_dir), {}).boolean(BASELINE)
 
 
 def project_warn_days(project_dir: Path) -> int:

@@ -26,7 +26,7 @@ from pulumi_policy import EnforcementLevel, PolicyPack, ReportViolation, Resourc
 
 from providers.baseline import BASELINE, RULE_KEYS, WARN_WINDOW, Verdict, judge, read_warn_days  # noqa: E402
 from providers.properties import DECLARED_PROPERTY, SETTING_NAME  # noqa: E402
-from providers.settings import parse_bool  # noqa: E402
+from providers.settings import Sources, parse_bool  # noqa: E402
 from providers.stack_config import project_values  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def _verdict(args: ResourceValidationArgs) -> Verdict | None:
     if not args.urn.endswith(f"::{SETTING_NAME}"):
         return None
     project = project_values(PROJECT)
-    baseline = parse_bool(project.get(BASELINE.key))
+    baseline = Sources(project, {}).boolean(BASELINE)
     declared = parse_bool(args.props.get(DECLARED_PROPERTY))  # the only input read: others are unknown at preview
     config = {key: value for key in RULE_KEYS if (value := pulumi.runtime.get_config(key)) is not None}
     warn_days = read_warn_days(project.get(WARN_WINDOW.key))

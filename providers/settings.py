@@ -163,13 +163,17 @@ class Sources:
             value = next((self.environ[v] for v in setting.env if self.environ.get(v)), None)
         return None if value is None else str(value)
 
-    def flag(self, setting: Setting) -> bool:
-        """A boolean setting, false when unset; anything but true or false is a ConfigurationError naming the key."""
+    def boolean(self, setting: Setting) -> bool | None:
+        """A boolean setting, None when unset; anything but true or false is a ConfigurationError naming the key."""
         raw = self.get(setting)
         parsed = parse_bool(raw)
         if parsed is None and raw is not None:
             raise ConfigurationError(f"{setting.describe()} must be true or false, got {raw!r}")
-        return bool(parsed)
+        return parsed
+
+    def flag(self, setting: Setting) -> bool:
+        """A boolean setting, false when unset."""
+        return self.boolean(setting) or False
 
     def declared(self) -> bool:
         """The declared value (required); a ConfigurationError naming the key when it is not true or false."""

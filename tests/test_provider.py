@@ -380,7 +380,7 @@ def test_retain_on_delete_is_said_once_though_both_resources_are_deleted(
 
 @pytest.mark.parametrize(
     ("line", "patches"),
-    [("", 1), ("  bitlocker-policy:retainOnDelete: 'yes'\n", 0), ("  bitlocker-policy:retainOnDelete: '0'\n", 1)],
+    [("", 1), ("  bitlocker-policy:retainOnDelete: 'True'\n", 0), ("  bitlocker-policy:retainOnDelete: 'FALSE'\n", 1)],
 )
 def test_retain_on_delete_reads_the_file_as_config_does(
     configure: Configure,
