@@ -88,7 +88,14 @@ def test_the_program_the_pack_and_every_fleet_command_read_one_declared_value(ne
         row: dict[str, object] = json.loads(done.stdout)["stacks"][0]
         return row
 
-    for command, code, live in (("drift", 3, False), ("preview", 3, False), ("up", 0, True), ("refresh", 0, True)):
+    for command, code, live in (
+        ("drift", 3, False),
+        ("preview", 3, False),
+        ("up", 0, True),
+        ("refresh", 0, True),
+        ("history", 0, True),
+        ("report", 0, True),
+    ):
         row = fleet(command, code)
         assert (row["declared"], row["live"], row["warning"]) == (True, live, warning), (command, row)
     assert deployment.emulator.graph_requests("PATCH", deployment.tenant) != []
