@@ -15,6 +15,10 @@
   installs the program, keeps the runner's pulumi, signs in with the job's ID token and the read
   app, previews the stacks the merge request changed without writing, and leaves its summary in
   the log and its JUnit file as a report.
+- Converge without a commit: each template's manual run (GitHub's workflow_dispatch inputs, Azure's
+  runtime parameters, GitLab's manual `converge` job) runs `up --only-drifted --stacks` behind the
+  same approval as `up`; its plan and write steps, run as written, plan and converge only the named
+  stacks; the scheduled drift step says whether remediation on schedule is on (off by default).
 
 Tools come from scripts/ensure-tools.sh (actionlint, gitlab-ci-local) and requirements-dev.txt
 (zizmor, check-jsonschema), so a fresh machine runs this module as it is.
@@ -52,6 +56,7 @@ GITHUB = REPO / ".github" / "workflows" / "pulumi.yml"
 AZURE = REPO / "azure-pipelines.yml"
 AZURE_SETUP = REPO / ".azure-pipelines" / "fleet-setup.yml"
 AZURE_REFERENCE = REPO / ".azure-pipelines" / "reference-connection.yml"
+AZURE_STATE_SIGN_IN = REPO / ".azure-pipelines" / "state-sign-in.yml"
 GITLAB = REPO / ".gitlab-ci.yml"
 VENV_BIN = Path(sys.executable).parent  # zizmor and check-jsonschema (requirements-dev.txt)
 # pip's cache as this run found it (the autouse fixture points XDG_CACHE_HOME at a fresh directory per test).
@@ -227,6 +232,7 @@ def check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess[str
         *[("vendor.github-actions", path) for path in ACTIONS],
         ("vendor.azure-pipelines", AZURE),
         ("vendor.azure-pipelines", AZURE_SETUP),
+        ("vendor.azure-pipelines", AZURE_STATE_SIGN_IN),
         ("vendor.gitlab-ci", GITLAB),
     ],
     ids=lambda value: str(value.relative_to(REPO)) if isinstance(value, Path) else value,
@@ -283,9 +289,9 @@ def test_github_runs_shards_of_the_fleet_and_only_up_can_write() -> None:
     jobs = github_jobs()
     assert load(GITHUB)["defaults"]["run"]["shell"] == "bash"
     assert jobs["plan"]["outputs"] == {"legs": "${{ steps.plan.outputs.legs }}", "count": "${{ steps.plan.outputs.count }}"}
+    assert (jobs["preview"]["needs"], jobs["up"]["needs"]) == ("plan", ["plan", "drift"])  # drift: remediation on schedule
     for name in ("preview", "up"):
         job = jobs[name]
-        assert job["needs"] == "plan"
         assert "needs.plan.outputs.count != '0'" in job["if"]
         assert job["strategy"] == {"fail-fast": False, "matrix": "${{ fromJSON(needs.plan.outputs.legs) }}"}
     assert "fromJSON(needs.plan.outputs.count) > 1" in jobs["summary"]["if"]  # a lone shard reports for itself
@@ -399,9 +405,11 @@ def step_env(emulator: Emulator, **extra: str) -> dict[str, str]:
 
 
 def run_github_plan_step(
-    project: Path, emulator: Emulator, tmp_path: Path, base_ref: str = ""
+    project: Path, emulator: Emulator, tmp_path: Path, base_ref: str = "", stacks: str = "*"
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
-    """The plan job's `plan` step as the runner runs `shell: bash`, with the workflow's env; its exit and outputs."""
+    """The plan job's `plan` step as the runner runs `shell: bash`, with the workflow's env; its exit and outputs.
+
+    `stacks` is what `inputs.stacks || '*'` gives: a manual converge's globs, else every stack."""
     script = tmp_path / "github-step.sh"
     script.write_text(step(github_jobs()["plan"]["steps"], "id", "plan")["run"])
     output = tmp_path / "github-output"
@@ -410,17 +418,19 @@ def run_github_plan_step(
     done = run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", script],
         cwd=project,
-        env=step_env(emulator, GITHUB_OUTPUT=str(output), BASE_REF=base_ref, **env),
+        env=step_env(emulator, GITHUB_OUTPUT=str(output), BASE_REF=base_ref, STACKS=stacks, **env),
     )
     return done, github_outputs(output.read_text())
 
 
-def run_azure_plan_step(project: Path, emulator: Emulator, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """The plan stage's `fleet` step as the agent runs a `bash:` step (a push: no target branch)."""
+def run_azure_plan_step(project: Path, emulator: Emulator, tmp_path: Path, stacks: str = "*") -> subprocess.CompletedProcess[str]:
+    """The plan stage's `fleet` step as the agent runs a `bash:` step (a push, or a manual converge of `stacks`:
+    the runtime parameter, whose default is every stack)."""
     script = tmp_path / "azure-step.sh"
     script.write_text(ado_script(azure_job("plan", "matrix"), name="fleet")["bash"])
     shards = str(load(AZURE)["variables"]["fleetShards"])
-    return run(["bash", "--noprofile", "--norc", script], cwd=project, env=step_env(emulator, FLEET_SHARDS=shards))
+    env = step_env(emulator, FLEET_SHARDS=shards, STACKS=stacks)
+    return run(["bash", "--noprofile", "--norc", script], cwd=project, env=env)
 
 
 def github_outputs(text: str) -> dict[str, str]:
@@ -561,9 +571,9 @@ def readme_from_ci() -> str:
 def test_the_readme_documents_every_command_the_pipelines_run() -> None:
     commands = pipeline_commands()
     assert commands["github"] == {
-        "python -m fleet matrix --shards",  # and --changed-since on a pull request, through "${since[@]}"
+        "python -m fleet matrix --shards --stacks",  # and --changed-since on a pull request, through "${since[@]}"
         "python -m fleet preview --changed-since --json --junit --markdown --shard",
-        "python -m fleet up --json --junit --markdown --only-drifted --shard",
+        "python -m fleet up --json --junit --markdown --only-drifted --shard --stacks",  # --stacks: a manual converge's
         "python -m fleet summary --junit --markdown",
         "python -m fleet drift --json --junit --markdown",
     }
@@ -573,6 +583,7 @@ def test_the_readme_documents_every_command_the_pipelines_run() -> None:
     assert commands["gitlab"] == {
         "python -m fleet preview --changed-since --json --junit --markdown",
         "python -m fleet up --json --junit --markdown --notify --only-drifted",
+        "python -m fleet up --json --junit --markdown --notify --only-drifted --stacks",  # the manual `converge` job
         "python -m fleet drift --json --junit --markdown --notify",
     }
     section = readme_from_ci()
@@ -800,3 +811,216 @@ def test_a_pull_request_that_breaks_the_baseline_rule_fails_its_job_and_a_pendin
     assert (passed, code) == (passes, 3 if passes else 5), log
     said = "0 converged, 1 would change (exit code 3)" if passes else "1 breaks the baseline rule, 0 converged (exit code 5)"
     assert f"1 stack: {said}." in log, log  # either way, the run's summary says why
+
+
+# -- (h) converge without a commit: a manual run of `up --only-drifted --stacks`, behind the write approval --------
+
+
+def test_each_template_converges_by_hand_behind_the_same_approval_as_up() -> None:
+    """GitHub: workflow_dispatch inputs run the push's `up` shards; Azure: runtime parameters run the `up`
+    stage; GitLab: a manual job that extends `up`. Each holds the write app only where `up` does."""
+    workflow = load(GITHUB)
+    dispatch = workflow[True]["workflow_dispatch"]["inputs"]  # `on:` loads as True under YAML 1.1
+    assert (dispatch["run"]["options"], dispatch["run"]["default"], dispatch["stacks"]["default"]) == (
+        ["drift", "converge"],
+        "drift",
+        "*",
+    )
+    jobs = github_jobs()
+    assert "inputs.run == 'converge'" in jobs["plan"]["if"]
+    assert "github.event_name == 'workflow_dispatch'" in jobs["up"]["if"]
+    assert "github.ref == 'refs/heads/main'" in jobs["up"]["if"]
+    assert jobs["up"]["environment"] == "tenants-write"
+    assert (
+        jobs["up"]["env"]["STACKS"] == step(jobs["plan"]["steps"], "id", "plan")["env"]["STACKS"] == "${{ inputs.stacks || '*' }}"
+    )
+    assert "inputs.run == 'drift'" in jobs["drift"]["if"]
+
+    parameters = {p["name"]: p for p in load(AZURE)["parameters"]}
+    assert (parameters["converge"]["type"], parameters["stacks"]["default"]) == ("boolean", "*")
+    up = azure_stages()["up"]
+    assert "eq('${{ parameters.converge }}', 'true')" in up["condition"]
+    assert "'Manual'" in up["condition"]
+    assert "refs/heads/main" in up["condition"]
+    assert ado_script(azure_job("up", "shard"), runs="fleet up")["env"]["STACKS"] == "${{ parameters.stacks }}"
+    assert ado_script(azure_job("plan", "matrix"), name="fleet")["env"]["STACKS"] == "${{ parameters.stacks }}"
+
+    gitlab = load(GITLAB)
+    converge = gitlab["converge"]
+    assert converge["extends"] == "up"  # its environment, resource group and write app
+    manual = [rule for rule in converge["rules"] if rule.get("when") == "manual"]
+    assert manual == [{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH", "when": "manual", "allow_failure": True}]
+    assert converge["variables"] == {"CONVERGE_STACKS": "*"}
+
+
+def test_remediation_on_schedule_is_opt_in_and_still_behind_the_approval() -> None:
+    jobs = github_jobs()
+    assert "vars.REMEDIATE_ON_SCHEDULE == 'true'" in jobs["plan"]["if"]  # off: a schedule plans nothing
+    assert "needs.drift.outputs.differs != '0'" in jobs["up"]["if"]
+    assert jobs["drift"]["outputs"] == {"differs": "${{ steps.drift.outputs.differs }}"}
+    stages = azure_stages()
+    assert "eq(variables['REMEDIATE_ON_SCHEDULE'], 'true')" in stages["plan"]["condition"]
+    assert "ne(dependencies.drift.outputs['drift.fleet.differs'], '0')" in stages["up"]["condition"]
+    (scheduled,) = [rule for rule in load(GITLAB)["converge"]["rules"] if "schedule" in rule["if"]]
+    assert scheduled == {"if": '$CI_PIPELINE_SOURCE == "schedule" && $REMEDIATE_ON_SCHEDULE == "true"', "when": "on_failure"}
+
+
+@pytest.mark.parametrize("pipeline", ["github", "azure"])
+def test_a_manual_converge_plans_only_the_shards_of_the_stacks_it_names(
+    pipeline: str, stacks_emulator: Emulator, tmp_path: Path
+) -> None:
+    stacks = {f"customer-{i}": {"azuread:tenantId": stacks_emulator.add_tenant().id} for i in range(12)}
+    project = fleet_project(tmp_path / "project", stacks_emulator, stacks)
+    named = ["customer-1", "customer-10", "customer-11", "customer-7"]
+    if pipeline == "github":
+        done, outputs = run_github_plan_step(project, stacks_emulator, tmp_path, stacks="customer-1*,customer-7")
+        assert done.returncode == 0, done.stderr
+        legs = json.loads(outputs["legs"])["include"]
+        shards = int(load(GITHUB)["env"]["FLEET_SHARDS"])
+    else:
+        done = run_azure_plan_step(project, stacks_emulator, tmp_path, stacks="customer-1*,customer-7")
+        assert done.returncode == 0, done.stderr
+        legs = list(json.loads(azure_output(done.stdout, "legs")).values())
+        shards = int(load(AZURE)["variables"]["fleetShards"])
+    assert sorted(leg["shard"] for leg in legs) == expected_shards(named, shards)
+    # A glob that matches nothing fails the run before any job holds the write app.
+    if pipeline == "github":
+        typo, _ = run_github_plan_step(project, stacks_emulator, tmp_path, stacks="custmer-7")
+    else:
+        typo = run_azure_plan_step(project, stacks_emulator, tmp_path, stacks="custmer-7")
+    assert typo.returncode == 2
+    assert "custmer-7" in typo.stderr
+
+
+def same_shard_names(count: int) -> tuple[str, str]:
+    """Two stack names in one shard of `count`, so only --stacks keeps the second out of the first's job."""
+    names = [f"customer-{i}" for i in range(64)]
+    first = names[0]
+    second = next(name for name in names[1:] if shard_of(name, count) == shard_of(first, count))
+    return first, second
+
+
+def converge_step(
+    pipeline: str, repo: Path, env: dict[str, str], stacks: str, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    """The manual converge's write step, as its platform runs it, given the globs the run was started with."""
+    script = tmp_path / f"{pipeline}-converge.sh"
+    if pipeline == "github":
+        shards = int(load(GITHUB)["env"]["FLEET_SHARDS"])
+        shard = f"{shard_of(stacks, shards)}/{shards}"
+        script.write_text(step(github_jobs()["up"]["steps"], "name", "python -m fleet up")["run"])
+        summary = tmp_path / "step-summary.md"
+        env = {**env, "SHARD": shard, "STACKS": stacks, "GITHUB_STEP_SUMMARY": str(summary)}
+        return run(["bash", "--noprofile", "--norc", "-eo", "pipefail", script], cwd=repo, env=env)
+    if pipeline == "azure":
+        shards = int(load(AZURE)["variables"]["fleetShards"])
+        shard = f"{shard_of(stacks, shards)}/{shards}"
+        script.write_text(ado_script(azure_job("up", "shard"), runs="fleet up")["bash"])
+        return run(["bash", "--noprofile", "--norc", script], cwd=repo, env={**env, "SHARD": shard, "STACKS": stacks})
+    script.write_text("\n".join(load(GITLAB)["converge"]["script"]))
+    env = {**env, "CONVERGE_STACKS": stacks, "ALERT_WEBHOOK_URL": ""}
+    return run(["bash", "--noprofile", "--norc", "-e", script], cwd=repo, env=env)
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("pipeline", ["github", "azure", "gitlab"])
+def test_a_manual_converge_step_converges_the_named_stack_and_no_other(
+    pipeline: str, pulumi_bin: Path, stacks_emulator: Emulator, tmp_path: Path
+) -> None:
+    """Two drifted tenants in one shard; the run names one: it is converged (its stack created in the
+    backend on the way), the other keeps its drift."""
+    count = int(load(GITHUB)["env"]["FLEET_SHARDS"])
+    assert count == int(load(AZURE)["variables"]["fleetShards"])
+    named, other = same_shard_names(count)
+    tenants = {name: stacks_emulator.add_tenant(bitlocker=True) for name in (named, other)}
+    app = stacks_emulator.add_tenant().add_app(roles=())
+    for tenant in tenants.values():
+        tenant.consent(app, ["Policy.ReadWrite.Authorization"])
+    stacks = {
+        name: {
+            "azuread:tenantId": tenant.id,
+            "bitlocker-policy:graphEndpoint": stacks_emulator.url,
+            "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice": "false",
+        }
+        for name, tenant in tenants.items()
+    }
+    repo = fleet_project(tmp_path / "project", stacks_emulator, stacks)
+    backend = tmp_path / "backend"
+    backend.mkdir()
+    env = step_env(
+        stacks_emulator,
+        PATH=f"{pulumi_bin}{os.pathsep}{os.environ['PATH']}",
+        PULUMI_BACKEND_URL=backend.as_uri(),
+        PULUMI_CONFIG_PASSPHRASE="not a secret",
+        PULUMI_HOME=str(tmp_path / "pulumi-home"),
+        PULUMI_SKIP_UPDATE_CHECK="true",
+        ARM_CLIENT_ID=app.client_id,
+        ARM_CLIENT_SECRET=app.add_secret(),
+    )
+    done = converge_step(pipeline, repo, env, named, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((repo / "fleet.json").read_text())
+    assert [(row["stack"], row["status"]) for row in report["stacks"]] == [(named, "changed")]
+    assert (tenants[named].bitlocker, tenants[other].bitlocker) == (False, True)
+
+
+def drift_step(pipeline: str, repo: Path, env: dict[str, str], tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], str]:
+    """The scheduled drift step as its platform runs it: its exit, and what it said (outputs and summary)."""
+    script = tmp_path / f"{pipeline}-drift.sh"
+    if pipeline == "github":
+        script.write_text(step(github_jobs()["drift"]["steps"], "id", "drift")["run"])
+        output, summary = tmp_path / "github-output", tmp_path / "step-summary.md"
+        output.write_text("")
+        summary.write_text("")
+        env = {**env, "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)}
+        done = run(["bash", "--noprofile", "--norc", "-eo", "pipefail", script], cwd=repo, env=env)
+        return done, output.read_text() + summary.read_text()
+    if pipeline == "azure":
+        script.write_text(ado_script(azure_job("drift", "drift"), name="fleet")["bash"])
+        done = run(["bash", "--noprofile", "--norc", script], cwd=repo, env=env)
+        return done, done.stdout + (repo / "fleet.md").read_text()
+    script.write_text("\n".join(load(GITLAB)["drift"]["script"]))
+    done = run(["bash", "--noprofile", "--norc", "-e", script], cwd=repo, env={**env, "ALERT_WEBHOOK_URL": ""})
+    return done, done.stdout
+
+
+@pytest.mark.engine  # drift reads a differing stack's outputs with the pulumi CLI
+@pytest.mark.parametrize("pipeline", ["github", "azure", "gitlab"])
+@pytest.mark.parametrize("remediate", ["", "true"])
+def test_the_scheduled_drift_says_whether_it_remediates_and_counts_what_differs(
+    pipeline: str, remediate: str, pulumi_bin: Path, stacks_emulator: Emulator, tmp_path: Path
+) -> None:
+    tenant = stacks_emulator.add_tenant(bitlocker=True)
+    app = tenant.add_app(roles=("Policy.Read.All",))
+    stacks = {
+        "customer": {
+            "azuread:tenantId": tenant.id,
+            "bitlocker-policy:graphEndpoint": stacks_emulator.url,
+            "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice": "false",
+        }
+    }
+    repo = fleet_project(tmp_path / "project", stacks_emulator, stacks)
+    backend = tmp_path / "backend"
+    backend.mkdir()
+    env = step_env(
+        stacks_emulator,
+        PATH=f"{pulumi_bin}{os.pathsep}{os.environ['PATH']}",
+        PULUMI_BACKEND_URL=backend.as_uri(),
+        PULUMI_CONFIG_PASSPHRASE="not a secret",
+        PULUMI_HOME=str(tmp_path / "pulumi-home"),
+        PULUMI_SKIP_UPDATE_CHECK="true",
+        ARM_CLIENT_ID=app.client_id,
+        ARM_CLIENT_SECRET=app.add_secret(),
+        REMEDIATE_ON_SCHEDULE=remediate,
+    )
+    done, said = drift_step(pipeline, repo, env, tmp_path)
+    assert done.returncode == 3, done.stdout + done.stderr  # the tenant differs: the scheduled run fails and alerts
+    if remediate:
+        assert "Remediation on schedule: on (REMEDIATE_ON_SCHEDULE)" in said, said
+    else:
+        assert "Remediation on schedule: off (set the" in said, said
+        assert "REMEDIATE_ON_SCHEDULE to true" in said, said
+    if pipeline == "github":
+        assert "differs=1\n" in said
+    elif pipeline == "azure":
+        assert "##vso[task.setvariable variable=differs;isOutput=true]1" in said
