@@ -720,6 +720,56 @@ def test_gitlab_preview_job_previews_the_changed_stacks_with_the_jobs_id_token_a
         assert not check.findings(), check.findings()
 
 
+@pytest.mark.engine
+@pytest.mark.tools
+def test_gitlab_converge_job_converges_the_stacks_named_on_its_run_page_with_the_write_app(
+    gitlab_ci_local: Path, pulumi_bin: Path, tmp_path: Path
+) -> None:
+    """The manual `converge` job of a default-branch pipeline, run with CONVERGE_STACKS as its Run page
+    sets it: the named stack's tenant converges (its stack created in the backend), the other keeps
+    its drift, and only the write app signed in, with the main branch's ID token."""
+    with Emulator() as emulator:
+        named, other = emulator.add_tenant(bitlocker=True), emulator.add_tenant(bitlocker=True)
+        provider = emulator.add_tenant()
+        write_app = provider.add_app(roles=())
+        write_app.federated_subjects.add(MAIN_SUBJECT)
+        for tenant in (named, other):
+            tenant.consent(write_app)
+        repo = project_copy(tmp_path / "repo")
+        for name, tenant in (("named", named), ("other", other)):
+            (repo / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(gitlab_stack(emulator, tenant)))
+        git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.com"]
+        for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "main"]):
+            assert run([*git, *command], cwd=repo).returncode == 0
+        backend = tmp_path / "backend"
+        backend.mkdir()
+        variables = {
+            "PULUMI_BACKEND_URL": backend.as_uri(),
+            "PULUMI_CONFIG_PASSPHRASE": secrets.token_urlsafe(12),
+            "PULUMI_HOME": str(tmp_path / "pulumi-home"),
+            "SSL_CERT_FILE": str(emulator.ca_path),
+            "PATH": f"{pulumi_bin}{os.pathsep}{os.environ['PATH']}",
+            "AZURE_ID_TOKEN": emulator.oidc_token(MAIN_SUBJECT),
+            "WRITE_CLIENT_ID": write_app.client_id,
+            "CONVERGE_STACKS": "named",  # what the job's Run page sets
+            "PIP_CACHE_DIR": str(PIP_CACHE),
+        }
+        job = run(
+            [gitlab_ci_local, "--force-shell-executor", *[f"--variable={k}={v}" for k, v in variables.items()], "converge"],
+            cwd=repo,
+            timeout=1200,
+        )
+        log = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", job.stdout + job.stderr)
+        assert '.venv/bin/python -m fleet up --only-drifted --stacks "$CONVERGE_STACKS"' in log, log
+        report = json.loads((repo / ".gitlab-ci-local" / "artifacts" / "converge" / "fleet.json").read_text())
+        assert [(row["stack"], row["status"]) for row in report["stacks"]] == [("named", "changed")], report
+        assert (named.bitlocker, other.bitlocker) == (False, True)
+        asked = [parse_qs(r.body.decode()).get("client_id") for r in emulator.token_requests(named) if r.status == 200]
+        assert asked
+        assert {str(client) for client in asked} == {str([write_app.client_id])}
+        assert MAIN_SUBJECT in assertion_subjects(emulator, named)
+
+
 # -- (g) the pull-request / merge-request job of each pipeline, its step logic run as written ----------------------
 # A pull request adds one stack: one that breaks the baseline rule (declares true, Pulumi.yaml's
 # baseline is false, no exception) fails the job; an ordinary pending change (declares the
