@@ -12,8 +12,8 @@ import os
 import pulumi
 
 from providers import BitlockerAdoption, BitlockerKeyAccess
+from providers.config.settings import DESIRED_VALUE, TENANT_ID, Sources, parse_bool
 from providers.properties import ADOPTION_NAME, SETTING_NAME, StackOutputs, names
-from providers.settings import DESIRED_VALUE, TENANT_ID, Sources, parse_bool
 
 __all__ = ["declare"]
 

@@ -17,25 +17,15 @@ from pathlib import Path
 
 from rich.console import Console
 
-from program import declare
-from providers.discovery_cache import DiscoveryCache, default_path
-from providers.errors import BitlockerPolicyError, EngineError
-from providers.outside_text import one_line
-from providers.session import new_http_client
-from providers.stack_config import config_dir
-
-from . import doctor, onboard
-from .cli import STDOUT, parse
-from .consent import consent_url
-from .consent_status import consent_status, jobs_of
-from .display import LiveProgress, print_history, print_summary
-from .drift import DriftCheck
-from .engine import Engine
-from .history import MOST
-from .junit import junit_xml
-from .links import Links
-from .notify import needs_notice, notify
-from .outcome import (
+from fleet import doctor, onboard
+from fleet.baseline import project_baseline, project_warn_days, verdict, with_verdict
+from fleet.cli import STDOUT, parse
+from fleet.consent import consent_url
+from fleet.consent_status import consent_status, jobs_of
+from fleet.drift import DriftCheck
+from fleet.engine import Engine
+from fleet.history import MOST
+from fleet.outcome import (
     ALREADY_THERE,
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -48,13 +38,22 @@ from .outcome import (
     Outcome,
     exit_code,
 )
-from .policy import project_baseline, project_warn_days, verdict, with_verdict
-from .report import Provider, json_document, remove_stale_pages, write_pages
-from .run import Work, run_all
-from .selection import changed_stacks, matching, shard_of
-from .shards import read_documents
-from .stacks import Decrypt, StackFile, find_stacks, resolve_tenants, shared_tenants
-from .summary import markdown_summary
+from fleet.run import Work, run_all
+from fleet.selection import changed_stacks, matching, shard_of
+from fleet.shards import read_documents
+from fleet.stacks import Decrypt, StackFile, find_stacks, resolve_tenants, shared_tenants
+from fleet.writers.display import LiveProgress, print_history, print_summary
+from fleet.writers.junit import junit_xml
+from fleet.writers.links import Links
+from fleet.writers.notify import needs_notice, notify
+from fleet.writers.report import Provider, json_document, remove_stale_pages, write_pages
+from fleet.writers.summary import markdown_summary
+from program import declare
+from providers.common.errors import BitlockerPolicyError, EngineError
+from providers.common.outside_text import one_line
+from providers.config.stack_config import config_dir
+from providers.session import new_http_client
+from providers.signin.discovery_cache import DiscoveryCache, default_path
 
 Targets = Sequence[tuple[StackFile, str]]
 FIRST_UP = "its first up (never deployed before)"  # the reason on the row of an `up` that deployed a stack

@@ -10,13 +10,12 @@ import unicodedata
 from pathlib import Path
 from typing import NoReturn
 
-from providers.version import version
-
-from .engine import LOCK_WAIT_MAX_SECONDS
-from .notify import FORMATS
-from .onboard import OWNED
-from .report import out_problem
-from .selection import Shard, parse_shard
+from fleet.engine import LOCK_WAIT_MAX_SECONDS
+from fleet.onboard import OWNED
+from fleet.selection import Shard, parse_shard
+from fleet.writers.notify import FORMATS
+from fleet.writers.report import out_problem
+from providers.common.version import version
 
 __all__ = ["NOTIFY_FORMAT", "NOTIFY_URL", "PAGE_FORMATS", "STDOUT", "parse"]
 

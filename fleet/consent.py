@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from providers.errors import ConfigurationError
-from providers.settings import CLIENT_ID, resolve_endpoints
-
-from .stacks import StackFile
+from fleet.stacks import StackFile
+from providers.common.errors import ConfigurationError
+from providers.config.settings import CLIENT_ID, resolve_endpoints
 
 __all__ = ["consent_url"]
 

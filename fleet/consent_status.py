@@ -22,17 +22,16 @@ from typing import TextIO
 
 import httpx
 
-from providers.discovery_cache import DiscoveryCache
-from providers.errors import AuthenticationError, BitlockerPolicyError
-from providers.outside_text import one_line
+from fleet.consent import consent_url
+from fleet.outcome import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, Outcome
+from fleet.stacks import StackFile
+from providers.common.errors import AuthenticationError, BitlockerPolicyError
+from providers.common.outside_text import one_line
+from providers.common.token_claims import token_roles
+from providers.config.settings import CLIENT_ID, Sources
 from providers.session import Session, new_http_client
-from providers.settings import CLIENT_ID, Sources
-from providers.tenants import TenantDirectory
-from providers.token_claims import token_roles
-
-from .consent import consent_url
-from .outcome import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, Outcome
-from .stacks import StackFile
+from providers.signin.discovery_cache import DiscoveryCache
+from providers.signin.tenants import TenantDirectory
 
 __all__ = ["JOBS", "Check", "check", "consent_status", "jobs_of"]
 
@@ -88,7 +87,7 @@ def check(stack: StackFile, tenant: str, client_id: str, job: str, http: httpx.C
         session = Session(Sources(config, os.environ), http_factory=lambda: http, discovery=discovery)
         configuration = session.configuration
         row.app = getattr(configuration.credential, "client_id", "") or client_id
-        from providers.tokens import token_source  # msal is loaded only when a token is needed
+        from providers.signin.tokens import token_source  # msal is loaded only when a token is needed
 
         directory = TenantDirectory(http, configuration.endpoints.authority_host, discovery)
         token = token_source(configuration.credential, tenant, configuration.endpoints, http, directory).token()

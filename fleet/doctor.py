@@ -3,7 +3,7 @@
 Six checks per tenant (one given with --tenant, or each selected stack's), each ending ok,
 problem (with the fix) or not checked (with why):
 
-    sign-in     the configured credential gets a token for the tenant (providers/tokens.py)
+    sign-in     the configured credential gets a token for the tenant (providers/signin/tokens.py)
     roles       the token's `roles` against each job's needs (NEEDS)
     policy      GET the authorization policy; the field present, null or missing
     audit log   the newest "Update authorization policy" events, every modifiedProperties row as received
@@ -11,7 +11,7 @@ problem (with the fix) or not checked (with why):
     clock       this machine's clock against the Date of the token endpoint's answer
 
 Nothing is written. No token, assertion or secret is ever shown: claims are read from them
-(providers/token_claims.py, without verifying) and only the claims named here are printed.
+(providers/common/token_claims.py, without verifying) and only the claims named here are printed.
 """
 
 from __future__ import annotations
@@ -30,11 +30,15 @@ from typing import Any
 
 import httpx
 
-from providers.assertions import EXCHANGE_AUDIENCE, assertion
-from providers.audit import AUDIT_PATH, AUDIT_PERMISSION
-from providers.authorization_policy import BITLOCKER_KEYS, CHANGE_ACTIVITY, POLICY_PATH
-from providers.configuration import configuration
-from providers.credentials import (
+from fleet.outcome import EXIT_CHANGES, EXIT_OK
+from fleet.stacks import StackFile
+from providers.common.deadline import operation_deadline
+from providers.common.errors import AuthenticationError, BitlockerPolicyError, ConfigurationError
+from providers.common.outside_text import one_line
+from providers.common.token_claims import token_claims
+from providers.common.version import version
+from providers.config.configuration import configuration
+from providers.config.credentials import (
     AzureCli,
     AzurePipelinesToken,
     ClientCertificate,
@@ -45,21 +49,16 @@ from providers.credentials import (
     ManagedIdentity,
     OidcTokenFile,
 )
-from providers.deadline import operation_deadline
-from providers.discovery_cache import DiscoveryCache, default_path
-from providers.errors import AuthenticationError, BitlockerPolicyError, ConfigurationError
-from providers.graph import GraphClient
-from providers.outside_text import one_line
+from providers.config.settings import TENANT_ID, USE_OIDC, Sources, value_text
+from providers.config.tenant_names import tenant_problem
+from providers.graph.audit import AUDIT_PATH, AUDIT_PERMISSION
+from providers.graph.authorization_policy import BITLOCKER_KEYS, CHANGE_ACTIVITY, POLICY_PATH
+from providers.graph.client import GraphClient
 from providers.session import new_http_client
-from providers.settings import TENANT_ID, USE_OIDC, Sources, value_text
-from providers.tenant_names import tenant_problem
-from providers.tenants import TenantDirectory
-from providers.token_claims import token_claims
-from providers.tokens import token_source
-from providers.version import version
-
-from .outcome import EXIT_CHANGES, EXIT_OK
-from .stacks import StackFile
+from providers.signin.assertions import EXCHANGE_AUDIENCE, assertion
+from providers.signin.discovery_cache import DiscoveryCache, default_path
+from providers.signin.tenants import TenantDirectory
+from providers.signin.tokens import token_source
 
 __all__ = ["CLOCK_SKEW_LIMIT", "JOBS", "NEEDS", "Check", "Report", "examine", "github_subjects", "run"]
 

@@ -6,7 +6,7 @@ tenant is read with the provider's own Session and Graph client: one token and o
 tenant, on one HTTP client and one discovery cache for the whole fleet. Only a tenant that
 disagrees with its declaration costs more: an engine call, to read the stack's last outputs
 and tell drift from a declared change not yet applied, and one read of Entra's audit log, to
-say who changed it and when (providers/audit.py), whose pages also give the recovery-key reads
+say who changed it and when (providers/graph/audit.py), whose pages also give the recovery-key reads
 (`keyReads`) at no request of their own. A converged tenant costs no audit read in `drift`;
 `history` and `report` read every tenant's log once. That read is context: it has a budget of
 its own and never fails a row, changes its action or its exit code.
@@ -19,17 +19,16 @@ from dataclasses import replace
 
 import httpx
 
-from providers.audit import ChangeLookup, changes, last_change
-from providers.authorization_policy import BITLOCKER_KEYS
-from providers.deadline import operation_deadline
-from providers.discovery_cache import DiscoveryCache
-from providers.graph import GraphClient
+from fleet.history import history_rows
+from fleet.outcome import UPDATE, Outcome, why_update
+from fleet.stacks import Decrypt, StackFile
+from providers.common.deadline import operation_deadline
+from providers.graph.audit import ChangeLookup, changes, last_change
+from providers.graph.authorization_policy import BITLOCKER_KEYS
+from providers.graph.client import GraphClient
 from providers.properties import StackOutputs
 from providers.session import Session
-
-from .history import history_rows
-from .outcome import UPDATE, Outcome, why_update
-from .stacks import Decrypt, StackFile
+from providers.signin.discovery_cache import DiscoveryCache
 
 __all__ = ["DriftCheck"]
 
@@ -88,7 +87,7 @@ class DriftCheck:
 
 def _who_changed(graph: GraphClient, live: bool | None, history: ChangeLookup | None) -> ChangeLookup:
     """Who made the live value, from the history already read when it tells (or says why it cannot),
-    else from one lookup of the audit log. Best effort: never raises (providers/audit.py)."""
+    else from one lookup of the audit log. Best effort: never raises (providers/graph/audit.py)."""
     if history is not None:
         newest = next((change for change in history.changes if change.made(live)), None)
         if newest or history.unknown or history.untied:

@@ -34,14 +34,13 @@ from typing import Any
 
 from pulumi import automation as auto
 
+from fleet import serialization_guard
+from fleet.outcome import ALREADY_THERE, FAILED, NEVER_DEPLOYED, RECORD, UPDATE, Outcome, why_update
 from providers.bitlocker import DRIFT_MARK
+from providers.common.errors import EngineError
+from providers.common.outside_text import one_line
 from providers.engine_watch import python_path
-from providers.errors import EngineError
-from providers.outside_text import one_line
 from providers.properties import ADOPTION_NAME, SETTING_NAME, SettingProperties, StackOutputs
-
-from . import serialization_guard
-from .outcome import ALREADY_THERE, FAILED, NEVER_DEPLOYED, RECORD, UPDATE, Outcome, why_update
 
 __all__ = ["LOCK_WAIT_MAX_SECONDS", "Engine", "cli_failure", "lock_failure"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers.audit import ChangeLookup
-from providers.consistency import instant
+from providers.graph.audit import ChangeLookup
+from providers.graph.consistency import instant
 from providers.properties import StackOutputs
 
 __all__ = ["MOST", "OUR_WRITE_SECONDS", "history_rows"]

@@ -29,14 +29,15 @@ import httpx
 import yaml
 from pulumi import automation as auto
 
+from fleet.engine import Engine, cli_failure
+from fleet.outcome import EXIT_CHANGES, EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+from fleet.stacks import StackFile, find_stacks, resolve_tenants
 from program import declare
-from providers.baseline import EXCEPTION
-from providers.deadline import operation_deadline
-from providers.discovery_cache import DiscoveryCache, default_path
-from providers.errors import BitlockerPolicyError, ConfigurationError, UnexpectedResponseError
-from providers.outside_text import one_line
-from providers.session import Session, new_http_client
-from providers.settings import (
+from providers.common.deadline import operation_deadline
+from providers.common.errors import BitlockerPolicyError, ConfigurationError, UnexpectedResponseError
+from providers.common.outside_text import one_line
+from providers.config.baseline import EXCEPTION
+from providers.config.settings import (
     AUTHORITY_HOST,
     CUSTOMER_NAME,
     DESIRED_VALUE,
@@ -47,12 +48,10 @@ from providers.settings import (
     parse_bool,
     value_text,
 )
-from providers.stack_config import config_dir
-from providers.tenant_names import is_guid, tenant_problem
-
-from .engine import Engine, cli_failure
-from .outcome import EXIT_CHANGES, EXIT_CONFIG, EXIT_FAILED, EXIT_OK
-from .stacks import StackFile, find_stacks, resolve_tenants
+from providers.config.stack_config import config_dir
+from providers.config.tenant_names import is_guid, tenant_problem
+from providers.session import Session, new_http_client
+from providers.signin.discovery_cache import DiscoveryCache, default_path
 
 __all__ = ["CSV_COLUMNS", "GDAP_PERMISSION", "Customer", "Step", "main", "plan", "read_csv", "stack_name"]
 

@@ -9,8 +9,8 @@ from functools import cache
 from types import NoneType, UnionType
 from typing import Any, get_args, get_type_hints
 
+from providers.config.settings import value_text
 from providers.properties import SettingProperties, StackOutputs
-from providers.settings import value_text
 
 __all__ = [
     "ACTIONS",
@@ -78,11 +78,11 @@ class Outcome:
     changed: str | None = None  # who changed the live value and when (Entra's audit log), or why that is unknown
     last_patch_at: str | None = None  # our last PATCH, from the stack's outputs (report reads them)
     last_patch_request_id: str | None = None
-    violation: str | None = None  # the baseline rule refuses the stack (fleet/policy.py)
+    violation: str | None = None  # the baseline rule refuses the stack (fleet/baseline.py)
     warning: str | None = None  # e.g. its exception expires within exceptionWarnDays
     exception: dict[str, Any] | None = None  # its recorded exception: reason, approvedBy, expires, daysLeft
     history: list[dict[str, Any]] | None = None  # the setting's last changes (history_rows), newest first
-    key_reads: dict[str, Any] | None = None  # recovery-key reads in the audit log (providers/audit.py KeyReads.to_json)
+    key_reads: dict[str, Any] | None = None  # recovery-key reads in the audit log (providers/graph/audit.py KeyReads.to_json)
 
     def observe(self, live: bool | None) -> None:
         """Record the live value as read from the tenant."""
@@ -140,7 +140,7 @@ class _Object:
 
 
 _Kind = tuple[type, ...] | _Object
-# The objects a row holds: its exception (fleet/policy.py with_verdict) and its changes (fleet/history.py history_rows).
+# The objects a row holds: its exception (fleet/baseline.py with_verdict) and its changes (fleet/history.py history_rows).
 _EXCEPTION = _Object({"reason": (str,), "approvedBy": (str,), "expires": (str,), "daysLeft": (int,)})
 _CHANGES = _Object(
     {

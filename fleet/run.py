@@ -7,10 +7,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from providers.errors import BitlockerPolicyError
-
-from .outcome import FAILED, Outcome
-from .stacks import StackFile
+from fleet.outcome import FAILED, Outcome
+from fleet.stacks import StackFile
+from providers.common.errors import BitlockerPolicyError
 
 __all__ = ["Observer", "Work", "run_all"]
 

@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 
-from providers.errors import ConfigurationError
-from providers.outside_text import one_line
-from providers.stack_config import config_dir
-
-from .stacks import StackFile
+from fleet.stacks import StackFile
+from providers.common.errors import ConfigurationError
+from providers.common.outside_text import one_line
+from providers.config.stack_config import config_dir
 
 __all__ = ["Shard", "changed_stacks", "matching", "parse_shard", "shard_of"]
 

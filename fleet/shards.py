@@ -1,4 +1,4 @@
-"""`fleet summary`'s input: the `--json` documents of one command's shards (fleet/report.py json_document),
+"""`fleet summary`'s input: the `--json` documents of one command's shards (fleet/writers/report.py json_document),
 read back and checked key by key, since a pipeline may hand it any file."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from .outcome import Outcome, json_type
+from fleet.outcome import Outcome, json_type
 
 __all__ = ["SUMMARIZED", "read_documents"]
 

@@ -16,14 +16,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from providers.discovery_cache import DiscoveryCache
-from providers.errors import BitlockerPolicyError, ConfigurationError
-from providers.outside_text import one_line
+from providers.common.errors import BitlockerPolicyError, ConfigurationError
+from providers.common.outside_text import one_line
+from providers.config.settings import CUSTOMER_NAME, TENANT_ID, Sources, resolve_endpoints
+from providers.config.stack_config import is_stack_name, project_values, read_stack_config, stack_files
+from providers.config.tenant_names import is_guid, tenant_problem
 from providers.session import new_http_client
-from providers.settings import CUSTOMER_NAME, TENANT_ID, Sources, resolve_endpoints
-from providers.stack_config import is_stack_name, project_values, read_stack_config, stack_files
-from providers.tenant_names import is_guid, tenant_problem
-from providers.tenants import TenantDirectory
+from providers.signin.discovery_cache import DiscoveryCache
+from providers.signin.tenants import TenantDirectory
 
 __all__ = ["Decrypt", "StackFile", "StackValues", "find_stacks", "resolve_tenants", "shared_tenants"]
 

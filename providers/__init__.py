@@ -25,10 +25,10 @@ resources, and the provider process loads them when it first needs the network.
 
 import sys
 
-from .adoption import BitlockerAdoption, BitlockerAdoptionProvider
-from .bitlocker import BitlockerKeyAccess, BitlockerKeyAccessProvider
+from providers.adoption import BitlockerAdoption, BitlockerAdoptionProvider
+from providers.bitlocker import BitlockerKeyAccess, BitlockerKeyAccessProvider
 
-# `import httpx` tries `from ._main import main`, its command-line tool, which imports click,
+# `import httpx` tries `from providers._main import main`, its command-line tool, which imports click,
 # pygments and rich whenever all three are installed (httpx/__init__.py), several times the
 # cost of httpx itself in every provider process (bench/coldstart.py). Nothing here uses that tool;
 # a None in sys.modules makes the import fail at once, and httpx falls back to its stub.

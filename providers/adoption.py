@@ -25,8 +25,8 @@ from typing import Any
 import pulumi
 import pulumi.dynamic as dyn
 
-from .properties import ADOPTION_NAME, AdoptionProperties
-from .provider_base import SessionProvider, one_line_errors, replace_tenant, tenant_failure
+from providers.properties import ADOPTION_NAME, AdoptionProperties
+from providers.provider_base import SessionProvider, one_line_errors, replace_tenant, tenant_failure
 
 __all__ = ["BitlockerAdoption", "BitlockerAdoptionProvider", "adoption_urn"]
 
@@ -80,7 +80,7 @@ class BitlockerAdoptionProvider(SessionProvider):
 
 
 class BitlockerAdoption(dyn.Resource, module="entra", name="BitlockerAdoption"):
-    """The tenant's BitLocker field (providers/authorization_policy.py) as this stack first found it."""
+    """The tenant's BitLocker field (providers/graph/authorization_policy.py) as this stack first found it."""
 
     # The attributes are AdoptionProperties' names.
     tenantId: pulumi.Output[str]  # noqa: N815

@@ -3,7 +3,7 @@
 The tenant's authorization policy is a singleton that always exists. The value found when
 the stack first adopted it comes in from `BitlockerAdoption` (checkpointed before any
 write, see providers/adoption.py); `delete` puts that value back. Only the policy's BitLocker
-field is ever written (BITLOCKER_KEYS: providers/authorization_policy.py).
+field is ever written (BITLOCKER_KEYS: providers/graph/authorization_policy.py).
 The tenant may be declared as its GUID or any verified domain; outputs and the id carry the
 GUID, so a respelling is no change and a real change of tenant deletes before it creates.
 
@@ -15,11 +15,11 @@ given as a domain adds one OIDC discovery request per process):
     check  1 GET (the adoption's create may already have read it: then none)
     diff   none (re-reads only while a read disagrees with our own recent write,
            bitlocker-policy:consistencyWindowSeconds); on drift at preview, 1 GET of the
-           audit log (who changed it, best effort within its own budget: providers/audit.py)
+           audit log (who changed it, best effort within its own budget: providers/graph/audit.py)
     create 1 PATCH when the live value differs
     update 1 PATCH when the live value differs
     read   1 GET    delete  1 PATCH (restores the adopted value; none when it is null
-                            or retainOnDelete is true: providers/retention.py)
+                            or retainOnDelete is true: providers/config/retention.py)
 
 This module's path (`providers.bitlocker`) is stored, pickled, in every stack's state:
 keep it importable across releases.
@@ -34,12 +34,12 @@ from typing import Any
 import pulumi
 import pulumi.dynamic as dyn
 
-from .adoption import adoption_urn
-from .consistency import now_iso
-from .errors import ConfigurationError
-from .properties import DECLARED_PROPERTY, SettingProperties
-from .provider_base import SessionProvider, one_line_errors, replace_tenant, tenant_failure
-from .settings import declared_value, value_text
+from providers.adoption import adoption_urn
+from providers.common.errors import ConfigurationError
+from providers.config.settings import declared_value, value_text
+from providers.graph.consistency import now_iso
+from providers.properties import DECLARED_PROPERTY, SettingProperties
+from providers.provider_base import SessionProvider, one_line_errors, replace_tenant, tenant_failure
 
 __all__ = ["DRIFT_MARK", "BitlockerKeyAccess", "BitlockerKeyAccessProvider"]
 
@@ -88,7 +88,7 @@ class BitlockerKeyAccessProvider(SessionProvider):
             # Drift, at preview: a diagnostic for the CLI's output (the provider's stderr) saying who
             # changed it, one audit-log read. `up` reads none: its preview said it, and `fleet up
             # --only-drifted` carries drift's word over.
-            from .audit import last_change  # loaded only on drift
+            from providers.graph.audit import last_change  # loaded only on drift
 
             print(f"{DRIFT_MARK}{value_text(live)}, {last_change(graph, live).describe()}", file=sys.stderr)
         return dyn.DiffResult(

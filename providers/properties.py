@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Self
 
-from .authorization_policy import BITLOCKER_KEYS
+from providers.graph.authorization_policy import BITLOCKER_KEYS
 
 __all__ = [
     "ADOPTION_NAME",

@@ -21,16 +21,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import pulumi.dynamic as dyn
 
-from .authorization_policy import BITLOCKER_KEYS, PolicyField
-from .deadline import operation_deadline
-from .errors import BitlockerPolicyError
-from .properties import TENANT_PROPERTY
-from .retention import retain_on_delete
-from .settings import PROVIDER_SETTINGS, RETAIN_ON_DELETE, UNSUPPORTED_KEYS, Sources
-from .tenant_names import tenant_problem
+from providers.common.deadline import operation_deadline
+from providers.common.errors import BitlockerPolicyError
+from providers.config.retention import retain_on_delete
+from providers.config.settings import PROVIDER_SETTINGS, RETAIN_ON_DELETE, UNSUPPORTED_KEYS, Sources
+from providers.config.tenant_names import tenant_problem
+from providers.graph.authorization_policy import BITLOCKER_KEYS, PolicyField
+from providers.properties import TENANT_PROPERTY
 
 if TYPE_CHECKING:  # the program process declares resources and must not import httpx or msal
-    from .session import Session
+    from providers.session import Session
 
 __all__ = ["SessionProvider", "one_line_errors", "replace_tenant", "tenant_failure"]
 
@@ -43,7 +43,7 @@ _sessions_lock = threading.Lock()
 
 def _process_session(sources: Sources) -> Session:
     """The process's Session for this stack config, built on first use."""
-    from .session import Session
+    from providers.session import Session
 
     key = tuple(sorted((k, str(v)) for k, v in sources.config.items() if v is not None))
     with _sessions_lock:
@@ -86,7 +86,7 @@ class SessionProvider(dyn.ResourceProvider):
 
     def configure(self, req: dyn.ConfigureRequest) -> None:
         """Receive the whole stack config (secrets in plaintext) once per provider process."""
-        from .engine_watch import watch_engine
+        from providers.engine_watch import watch_engine
 
         watch_engine()  # no provider process outlives the engine that started it
         self._session = _process_session(Sources({key: req.config.get(key) for key in _PROVIDER_KEYS}, dict(os.environ)))
@@ -103,14 +103,14 @@ class SessionProvider(dyn.ResourceProvider):
         return self._session
 
     def retain_on_delete(self, stack: Any) -> bool:
-        """retainOnDelete as meant now (providers/retention.py); a ConfigurationError when that cannot be told."""
-        from .invocation import pulumi_command
+        """retainOnDelete as meant now (providers/config/retention.py); a ConfigurationError when that cannot be told."""
+        from providers.config.invocation import pulumi_command
 
         return retain_on_delete(stack if isinstance(stack, str) else None, self.session.sources, pulumi_command(), Path.cwd())
 
     def serving_preview(self) -> bool:
         """Whether this process serves `pulumi preview` (its command line says so; False when it cannot be told)."""
-        from .invocation import pulumi_command
+        from providers.config.invocation import pulumi_command
 
         command = pulumi_command()
         return command is not None and command.subcommand == "preview"

@@ -14,16 +14,16 @@ from collections.abc import Callable
 
 import httpx
 
-from .authorization_policy import PolicyField
-from .configuration import Configuration, configuration
-from .consistency import settled_value
-from .discovery_cache import DiscoveryCache, default_path
-from .graph import GraphClient
-from .retry import DEFAULT_RETRY, RetryingClient, RetryPolicy
-from .settings import Sources
-from .tenant_names import is_guid
-from .tenants import TenantDirectory
-from .version import version
+from providers.common.version import version
+from providers.config.configuration import Configuration, configuration
+from providers.config.settings import Sources
+from providers.config.tenant_names import is_guid
+from providers.graph.authorization_policy import PolicyField
+from providers.graph.client import GraphClient
+from providers.graph.consistency import settled_value
+from providers.graph.retry import DEFAULT_RETRY, RetryingClient, RetryPolicy
+from providers.signin.discovery_cache import DiscoveryCache, default_path
+from providers.signin.tenants import TenantDirectory
 
 __all__ = ["TIMEOUT", "Session", "new_http_client"]
 
@@ -102,7 +102,7 @@ class Session:
         with self._lock:
             client = self._clients.get(guid)
             if client is None:
-                from .tokens import token_source  # msal is loaded only when a token is needed
+                from providers.signin.tokens import token_source  # msal is loaded only when a token is needed
 
                 endpoints, credential = self.configuration.endpoints, self.configuration.credential
                 tokens = token_source(credential, guid, endpoints, self._client(), self._tenant_directory())
@@ -114,7 +114,7 @@ class Session:
         self, tenant: str, field: PolicyField, written: bool | None, written_at: str | None, seen: bool | None
     ) -> bool | None:
         """The field's live value `seen`, re-read while it disagrees with our own PATCH of `written` at
-        `written_at`, within the consistency window (providers/consistency.py)."""
+        `written_at`, within the consistency window (providers/graph/consistency.py)."""
         graph = self.graph_client(tenant)
         window = self.configuration.consistency_window_seconds
         return settled_value(seen, written, written_at, functools.partial(graph.read, field), window=window)
@@ -130,7 +130,7 @@ class Session:
             try:
                 with self._lock:
                     self._client()
-                from . import tokens  # noqa: F401 -- msal and its imports, loaded ahead of need
+                from providers.signin import tokens  # noqa: F401 -- msal and its imports, loaded ahead of need
             except Exception:  # noqa: S110 -- the call that needs them meets and reports the same failure
                 pass
 

@@ -12,9 +12,10 @@ import pytest
 from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
 
-from providers import invocation, provider_base
+from providers import provider_base
 from providers.bitlocker import BitlockerKeyAccessProvider
-from providers.retry import RetryPolicy
+from providers.config import invocation
+from providers.graph.retry import RetryPolicy
 from providers.session import Session, new_http_client
 from tests.emulator import Emulator, Tenant
 from tests.support import reliability_doc

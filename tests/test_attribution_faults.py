@@ -17,16 +17,17 @@ from typing import Any
 import httpx
 import pytest
 
-from fleet.display import note_text
 from fleet.drift import DriftCheck
 from fleet.history import MOST
 from fleet.outcome import EXIT_CHANGES, UPDATE, Outcome, exit_code
 from fleet.stacks import StackFile
-from providers import audit, provider_base
+from fleet.writers.display import note_text
+from providers import provider_base
 from providers.bitlocker import DRIFT_MARK, BitlockerKeyAccessProvider
-from providers.discovery_cache import DiscoveryCache
+from providers.graph import audit
 from providers.properties import StackOutputs
 from providers.session import Session
+from providers.signin.discovery_cache import DiscoveryCache
 from tests.emulator import Emulator, Tenant
 from tests.emulator.audit import AUDIT_ROLE
 from tests.support.emulated import Configure, Sleeps, emulator_config
@@ -261,7 +262,7 @@ def test_a_drifted_preview_ends_as_without_the_permission(
 
 def test_a_lookup_has_no_more_time_than_the_operation_around_it() -> None:
     """With 2 s left of the operation, the audit log gets 2 s, not BUDGET_SECONDS."""
-    from providers.deadline import current_deadline, operation_deadline
+    from providers.common.deadline import current_deadline, operation_deadline
 
     budgets = []
     for left in (2.0, 600.0):

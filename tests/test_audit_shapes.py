@@ -16,18 +16,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fleet.display import print_history
 from fleet.drift import DriftCheck
 from fleet.history import MOST
 from fleet.outcome import UPDATE, Outcome
 from fleet.stacks import StackFile
+from fleet.writers.display import print_history
 from providers import provider_base
-from providers.audit import KeyReads, changes
 from providers.bitlocker import DRIFT_MARK, BitlockerKeyAccessProvider
-from providers.discovery_cache import DiscoveryCache
-from providers.graph import GraphClient
+from providers.graph.audit import KeyReads, changes
+from providers.graph.client import GraphClient
 from providers.properties import StackOutputs
 from providers.session import Session
+from providers.signin.discovery_cache import DiscoveryCache
 from tests.emulator import Emulator, Tenant
 from tests.emulator.audit import AUDIT_ROLE, SHAPES, policy_update
 from tests.support.emulated import Configure, emulator_config

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from providers import azure_cli
-from providers.azure_cli import find_az
-from providers.errors import AuthenticationError, DeadlineExceededError
+from providers.common.errors import AuthenticationError, DeadlineExceededError
+from providers.signin import azure_cli
+from providers.signin.azure_cli import find_az
 from tests.emulator import Emulator, Tenant
 from tests.support.emulated import AzureCliStandIn, Configure, emulator_config
 from tests.support.processes import wait_until_gone

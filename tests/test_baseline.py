@@ -1,4 +1,4 @@
-"""The baseline rule (providers/baseline.py), and the fleet applying it as the policy pack does."""
+"""The baseline rule (providers/config/baseline.py), and the fleet applying it as the policy pack does."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from fleet.__main__ import main
-from fleet.links import NO_LINKS
-from fleet.notify import FORMATS, needs_notice
+from fleet.baseline import verdict
 from fleet.outcome import Outcome
-from fleet.policy import verdict
-from fleet.report import write_pages
 from fleet.stacks import find_stacks
-from providers.baseline import EXCEPTION, EXCEPTION_MOST, WARN_DAYS, expiry_text, judge
-from providers.errors import EngineError
+from fleet.writers.links import NO_LINKS
+from fleet.writers.notify import FORMATS, needs_notice
+from fleet.writers.report import write_pages
+from providers.common.errors import EngineError
+from providers.config.baseline import EXCEPTION, EXCEPTION_MOST, WARN_DAYS, expiry_text, judge
 from providers.properties import DECLARED_PROPERTY, SettingProperties, names
 from tests.emulator import Emulator, Tenant
 from tests.support.emulated import emulator_config

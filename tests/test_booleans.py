@@ -7,13 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from fleet.policy import project_baseline
+from fleet.baseline import project_baseline
 from fleet.stacks import find_stacks
-from providers.baseline import BASELINE
-from providers.errors import ConfigurationError
-from providers.invocation import PulumiCommand
-from providers.retention import retain_on_delete
-from providers.settings import DESIRED_VALUE, RETAIN_ON_DELETE, USE_CLI, USE_MSI, USE_OIDC, Setting, Sources, declared_value
+from providers.common.errors import ConfigurationError
+from providers.config.baseline import BASELINE
+from providers.config.invocation import PulumiCommand
+from providers.config.retention import retain_on_delete
+from providers.config.settings import (
+    DESIRED_VALUE,
+    RETAIN_ON_DELETE,
+    USE_CLI,
+    USE_MSI,
+    USE_OIDC,
+    Setting,
+    Sources,
+    declared_value,
+)
 from tests.support.paths import REPO
 
 # The spelling as written (unquoted in YAML files) → what every key reads; None: refused, naming the key.

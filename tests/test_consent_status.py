@@ -12,7 +12,7 @@ import yaml
 
 from fleet.__main__ import main
 from fleet.consent_status import JOBS, jobs_of
-from providers.token_claims import token_roles
+from providers.common.token_claims import token_roles
 from tests.emulator import Emulator
 from tests.emulator.state import WRITE_ROLE
 from tests.support.emulated import emulator_config

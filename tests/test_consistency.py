@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from providers.consistency import settled_value
-from providers.deadline import operation_deadline
+from providers.common.deadline import operation_deadline
+from providers.graph.consistency import settled_value
 
 WRITTEN_AT = datetime.fromtimestamp(1_000_000, UTC).isoformat().replace("+00:00", "Z")
 

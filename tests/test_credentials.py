@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from providers.credentials import (
+from providers.common.errors import ConfigurationError
+from providers.config.credentials import (
     AzureCli,
     AzurePipelinesToken,
     CertificateSource,
@@ -17,8 +18,7 @@ from providers.credentials import (
     OidcTokenValue,
     resolve_credential,
 )
-from providers.errors import ConfigurationError
-from providers.settings import Sources
+from providers.config.settings import Sources
 
 
 def resolve(config: dict[str, str] | None = None, /, **environ: str) -> object:

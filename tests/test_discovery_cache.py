@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.discovery_cache import DiscoveryCache, default_path
+from providers.signin.discovery_cache import DiscoveryCache, default_path
 from tests.emulator import Emulator, Tenant
 from tests.support.emulated import Configure, Registered
 

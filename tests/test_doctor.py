@@ -12,7 +12,7 @@ import pytest
 
 from fleet.__main__ import main
 from fleet.doctor import examine, github_subjects
-from providers.settings import Sources
+from providers.config.settings import Sources
 from tests.emulator import Emulator, Tenant
 from tests.emulator.audit import AUDIT_ROLE
 from tests.emulator.state import WRITE_ROLE, App

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from providers.retry import RetryPolicy
+from providers.graph.retry import RetryPolicy
 from providers.session import new_http_client
 from tests.emulator import Emulator, Tenant
 from tests.emulator.lab import start_lab

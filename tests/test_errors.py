@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from providers import errors
+from providers.common import errors
 
 
 def test_the_drawn_tree_is_the_class_tree() -> None:

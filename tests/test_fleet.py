@@ -14,19 +14,19 @@ import pytest
 from rich.console import Console
 
 from fleet.__main__ import main
-from fleet.display import LiveProgress, note_text, print_summary
 from fleet.drift import DriftCheck
 from fleet.outcome import ALREADY_THERE, EXIT_CHANGES, EXIT_FAILED, EXIT_OK, Outcome, exit_code
-from fleet.report import write_pages
 from fleet.run import run_all
 from fleet.stacks import StackFile
-from providers.authorization_policy import BITLOCKER_KEYS
-from providers.consistency import now_iso
-from providers.discovery_cache import DiscoveryCache
-from providers.errors import ConfigurationError
-from providers.graph import GraphClient
+from fleet.writers.display import LiveProgress, note_text, print_summary
+from fleet.writers.report import write_pages
+from providers.common.errors import ConfigurationError
+from providers.graph.authorization_policy import BITLOCKER_KEYS
+from providers.graph.client import GraphClient
+from providers.graph.consistency import now_iso
 from providers.properties import StackOutputs
 from providers.session import Session
+from providers.signin.discovery_cache import DiscoveryCache
 from tests.emulator import Emulator, Tenant
 from tests.emulator.audit import AUDIT_ROLE
 from tests.emulator.state import WRITE_ROLE
@@ -166,7 +166,7 @@ def test_the_providers_exception_is_the_rows_error_and_other_resources_are_ignor
     events(
         diagnostic(
             "urn:pulumi:s::p::pulumi-python:dynamic/entra:BitlockerAdoption::bitlocker-adoption",
-            "providers.errors.ForbiddenError: Graph denied GET: grant Policy.Read.All (request-id r)",
+            "providers.common.errors.ForbiddenError: Graph denied GET: grant Policy.Read.All (request-id r)",
         )
     )
     assert events.error("fallback") == "Graph denied GET: grant Policy.Read.All (request-id r)"

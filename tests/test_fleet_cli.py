@@ -15,9 +15,9 @@ from rich.console import Console
 from fleet.__main__ import FIRST_UP, execute, main
 from fleet.engine import Engine
 from fleet.outcome import EXIT_FAILED, UPDATE, Outcome
-from fleet.report import json_document
 from fleet.stacks import StackFile
-from providers.discovery_cache import DiscoveryCache
+from fleet.writers.report import json_document
+from providers.signin.discovery_cache import DiscoveryCache
 from tests.emulator import Emulator, Tenant
 from tests.support.emulated import emulator_config
 

@@ -15,14 +15,14 @@ import xmlschema
 from rich.console import Console
 
 from fleet.__main__ import main
-from fleet.display import print_summary
-from fleet.junit import RULE, junit_xml
-from fleet.links import REPORT_URL, Links
-from fleet.notify import needs_notice, notify
 from fleet.outcome import EXIT_VIOLATION, STATUSES, Outcome, exit_code, totals
-from fleet.report import json_document
-from fleet.summary import MARKER, markdown_summary
-from providers.retry import RetryPolicy
+from fleet.writers.display import print_summary
+from fleet.writers.junit import RULE, junit_xml
+from fleet.writers.links import REPORT_URL, Links
+from fleet.writers.notify import needs_notice, notify
+from fleet.writers.report import json_document
+from fleet.writers.summary import MARKER, markdown_summary
+from providers.graph.retry import RetryPolicy
 from providers.session import new_http_client
 from tests.emulator import Emulator, Tenant
 from tests.support.tools import ensure_tool

@@ -74,9 +74,9 @@ def test_a_change_to_one_stack_file_previews_that_stack(repo: Path) -> None:
     assert [s.name for s in changed_stacks(repo, "main", find_stacks(repo))] == ["bravo"]
 
 
-@pytest.mark.parametrize("path", ["program.py", "Pulumi.yaml", "providers/graph.py", "requirements.txt", "fleet/run.py"])
+@pytest.mark.parametrize("path", ["program.py", "Pulumi.yaml", "providers/graph/client.py", "requirements.txt", "fleet/run.py"])
 def test_a_change_to_what_runs_every_stack_previews_them_all(repo: Path, path: str) -> None:
-    (repo / path).parent.mkdir(exist_ok=True)
+    (repo / path).parent.mkdir(parents=True, exist_ok=True)
     with (repo / path).open("a") as changed:
         changed.write("# changed\n")
     git(repo, "add", "-A")

@@ -10,10 +10,8 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from providers.authorization_policy import BITLOCKER_KEYS, PolicyField
-from providers.credentials import ClientSecret
-from providers.deadline import operation_deadline
-from providers.errors import (
+from providers.common.deadline import operation_deadline
+from providers.common.errors import (
     DeadlineExceededError,
     ForbiddenError,
     GraphError,
@@ -21,11 +19,13 @@ from providers.errors import (
     UnexpectedResponseError,
     UnreachableError,
 )
-from providers.graph import GraphClient
+from providers.config.credentials import ClientSecret
+from providers.config.settings import Endpoints
+from providers.graph.authorization_policy import BITLOCKER_KEYS, PolicyField
+from providers.graph.client import GraphClient
 from providers.session import new_http_client
-from providers.settings import Endpoints
-from providers.tenants import TenantDirectory
-from providers.tokens import token_source
+from providers.signin.tenants import TenantDirectory
+from providers.signin.tokens import token_source
 from tests.emulator import Emulator, Tenant
 from tests.support.emulated import Registered, Sleeps
 from tests.support.paths import REPO

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from providers.errors import AuthenticationError
+from providers.common.errors import AuthenticationError
 from tests.emulator import Emulator, Tenant
 from tests.support.emulated import Configure, emulator_config
 from tests.support.paths import REPO

@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-import fleet.notify
+import fleet.writers.notify
 from fleet.__main__ import main
-from fleet.links import NO_LINKS, Links
-from fleet.notify import FORMATS, SLACK_BLOCKS, SLACK_TEXT, SLACK_TOTAL, TEAMS_BYTES, sent_bytes
 from fleet.outcome import EXIT_CHANGES, EXIT_FAILED, Outcome
-from fleet.report import json_document
+from fleet.writers.links import NO_LINKS, Links
+from fleet.writers.notify import FORMATS, SLACK_BLOCKS, SLACK_TEXT, SLACK_TOTAL, TEAMS_BYTES, sent_bytes
+from fleet.writers.report import json_document
 from tests.emulator import Emulator
 from tests.support.leaks import LeakCheck
 from tests.support.reliability_doc import Section, record
@@ -152,7 +152,7 @@ def test_a_failed_notification_is_one_line_naming_the_host_and_the_exit_code_sta
     command: Callable[[Path, Emulator, pytest.MonkeyPatch], tuple[list[str], int]],
 ) -> None:
     fault = FAULTS[case]
-    monkeypatch.setattr(fleet.notify, "DEADLINE_SECONDS", DEADLINE)
+    monkeypatch.setattr(fleet.writers.notify, "DEADLINE_SECONDS", DEADLINE)
     receiver.hanging = fault.hangs
     receiver.answers += [fault.answer] if fault.answer else []
     url = fault.url(receiver.url)

@@ -10,7 +10,7 @@ import yaml
 
 from fleet.__main__ import main
 from fleet.onboard import read_csv, slug, stack_name
-from providers.errors import ConfigurationError
+from providers.common.errors import ConfigurationError
 from tests.emulator import Emulator, Tenant
 from tests.support.emulated import emulator_config
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.outside_text import one_line
+from providers.common.outside_text import one_line
 from tests.support.paths import REPO
 
 

@@ -42,7 +42,7 @@ import pytest
 import yaml
 
 from fleet.selection import shard_of
-from providers.tenant_names import is_guid
+from providers.config.tenant_names import is_guid
 from tests.emulator import Emulator, Tenant
 from tests.support.emulated import assertion_subjects
 from tests.support.engine import copy_project

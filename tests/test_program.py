@@ -15,7 +15,8 @@ import pytest
 from pulumi.runtime import rpc
 
 from providers import BitlockerAdoption, BitlockerKeyAccess, BitlockerKeyAccessProvider
-from providers.authorization_policy import BITLOCKER_KEYS
+from providers.config.settings import DESIRED_VALUE
+from providers.graph.authorization_policy import BITLOCKER_KEYS
 from providers.properties import (
     DECLARED_PROPERTY,
     TENANT_PROPERTY,
@@ -24,7 +25,6 @@ from providers.properties import (
     StackOutputs,
     names,
 )
-from providers.settings import DESIRED_VALUE
 from tests.support.paths import REPO
 
 PROGRAM = REPO / "__main__.py"
@@ -128,7 +128,7 @@ def test_the_provider_loads_no_command_line_tool_with_httpx() -> None:
     """With click, pygments and rich installed (here they are), `import httpx` would load all three."""
     script = (
         "import json, sys\n"
-        "import providers.session, providers.tokens\n"
+        "import providers.session, providers.signin.tokens\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('click', 'pygments', 'rich'))))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=PROGRAM.parent, capture_output=True, text=True, check=True)

@@ -19,7 +19,7 @@ from pulumi.dynamic.dynamic import serialize_provider
 
 from providers.adoption import BitlockerAdoptionProvider
 from providers.bitlocker import DRIFT_MARK, BitlockerKeyAccessProvider
-from providers.errors import ConfigurationError, ForbiddenError, UnexpectedResponseError
+from providers.common.errors import ConfigurationError, ForbiddenError, UnexpectedResponseError
 from tests.emulator import Emulator, Tenant
 from tests.emulator.audit import AUDIT_ROLE
 from tests.support.emulated import Configure, Registered, ServeCommand, emulator_config
@@ -51,7 +51,7 @@ def calls(emulator: Emulator, tenant: Tenant) -> list[str]:
 
 
 def audit_reads(emulator: Emulator, tenant: Tenant) -> int:
-    """The tenant's audit-log reads (who changed the setting: providers/audit.py)."""
+    """The tenant's audit-log reads (who changed the setting: providers/graph/audit.py)."""
     return sum(r.path.lower().endswith("/directoryaudits") for r in emulator.graph_requests("GET", tenant))
 
 
@@ -482,7 +482,7 @@ def test_missing_write_permission_is_one_clear_line(
     else:
         pytest.fail("a read-only app could write")
     assert report.count("\n") == 1, report
-    assert report.startswith("providers.errors.ForbiddenError: Graph denied PATCH")
+    assert report.startswith("providers.common.errors.ForbiddenError: Graph denied PATCH")
     assert "Policy.ReadWrite.Authorization" in report
     assert "request-id" in report
 

@@ -13,7 +13,7 @@ import pytest
 
 from fleet.__main__ import main, write_results
 from fleet.outcome import Outcome
-from fleet.report import page_names, write_pages
+from fleet.writers.report import page_names, write_pages
 from tests.support.reliability_doc import Section, record
 
 CHECKED = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)

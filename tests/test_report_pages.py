@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fleet.outcome import Outcome
-from fleet.report import Provider, write_pages
+from fleet.writers.report import Provider, write_pages
 from tests.support.browser import (
     FLEET,
     PROBLEMS,

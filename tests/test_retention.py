@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from providers.errors import ConfigurationError
-from providers.invocation import PulumiCommand
-from providers.retention import retain_on_delete
-from providers.settings import Sources
+from providers.common.errors import ConfigurationError
+from providers.config.invocation import PulumiCommand
+from providers.config.retention import retain_on_delete
+from providers.config.settings import Sources
 from tests.support.engine import REPO
 
 KEY = "bitlocker-policy:retainOnDelete"
@@ -107,7 +107,7 @@ def test_a_hidden_command_line_refuses_unless_the_program_runs(project: Path) ->
 
 def test_the_command_line_is_read_from_the_nearest_pulumi_ancestor(tmp_path: Path) -> None:
     """pulumi → sh → python, as the CLI starts the provider through its shell shim (Linux /proc)."""
-    provider = f"{sys.executable} -c 'from providers.invocation import pulumi_command; print(pulumi_command())'"
+    provider = f"{sys.executable} -c 'from providers.config.invocation import pulumi_command; print(pulumi_command())'"
     done = subprocess.run(
         ["bash", "-c", "exec -a pulumi /bin/sh -s destroy --config-file other.yaml --stack prod"],
         input=f'cd {REPO} && sh -c "{provider}"\n',

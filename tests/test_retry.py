@@ -9,9 +9,9 @@ from email.utils import formatdate
 import httpx
 import pytest
 
-from providers.deadline import operation_deadline
-from providers.errors import DeadlineExceededError
-from providers.retry import DEFAULT_RETRY, RetryingClient, RetryPolicy, retry_after_seconds
+from providers.common.deadline import operation_deadline
+from providers.common.errors import DeadlineExceededError
+from providers.graph.retry import DEFAULT_RETRY, RetryingClient, RetryPolicy, retry_after_seconds
 
 URL = "https://graph.example.test/v1.0/policies/authorizationPolicy"
 REQUEST = httpx.Request("GET", URL)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from fleet.stacks import find_stacks
-from providers.errors import ConfigurationError
-from providers.settings import AUTHORITY_HOST, CLIENT_ID, DESIRED_VALUE, ENVIRONMENT, USE_OIDC, Sources, resolve_endpoints
-from providers.stack_config import project_values
+from providers.common.errors import ConfigurationError
+from providers.config.settings import AUTHORITY_HOST, CLIENT_ID, DESIRED_VALUE, ENVIRONMENT, USE_OIDC, Sources, resolve_endpoints
+from providers.config.stack_config import project_values
 
 
 def test_config_wins_over_environment() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from fleet.__main__ import main
 from fleet.outcome import Outcome
-from fleet.report import json_document
+from fleet.writers.report import json_document
 from tests.support.reliability_doc import Section, record
 
 GOOD = Outcome("alpha", "t1", declared=False, live=False, live_read=True).to_json()

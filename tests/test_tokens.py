@@ -16,8 +16,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from providers.certificates import load_certificate
-from providers.credentials import (
+from providers.common.errors import (
+    AuthenticationError,
+    BitlockerPolicyError,
+    ConfigurationError,
+    UnavailableError,
+    UnreachableError,
+)
+from providers.config.credentials import (
     AzurePipelinesToken,
     CertificateSource,
     ClientCertificate,
@@ -29,17 +35,11 @@ from providers.credentials import (
     OidcTokenFile,
     OidcTokenValue,
 )
-from providers.errors import (
-    AuthenticationError,
-    BitlockerPolicyError,
-    ConfigurationError,
-    UnavailableError,
-    UnreachableError,
-)
+from providers.config.settings import Endpoints
 from providers.session import new_http_client
-from providers.settings import Endpoints
-from providers.tenants import TenantDirectory, token_tenant
-from providers.tokens import TokenSource, token_source
+from providers.signin.certificates import load_certificate
+from providers.signin.tenants import TenantDirectory, token_tenant
+from providers.signin.tokens import TokenSource, token_source
 from tests.emulator import App, Emulator, Tenant
 from tests.emulator.state import Faults
 from tests.support.emulated import Registered, Sleeps, set_env

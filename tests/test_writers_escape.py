@@ -15,11 +15,11 @@ from xml.etree import ElementTree as ET
 import pytest
 from rich.console import Console
 
-from fleet.display import print_summary
-from fleet.junit import junit_xml
 from fleet.outcome import Outcome
-from fleet.report import write_pages
-from fleet.summary import markdown_summary
+from fleet.writers.display import print_summary
+from fleet.writers.junit import junit_xml
+from fleet.writers.report import write_pages
+from fleet.writers.summary import markdown_summary
 
 HOSTILE_FIELDS = {
     "U+FFFE and U+FFFF": "a\ufffeb\uffffc",

@@ -24,7 +24,7 @@ import pytest
 import yaml
 from azure.storage.blob import BlobServiceClient
 
-from providers.settings import DESIRED_VALUE
+from providers.config.settings import DESIRED_VALUE
 from tests.emulator import App, Emulator, Tenant
 from tests.support.emulated import assertion_subjects, emulator_config
 from tests.support.engine import copy_project, engine_env

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from providers.settings import DESIRED_VALUE
+from providers.config.settings import DESIRED_VALUE
 from tests.emulator import Emulator, Tenant
 from tests.emulator.audit import AUDIT_ROLE
 from tests.emulator.state import WRITE_ROLE

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from providers.settings import DESIRED_VALUE
+from providers.config.settings import DESIRED_VALUE
 from tests.emulator import Emulator, Tenant
 from tests.emulator.state import WRITE_ROLE
 from tests.support.emulated import emulator_config

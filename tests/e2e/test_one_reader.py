@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from providers.baseline import EXCEPTION
-from providers.settings import DESIRED_VALUE
+from providers.config.baseline import EXCEPTION
+from providers.config.settings import DESIRED_VALUE
 from tests.support.engine import REPO, NewStack, Run, Stack, copy_project
 from tests.support.tools import ensure_tool
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from providers.baseline import EXCEPTION
+from providers.config.baseline import EXCEPTION
 from tests.support.engine import REPO, NewStack, Run, Stack, copy_project
 from tests.support.reliability_doc import Section, record
 from tests.support.tools import ensure_tool

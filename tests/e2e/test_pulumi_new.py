@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.settings import AUTHORITY_HOST, DESIRED_VALUE, GRAPH_ENDPOINT
+from providers.config.settings import AUTHORITY_HOST, DESIRED_VALUE, GRAPH_ENDPOINT
 from tests.emulator import Emulator
 from tests.support.engine import engine_env
 from tests.support.leaks import LeakCheck

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from providers.discovery_cache import default_path
+from providers.signin.discovery_cache import default_path
 from tests.e2e.test_fleet_kill import FLEET_KILLS
 from tests.e2e.test_policy_pack import EXCEPTION_SECTION
 from tests.emulator import Emulator

@@ -61,7 +61,7 @@ LOCK = ".lab.lock"  # held by the running lab's process, with its pid inside
 SOCKET = "lab.sock"  # where `play` reaches the running lab
 KINDS = ("drifted", "read-only", "throttled", "converged", "excepted")  # the first tenants; the rest converged
 ROLES = {"read-only": ("Policy.Read.All", AUDIT_ROLE)}  # the others: (WRITE_ROLE, AUDIT_ROLE)
-# The service provider the customer pages name (fleet/report.py Provider), set in the lab's Pulumi.yaml.
+# The service provider the customer pages name (fleet/writers/report.py Provider), set in the lab's Pulumi.yaml.
 PROVIDER = {"providerName": "Lab Managed IT", "providerContact": "help@lab-managed-it.example", "providerLogo": "logo.svg"}
 LOGO = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="48" height="48"><rect width="48" height="48" rx="8" fill="#0f766e"/>'

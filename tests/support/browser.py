@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fleet.outcome import FAILED, UPDATE, Outcome
-from fleet.report import Provider, write_pages
+from fleet.writers.report import Provider, write_pages
 from tests.support.tools import ensure_tool
 
 __all__ = [

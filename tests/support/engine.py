@@ -20,7 +20,7 @@ from urllib.request import url2pathname
 import pytest
 import yaml
 
-from providers.settings import CLIENT_SECRET, DESIRED_VALUE
+from providers.config.settings import CLIENT_SECRET, DESIRED_VALUE
 from tests.emulator import App, Emulator, Tenant
 from tests.support.emulated import emulator_config
 from tests.support.leaks import LeakCheck

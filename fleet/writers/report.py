@@ -7,7 +7,7 @@ provider's name, contact and logo (`Provider`, Pulumi.yaml). `DIR/index.html` (o
 service provider's: every tenant, problems first (`CATEGORIES`), counted at the top, with a filter
 and search (a few lines of inline script; without scripts the page reads the same, minus the filter),
 the stack, the tenant and the full cause of anything that failed.
-Every value from outside (names, Graph's words) is escaped (fleet/escape.py).
+Every value from outside (names, Graph's words) is escaped (fleet/writers/escape.py).
 
 The pages never leave DIR: each is written to a new file in DIR and renamed over its page
 (rename(2) replaces a symbolic link, never follows it), a page name is unique under case
@@ -34,15 +34,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from providers.baseline import expiry_text
-from providers.stack_config import is_stack_name, project_values
-from providers.version import version
-
-from .display import note_text
-from .escape import for_html, for_markdown
-from .links import NO_LINKS, Links
-from .outcome import FAILED, UPDATE, Outcome, totals
-from .outcome import status as row_status
+from fleet.outcome import FAILED, UPDATE, Outcome, totals
+from fleet.outcome import status as row_status
+from fleet.writers.display import note_text
+from fleet.writers.escape import for_html, for_markdown
+from fleet.writers.links import NO_LINKS, Links
+from providers.common.version import version
+from providers.config.baseline import expiry_text
+from providers.config.stack_config import is_stack_name, project_values
 
 __all__ = [
     "CATEGORIES",
@@ -61,7 +60,7 @@ GENERATOR = "bitlocker-policy"  # the pages' marker: the report overwrites and r
 _MARKERS = {".html": f'<meta name="generator" content="{GENERATOR}">', ".md": f"<!-- generator: {GENERATOR} -->"}
 _MARKER_WITHIN = 512  # bytes: where a page carries its marker
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9_-]")  # what a page name made from a stack's name keeps
-_OUR_APP = re.compile(r"this product's app \(.*\)(?= at )")  # providers/audit.py's words for our own change
+_OUR_APP = re.compile(r"this product's app \(.*\)(?= at )")  # providers/graph/audit.py's words for our own change
 # A GUID in brackets after a name ("(app GUID)", a request-id): the index's and --json's, kept off customer pages.
 _IDS = re.compile(r" \((?:app |reference |request-id )?[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\)")
 # The index's order and colours: what to act on first. A stack the baseline rule refuses is "breaks an
@@ -73,7 +72,7 @@ CATEGORIES = {
     "expiring": "exception expiring",
     "converged": "converged",
 }
-AUDIT_DAYS = (7, 30)  # what Entra's audit log keeps: without, with Entra ID P1/P2 (providers/audit.py)
+AUDIT_DAYS = (7, 30)  # what Entra's audit log keeps: without, with Entra ID P1/P2 (providers/graph/audit.py)
 LOGO_LIMIT = 256 * 1024  # bytes: a logo is embedded in every page
 _LOGO_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
 _STYLE = """

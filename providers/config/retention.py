@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from .errors import ConfigurationError
-from .invocation import PulumiCommand, cli_true
-from .settings import RETAIN_ON_DELETE, Sources
-from .stack_config import config_dir, project_values, read_stack_config
+from providers.common.errors import ConfigurationError
+from providers.config.invocation import PulumiCommand, cli_true
+from providers.config.settings import RETAIN_ON_DELETE, Sources
+from providers.config.stack_config import config_dir, project_values, read_stack_config
 
 __all__ = ["retain_on_delete"]
 

@@ -36,11 +36,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .authorization_policy import BITLOCKER_KEYS, CHANGE_ACTIVITY, INCLUDED_ROW
-from .deadline import current_deadline, operation_deadline
-from .errors import BitlockerPolicyError, DeadlineExceededError, ForbiddenError, GraphError
-from .graph import GraphClient
-from .outside_text import one_line
+from providers.common.deadline import current_deadline, operation_deadline
+from providers.common.errors import BitlockerPolicyError, DeadlineExceededError, ForbiddenError, GraphError
+from providers.common.outside_text import one_line
+from providers.graph.authorization_policy import BITLOCKER_KEYS, CHANGE_ACTIVITY, INCLUDED_ROW
+from providers.graph.client import GraphClient
 
 __all__ = [
     "AUDIT_PATH",
@@ -69,7 +69,7 @@ PAGES = 3
 # How long one lookup may take, all its pages, retries and waits included. A page of the audit log
 # takes longer than other Graph reads (microsoftgraph/microsoft-graph-docs-contrib#7021), so more
 # than the second a policy read takes: 15 s leaves room for a slow page and a retry after a short
-# backoff (providers/retry.py), and is all a drifted row or a preview waits for who changed it. A
+# backoff (providers/graph/retry.py), and is all a drifted row or a preview waits for who changed it. A
 # longer wait asked for (Retry-After: 100) ends the lookup at once: the answer is "unknown".
 BUDGET_SECONDS = 15.0
 

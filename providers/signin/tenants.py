@@ -13,14 +13,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .discovery_cache import DiscoveryCache, is_openid_configuration
-from .entra_answers import checked
-from .errors import AuthenticationError, UnreachableError
-from .outside_text import one_line
-from .retry import wire_problem
-from .settings import AUTHORITY_HOST, ENVIRONMENT, TENANT_ID
-from .tenant_names import is_guid
-from .token_claims import token_claim
+from providers.common.errors import AuthenticationError, UnreachableError
+from providers.common.outside_text import one_line
+from providers.common.token_claims import token_claim
+from providers.config.settings import AUTHORITY_HOST, ENVIRONMENT, TENANT_ID
+from providers.config.tenant_names import is_guid
+from providers.graph.retry import wire_problem
+from providers.signin.discovery_cache import DiscoveryCache, is_openid_configuration
+from providers.signin.entra_answers import checked
 
 __all__ = ["DISCOVERY_SUFFIX", "TenantDirectory", "token_tenant"]
 

@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from .credentials import CertificateSource
-from .errors import ConfigurationError
-from .files import read_regular_file
-from .settings import CLIENT_CERTIFICATE, CLIENT_CERTIFICATE_PASSWORD, CLIENT_CERTIFICATE_PATH
+from providers.common.errors import ConfigurationError
+from providers.common.files import read_regular_file
+from providers.config.credentials import CertificateSource
+from providers.config.settings import CLIENT_CERTIFICATE, CLIENT_CERTIFICATE_PASSWORD, CLIENT_CERTIFICATE_PATH
 
 __all__ = ["load_certificate"]
 

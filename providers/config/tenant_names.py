@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .settings import TENANT_ID
+from providers.config.settings import TENANT_ID
 
 __all__ = ["is_domain", "is_guid", "tenant_problem"]
 

@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .authorization_policy import POLICY_PATH, PolicyField
-from .errors import ForbiddenError, GraphError, ThrottledError, UnexpectedResponseError, UnreachableError
-from .outside_text import one_line
-from .retry import DEFAULT_RETRY, wire_problem
-from .token_claims import token_claim
+from providers.common.errors import ForbiddenError, GraphError, ThrottledError, UnexpectedResponseError, UnreachableError
+from providers.common.outside_text import one_line
+from providers.common.token_claims import token_claim
+from providers.graph.authorization_policy import POLICY_PATH, PolicyField
+from providers.graph.retry import DEFAULT_RETRY, wire_problem
 
 __all__ = ["GraphClient"]
 
@@ -38,7 +38,7 @@ class BearerToken(httpx.Auth):
 
 
 class GraphClient:
-    """Reads and writes fields of one tenant's authorization policy (providers/authorization_policy.py).
+    """Reads and writes fields of one tenant's authorization policy (providers/graph/authorization_policy.py).
 
     `read` and `write` make exactly one HTTP request each (plus retries); `live_value` reads
     only when this process has neither read nor written the field yet (a provider process

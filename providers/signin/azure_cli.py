@@ -20,11 +20,11 @@ import time
 from datetime import datetime
 from typing import Any
 
-from .credentials import HOW_TO_CONFIGURE
-from .deadline import current_deadline
-from .errors import AuthenticationError, ConfigurationError, DeadlineExceededError, UnreachableError
-from .outside_text import one_line
-from .settings import USE_CLI
+from providers.common.deadline import current_deadline
+from providers.common.errors import AuthenticationError, ConfigurationError, DeadlineExceededError, UnreachableError
+from providers.common.outside_text import one_line
+from providers.config.credentials import HOW_TO_CONFIGURE
+from providers.config.settings import USE_CLI
 
 __all__ = ["AzureCliToken", "find_az"]
 

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .consistency import SETTLE_WINDOW_SECONDS
-from .credentials import AzureCli, ClientCertificate, Credential, resolve_credential
-from .deadline import OPERATION_DEADLINE_SECONDS
-from .errors import ConfigurationError
-from .settings import CONSISTENCY_WINDOW, DEADLINE_SECONDS, UNSUPPORTED_KEYS, Endpoints, Setting, Sources, resolve_endpoints
+from providers.common.deadline import OPERATION_DEADLINE_SECONDS
+from providers.common.errors import ConfigurationError
+from providers.config.credentials import AzureCli, ClientCertificate, Credential, resolve_credential
+from providers.config.settings import (
+    CONSISTENCY_WINDOW,
+    DEADLINE_SECONDS,
+    UNSUPPORTED_KEYS,
+    Endpoints,
+    Setting,
+    Sources,
+    resolve_endpoints,
+)
+from providers.graph.consistency import SETTLE_WINDOW_SECONDS
 
 __all__ = ["Configuration", "configuration"]
 
@@ -27,7 +35,7 @@ class Configuration:
     credential: Credential
     deadline_seconds: float
     consistency_window_seconds: float
-    sources: Sources  # as given: retainOnDelete is decided at delete time (providers/retention.py)
+    sources: Sources  # as given: retainOnDelete is decided at delete time (providers/config/retention.py)
 
 
 def configuration(sources: Sources) -> Configuration:
@@ -39,11 +47,11 @@ def configuration(sources: Sources) -> Configuration:
         )
     endpoints, credential = resolve_endpoints(sources), resolve_credential(sources)
     if isinstance(credential, ClientCertificate):
-        from .certificates import load_certificate  # cryptography is loaded only for certificates
+        from providers.signin.certificates import load_certificate  # cryptography is loaded only for certificates
 
         load_certificate(credential.certificate)
     if isinstance(credential, AzureCli):
-        from .azure_cli import find_az
+        from providers.signin.azure_cli import find_az
 
         find_az(credential.fallback)
     return Configuration(

@@ -11,7 +11,7 @@ changed it) reaches Teams and Slack as plain text, never as Markdown.
 
 Each stack's line says which customer and tenant, what happened (a stack that breaks the
 baseline rule first) and who changed the tenant's value when the audit log says; the message
-links to the run and the published report (fleet/links.py). At any fleet size a message stays
+links to the run and the published report (fleet/writers/links.py). At any fleet size a message stays
 within what its service takes: the stacks that do not fit are counted ("… and N more"). The
 rule's warnings (an exception that expires soon, one no longer needed) make one notice at the
 end of every command's message but preview's: the scheduled drift run says it once a run, and a
@@ -29,15 +29,14 @@ from urllib.parse import unquote_plus
 
 import httpx
 
-from providers.deadline import operation_deadline
-from providers.errors import BitlockerPolicyError
-from providers.outside_text import one_line
-from providers.retry import HOST_ONLY_EXTENSION, host_only, wire_problem
+from fleet.outcome import FAILED, NONE, UPDATE, Outcome, totals
+from fleet.writers.display import value_text
+from fleet.writers.links import NO_LINKS, Links
+from providers.common.deadline import operation_deadline
+from providers.common.errors import BitlockerPolicyError
+from providers.common.outside_text import one_line
+from providers.graph.retry import HOST_ONLY_EXTENSION, host_only, wire_problem
 from providers.session import new_http_client
-
-from .display import value_text
-from .links import NO_LINKS, Links
-from .outcome import FAILED, NONE, UPDATE, Outcome, totals
 
 __all__ = [
     "FORMATS",
@@ -215,7 +214,7 @@ def _slack(command: str, _document: dict[str, Any], outcomes: Sequence[Outcome],
     SLACK_TEXT; the header, the stacks, the count of the rest, the notice and the links make at most
     24 blocks of SLACK_BLOCKS, their texts within SLACK_TOTAL
     (a header holds at most 150).
-    The links are a context block's `mrkdwn` <URL|label>, the URL percent-encoded (fleet/links.py)
+    The links are a context block's `mrkdwn` <URL|label>, the URL percent-encoded (fleet/writers/links.py)
     so that no | or > ends it, its & sent as an entity.
     """
     headline = one_line(f"bitlocker-policy fleet {command}: {totals(command, outcomes)}", _SLACK_HEADER)

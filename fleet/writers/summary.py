@@ -3,20 +3,20 @@
 Only what needs a look is listed, stacks that break the baseline rule first, then those that
 would change, changed or failed: the customer, why, who changed the tenant's value and when
 (Entra's audit log) and the request-id; converged stacks are counted, so 200 tenants still
-make a short comment. Links to the run and the published report close it (fleet/links.py).
+make a short comment. Links to the run and the published report close it (fleet/writers/links.py).
 The first line is an HTML comment a pipeline searches for to edit its earlier comment in
-place instead of adding one per push. Every value is escaped for Markdown (fleet/escape.py).
+place instead of adding one per push. Every value is escaped for Markdown (fleet/writers/escape.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .display import action_text, value_text
-from .escape import for_markdown
-from .links import NO_LINKS, Links
-from .outcome import FAILED, NONE, Outcome, totals
-from .selection import Shard
+from fleet.outcome import FAILED, NONE, Outcome, totals
+from fleet.selection import Shard
+from fleet.writers.display import action_text, value_text
+from fleet.writers.escape import for_markdown
+from fleet.writers.links import NO_LINKS, Links
 
 __all__ = ["BROKEN", "MARKER", "markdown_summary"]
 

@@ -12,7 +12,7 @@ import re
 
 from rich.text import Text
 
-from providers.outside_text import one_line
+from providers.common.outside_text import one_line
 
 __all__ = ["for_html", "for_markdown", "for_terminal"]
 

@@ -18,8 +18,8 @@ import json
 
 import httpx
 
-from .errors import UnavailableError, UnreachableError
-from .retry import retry_after_seconds
+from providers.common.errors import UnavailableError, UnreachableError
+from providers.graph.retry import retry_after_seconds
 
 __all__ = ["checked"]
 

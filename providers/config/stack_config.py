@@ -1,7 +1,7 @@
 """Stack config files as they stand now: `{stackConfigDir}/Pulumi.{stack}.yaml` beside `Pulumi.yaml`.
 
 `fleet` lists the stacks from them; a `delete` that no program ran before reads them for
-retainOnDelete (providers/retention.py), the provider process running in the project directory.
+retainOnDelete (providers/config/retention.py), the provider process running in the project directory.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigurationError
-from .files import read_regular_file
+from providers.common.errors import ConfigurationError
+from providers.common.files import read_regular_file
 
 __all__ = ["StackConfig", "config_dir", "is_stack_name", "project_values", "read_stack_config", "stack_files"]
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .files import read_regular_file
+from providers.common.files import read_regular_file
 
 __all__ = ["MAX_AGE_SECONDS", "DiscoveryCache", "default_path", "is_openid_configuration"]
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import ConfigurationError
-from .settings import (
+from providers.common.errors import ConfigurationError
+from providers.config.settings import (
     CLIENT_CERTIFICATE,
     CLIENT_CERTIFICATE_PASSWORD,
     CLIENT_CERTIFICATE_PATH,

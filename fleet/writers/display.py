@@ -16,12 +16,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
-from providers.audit import KeyReads
-from providers.outside_text import one_line
-from providers.settings import value_text
-
-from .escape import for_terminal
-from .outcome import FAILED, RECORD, UPDATE, Outcome, totals
+from fleet.outcome import FAILED, RECORD, UPDATE, Outcome, totals
+from fleet.writers.escape import for_terminal
+from providers.common.outside_text import one_line
+from providers.config.settings import value_text
+from providers.graph.audit import KeyReads
 
 __all__ = ["LiveProgress", "action_text", "note_text", "print_history", "print_summary", "value_text"]
 

@@ -7,7 +7,7 @@ without one, or with one that has expired, is a violation; an exception that exp
 `bitlocker-policy:exceptionWarnDays` days (Pulumi.yaml, default WARN_DAYS) is a warning. One rule
 and one reader of the stack's values it needs (RULE_KEYS, as the stack's program gets them: plain
 or decrypted, a mapping or its JSON text), used by the policy pack (policy/__main__.py, under
-`pulumi preview --policy-pack policy`) and by the fleet (fleet/policy.py): standard library only,
+`pulumi preview --policy-pack policy`) and by the fleet (fleet/baseline.py): standard library only,
 no request.
 """
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from .settings import Setting, parse_bool, value_text
+from providers.config.settings import Setting, parse_bool, value_text
 
 __all__ = [
     "APPROVER_MOST",

@@ -11,12 +11,12 @@ from typing import Any
 
 import httpx
 
-from .credentials import AzurePipelinesToken, GitHubActionsToken, OidcSource, OidcTokenFile, OidcTokenValue
-from .errors import AuthenticationError, ConfigurationError, UnreachableError
-from .files import read_regular_file
-from .outside_text import one_line
-from .retry import wire_problem
-from .settings import OIDC_AZURE_SERVICE_CONNECTION_ID, OIDC_REQUEST_URL, OIDC_TOKEN_FILE_PATH
+from providers.common.errors import AuthenticationError, ConfigurationError, UnreachableError
+from providers.common.files import read_regular_file
+from providers.common.outside_text import one_line
+from providers.config.credentials import AzurePipelinesToken, GitHubActionsToken, OidcSource, OidcTokenFile, OidcTokenValue
+from providers.config.settings import OIDC_AZURE_SERVICE_CONNECTION_ID, OIDC_REQUEST_URL, OIDC_TOKEN_FILE_PATH
+from providers.graph.retry import wire_problem
 
 __all__ = ["EXCHANGE_AUDIENCE", "assertion"]
 

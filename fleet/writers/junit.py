@@ -5,7 +5,7 @@ A stack that breaks the baseline rule is a failure of type `baseline-rule` in ev
 tenant that differs from its stack (drift, a declared change not applied yet) and a stack that
 failed are failures too; a stack `up` converged passes. Each testcase's text names the customer,
 who changed the tenant's value and when (Entra's audit log), the request-id, and links to the
-run and the published report (fleet/links.py).
+run and the published report (fleet/writers/links.py).
 Every text in it (names, messages, details) is made one plain line, and what XML 1.0 forbids
 besides (lone surrogates, U+FFFE, U+FFFF; https://www.w3.org/TR/xml/#charsets) becomes U+FFFD:
 a parser refuses a document that holds any of them.
@@ -18,15 +18,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from xml.etree import ElementTree as ET
 
-from providers.outside_text import one_line
-
-from .display import value_text
-from .links import NO_LINKS, Links
-from .outcome import FAILED, UPDATE, Outcome, totals
+from fleet.outcome import FAILED, UPDATE, Outcome, totals
+from fleet.writers.display import value_text
+from fleet.writers.links import NO_LINKS, Links
+from providers.common.outside_text import one_line
 
 __all__ = ["RULE", "junit_xml"]
 
-RULE = "baseline-rule"  # the failure type of a stack that breaks the baseline rule (providers/baseline.py)
+RULE = "baseline-rule"  # the failure type of a stack that breaks the baseline rule (providers/config/baseline.py)
 
 _FINDS_DIFFERENCES = ("drift", "preview", "report")  # read-only commands: a difference is what they report
 # Not a Char of XML 1.0 (https://www.w3.org/TR/xml/#NT-Char).

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .authorization_policy import BITLOCKER_KEYS
-from .clouds import CLOUDS, KNOWN_AUTHORITY_HOSTS, cloud_named
-from .errors import ConfigurationError
+from providers.common.errors import ConfigurationError
+from providers.config.clouds import CLOUDS, KNOWN_AUTHORITY_HOSTS, cloud_named
+from providers.graph.authorization_policy import BITLOCKER_KEYS
 
 __all__ = [
     "AUTHORITY_HOST",

@@ -18,14 +18,10 @@ from urllib.parse import urlsplit
 import httpx
 import msal
 
-from .assertions import EXCHANGE_AUDIENCE, assertion
-from .azure_cli import AzureCliToken
-from .credentials import AzureCli, ClientCertificate, ClientSecret, Credential, FederatedToken, ManagedIdentity
-from .entra_answers import checked
-from .errors import AuthenticationError, ConfigurationError, UnreachableError
-from .outside_text import one_line
-from .retry import POLICY_EXTENSION, RetryPolicy, wire_problem
-from .settings import (
+from providers.common.errors import AuthenticationError, ConfigurationError, UnreachableError
+from providers.common.outside_text import one_line
+from providers.config.credentials import AzureCli, ClientCertificate, ClientSecret, Credential, FederatedToken, ManagedIdentity
+from providers.config.settings import (
     AUTHORITY_HOST,
     CLIENT_CERTIFICATE_PATH,
     CLIENT_ID,
@@ -34,7 +30,11 @@ from .settings import (
     TENANT_ID,
     Endpoints,
 )
-from .tenants import DISCOVERY_SUFFIX, TenantDirectory, token_tenant
+from providers.graph.retry import POLICY_EXTENSION, RetryPolicy, wire_problem
+from providers.signin.assertions import EXCHANGE_AUDIENCE, assertion
+from providers.signin.azure_cli import AzureCliToken
+from providers.signin.entra_answers import checked
+from providers.signin.tenants import DISCOVERY_SUFFIX, TenantDirectory, token_tenant
 
 __all__ = ["TokenSource", "token_source"]
 
@@ -278,7 +278,7 @@ def _msal_credential(credential: ClientSecret | ClientCertificate | FederatedTok
         return credential.secret
     if isinstance(credential, FederatedToken):
         return {"client_assertion": assertion(credential.source, http)}
-    from .certificates import load_certificate  # cryptography is loaded only for certificates
+    from providers.signin.certificates import load_certificate  # cryptography is loaded only for certificates
 
     return load_certificate(credential.certificate)
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from .deadline import current_deadline
+from providers.common.deadline import current_deadline
 
 __all__ = ["SETTLE_WINDOW_SECONDS", "instant", "now_iso", "settled_value"]
 

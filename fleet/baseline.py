@@ -1,4 +1,4 @@
-"""The baseline rule over the fleet (providers/baseline.py): the same verdict the policy pack gives under the CLI.
+"""The baseline rule over the fleet (providers/config/baseline.py): the same verdict the policy pack gives under the CLI.
 
 The baseline is the project's, read from Pulumi.yaml alone: a stack file that sets another is a
 violation. The stack's own values the rule reads (its declared value, baseline and exception) are
@@ -11,13 +11,12 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from providers.baseline import BASELINE, RULE_KEYS, WARN_DAYS, WARN_WINDOW, Verdict, judge, read_warn_days
-from providers.errors import BitlockerPolicyError, ConfigurationError
-from providers.settings import DESIRED_VALUE, Sources, parse_bool
-from providers.stack_config import project_values
-
-from .outcome import Outcome
-from .stacks import Decrypt, StackFile, StackValues
+from fleet.outcome import Outcome
+from fleet.stacks import Decrypt, StackFile, StackValues
+from providers.common.errors import BitlockerPolicyError, ConfigurationError
+from providers.config.baseline import BASELINE, RULE_KEYS, WARN_DAYS, WARN_WINDOW, Verdict, judge, read_warn_days
+from providers.config.settings import DESIRED_VALUE, Sources, parse_bool
+from providers.config.stack_config import project_values
 
 __all__ = ["project_baseline", "project_warn_days", "verdict", "with_verdict"]
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import httpx
 
-from .deadline import Deadline, current_deadline
-from .errors import DeadlineExceededError
+from providers.common.deadline import Deadline, current_deadline
+from providers.common.errors import DeadlineExceededError
 
 __all__ = [
     "DEFAULT_RETRY",

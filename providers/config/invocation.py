@@ -65,7 +65,7 @@ class PulumiCommand:
 def cli_true(text: str) -> bool:
     """Whether the CLI takes its own switch (PULUMI_RUN_PROGRAM, --run-program=…) as on: 1, or true in any case
     (pulumi/pulumi sdk/go/common/util/env/env.go, BoolValue). Not a config key: these are the CLI's spellings,
-    not bitlocker-policy's (providers/settings.py, parse_bool)."""
+    not bitlocker-policy's (providers/config/settings.py, parse_bool)."""
     return text == "1" or text.lower() == "true"
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 __all__ = ["version"]
 
-PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 
 @cache
