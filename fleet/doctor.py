@@ -37,7 +37,6 @@ from providers.common.errors import AuthenticationError, BitlockerPolicyError, C
 from providers.common.outside_text import one_line
 from providers.common.token_claims import token_claims
 from providers.common.version import version
-from providers.config.configuration import configuration
 from providers.config.credentials import (
     AzureCli,
     AzurePipelinesToken,
@@ -51,6 +50,7 @@ from providers.config.credentials import (
 )
 from providers.config.settings import TENANT_ID, USE_OIDC, Sources, value_text
 from providers.config.tenant_names import tenant_problem
+from providers.configuration import configuration
 from providers.graph.audit import AUDIT_PATH, AUDIT_PERMISSION
 from providers.graph.authorization_policy import BITLOCKER_KEYS, CHANGE_ACTIVITY, POLICY_PATH
 from providers.graph.client import GraphClient

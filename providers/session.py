@@ -15,9 +15,9 @@ from collections.abc import Callable
 import httpx
 
 from providers.common.version import version
-from providers.config.configuration import Configuration, configuration
 from providers.config.settings import Sources
 from providers.config.tenant_names import is_guid
+from providers.configuration import Configuration, configuration
 from providers.graph.authorization_policy import PolicyField
 from providers.graph.client import GraphClient
 from providers.graph.consistency import settled_value

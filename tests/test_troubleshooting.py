@@ -17,7 +17,9 @@ import pytest
 
 from tests.support.paths import REPO
 
-SOURCES = sorted([*REPO.glob("providers/**/*.py"), *REPO.glob("fleet/**/*.py"), REPO / "program.py", REPO / "policy" / "__main__.py"])
+SOURCES = sorted(
+    [*REPO.glob("providers/**/*.py"), *REPO.glob("fleet/**/*.py"), REPO / "program.py", REPO / "policy" / "__main__.py"]
+)
 PAGE = REPO / "docs" / "troubleshooting.md"
 KEYWORDS = ("violation", "warning", "unknown")
 SHORTEST = 12  # a shorter piece says too little to find its entry by
