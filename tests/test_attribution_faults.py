@@ -31,8 +31,8 @@ from providers.signin.discovery_cache import DiscoveryCache
 from tests.emulator import Emulator, Tenant
 from tests.emulator.audit import AUDIT_ROLE
 from tests.support.emulated import Configure, Sleeps, emulator_config
+from tests.support.provider import inputs, preview, up
 from tests.support.reliability_doc import Section, record
-from tests.test_provider import inputs, preview, up
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
 

@@ -31,7 +31,7 @@ from providers.signin.discovery_cache import DiscoveryCache
 from tests.emulator import Emulator, Tenant
 from tests.emulator.audit import AUDIT_ROLE, SHAPES, policy_update
 from tests.support.emulated import Configure, emulator_config
-from tests.test_provider import inputs, preview, up
+from tests.support.provider import inputs, preview, up
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
 

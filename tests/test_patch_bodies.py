@@ -16,7 +16,7 @@ import pytest
 
 from tests.emulator import Emulator, Tenant
 from tests.support.emulated import Configure, ServeCommand
-from tests.test_provider import DESIRED, adoption_beside, inputs, preview, up
+from tests.support.provider import DESIRED, adoption_beside, inputs, preview, up
 
 
 @pytest.fixture(autouse=True)

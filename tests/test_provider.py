@@ -9,34 +9,17 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import dill
 import pytest
-from pulumi.dynamic import ConfigureRequest
-from pulumi.dynamic.config import Config
 from pulumi.dynamic.dynamic import serialize_provider
 
-from providers.adoption import BitlockerAdoptionProvider
 from providers.bitlocker import DRIFT_MARK, BitlockerKeyAccessProvider
 from providers.common.errors import ConfigurationError, ForbiddenError, UnexpectedResponseError
 from tests.emulator import Emulator, Tenant
 from tests.emulator.audit import AUDIT_ROLE
 from tests.support.emulated import Configure, Registered, ServeCommand, emulator_config
-
-DESIRED = "allowedToReadBitlockerKeysForOwnedDevice"
-
-
-def inputs(tenant: Tenant, desired: Any, spelling: str | None = None, adopted: Any = True) -> dict[str, Any]:
-    """The setting's inputs as the program declares them."""
-    return {
-        "tenantId": spelling or tenant.id,
-        DESIRED: desired,
-        "adoptedValue": adopted,
-        "adoptionRecord": f"{tenant.id}/adoption",
-        "stack": "test",
-        "liveValue": None,
-    }
+from tests.support.provider import DESIRED, adoption_beside, inputs, preview, up
 
 
 @pytest.fixture(autouse=True)
@@ -53,27 +36,6 @@ def calls(emulator: Emulator, tenant: Tenant) -> list[str]:
 def audit_reads(emulator: Emulator, tenant: Tenant) -> int:
     """The tenant's audit-log reads (who changed the setting: providers/graph/audit.py)."""
     return sum(r.path.lower().endswith("/directoryaudits") for r in emulator.graph_requests("GET", tenant))
-
-
-def adoption_beside(provider: BitlockerKeyAccessProvider) -> BitlockerAdoptionProvider:
-    """The adoption provider of the same provider process, configured as the host configures it."""
-    adoption = BitlockerAdoptionProvider()
-    adoption.configure(ConfigureRequest(Config(dict(provider.session.sources.config), "bitlocker-policy")))
-    assert adoption.session is provider.session  # one process, one Session
-    return adoption
-
-
-def up(provider: BitlockerKeyAccessProvider, tenant: Tenant, desired: bool, spelling: str | None = None) -> dict[str, Any]:
-    """A first `up` in one provider process: adoption create, then the setting's check and create."""
-    found = adoption_beside(provider).create({"tenantId": spelling or tenant.id}).outs or {}
-    checked = provider.check({}, inputs(tenant, desired, spelling, adopted=found["adoptedValue"])).inputs
-    return provider.create(checked).outs or {}
-
-
-def preview(provider: BitlockerKeyAccessProvider, outs: dict[str, Any], news: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """A later run in a new provider process: check, then diff; the checked inputs and whether it changes."""
-    checked = provider.check({}, news).inputs
-    return checked, bool(provider.diff("id", outs, checked).changes)
 
 
 # -- check ---------------------------------------------------------------------------------------

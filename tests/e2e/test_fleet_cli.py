@@ -15,16 +15,10 @@ from tests.emulator import Emulator, Tenant
 from tests.emulator.audit import AUDIT_ROLE
 from tests.emulator.state import WRITE_ROLE
 from tests.support.emulated import emulator_config
-from tests.support.engine import copy_project, engine_env
+from tests.support.engine import copy_project, engine_env, fleet
 from tests.support.leaks import LeakCheck
 
 pytestmark = pytest.mark.engine
-
-
-def fleet(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m fleet ARGS` in the project (stderr is a pipe, as in a CI log)."""
-    command = [sys.executable, "-m", "fleet", *args]
-    return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False, timeout=600)
 
 
 def contoso(

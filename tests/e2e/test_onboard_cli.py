@@ -10,10 +10,9 @@ import pytest
 import yaml
 
 from fleet.onboard import stack_file_text
-from tests.e2e.test_fleet_cli import fleet
 from tests.emulator import Emulator
 from tests.support.emulated import emulator_config
-from tests.support.engine import copy_project, engine_env
+from tests.support.engine import copy_project, engine_env, fleet
 from tests.support.leaks import LeakCheck
 
 pytestmark = pytest.mark.engine

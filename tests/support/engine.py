@@ -10,6 +10,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from tests.support.emulated import emulator_config
 from tests.support.leaks import LeakCheck
 from tests.support.paths import REPO
 
-__all__ = ["PROJECT_FILES", "REPO", "Deployment", "NewStack", "Run", "Stack", "copy_project", "engine_env", "init_stack"]
+__all__ = ["PROJECT_FILES", "REPO", "Deployment", "NewStack", "Run", "Stack", "copy_project", "engine_env", "fleet", "init_stack"]
 
 PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "program.py", "requirements.txt", "requirements.lock", "pyproject.toml")
 
@@ -158,3 +159,9 @@ def init_stack(
 
 
 NewStack = Callable[..., Deployment]
+
+
+def fleet(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m fleet ARGS` in the project (stderr is a pipe, as in a CI log)."""
+    command = [sys.executable, "-m", "fleet", *args]
+    return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False, timeout=600)
