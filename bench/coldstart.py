@@ -1,19 +1,24 @@
 """Cold start: the product against a no-op dynamic resource, under the real CLI.
 
-    .venv/bin/python -m bench.coldstart [--runs 8] [--latencies 0,100]
+    .venv/bin/python -m bench.coldstart [--runs 8] [--latencies 0,100] [--json bench/coldstart.json]
 
 Two stacks on one machine and one emulator: the product's (client secret, converged tenant)
 and bench/noop's (one dynamic resource whose provider makes no request). For each emulator
 latency, each command runs --runs times for both, paired and interleaved (the order flips
-every round), and the table gives the median of the per-pair ratios product / no-op. Then,
+every round), and the table gives the median of the per-pair ratios product / no-op, for wall
+time and for CPU time (the user + system seconds of the whole process tree, from the rusage of
+reaped children: far less sensitive than wall time to other load on a shared machine). Then,
 per command, the requests the product made against the minimum (token + GET for a preview,
 token + GET + PATCH for drift), and the peak RSS of each Python process (VmHWM, sampled from
-/proc) against the no-op's. Numbers depend on the machine: compare on one machine only.
+/proc) against the no-op's. With --json, every pair and the summaries go to that file.
+Numbers depend on the machine: compare on one machine only.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import resource
 import shutil
 import statistics
 import tempfile
@@ -79,10 +84,17 @@ def peak_rss(projects: tuple[Path, ...]) -> Iterator[dict[str, int]]:
         thread.join()
 
 
-def timed(stack: Stack, args: tuple[str, ...]) -> float:
-    started = time.perf_counter()
+def children_cpu() -> float:
+    """User + system seconds of every reaped descendant of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(stack: Stack, args: tuple[str, ...]) -> tuple[float, float]:
+    """Wall and CPU seconds of one `pulumi ARGS` (the CLI and every process under it)."""
+    cpu, started = children_cpu(), time.perf_counter()
     stack.pulumi(*args)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, children_cpu() - cpu
 
 
 def main() -> None:
@@ -90,7 +102,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--latencies", default="0,100", help="emulator latency per request, in ms, comma-separated")
+    parser.add_argument("--json", type=Path, help="write the pairs and the summaries to this file")
     args = parser.parse_args()
+    rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="coldstart-") as tmp, Emulator() as emulator:
         work = Path(tmp)
         product = product_stack(work, emulator, "product", allowed=False)
@@ -98,13 +112,13 @@ def main() -> None:
         noop.pulumi("stack", "init")
         for stack in (product, noop):
             stack.pulumi("up", "--yes", "--skip-preview")
-        print(f"{'latency':>7}  {'command':18} {'product s':>9} {'no-op s':>8} {'ratio':>6}")
+        print(f"{'latency':>7}  {'command':18} {'wall s':>9} {'no-op':>8} {'ratio':>6} {'cpu s':>6} {'no-op':>6} {'ratio':>6}")
         requests: dict[str, Counter[str]] = {}
         rss: dict[str, dict[str, int]] = {}
         for latency in (int(ms) for ms in args.latencies.split(",")):
             emulator.faults.latency = latency / 1000
             for label, command in COMMANDS.items():
-                pairs = []
+                pairs: list[dict[str, tuple[float, float]]] = []
                 for round_ in range(args.runs):
                     emulator.directory.requests.clear()
                     order = (product, noop) if round_ % 2 == 0 else (noop, product)
@@ -121,10 +135,17 @@ def main() -> None:
                     rss[label] = {f"{k} product": v for k, v in product_peaks.items()} | {
                         f"{k} no-op": v for k, v in noop_peaks.items()
                     }
-                ratio = statistics.median(p["product"] / p["noop"] for p in pairs)
-                product_s = statistics.median(p["product"] for p in pairs)
-                noop_s = statistics.median(p["noop"] for p in pairs)
-                print(f"{latency:>5}ms  {label:18} {product_s:9.2f} {noop_s:8.2f} {ratio:6.2f}", flush=True)
+                row = {"latency_ms": latency, "command": label, "pairs": pairs}
+                for kind, index in (("wall", 0), ("cpu", 1)):
+                    row[f"{kind}_ratio"] = statistics.median(p["product"][index] / p["noop"][index] for p in pairs)
+                    row[f"{kind}_product_s"] = statistics.median(p["product"][index] for p in pairs)
+                    row[f"{kind}_noop_s"] = statistics.median(p["noop"][index] for p in pairs)
+                rows.append(row)
+                print(
+                    f"{latency:>5}ms  {label:18} {row['wall_product_s']:9.2f} {row['wall_noop_s']:8.2f} "
+                    f"{row['wall_ratio']:6.2f} {row['cpu_product_s']:6.2f} {row['cpu_noop_s']:6.2f} {row['cpu_ratio']:6.2f}",
+                    flush=True,
+                )
         print("\nrequests per command (0 ms), product vs minimum:")
         for label, seen in requests.items():
             extra = seen - MINIMUM[label]
@@ -132,6 +153,9 @@ def main() -> None:
         print("\npeak RSS (MiB) per Python process:")
         for label, peaks in rss.items():
             print(f"  {label:18} " + ", ".join(f"{k} {v / 1024:.1f}" for k, v in sorted(peaks.items())))
+        if args.json:
+            summary = {"runs": args.runs, "results": rows, "requests": {k: dict(v) for k, v in requests.items()}}
+            args.json.write_text(json.dumps(summary | {"peak_rss_kib": rss}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
