@@ -36,9 +36,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(session.config, "workerinput"):  # an xdist worker: its controller does this once
         return
     if any(Path(os.environ[reliability_doc.CELLS]).glob("*.jsonl")):  # a reliability test ran
-        from tests.e2e.test_reliability import DOCUMENT
-
-        message = reliability_doc.finish(DOCUMENT)
+        message = reliability_doc.finish()
         if message:
             session.config.get_terminal_writer().line(f"\nerror: {message}", red=True, bold=True)
             session.exitstatus = pytest.ExitCode.TESTS_FAILED

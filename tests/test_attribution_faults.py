@@ -32,7 +32,7 @@ from tests.emulator import Emulator, Tenant
 from tests.emulator.audit import AUDIT_ROLE
 from tests.support.emulated import Configure, Sleeps, emulator_config
 from tests.support.provider import inputs, preview, up
-from tests.support.reliability_doc import Section, record
+from tests.support.reliability_doc import Section, declare, record
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
 
@@ -138,15 +138,18 @@ SHAPES: dict[str, Shape] = {
 }
 
 DRIFT, HISTORY, PREVIEW = "fleet drift", "fleet history", "preview (provider diff)"
-ATTRIBUTION_FAULTS = Section(
-    "Attribution faults: the audit log's answer cannot be used",
-    "A tenant declared `false` was set to `true` in the portal; the app may read the audit log "
-    f"(AuditLog.Read.All), which answered as the row says. In every cell the live value, the verdict and the "
-    f"exit code were those of a run without that permission, nothing raised, every text was UTF-8 "
-    f"printable, and no wait exceeded attribution's own budget ({audit.BUDGET_SECONDS:.0f} s; a longer "
-    "Retry-After ends the lookup at once). Each cell: the outcome, then how the row says who changed it.",
-    cases=tuple(SHAPES),
-    columns=(DRIFT, HISTORY, PREVIEW),
+ATTRIBUTION_FAULTS = declare(
+    "attribution faults",
+    Section(
+        "Attribution faults: the audit log's answer cannot be used",
+        "A tenant declared `false` was set to `true` in the portal; the app may read the audit log "
+        f"(AuditLog.Read.All), which answered as the row says. In every cell the live value, the verdict and the "
+        f"exit code were those of a run without that permission, nothing raised, every text was UTF-8 "
+        f"printable, and no wait exceeded attribution's own budget ({audit.BUDGET_SECONDS:.0f} s; a longer "
+        "Retry-After ends the lookup at once). Each cell: the outcome, then how the row says who changed it.",
+        cases=tuple(SHAPES),
+        columns=(DRIFT, HISTORY, PREVIEW),
+    ),
 )
 
 

@@ -25,7 +25,7 @@ from fleet.writers.notify import FORMATS, SLACK_BLOCKS, SLACK_TEXT, SLACK_TOTAL,
 from fleet.writers.report import json_document
 from tests.emulator import Emulator
 from tests.support.leaks import LeakCheck
-from tests.support.reliability_doc import Section, record
+from tests.support.reliability_doc import Section, declare, record
 from tests.support.webhook import PATH, Receiver, receiving
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
@@ -105,14 +105,17 @@ FAULTS = {
     ),
 }
 
-NOTIFY_FAULTS = Section(
-    "--notify faults",
-    "A webhook whose path and query are its secret fails in each way, under `fleet drift` (a stack "
-    "failed: exit 4) and `fleet summary` (a shard differs: exit 3); the leak scan searches what each "
-    "run printed and wrote for every part of the path and query.",
-    tuple(FAULTS),
-    ("the one stderr line says", "exit code", "secret found"),
-    case_column="the webhook",
+NOTIFY_FAULTS = declare(
+    "notify faults",
+    Section(
+        "--notify faults",
+        "A webhook whose path and query are its secret fails in each way, under `fleet drift` (a stack "
+        "failed: exit 4) and `fleet summary` (a shard differs: exit 3); the leak scan searches what each "
+        "run printed and wrote for every part of the path and query.",
+        tuple(FAULTS),
+        ("the one stderr line says", "exit code", "secret found"),
+        case_column="the webhook",
+    ),
 )
 """Section key "notify faults" (tests/e2e/test_reliability.py DOCUMENT)."""
 

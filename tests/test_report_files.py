@@ -14,7 +14,7 @@ import pytest
 from fleet.__main__ import main, write_results
 from fleet.outcome import Outcome
 from fleet.writers.report import page_names, write_pages
-from tests.support.reliability_doc import Section, record
+from tests.support.reliability_doc import Section, declare, record
 
 CHECKED = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
@@ -174,12 +174,15 @@ def test_an_unsafe_out_is_refused_before_anything_runs(
     record("page names", case, "outcome", f"exit 2 before anything runs: «{says}»")
 
 
-PAGE_NAMES = Section(
-    "Report pages and their directory",
-    "`fleet report`'s pages for hostile stack names and a hostile output directory. Each stack got a page of "
-    "its own (unique where case is folded, never `index`), linked from the index and showing its own tenant "
-    "only; no page was written through a link or over a file the report did not write (a refusal is one line, "
-    "checked before the first page, exit 4); a page of a stack no longer selected was removed.",
-    cases=(*NAMES, *DIRECTORY, *OUT),
-    columns=("outcome",),
+PAGE_NAMES = declare(
+    "page names",
+    Section(
+        "Report pages and their directory",
+        "`fleet report`'s pages for hostile stack names and a hostile output directory. Each stack got a page of "
+        "its own (unique where case is folded, never `index`), linked from the index and showing its own tenant "
+        "only; no page was written through a link or over a file the report did not write (a refusal is one line, "
+        "checked before the first page, exit 4); a page of a stack no longer selected was removed.",
+        cases=(*NAMES, *DIRECTORY, *OUT),
+        columns=("outcome",),
+    ),
 )

@@ -12,7 +12,7 @@ import pytest
 from fleet.__main__ import main
 from fleet.outcome import Outcome
 from fleet.writers.report import json_document
-from tests.support.reliability_doc import Section, record
+from tests.support.reliability_doc import Section, declare, record
 
 GOOD = Outcome("alpha", "t1", declared=False, live=False, live_read=True).to_json()
 
@@ -135,10 +135,13 @@ def test_every_row_the_product_writes_reads_back() -> None:
     assert Outcome.from_json(json.loads(json.dumps(full.to_json()))) == full
 
 
-SUMMARY_DOCUMENTS = Section(
-    "`fleet summary` on documents it did not write",
-    "Each row's file was given to `fleet summary` with a good shard's document: one line naming the file and "
-    "what is wrong, exit 2, no traceback, nothing on standard output, no escape sequence.",
-    cases=(*HOSTILE, "the same document twice", "two documents holding one stack"),
-    columns=("outcome",),
+SUMMARY_DOCUMENTS = declare(
+    "summary documents",
+    Section(
+        "`fleet summary` on documents it did not write",
+        "Each row's file was given to `fleet summary` with a good shard's document: one line naming the file and "
+        "what is wrong, exit 2, no traceback, nothing on standard output, no escape sequence.",
+        cases=(*HOSTILE, "the same document twice", "two documents holding one stack"),
+        columns=("outcome",),
+    ),
 )

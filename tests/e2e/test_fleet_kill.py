@@ -33,7 +33,7 @@ from tests.support.emulated import emulator_config
 from tests.support.engine import Stack, copy_project, engine_env
 from tests.support.leaks import LeakCheck
 from tests.support.processes import parent, stop, wait_for_listener, wait_for_member, wait_until_session_ends
-from tests.support.reliability_doc import Section, record
+from tests.support.reliability_doc import Section, declare, record
 
 pytestmark = pytest.mark.engine
 
@@ -96,16 +96,19 @@ KILLS = {
 }
 
 SECTION_KEY = "fleet kills"
-FLEET_KILLS = Section(
-    "Kills of `fleet up`",
-    f"`python -m fleet up` over {STACKS} stacks, each tenant allowing and each stack declaring false, got SIGKILL: "
-    "the fleet alone, or its process group (the fleet and its CLIs; Pulumi's plugins have groups of their own). "
-    f"Then every process of the run's session was waited for, {WAIT_SECONDS} s at most. After the last kill, "
-    "`pulumi cancel` of each locked stack and one `fleet up` converged every tenant, the original value recorded "
-    "as adopted.",
-    cases=tuple(KILLS),
-    columns=("left alive afterwards",),
-    case_column="killed",
+FLEET_KILLS = declare(
+    "fleet kills",
+    Section(
+        "Kills of `fleet up`",
+        f"`python -m fleet up` over {STACKS} stacks, each tenant allowing and each stack declaring false, got SIGKILL: "
+        "the fleet alone, or its process group (the fleet and its CLIs; Pulumi's plugins have groups of their own). "
+        f"Then every process of the run's session was waited for, {WAIT_SECONDS} s at most. After the last kill, "
+        "`pulumi cancel` of each locked stack and one `fleet up` converged every tenant, the original value recorded "
+        "as adopted.",
+        cases=tuple(KILLS),
+        columns=("left alive afterwards",),
+        case_column="killed",
+    ),
 )
 
 

@@ -20,7 +20,7 @@ import yaml
 
 from providers.config.baseline import EXCEPTION
 from tests.support.engine import REPO, NewStack, Run, Stack, copy_project
-from tests.support.reliability_doc import Section, record
+from tests.support.reliability_doc import Section, declare, record
 from tests.support.tools import ensure_tool
 
 pytestmark = [pytest.mark.engine, pytest.mark.tools]
@@ -120,13 +120,16 @@ EXCEPTION_VALUES: dict[str, tuple[Callable[[Stack], None], str | None]] = {
         "is longer than 8192 characters: keep reason within 1000 and approvedBy within 256",
     ),
 }
-EXCEPTION_SECTION = Section(
-    title="Exception values",
-    intro="A stack that declares `true` against the baseline `false`, its `bitlocker-policy:exception` written "
-    "as below: `python -m fleet drift` and `pulumi preview --policy-pack policy` (the real CLI and pack) "
-    "give the same verdict, in one line, with no traceback or gRPC text.",
-    cases=tuple(EXCEPTION_VALUES),
-    columns=("fleet", "policy pack"),
+EXCEPTION_SECTION = declare(
+    "exception values",
+    Section(
+        title="Exception values",
+        intro="A stack that declares `true` against the baseline `false`, its `bitlocker-policy:exception` written "
+        "as below: `python -m fleet drift` and `pulumi preview --policy-pack policy` (the real CLI and pack) "
+        "give the same verdict, in one line, with no traceback or gRPC text.",
+        cases=tuple(EXCEPTION_VALUES),
+        columns=("fleet", "policy pack"),
+    ),
 )
 
 

@@ -23,21 +23,14 @@ import pytest
 import yaml
 
 from providers.signin.discovery_cache import default_path
-from tests.e2e.test_fleet_kill import FLEET_KILLS
-from tests.e2e.test_policy_pack import EXCEPTION_SECTION
 from tests.emulator import Emulator
 from tests.emulator.state import Faults
-from tests.support.engine import REPO, Deployment, NewStack, Run
+from tests.support.engine import Deployment, NewStack, Run
 from tests.support.processes import session_members, stop, wait_until_gone
-from tests.support.reliability_doc import Document, Section, record
-from tests.test_attribution_faults import ATTRIBUTION_FAULTS
-from tests.test_notify import NOTIFY_FAULTS
-from tests.test_report_files import PAGE_NAMES
-from tests.test_summary_documents import SUMMARY_DOCUMENTS
+from tests.support.reliability_doc import Section, declare, record
 
 pytestmark = pytest.mark.engine
 
-TABLE = REPO / "docs" / "reliability.md"
 OPERATIONS = ("first up", "up on drift", "refresh", "destroy")
 ORIGINAL, DECLARED = True, False  # every tenant starts allowing; every stack declares "block"
 
@@ -236,7 +229,9 @@ def test_cell(new_stack: NewStack, fault_name: str, operation: str) -> None:
 
 
 # -- the tables after the fault matrix: one per kind of case, a row per case -------------------------
-SECTIONS: dict[str, Section] = {}
+SECTIONS: dict[str, Section] = {
+    "faults": declare("faults", Section("", "", tuple(FAULTS), OPERATIONS, totals=True, case_column="fault")),
+}
 
 
 def _one_line(run: Run, needle: str) -> None:
@@ -299,13 +294,16 @@ FORMS: dict[str, Callable[[Deployment], tuple[str, ...]]] = {
     "not at all (control: restore)": lambda _: (),
 }
 
-SECTIONS["config forms"] = Section(
-    "retainOnDelete set after the last `up`, in every form Pulumi allows",
-    "Each stack was brought up with `retainOnDelete` unset (restore), then set to `true` as the row says, then "
-    "destroyed as the column says. *kept*: the tenant kept the declared value, no PATCH. *refused*: one line "
-    "saying how to proceed, no PATCH, and `destroy --run-program` then kept it. Never a silent restore.",
-    columns=("pulumi destroy", "pulumi destroy --run-program"),
-    cases=tuple(FORMS),
+SECTIONS["config forms"] = declare(
+    "config forms",
+    Section(
+        "retainOnDelete set after the last `up`, in every form Pulumi allows",
+        "Each stack was brought up with `retainOnDelete` unset (restore), then set to `true` as the row says, then "
+        "destroyed as the column says. *kept*: the tenant kept the declared value, no PATCH. *refused*: one line "
+        "saying how to proceed, no PATCH, and `destroy --run-program` then kept it. Never a silent restore.",
+        columns=("pulumi destroy", "pulumi destroy --run-program"),
+        cases=tuple(FORMS),
+    ),
 )
 REFUSALS = {"is a secret in": "a secret it cannot read", "a renamed stack": "the stack's file is gone"}
 
@@ -342,13 +340,16 @@ EXCLUSIONS = {
     "`up --skip-preview --target` the setting alone": ("--skip-preview", "--target", "setting"),
 }
 
-SECTIONS["exclusion"] = Section(
-    "The adoption record left out of an update",
-    "On a new stack, the adoption record (`BitlockerAdoption`) left out of the first `up`. The setting "
-    "never writes without the record in state, whatever the engine does; afterwards a plain `up` converged "
-    "and recorded the tenant's original value.",
-    columns=("outcome", "Graph writes", "rerun"),
-    cases=tuple(EXCLUSIONS),
+SECTIONS["exclusion"] = declare(
+    "exclusion",
+    Section(
+        "The adoption record left out of an update",
+        "On a new stack, the adoption record (`BitlockerAdoption`) left out of the first `up`. The setting "
+        "never writes without the record in state, whatever the engine does; afterwards a plain `up` converged "
+        "and recorded the tenant's original value.",
+        columns=("outcome", "Graph writes", "rerun"),
+        cases=tuple(EXCLUSIONS),
+    ),
 )
 
 
@@ -449,21 +450,27 @@ BAD_INPUT: dict[str, tuple[Callable[[Deployment], dict[str, str]], str]] = {
     "deadline of 0 s": (lambda _: {"bitlocker-policy:deadlineSeconds": "0"}, "must be a number of seconds above 0"),
 }
 
-SECTIONS["bad input"] = Section(
-    "Bad input, met at `pulumi preview`",
-    "Each row's config was set on a new stack, then `pulumi preview` ran: one line naming what to fix, no "
-    "traceback, no Graph request.",
-    columns=("the one line names",),
-    cases=tuple(BAD_INPUT),
+SECTIONS["bad input"] = declare(
+    "bad input",
+    Section(
+        "Bad input, met at `pulumi preview`",
+        "Each row's config was set on a new stack, then `pulumi preview` ran: one line naming what to fix, no "
+        "traceback, no Graph request.",
+        columns=("the one line names",),
+        cases=tuple(BAD_INPUT),
+    ),
 )
 
-SECTIONS["signals"] = Section(
-    "The CLI stopped while the provider waits on Graph",
-    "Every answer of the emulator took 5 s; the signal went to the CLI once the provider had sent its first "
-    "request. Afterwards no process of the CLI's session was left (checked 5 s after the CLI ended), state "
-    "claimed no value the tenant lacked, and the rerun converged.",
-    columns=("the CLI", "processes left", "rerun"),
-    cases=tuple(SIGNALS),
+SECTIONS["signals"] = declare(
+    "signals",
+    Section(
+        "The CLI stopped while the provider waits on Graph",
+        "Every answer of the emulator took 5 s; the signal went to the CLI once the provider had sent its first "
+        "request. Afterwards no process of the CLI's session was left (checked 5 s after the CLI ended), state "
+        "claimed no value the tenant lacked, and the rerun converged.",
+        columns=("the CLI", "processes left", "rerun"),
+        cases=tuple(SIGNALS),
+    ),
 )
 DESIRED_KEY = "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice"
 
@@ -507,12 +514,15 @@ HOSTILE: dict[str, tuple[Callable[[Faults], None], str]] = {
     "Graph answer that is a JSON list": (lambda f: f.answer("graph", 200, [{"id": "authorizationPolicy"}]), "no boolean"),
 }
 
-SECTIONS["hostile answers"] = Section(
-    "Answers a proxy or a broken service can give, met at `pulumi preview`",
-    "One line naming the endpoint and what to check, no traceback, no escape sequence, no token in any output "
-    "or file (the leak check every end-to-end test ends with), nothing written.",
-    columns=("the one line says",),
-    cases=tuple(HOSTILE),
+SECTIONS["hostile answers"] = declare(
+    "hostile answers",
+    Section(
+        "Answers a proxy or a broken service can give, met at `pulumi preview`",
+        "One line naming the endpoint and what to check, no traceback, no escape sequence, no token in any output "
+        "or file (the leak check every end-to-end test ends with), nothing written.",
+        columns=("the one line says",),
+        cases=tuple(HOSTILE),
+    ),
 )
 
 
@@ -525,37 +535,3 @@ def test_a_hostile_answer_is_one_plain_line(new_stack: NewStack, case: str) -> N
     _one_line(run, needle)
     assert "PATCH" not in deployment.graph_calls()
     record("hostile answers", case, "the one line says", f"«{needle}»")
-
-
-def _fault_totals(cells: list[str]) -> str:
-    """The fault matrix's totals line."""
-    ok = sum(cell.startswith("ok;") for cell in cells)
-    ours = sum(cell.startswith("one line") for cell in cells)
-    never = sum(cell.startswith("n/a") for cell in cells)
-    return (
-        f"Totals: {len(cells)} cells; {ok} succeeded (after bounded retries where a fault was met), {ours} ended in "
-        f"one clear line of ours, {len(cells) - ok - ours - never} were a killed CLI or provider (Pulumi's own "
-        f"output), {never} cannot occur; every rerun converged."
-    )
-
-
-DOCUMENT = Document(
-    TABLE,
-    "Reliability: every fault x operation under the real CLI",
-    "Generated by `tests/e2e/test_reliability.py` (part of `make test`); do not edit by hand. Each cell of the "
-    "first table: the outcome, how many requests were retried, and what the next run needed. After every cell "
-    "the test checked that state claimed no value the tenant lacked, that `adoptedValue` was still the tenant's "
-    "original value, and that the rerun converged (`preview --expect-no-changes` clean; `destroy` restored the "
-    "original). Every test, in every table below, also ended by searching all its run printed and left on disk "
-    "for every token, assertion, secret and key it held: none was found.",
-    {
-        "faults": Section("", "", tuple(FAULTS), OPERATIONS, _fault_totals, case_column="fault"),
-        **{name: SECTIONS[name] for name in ("config forms", "exclusion", "signals", "bad input", "hostile answers")},
-        "attribution faults": ATTRIBUTION_FAULTS,
-        "notify faults": NOTIFY_FAULTS,
-        "page names": PAGE_NAMES,
-        "summary documents": SUMMARY_DOCUMENTS,
-        "exception values": EXCEPTION_SECTION,
-        "fleet kills": FLEET_KILLS,
-    },
-)
