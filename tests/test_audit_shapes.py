@@ -18,9 +18,10 @@ import pytest
 
 from fleet.drift import DriftCheck
 from fleet.history import MOST
-from fleet.outcome import UPDATE, Outcome
+from fleet.outcome import NONE, UPDATE, Outcome
 from fleet.stacks import StackFile
 from fleet.writers.display import print_history
+from fleet.writers.report import write_pages
 from providers import provider_base
 from providers.bitlocker import DRIFT_MARK, BitlockerKeyAccessProvider
 from providers.graph.audit import KeyReads, changes
@@ -208,6 +209,10 @@ def test_key_reads_come_from_the_same_read_as_who_changed_it_across_pages(
     assert KeyReads.from_json(outcome.key_reads).describe() == (
         f"61 BitLocker recovery key reads (2 keys): dana@contoso.com 60, {ACTOR} 1"
     )
+    outcome.customer, outcome.declared, outcome.action = "Contoso", False, NONE
+    write_pages(tmp_path / "pages", "html", [outcome], datetime.now(UTC))  # the customer's page shows them
+    page = (tmp_path / "pages" / "prod.html").read_text()
+    assert f"61 times, for 2 devices, by dana@contoso.com (60), {ACTOR} (1)" in page
     converged = DriftCheck(http, DiscoveryCache(), lambda _: last, lambda _: {})  # `fleet drift`
     before = audit_reads(emulator, tenant)
     assert converged(stack, Outcome("prod", tenant.id)).key_reads is None

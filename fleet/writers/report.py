@@ -42,6 +42,7 @@ from fleet.writers.links import NO_LINKS, Links
 from providers.common.version import version
 from providers.config.baseline import expiry_text
 from providers.config.stack_config import is_stack_name, project_values
+from providers.graph.audit import KeyReads
 
 __all__ = [
     "CATEGORIES",
@@ -56,6 +57,7 @@ __all__ = [
 ]
 
 TITLE = "BitLocker recovery keys"
+_READERS_SHOWN = 5  # names on a customer page: the rest counted, so that it stays one A4 page
 GENERATOR = "bitlocker-policy"  # the pages' marker: the report overwrites and removes only files that carry it
 _MARKERS = {".html": f'<meta name="generator" content="{GENERATOR}">', ".md": f"<!-- generator: {GENERATOR} -->"}
 _MARKER_WITHIN = 512  # bytes: where a page carries its marker
@@ -391,6 +393,7 @@ def _customer_page(page: _Page, outcome: Outcome, checked: datetime, provider: P
         ("Status", status),
         *_last_change(outcome),
         *_exception(outcome),
+        *_key_reads(outcome),
         ("Checked", when),
         ("Period", f"{shortest} to {checked:%Y-%m-%d} (from {longest} with Entra ID P1 or P2, whose audit log keeps 30 days)"),
     ]
@@ -406,6 +409,22 @@ def _customer_page(page: _Page, outcome: Outcome, checked: datetime, provider: P
         page.paragraph(f"Prepared by {provider.who} with bitlocker-policy {version()}", "muted"),
     ]
     return page.document(f"{name}: {TITLE}", blocks, top=_provider_header(page, provider))
+
+
+def _key_reads(outcome: Outcome) -> list[tuple[str, str]]:
+    """The customer's "Recovery keys read" row: what the audit log holds over the period, the most frequent
+    readers named (at most _READERS_SHOWN); none when the log could not be read."""
+    if not outcome.key_reads:
+        return []
+    found = KeyReads.from_json(outcome.key_reads)
+    if not found.reads:
+        return [("Recovery keys read", "none in the period" + ("" if found.complete else " read so far"))]
+    least = "" if found.complete else "at least "
+    named = [f"{by} ({count})" for by, count in found.readers[:_READERS_SHOWN]]
+    more = len(found.readers) - _READERS_SHOWN
+    readers = ", ".join(named) + (f" and {more} more" if more > 0 else "")
+    reads = f"{least}{found.reads} time{'s' * (found.reads != 1)}, for {found.keys} device{'s' * (found.keys != 1)}"
+    return [("Recovery keys read", f"{reads}, by {readers}")]
 
 
 def _next(outcome: Outcome, checked_ok: bool, provider: Provider) -> str:
