@@ -294,3 +294,27 @@ def test_a_command_that_takes_no_notify_refuses_it_without_quoting_the_secret(
     assert refused.value.code == 2
     assert "hooks.slack.com/…" in said.err
     assert not any(secret in said.out + said.err for secret in ("T0AAA", "B0BBB", "s3cretT0ken", "k3y"))
+
+
+@pytest.mark.parametrize(
+    ("command", "value", "said"),
+    [
+        ("drift", None, None),  # a run outside the pipelines: nothing said
+        ("drift", "", "Remediation on schedule: off"),  # the templates pass an unset variable as empty
+        ("drift", "$(REMEDIATE_ON_SCHEDULE)", "Remediation on schedule: off"),  # Azure's macro, undefined
+        ("drift", "true", "Remediation on schedule: on"),
+        ("preview", "true", None),  # a pull request's run converges nothing on a schedule
+    ],
+)
+@pytest.mark.parametrize("fmt", ["slack", "teams"])
+def test_drift_alert_says_whether_the_schedule_remediates(
+    monkeypatch: pytest.MonkeyPatch, command: str, value: str | None, said: str | None, fmt: str
+) -> None:
+    if value is None:
+        monkeypatch.delenv("REMEDIATE_ON_SCHEDULE", raising=False)
+    else:
+        monkeypatch.setenv("REMEDIATE_ON_SCHEDULE", value)
+    differs = Outcome("bravo", "t2", declared=False, live=True, action="update", reason="drift", live_read=True)
+    payload = json.dumps(FORMATS[fmt](command, {}, [differs], NO_LINKS))
+    found = [line for line in ("Remediation on schedule: off", "Remediation on schedule: on") if line in payload]
+    assert found == ([said] if said else [])

@@ -15,13 +15,15 @@ links to the run and the published report (fleet/writers/links.py). At any fleet
 within what its service takes: the stacks that do not fit are counted ("… and N more"). The
 rule's warnings (an exception that expires soon, one no longer needed) make one notice at the
 end of every command's message but preview's: the scheduled drift run says it once a run, and a
-pull request's run does not post it.
+pull request's run does not post it. Where the pipeline sets REMEDIATE_ON_SCHEDULE, `drift`'s
+message ends by saying whether the scheduled run converges what it found (off by default).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -55,6 +57,7 @@ _LISTED = 20  # stacks named in a message; the rest are counted
 _FINDS_DIFFERENCES = ("drift", "preview", "report")
 _NO_NOTICE = "preview"  # a pull request's run: the rule's warnings are the scheduled run's to post
 _NOTICE_MOST = 600  # characters: a Slack section's text within SLACK_TEXT even if every one is sent as &amp;
+REMEDIATION = "REMEDIATE_ON_SCHEDULE"  # the templates' opt-in to converge on the schedule
 _PARTS = re.compile(r"[/?&=;]")  # what separates a URL's path segments and query names and values
 _SHORTEST_PART = 4  # a shorter part of a URL hides no secret, and cutting it out would garble the answer
 _SLACK_HEADER = 150  # characters a Slack header block holds
@@ -174,6 +177,19 @@ def _notice(command: str, outcomes: Sequence[Outcome]) -> list[str]:
     return [one_line(f"notice: {len(warned)} warning{plural} of the baseline rule: {each}", _NOTICE_MOST)]
 
 
+def _remediation(command: str) -> list[str]:
+    """Whether the scheduled run converges what drift found, as the pipeline says (REMEDIATION): one line
+    for `drift`'s alert where the pipeline sets the variable, so that off by default is said where people look."""
+    said = os.environ.get(REMEDIATION)
+    if command != "drift" or said is None:
+        return []
+    if said.strip().lower() == "true":
+        return [
+            f"Remediation on schedule: on ({REMEDIATION}): the pipeline converges what differs once its write approval is given."
+        ]
+    return [f"Remediation on schedule: off (set the pipeline variable {REMEDIATION} to true, or run the pipeline's converge)."]
+
+
 def _fitted(lines: list[str], fits: Callable[[list[str]], bool], last: list[str]) -> list[str]:
     """The first lines (at most _LISTED) for which `fits` holds, the rest counted in a line, then `last`."""
     for kept in range(min(len(lines), _LISTED), -1, -1):
@@ -221,7 +237,7 @@ def _slack(command: str, _document: dict[str, Any], outcomes: Sequence[Outcome],
     shown = _fitted(
         _lines(outcomes),
         lambda lines: len(lines) + 2 <= SLACK_BLOCKS and sum(len(_slack_text(line)) for line in lines) <= SLACK_TOTAL,
-        _notice(command, outcomes),
+        _notice(command, outcomes) + _remediation(command),
     ) or ["nothing to list"]
     blocks: list[dict[str, Any]] = [{"type": "header", "text": _slack_plain(headline)}]
     blocks += [{"type": "section", "text": _slack_plain(line)} for line in shown]
@@ -273,7 +289,13 @@ def _teams(command: str, _document: dict[str, Any], outcomes: Sequence[Outcome],
         attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
         return {"type": "message", "attachments": [attachment]}
 
-    return message(_fitted(_lines(outcomes), lambda lines: sent_bytes(message(lines)) <= TEAMS_BYTES, _notice(command, outcomes)))
+    return message(
+        _fitted(
+            _lines(outcomes),
+            lambda lines: sent_bytes(message(lines)) <= TEAMS_BYTES,
+            _notice(command, outcomes) + _remediation(command),
+        )
+    )
 
 
 def sent_bytes(payload: dict[str, Any]) -> int:
