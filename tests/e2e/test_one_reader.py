@@ -4,9 +4,6 @@ give the declared value the same answer, whether it is plain, a secret or Pulumi
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +13,8 @@ import yaml
 
 from providers.config.baseline import EXCEPTION
 from providers.config.settings import DESIRED_VALUE
-from tests.support.engine import REPO, NewStack, Run, Stack, copy_project
+from tests.support.engine import NewStack, Run, Stack, copy_project_with_pack
+from tests.support.engine import fleet as run_fleet
 from tests.support.tools import ensure_tool
 
 pytestmark = [pytest.mark.engine, pytest.mark.tools]
@@ -25,10 +23,7 @@ pytestmark = [pytest.mark.engine, pytest.mark.tools]
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """The project copy with its policy pack, the pack's virtualenv linked in (scripts/ensure-tools.sh policy-venv)."""
-    root = copy_project(tmp_path / "project")
-    shutil.copytree(REPO / "policy", root / "policy", ignore=shutil.ignore_patterns("venv", "__pycache__"))
-    (root / "policy" / "venv").symlink_to(ensure_tool("policy-venv"))
-    return root
+    return copy_project_with_pack(tmp_path / "project", ensure_tool("policy-venv"))
 
 
 def _edit_stack_file(stack: Stack, edit: Callable[[dict[str, object]], object]) -> None:
@@ -69,20 +64,12 @@ def test_the_program_the_pack_and_every_fleet_command_read_one_declared_value(ne
     FORMS[form](stack)
     # The pack judges a deviation with a current exception: a warning that names its expiry (declared
     # false would be "declares the baseline: remove its exception"; no value, no verdict at all).
-    warning = f"stack pilot's exception expires in 10 days, on {expires}"
+    warning = f"stack pilot's exception expires in 10 days, on {expires}: renew it before then, or declare the baseline"
     pack = stack.pulumi("preview", "--policy-pack", "policy")
     assert warning in pack.output, pack.output
 
     def fleet(command: str, code: int) -> dict[str, object]:
-        done = subprocess.run(
-            [sys.executable, "-m", "fleet", command, "--json", "-"],
-            cwd=stack.project,
-            env=stack.env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
+        done = run_fleet(stack.project, stack.env, command, "--json", "-")
         stack.record(("fleet", command), Run(done.returncode, done.stdout + done.stderr))
         assert done.returncode == code, done.stdout + done.stderr
         row: dict[str, object] = json.loads(done.stdout)["stacks"][0]

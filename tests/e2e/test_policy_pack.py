@@ -8,9 +8,6 @@ fleet (`python -m fleet drift`) and the pack give the same verdict on every exce
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -19,7 +16,8 @@ import pytest
 import yaml
 
 from providers.config.baseline import EXCEPTION
-from tests.support.engine import REPO, NewStack, Run, Stack, copy_project
+from tests.support.engine import NewStack, Run, Stack, copy_project_with_pack
+from tests.support.engine import fleet as run_fleet
 from tests.support.reliability_doc import Section, declare, record
 from tests.support.tools import ensure_tool
 
@@ -31,10 +29,7 @@ RULE = "deviation-needs-a-current-exception"
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """The project copy with its policy pack, the pack's virtualenv linked in (scripts/ensure-tools.sh policy-venv)."""
-    root = copy_project(tmp_path / "project")
-    shutil.copytree(REPO / "policy", root / "policy", ignore=shutil.ignore_patterns("venv", "__pycache__"))
-    (root / "policy" / "venv").symlink_to(ensure_tool("policy-venv"))
-    return root
+    return copy_project_with_pack(tmp_path / "project", ensure_tool("policy-venv"))
 
 
 def set_exception(stack: Stack, expires_in_days: int | None) -> None:
@@ -142,15 +137,7 @@ def test_the_pack_and_the_fleet_read_an_exception_the_same_way(new_stack: NewSta
     write, problem = EXCEPTION_VALUES[case]
     stack = new_stack("pilot", desired="true").stack  # the tenant allows already: drift sees the rule alone
     write(stack)
-    fleet = subprocess.run(
-        [sys.executable, "-m", "fleet", "drift", "--json", "-"],
-        cwd=stack.project,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    fleet = run_fleet(stack.project, stack.env, "drift", "--json", "-")
     stack.record(("fleet", "drift"), Run(fleet.returncode, fleet.stdout + fleet.stderr))
     assert (fleet.returncode, "Traceback" in fleet.stderr) == (0 if problem is None else 5, False), fleet.stderr
     by_fleet = json.loads(fleet.stdout)["stacks"][0]["violation"]
@@ -169,15 +156,7 @@ def test_a_reason_of_1_mb_is_refused_by_the_fleet_in_one_line_and_stops_pulumi_i
     That is Pulumi's limit, as a user with Pulumi meets it; the fleet refuses the value first, in one line."""
     stack = new_stack("pilot", desired="true").stack
     _edit(stack, {**GOOD, "reason": "x" * 1_000_000})
-    fleet = subprocess.run(
-        [sys.executable, "-m", "fleet", "drift", "--json", "-"],
-        cwd=stack.project,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    fleet = run_fleet(stack.project, stack.env, "drift", "--json", "-")
     stack.record(("fleet", "drift"), Run(fleet.returncode, fleet.stdout + fleet.stderr))
     assert (fleet.returncode, "Traceback" in fleet.stderr) == (5, False), fleet.stderr
     assert json.loads(fleet.stdout)["stacks"][0]["violation"].endswith(

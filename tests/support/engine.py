@@ -27,7 +27,19 @@ from tests.support.emulated import emulator_config
 from tests.support.leaks import LeakCheck
 from tests.support.paths import REPO
 
-__all__ = ["PROJECT_FILES", "REPO", "Deployment", "NewStack", "Run", "Stack", "copy_project", "engine_env", "fleet", "init_stack"]
+__all__ = [
+    "PROJECT_FILES",
+    "REPO",
+    "Deployment",
+    "NewStack",
+    "Run",
+    "Stack",
+    "copy_project",
+    "copy_project_with_pack",
+    "engine_env",
+    "fleet",
+    "init_stack",
+]
 
 PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "program.py", "requirements.txt", "requirements.lock", "pyproject.toml")
 
@@ -43,6 +55,14 @@ def copy_project(root: Path, *, venv: bool = True, extra: tuple[str, ...] = ()) 
     (root / "stacks").mkdir()
     if venv:
         (root / ".venv").symlink_to(REPO / ".venv")
+    return root
+
+
+def copy_project_with_pack(root: Path, pack_venv: Path) -> Path:
+    """A project copy (copy_project) with its policy pack, the pack's own virtualenv linked in."""
+    copy_project(root)
+    shutil.copytree(REPO / "policy", root / "policy", ignore=shutil.ignore_patterns("venv", "__pycache__"))
+    (root / "policy" / "venv").symlink_to(pack_venv)
     return root
 
 
