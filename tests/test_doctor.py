@@ -15,6 +15,7 @@ from fleet.doctor import examine, github_subjects
 from providers.config.settings import Sources
 from tests.emulator import Emulator, Tenant
 from tests.emulator.audit import AUDIT_ROLE
+from tests.emulator.audit import SHAPES as LOG_SHAPES
 from tests.emulator.state import WRITE_ROLE, App
 from tests.support.emulated import emulator_config, set_env
 from tests.support.leaks import LeakCheck
@@ -84,12 +85,23 @@ def _rows_not_a_list(emulator: Emulator, tenant: Tenant, _app: App) -> None:
     tenant.audit.events[-1].document["targetResources"][0]["modifiedProperties"] = 7
 
 
+def _logged_as(shape: str) -> Callable[[Emulator, Tenant, App], None]:
+    """A change by a named admin, logged in one of the emulator's row shapes (tests/emulator/audit.py SHAPES)."""
+
+    def change(emulator: Emulator, tenant: Tenant, _app: App) -> None:
+        tenant.audit.shape = shape
+        emulator.set_bitlocker(tenant, False, by="alice@contoso.com")
+
+    return change
+
+
 SHAPES: dict[str, Callable[[Emulator, Tenant, App], None]] = {
     "portal": _portal,
     "null": _null,
     "app": _by_app,
     "array-encoded": _array_encoded,
     "rows-not-a-list": _rows_not_a_list,
+    **{f"logged as {shape}": _logged_as(shape) for shape in LOG_SHAPES},
 }
 
 
