@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         fail(no_match(args.project, args.stacks, [stack.name for stack in every]))
         return EXIT_CONFIG
     if args.command == "doctor":  # a tenant (--tenant) or each stack's, checked: fleet/doctor.py
-        return doctor.run(args, stacks, cache(Engine(args.project, declare, say=partial(say, "note")).secret_config))
+        secrets = cache(Engine(args.project, declare, say=partial(say, "note")).secret_config)
+        return writing(lambda: doctor.run(args, stacks, secrets))
     changed = stacks
     if getattr(args, "changed_since", None):
         try:
@@ -104,6 +105,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         discovery.flush()
+
+
+def writing(command: Callable[[], int]) -> int:
+    """`command`'s exit code; 4 and one line when the file it writes (--json) cannot be written."""
+    try:
+        return command()
+    except OSError as error:
+        fail(f"could not write {error.filename}: {error.strerror}")
+        return EXIT_FAILED
 
 
 def no_match(project: Path, globs: list[str], names: list[str]) -> str:
@@ -142,7 +152,7 @@ def run(args: argparse.Namespace, stacks: list[StackFile], discovery: DiscoveryC
         return consent_urls(targets, unresolved, args.client_id)
     if args.command == "consent-status":
         apps = jobs_of(args.client_id, args.job)
-        return consent_status(targets, unresolved, apps, discovery, args.json, args.workers)
+        return writing(lambda: consent_status(targets, unresolved, apps, discovery, args.json, args.workers))
     if not stacks:
         print(f"fleet {args.command}: no stack to run (the shard holds none, or no change touched one)", file=sys.stderr)
     started = datetime.now(UTC)

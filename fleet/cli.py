@@ -16,6 +16,13 @@ from fleet.selection import Shard, parse_shard
 from fleet.writers.notify import FORMATS
 from fleet.writers.report import out_problem
 from providers.common.version import version
+from providers.config.settings import (
+    CLIENT_CERTIFICATE,
+    CLIENT_CERTIFICATE_PASSWORD,
+    CLIENT_SECRET,
+    OIDC_REQUEST_TOKEN,
+    OIDC_TOKEN,
+)
 
 __all__ = ["NOTIFY_FORMAT", "NOTIFY_URL", "PAGE_FORMATS", "STDOUT", "parse"]
 
@@ -93,7 +100,17 @@ def _config_pair(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError("must be NAMESPACE:KEY=VALUE, e.g. azuread:useOidc=true")
     if key in OWNED:
         raise argparse.ArgumentTypeError(f"{key} is the import's own: it comes from the CSV, GDAP or --declare")
+    if key in _SECRET_KEYS:
+        raise argparse.ArgumentTypeError(
+            f"{key} is a secret: stack files are committed; set it with `pulumi config set --secret` or its environment variable"
+        )
     return key, value
+
+
+# Keys whose value is a credential: never written into a stack file in plain text.
+_SECRET_KEYS = frozenset(
+    setting.key for setting in (CLIENT_SECRET, CLIENT_CERTIFICATE, CLIENT_CERTIFICATE_PASSWORD, OIDC_TOKEN, OIDC_REQUEST_TOKEN)
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -121,3 +121,18 @@ def test_jobs_follow_the_client_ids() -> None:
 def test_a_token_that_is_no_jwt_has_no_roles_to_tell() -> None:
     assert token_roles("opaque") is None
     assert token_roles("a.e30.c") == frozenset()  # {} as payload: a JWT without roles
+
+
+def test_a_json_file_that_cannot_be_written_is_one_line_and_exit_4(
+    tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = emulator.add_tenant()
+    app = home.add_app(roles=())
+    monkeypatch.setenv("ARM_CLIENT_SECRET", app.add_secret())
+    monkeypatch.setenv("ARM_CLIENT_ID", app.client_id)
+    tenant = emulator.add_tenant()
+    tenant.consent(app, (*READ, WRITE_ROLE))
+    target = tmp_path / "no-such-directory" / "status.json"
+    stacks = project(tmp_path, emulator, {"contoso": tenant.id})
+    assert main(["consent-status", "--project", str(stacks), "--json", str(target)]) == 4
+    assert capsys.readouterr().err.splitlines()[-1] == f"error: could not write {target}: No such file or directory"

@@ -369,3 +369,12 @@ def test_an_audit_answer_that_cannot_be_read_is_a_problem_of_its_own_and_the_res
     assert code == 3
     assert (checks["audit log"]["status"], checks["audit log"]["summary"]) == ("problem", summary)
     assert [checks[name]["status"] for name in ("sign-in", "roles", "policy", "clock")] == ["ok"] * 4
+
+
+def test_a_json_file_that_cannot_be_written_is_one_line_and_exit_4(
+    tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_secret(tenant, monkeypatch, EVERY_ROLE)
+    target = tmp_path / "no-such-directory" / "doctor.json"
+    assert main(["doctor", "--project", str(project(tmp_path, emulator, tenant)), "--json", str(target)]) == 4
+    assert capsys.readouterr().err.splitlines()[-1] == f"error: could not write {target}: No such file or directory"

@@ -211,3 +211,13 @@ def test_gdap_needs_a_declared_value(tmp_path: Path, capsys: pytest.CaptureFixtu
         main(["onboard", "--project", str(tmp_path), "--gdap", A])
     assert exited.value.code == 2
     assert "onboard --gdap needs --declare true|false" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key", ["azuread:clientSecret", "azuread:clientCertificatePassword", "azuread:oidcToken"])
+def test_a_credential_is_never_written_into_a_stack_file(key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as refused:
+        main(["onboard", "--csv", str(tmp_path / "customers.csv"), "--config", f"{key}=S3cretValue", "--dry-run"])
+    said = capsys.readouterr()
+    assert refused.value.code == 2
+    assert f"{key} is a secret: stack files are committed" in said.err
+    assert "S3cretValue" not in said.out + said.err
