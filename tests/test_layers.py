@@ -1,0 +1,63 @@
+"""Imports run one way: down through providers' layers (docs/design.md, "How it is built"), and fleet's writers
+below the commands that use them. Read from the source's import statements, lazy ones included."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.support.paths import REPO
+
+# Highest first: a module may import its own layer and those after it, never one before.
+LAYERS = (
+    ("fleet",),
+    ("fleet.writers",),
+    ("fleet.outcome", "fleet.selection", "fleet.stacks"),  # a row, its exit code, the stacks and shards written about
+    ("program", "providers"),  # the Pulumi resources, at the top of providers/
+    ("providers.signin",),
+    ("providers.config",),
+    ("providers.graph",),
+    ("providers.common",),
+)
+
+
+def layer(module: str) -> int:
+    """The index in LAYERS of the most specific prefix that names `module`'s layer."""
+    matches = [
+        (len(prefix), index)
+        for index, prefixes in enumerate(LAYERS)
+        for prefix in prefixes
+        if module == prefix or module.startswith(f"{prefix}.")
+    ]
+    return max(matches)[1]
+
+
+def modules() -> list[tuple[str, Path]]:
+    found = [("program", REPO / "program.py")]
+    for package in ("providers", "fleet"):
+        for path in sorted((REPO / package).rglob("*.py")):
+            found.append((".".join(path.relative_to(REPO).with_suffix("").parts), path))
+    return found
+
+
+def imported(path: Path) -> list[str]:
+    """The project's own modules `path` imports, at any depth of its code."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+    return [name for name in names if name.split(".")[0] in ("providers", "fleet", "program")]
+
+
+def test_the_layers_cover_every_module() -> None:
+    assert len(modules()) > 60  # the walk finds the modules (it would pass vacuously on none)
+
+
+@pytest.mark.parametrize(("module", "path"), modules(), ids=[name for name, _ in modules()])
+def test_no_import_runs_up_a_layer(module: str, path: Path) -> None:
+    upward = [name for name in imported(path) if layer(name) < layer(module)]
+    assert upward == [], f"{module} (layer {LAYERS[layer(module)]}) imports from a higher layer: {upward}"
