@@ -912,7 +912,7 @@ def test_remediation_on_schedule_is_opt_in_and_still_behind_the_approval() -> No
     assert "eq(variables['REMEDIATE_ON_SCHEDULE'], 'true')" in stages["plan"]["condition"]
     assert "ne(dependencies.drift.outputs['drift.fleet.differs'], '0')" in stages["up"]["condition"]
     (scheduled,) = [rule for rule in load(GITLAB)["converge"]["rules"] if "schedule" in rule["if"]]
-    assert scheduled == {"if": '$CI_PIPELINE_SOURCE == "schedule" && $REMEDIATE_ON_SCHEDULE == "true"', "when": "on_failure"}
+    assert scheduled == {"if": '$CI_PIPELINE_SOURCE == "schedule" && $REMEDIATE_ON_SCHEDULE =~ /^true$/i', "when": "on_failure"}
 
 
 @pytest.mark.parametrize("pipeline", ["github", "azure"])
@@ -1036,7 +1036,7 @@ def drift_step(pipeline: str, repo: Path, env: dict[str, str], tmp_path: Path) -
 
 @pytest.mark.engine  # drift reads a differing stack's outputs with the pulumi CLI
 @pytest.mark.parametrize("pipeline", ["github", "azure", "gitlab"])
-@pytest.mark.parametrize("remediate", ["", "true"])
+@pytest.mark.parametrize("remediate", ["", "true", "True"])  # any case, as the job conditions read it
 def test_the_scheduled_drift_says_whether_it_remediates_and_counts_what_differs(
     pipeline: str, remediate: str, pulumi_bin: Path, stacks_emulator: Emulator, tmp_path: Path
 ) -> None:
