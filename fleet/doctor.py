@@ -51,7 +51,7 @@ from providers.config.credentials import (
 from providers.config.settings import TENANT_ID, USE_OIDC, Sources, value_text
 from providers.config.tenant_names import tenant_problem
 from providers.configuration import configuration
-from providers.graph.audit import AUDIT_PATH, AUDIT_PERMISSION
+from providers.graph.audit import AUDIT_PATH, AUDIT_PERMISSION, ties_the_field
 from providers.graph.authorization_policy import BITLOCKER_KEYS, CHANGE_ACTIVITY, POLICY_PATH
 from providers.graph.client import GraphClient
 from providers.session import new_http_client
@@ -264,11 +264,13 @@ def _audit_log(graph: GraphClient) -> Check:
             "(portal or up) and run the doctor again a few minutes later to see its rows",
         )
     seen: list[str] = []
-    naming = 0
     for event in events[:EVENTS]:
-        lines, names_field = _event(event)
-        seen, naming = seen + lines, naming + names_field
-    summary = f"readable: the newest {len(events)} '{CHANGE_ACTIVITY}' events, {naming} with a row {BITLOCKER_KEYS.audit_name}"
+        seen += _event(event)
+    tied = sum(ties_the_field(event) for event in events[:EVENTS])
+    summary = (
+        f"readable: the newest {len(events)} '{CHANGE_ACTIVITY}' events, {tied} of them tied to "
+        f"{BITLOCKER_KEYS.name} as drift and history read them"
+    )
     return Check("audit log", OK, summary, seen)
 
 
@@ -282,11 +284,10 @@ def _get(graph: GraphClient, check: str, path: str, params: dict[str, str] | Non
         return Check(check, PROBLEM, f"GET {path} answered JSON nested too deeply to read", fix=_UNKNOWN_FIX)
 
 
-def _event(event: Any) -> tuple[list[str], bool]:
-    """An event's time and initiator, then one line per modifiedProperties row (`  NAME: OLD -> NEW`, values as JSON);
-    and whether a row names the field the product looks for."""
+def _event(event: Any) -> list[str]:
+    """An event's time and initiator, then one line per modifiedProperties row (`  NAME: OLD -> NEW`, values as JSON)."""
     if not isinstance(event, dict):
-        return [f"an event that is no JSON object: {_shown(event)}"], False
+        return [f"an event that is no JSON object: {_shown(event)}"]
     initiated = event.get("initiatedBy")
     user, app = (initiated.get("user"), initiated.get("app")) if isinstance(initiated, dict) else (None, None)
     by = _first(user, "userPrincipalName", "displayName", "id")
@@ -294,7 +295,7 @@ def _event(event: Any) -> tuple[list[str], bool]:
         name, app_id = _first(app, "displayName", "servicePrincipalName"), _first(app, "appId", "servicePrincipalId")
         by = f"app {name} ({app_id})" if name and app_id else f"app {name or app_id}" if name or app_id else None
     lines = [f"{_shown(event.get('activityDateTime'))} by {one_line(by, 160) if by else 'an unnamed initiator'}"]
-    targets, names_field = event.get("targetResources"), False
+    targets = event.get("targetResources")
     if not isinstance(targets, list):
         lines.append(f"  targetResources: {_shown(targets)}")
     for target in targets if isinstance(targets, list) else []:
@@ -309,8 +310,7 @@ def _event(event: Any) -> tuple[list[str], bool]:
             name = row.get("displayName")
             label = one_line(name, 120) if isinstance(name, str) else _shown(name)
             lines.append(f"  {label}: {_shown(row.get('oldValue'))} -> {_shown(row.get('newValue'))}")
-            names_field = names_field or (isinstance(name, str) and name.lower() == BITLOCKER_KEYS.audit_name.lower())
-    return lines, names_field
+    return lines
 
 
 def _first(holder: Any, *keys: str) -> str | None:

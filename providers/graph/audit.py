@@ -53,6 +53,7 @@ __all__ = [
     "KeyReads",
     "changes",
     "last_change",
+    "ties_the_field",
 ]
 
 AUDIT_PATH = "/v1.0/auditLogs/directoryAudits"
@@ -294,6 +295,16 @@ def _listed(holder: Any, key: str, what: str) -> list[Any]:
     if not isinstance(listed, list):
         raise _UnusableAnswerError(f"{what}'s {key} is not a list")
     return listed
+
+
+def ties_the_field(event: Any) -> bool:
+    """Whether this reading of the log ties an authorization-policy event to the field, as drift, preview and
+    history read it (the doctor counts them, so that a first contact shows whether attribution will work)."""
+    try:
+        change = _change(event, frozenset())
+    except (_UnusableAnswerError, RecursionError):
+        return False
+    return change is not None and change.tied
 
 
 def _change(event: Any, ours: frozenset[str]) -> Change | None:
