@@ -223,7 +223,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
     doctor = commands.add_parser("doctor", parents=[selection], description="check what the product assumes about each tenant")
     doctor.add_argument("--tenant", metavar="TENANT", help="this tenant, with settings from the environment (no stack needed)")
-    doctor.add_argument("--job", choices=("read", "write", "both"), default="both", help="the job whose roles to check")
+    doctor.add_argument(
+        "--job", choices=("read", "write", "both"), help="the job whose roles to check (default: whichever the token serves)"
+    )
     doctor.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON (- for standard output)")
 
     parser.add_argument("--version", action="version", version=f"bitlocker-policy {version()}")

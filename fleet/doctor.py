@@ -130,7 +130,7 @@ class _EntraDate:
 def examine(
     tenant: str | None,
     sources: Callable[[], Sources],
-    jobs: tuple[str, ...] = JOBS,
+    jobs: tuple[str, ...] = (),
     *,
     stack: str | None = None,
     discovery: DiscoveryCache | None = None,
@@ -211,6 +211,13 @@ def _roles(claims: Mapping[str, Any], jobs: tuple[str, ...]) -> Check:
     lacking = {job: [need[0] for need in NEEDS[job] if not held & set(need)] for job in JOBS}
     seen = [f"roles: {', '.join(sorted(held)) or 'none'}"]
     seen += [f"{job} job: " + (f"lacks {', '.join(lacking[job])}" if lacking[job] else "has all it needs") for job in JOBS]
+    if not jobs:  # no job named: one app per job is the design, so the token must serve either
+        served = [job for job in JOBS if not lacking[job]]
+        if served:
+            return Check(
+                "roles", OK, f"the token carries every role the {' and '.join(served)} job needs (its roles claim)", seen
+            )
+        jobs = ("read",)  # the least a working app needs
     missing = sorted({role for job in jobs for role in lacking[job]})
     asked = " and ".join(jobs)
     if missing:
@@ -426,7 +433,7 @@ def run(args: argparse.Namespace, stacks: list[StackFile], secret_config: Callab
         targets = [(None, args.tenant, lambda: Sources({TENANT_ID.key: args.tenant}, os.environ))]
     else:
         targets = [(stack.name, stack.tenant, _settings(stack, secret_config)) for stack in stacks]
-    jobs = JOBS if args.job == "both" else (args.job,)
+    jobs = {None: (), "both": JOBS}.get(args.job, (args.job,))
     discovery = DiscoveryCache(default_path(), deferred=True)
     try:
         with ThreadPoolExecutor(WORKERS) as pool:

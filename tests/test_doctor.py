@@ -178,6 +178,31 @@ def test_a_read_only_app_lacks_the_roles_of_the_audit_log_and_of_the_write_job(
 
 
 @pytest.mark.parametrize(
+    ("roles", "status", "summary"),
+    [
+        ({"Policy.Read.All", "AuditLog.Read.All", "Directory.Read.All"}, "ok", "every role the read job needs"),
+        ({"Policy.ReadWrite.Authorization"}, "ok", "every role the write job needs"),
+        ({"Policy.Read.All"}, "problem", "the token lacks roles the read job needs"),
+    ],
+    ids=["the read app", "the write app", "neither"],
+)
+def test_without_job_the_roles_pass_for_an_app_that_serves_either_job(
+    roles: set[str],
+    status: str,
+    summary: str,
+    tmp_path: Path,
+    emulator: Emulator,
+    tenant: Tenant,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One app per job is the design: without --job, a correct read app (or write app) is no problem."""
+    with_secret(tenant, monkeypatch, roles)
+    _code, _text, checks = doctor(tmp_path, emulator, tenant, capsys)
+    assert (checks["roles"]["status"], summary in checks["roles"]["summary"]) == (status, True)
+
+
+@pytest.mark.parametrize(
     ("live", "status", "summary"),
     [
         (True, "ok", "allowedToReadBitlockerKeysForOwnedDevice is true"),
