@@ -95,13 +95,19 @@ def find_stacks(project_dir: Path) -> list[StackFile]:
     """Every stack config file of the project, by name, each read once over Pulumi.yaml's values; a file that
     cannot be used says why."""
     stacks = []
+    try:
+        project: dict[str, Any] | str = project_values(project_dir)  # read once, not once a stack
+    except ConfigurationError as error:
+        project = str(error)
     for name, path in stack_files(project_dir).items():
         try:
             if not is_stack_name(name):
                 raise ConfigurationError(
                     f"{one_line(path.name)!r} names no stack Pulumi accepts (letters, digits, hyphens, underscores, periods)"
                 )
-            found = read_stack_config(path).over(project_values(project_dir))
+            if isinstance(project, str):
+                raise ConfigurationError(project)
+            found = read_stack_config(path).over(project)
         except ConfigurationError as error:
             stacks.append(StackFile(name, path, {}, problem=str(error)))
         else:
