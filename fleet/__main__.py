@@ -292,12 +292,15 @@ def execute(
 ) -> list[Outcome]:
     """Run the command over the targets with live progress; one outcome per target."""
     engine_workers = args.workers or os.cpu_count() or 1
-    with new_http_client() as http:
+    readers = args.workers or 16
+    with new_http_client(connections=2 * readers) as http:  # a connection to Entra and one to Graph per thread
         history = MOST if args.command in ("history", "report") else 0
-        check = DriftCheck(http, discovery, engine.outputs, decrypt, history=history)
+        # `history` and `report` show every stack's last PATCH: all stacks' outputs read at once.
+        last_outputs = engine.outputs_of(stack.name for stack, _ in targets) if history and targets else engine.outputs
+        check = DriftCheck(http, discovery, last_outputs, decrypt, history=history, every=args.command == "history")
         if args.command in ("drift", "report", "history") or getattr(args, "only_drifted", False):
             with LiveProgress("drift" if args.command == "up" else args.command, len(targets), console) as progress:
-                outcomes = run_all(targets, check, args.workers or 16, progress)
+                outcomes = run_all(targets, check, readers, progress)
             if args.command != "up":
                 return outcomes
             found = {outcome.stack: outcome for outcome in outcomes if outcome.action == UPDATE}

@@ -42,19 +42,58 @@ def new_http_client(
     *,
     retry: RetryPolicy = DEFAULT_RETRY,
     sleep: Callable[[float], None] = time.sleep,
+    per_thread: bool = False,
 ) -> RetryingClient:
     """One TLS configuration for tokens and Graph: the system trust store, or SSL_CERT_FILE; the
-    product's version in the User-Agent. A provider builds it in Session.warm_up, off its critical path."""
+    product's version in the User-Agent. A provider builds it in Session.warm_up, off its critical path.
+
+    `per_thread`: for a client many threads share (the fleet's readers), each thread gets connections
+    of its own (`_PerThread`)."""
+    context = ssl.create_default_context()
+    if per_thread and transport is None:
+        transport = _PerThread(lambda: httpx.HTTPTransport(verify=context))
     return RetryingClient(
         retry=retry,
         sleep=sleep,
-        verify=ssl.create_default_context(),
+        verify=context,
         timeout=TIMEOUT,
         headers={"User-Agent": f"bitlocker-policy/{version()}"},
         trust_env=True,
         transport=transport,
         mounts=_NO_PROXY_MOUNTS,
     )
+
+
+class _PerThread(httpx.BaseTransport):
+    """A connection pool per thread, all with one TLS context.
+
+    httpcore's pool visits every connection it holds, polling each idle one's socket, on every
+    request and every response closed (httpcore/_sync/connection_pool.py,
+    `_assign_requests_to_connections`): shared by 64 threads, the pool's upkeep doubled the fleet's
+    CPU per tenant (bench/README.md, "Thousands of tenants"). A thread's own pool holds one or two.
+    """
+
+    def __init__(self, factory: Callable[[], httpx.BaseTransport]):
+        self._factory = factory
+        self._local = threading.local()
+        self._made: list[httpx.BaseTransport] = []
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send on this thread's own pool."""
+        transport: httpx.BaseTransport | None = getattr(self._local, "transport", None)
+        if transport is None:
+            transport = self._local.transport = self._factory()
+            with self._lock:
+                self._made.append(transport)
+        return transport.handle_request(request)
+
+    def close(self) -> None:
+        """Close every thread's pool."""
+        with self._lock:
+            for transport in self._made:
+                transport.close()
+            self._made.clear()
 
 
 class Session:
