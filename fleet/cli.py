@@ -141,7 +141,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
     running = _Parser(add_help=False)
     running.add_argument(
-        "--workers", type=_workers, metavar="N", help="stacks at once (default: cores for the engine, 16 for drift)"
+        "--workers", type=_workers, metavar="N", help="stacks at once (default: the cores for the engine, 64 to read)"
     )
     running.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON (- for standard output)")
 

@@ -7,9 +7,11 @@ tenant, on one HTTP client and one discovery cache for the whole fleet. Only a t
 disagrees with its declaration costs more: an engine call, to read the stack's last outputs
 and tell drift from a declared change not yet applied, and one read of Entra's audit log, to
 say who changed it and when (providers/graph/audit.py), whose pages also give the recovery-key reads
-(`keyReads`) at no request of their own. A converged tenant costs no audit read in `drift`;
-`history` and `report` read every tenant's log once. That read is context: it has a budget of
-its own and never fails a row, changes its action or its exit code.
+(`keyReads`) at no request of their own. A converged tenant costs no audit read in `drift` nor
+in `report` (its page shows the declared and live values and our last PATCH, from the stack's
+outputs, which `report` reads for all stacks at once: Engine.outputs_of); `history`, whose
+table is the log, reads every tenant's log once. That read is context: it has a budget of its
+own and never fails a row, changes its action or its exit code.
 """
 
 from __future__ import annotations
@@ -44,14 +46,17 @@ class DriftCheck:
         decrypt: Decrypt,
         *,
         history: int = 0,
+        every: bool = False,
     ):
         """`history`: also read every stack's last outputs (its last PATCH) and up to that many changes
-        from the audit log, converged or not (`fleet history`, report's pages)."""
+        from the audit log: for a tenant that disagrees (report's pages), or with `every` for each
+        tenant, converged or not (`fleet history`)."""
         self._http = http
         self._discovery = discovery
         self._last_outputs = last_outputs
         self._decrypt = decrypt
         self._history = history
+        self._every = every
 
     def __call__(self, stack: StackFile, outcome: Outcome) -> Outcome:
         """Fill `outcome` with the declared and live values, and why they differ."""
@@ -64,10 +69,7 @@ class DriftCheck:
             last = self._last_outputs(stack.name) if self._history else None
             if last:
                 outcome.last_patch_at, outcome.last_patch_request_id = last.lastPatchAt, last.lastPatchRequestId
-            found = changes(graph, most=self._history) if self._history else None
-            if found:
-                outcome.history = history_rows(found, last)
-                outcome.key_reads = found.key_reads.to_json() if found.key_reads else None
+            found = self._changes(graph, outcome, last) if self._every else None
             if outcome.live == outcome.declared:
                 return outcome
             if not self._history:  # read above otherwise
@@ -78,11 +80,20 @@ class DriftCheck:
             outcome.observe(session.settled_live_value(outcome.tenant, BITLOCKER_KEYS, written, written_at, outcome.live))
             if outcome.live != outcome.declared:
                 outcome.action, outcome.reason = UPDATE, why_update(last, outcome.live)
+                if self._history and found is None:
+                    found = self._changes(graph, outcome, last)
                 if not last or last.allowedToReadBitlockerKeysForOwnedDevice != outcome.live:  # else our own pending change
                     who = _who_changed(graph, outcome.live, found)
                     outcome.changed = who.describe()
                     outcome.key_reads = who.key_reads.to_json() if who.key_reads else None
         return outcome
+
+    def _changes(self, graph: GraphClient, outcome: Outcome, last: StackOutputs | None) -> ChangeLookup:
+        """The tenant's last changes from the audit log (one read), onto the row as history and key reads."""
+        found = changes(graph, most=self._history)
+        outcome.history = history_rows(found, last)
+        outcome.key_reads = found.key_reads.to_json() if found.key_reads else None
+        return found
 
 
 def _who_changed(graph: GraphClient, live: bool | None, history: ChangeLookup | None) -> ChangeLookup:

@@ -23,15 +23,19 @@ for the command the pipelines run only on drifted stacks."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+import yaml
 from pulumi import automation as auto
 
 from fleet import serialization_guard
@@ -42,7 +46,7 @@ from providers.common.outside_text import one_line
 from providers.engine_watch import python_path
 from providers.properties import ADOPTION_NAME, SETTING_NAME, SettingProperties, StackOutputs
 
-__all__ = ["LOCK_WAIT_MAX_SECONDS", "Engine", "cli_failure", "lock_failure"]
+__all__ = ["LOCK_WAIT_MAX_SECONDS", "Engine", "checkpoint_outputs", "cli_failure", "lock_failure"]
 
 OURS = (f"::{SETTING_NAME}", f"::{ADOPTION_NAME}")  # the URNs of the program's two resources end so
 # The dynamic-provider host reports `module.Class: message` (gRPC may prefix its own words).
@@ -53,6 +57,9 @@ _CHANGES = {"create", "update", "replace", "create-replacement", "delete-replace
 # events carry what it needs. Without show_secrets the history decrypts nothing: 0.1-0.2 s less an
 # `up` (bench/README.md, "Automation API").
 _OPTIONS: dict[str, dict[str, Any]] = {"preview": {}, "up": {"show_secrets": False}, "refresh": {"show_secrets": False}}
+# A secret in a checkpoint is an object holding this signature and its ciphertext (pulumi/pulumi
+# sdk/go/common/resource/sig/sig.go, Secret); only the CLI decrypts it.
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"  # noqa: S105 -- a type tag, not a secret
 
 
 class _Events:
@@ -156,6 +163,7 @@ class Engine:
         self._say = say
         self._sleep = sleep
         self._workspace_made: auto.LocalWorkspace | EngineError | None = None
+        self._backend_url = ""
         self._lock = threading.Lock()
 
     @property
@@ -182,7 +190,7 @@ class Engine:
                 "or put scripts/ensure-pulumi.sh's directory on PATH"
             )
         try:
-            workspace.who_am_i()
+            self._backend_url = workspace.who_am_i().url or ""
         except auto.errors.CommandError as error:
             return EngineError(
                 f"the Pulumi backend cannot be used ({cli_failure(error).rstrip('.')}): log in with `pulumi login URL` "
@@ -214,6 +222,14 @@ class Engine:
         except auto.errors.CommandError as error:
             raise EngineError(f"pulumi stack output --stack {stack}: {cli_failure(error)}") from None
         return StackOutputs.of({name: output.value for name, output in outputs.items()}) if outputs else None
+
+    def outputs_of(self, stacks: Iterable[str]) -> Callable[[str], StackOutputs | None]:
+        """Each stack's outputs after its last `up` (None: never deployed), for many stacks at once: from
+        the checkpoint files of a DIY backend on local disk (`checkpoint_outputs`), else, and for a stack
+        those do not tell, `pulumi stack output` (`outputs`)."""
+        project = self._workspace.project_settings().name
+        found = checkpoint_outputs(self._backend_url, project, stacks)
+        return lambda stack: found[stack] if stack in found else self.outputs(stack)
 
     def secret_config(self, stack: str) -> dict[str, str]:
         """The stack's config with its secrets decrypted (`pulumi config --show-secrets`)."""
@@ -303,3 +319,52 @@ class Engine:
             outcome.action, outcome.error = FAILED, events.error(cli_failure(error))
             return None
         return events
+
+
+def checkpoint_outputs(backend_url: str, project: str, stacks: Iterable[str]) -> dict[str, StackOutputs | None]:
+    """The stacks' outputs read from a DIY backend's checkpoint files on local disk, by stack (None: not
+    in the backend, never deployed); no CLI process.
+
+    The layout is the CLI's own when `.pulumi/meta.yaml` says version 1: `.pulumi/stacks/PROJECT/STACK.json`,
+    or `.json.gz` (pulumi/pulumi pkg/backend/diy, store.go projectReferenceStore.StackBasePath; meta.go).
+    Left out, for the CLI to read: every stack of any other backend or layout, a zstd checkpoint, a
+    file this reader does not know, an output only the CLI can decrypt.
+    """
+    url = urlsplit(backend_url)
+    if url.scheme != "file":
+        return {}
+    root = Path(os.path.expanduser(unquote(url.netloc + url.path))) / ".pulumi"
+    try:
+        meta = yaml.safe_load((root / "meta.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    if not isinstance(meta, dict) or meta.get("version") != 1:
+        return {}
+    found: dict[str, StackOutputs | None] = {}
+    for stack in stacks:
+        plain, gzipped, zstd = (root / "stacks" / project / f"{stack}.json{end}" for end in ("", ".gz", ".zst"))
+        try:
+            if plain.exists():
+                document = json.loads(plain.read_bytes())
+            elif gzipped.exists():
+                document = json.loads(gzip.decompress(gzipped.read_bytes()))
+            elif zstd.exists():
+                continue
+            else:
+                found[stack] = None
+                continue
+            outputs = _stack_outputs(document)
+            if outputs is None or _SECRET_SIG not in json.dumps(outputs):
+                found[stack] = StackOutputs.of(outputs) if outputs else None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return found
+
+
+def _stack_outputs(document: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The root stack resource's outputs in a checkpoint file (apitype.VersionedCheckpoint), None when none."""
+    latest = document["checkpoint"].get("latest") or {}
+    for resource in latest.get("resources") or []:
+        if resource["type"] == "pulumi:pulumi:Stack":
+            return resource.get("outputs") or None
+    return None

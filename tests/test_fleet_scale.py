@@ -1,0 +1,107 @@
+"""What a tenant costs at scale: requests per tenant for `report` and `history`, and stacks' outputs read
+from a DIY backend's checkpoint files without a CLI process (bench/fleet.py measures the time)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fleet.drift import DriftCheck
+from fleet.engine import checkpoint_outputs
+from fleet.history import MOST
+from fleet.outcome import Outcome
+from fleet.stacks import StackFile
+from providers.properties import StackOutputs
+from providers.signin.discovery_cache import DiscoveryCache
+from tests.emulator import Emulator, Tenant
+from tests.emulator.audit import AUDIT_ROLE
+from tests.support.emulated import emulator_config
+
+pytestmark = pytest.mark.usefixtures("trust_emulator")
+
+DECLARED = "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice"
+
+
+@pytest.fixture
+def stack(tmp_path: Path, emulator: Emulator, tenant: Tenant) -> StackFile:
+    """A stack declaring `false` for `tenant`, whose app may read the audit log."""
+    app = tenant.add_app()
+    app.roles.add(AUDIT_ROLE)
+    config = {
+        **emulator_config(emulator, tenantId=tenant.id, clientId=app.client_id, clientSecret=app.add_secret()),
+        DECLARED: "false",
+    }
+    return StackFile("prod", tmp_path / "Pulumi.prod.yaml", config)
+
+
+def requests_of(emulator: Emulator, tenant: Tenant, stack: StackFile, http: httpx.Client, *, every: bool) -> list[str]:
+    """The requests one tenant's row of `report` (every=False) or `history` (every=True) costs, by kind."""
+    last = StackOutputs(tenant.id, False, liveValue=False)
+    check = DriftCheck(http, DiscoveryCache(), lambda _: last, lambda _: {}, history=MOST, every=every)
+    check(stack, Outcome(stack.name, tenant.id))
+    graph = ["audit" if r.path.lower().endswith("/directoryaudits") else r.method for r in emulator.graph_requests(tenant=tenant)]
+    return ["token" for _ in emulator.token_requests(tenant)] + graph
+
+
+def test_a_converged_tenants_report_page_costs_one_token_and_one_get_and_no_audit_read(
+    emulator: Emulator, tenant: Tenant, stack: StackFile, http: httpx.Client
+) -> None:
+    emulator.set_bitlocker(tenant, False)
+    assert requests_of(emulator, tenant, stack, http, every=False) == ["token", "GET"]
+
+
+def test_a_drifted_tenants_report_page_reads_the_audit_log_once(
+    emulator: Emulator, tenant: Tenant, stack: StackFile, http: httpx.Client
+) -> None:
+    emulator.set_bitlocker(tenant, False)
+    emulator.set_bitlocker(tenant, True, by="erin@contoso.com")
+    assert requests_of(emulator, tenant, stack, http, every=False) == ["token", "GET", "audit"]
+
+
+def test_history_reads_every_tenants_audit_log_once_converged_or_not(
+    emulator: Emulator, tenant: Tenant, stack: StackFile, http: httpx.Client
+) -> None:
+    emulator.set_bitlocker(tenant, False)
+    assert requests_of(emulator, tenant, stack, http, every=True) == ["token", "GET", "audit"]
+
+
+def checkpoint(outputs: dict[str, object] | None) -> bytes:
+    """A checkpoint file as the CLI writes it (apitype.VersionedCheckpoint), its stack resource holding `outputs`."""
+    stack = {"urn": "urn:pulumi:s::bitlocker-policy::pulumi:pulumi:Stack::bitlocker-policy-s", "type": "pulumi:pulumi:Stack"}
+    latest = {"resources": [{**stack, "outputs": outputs}] if outputs is not None else []}
+    return json.dumps({"version": 3, "checkpoint": {"stack": "s", "latest": latest}}).encode()
+
+
+def test_stack_outputs_come_from_a_diy_backends_checkpoint_files_and_the_cli_reads_the_rest(tmp_path: Path) -> None:
+    stacks = tmp_path / "state" / ".pulumi" / "stacks" / "bitlocker-policy"
+    stacks.mkdir(parents=True)
+    (tmp_path / "state" / ".pulumi" / "meta.yaml").write_text("version: 1\n")
+    ours = {"tenantId": "t1", "allowedToReadBitlockerKeysForOwnedDevice": False, "lastPatchAt": "2026-12-07T10:00:00Z"}
+    (stacks / "plain.json").write_bytes(checkpoint(ours))
+    (stacks / "packed.json.gz").write_bytes(gzip.compress(checkpoint({**ours, "tenantId": "t2"})))
+    (stacks / "initialised.json").write_bytes(checkpoint(None))
+    (stacks / "secret.json").write_bytes(
+        checkpoint(
+            {
+                **ours,
+                "lastPatchRequestId": {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "x"},
+            }
+        )
+    )
+    (stacks / "zstd.json.zst").write_bytes(b"\x28\xb5\x2f\xfd")
+    (stacks / "broken.json").write_text("{")
+    names = ["plain", "packed", "initialised", "missing", "secret", "zstd", "broken"]
+    found = checkpoint_outputs(f"file://{tmp_path / 'state'}", "bitlocker-policy", names)
+    assert found == {
+        "plain": StackOutputs("t1", False, lastPatchAt="2026-12-07T10:00:00Z"),
+        "packed": StackOutputs("t2", False, lastPatchAt="2026-12-07T10:00:00Z"),
+        "initialised": None,
+        "missing": None,  # not in the backend: never deployed
+    }  # the CLI reads the secret, zstd and broken ones
+    assert checkpoint_outputs("https://api.pulumi.com", "bitlocker-policy", names) == {}
+    (tmp_path / "state" / ".pulumi" / "meta.yaml").write_text("version: 0\n")  # the legacy layout
+    assert checkpoint_outputs(f"file://{tmp_path / 'state'}", "bitlocker-policy", names) == {}
