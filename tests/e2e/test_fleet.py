@@ -363,3 +363,6 @@ def test_each_stack_costs_the_cli_processes_the_automation_api_runs(
     # Why t01 differs, from its last up: the Automation API reads outputs twice, masked and not
     # (pulumi/automation/_stack.py, Stack.outputs).
     assert calls("drift", expect=3) == ["stack output", "stack output", "stack select", "version", "whoami"]
+    # Pages and history read every stack's outputs from the file backend's checkpoints: no CLI process a stack.
+    assert calls("report", "--out", str(tmp_path / "pages"), expect=3) == run
+    assert calls("history") == run
