@@ -1,11 +1,12 @@
 """Thousands of tenants from one runner: `fleet drift`, `report` and `history` against the tenants.
 
-    .venv/bin/python -m bench.scale [--sizes 100,500,1000,2000,5000] [--latency 100] [--workers 32]
-                                    [--commands drift,report,history] [--plot docs/fleet-thousands.png] [--append]
+    .venv/bin/python -m bench.scale [--sizes 100,500,1000,2000,5000] [--latency 100] [--workers 64]
+                                    [--commands drift,report,history] [--cached] [--plot docs/fleet-thousands.png] [--append]
 
 bench/fleet.py's converged fleet (one emulator, one multi-tenant app consented in every tenant,
 one stack brought up by the real CLI and its checkpoint cloned for the others, in a DIY backend on
-disk), at --latency ms added to every emulator answer, from an empty discovery cache. Each row is
+disk), at --latency ms added to every emulator answer, from an empty discovery cache (and with
+--cached, `drift` again on the cache the runs before left). Each row is
 one run of the command as a user types it (`python -m fleet COMMAND --workers N`): its wall time;
 the CPU seconds of that process and its children (rusage of the reaped child: the fleet process
 and any `pulumi` it starts); the emulator's CPU seconds apart (this process's own, whose main
@@ -45,9 +46,11 @@ def kinds(fleet: Fleet, since: int) -> Counter[str]:
     return found
 
 
-def measure(fleet: Fleet, project: Path, command: str, workers: int, work: Path) -> dict[str, object]:
-    """One run of `python -m fleet COMMAND` from a cold discovery cache, with its costs."""
-    shutil.rmtree(work / "cache", ignore_errors=True)
+def measure(fleet: Fleet, project: Path, command: str, workers: int, work: Path, cached: bool = False) -> dict[str, object]:
+    """One run of `python -m fleet COMMAND` with its costs: from a cold discovery cache, or with `cached`
+    from the one the run before left (a runner that keeps it, as the pipelines do)."""
+    if not cached:
+        shutil.rmtree(work / "cache", ignore_errors=True)
     env = {**fleet.env, "XDG_CACHE_HOME": str(work / "cache")}
     args = [sys.executable, "-m", "fleet", command, "--project", str(project), "--workers", str(workers)]
     if command == "report":
@@ -62,7 +65,7 @@ def measure(fleet: Fleet, project: Path, command: str, workers: int, work: Path)
     stacks = len(list((project / "stacks").glob("Pulumi.*.yaml")))
     requests = {kind: count / stacks for kind, count in sorted(kinds(fleet, since).items())}
     return {
-        "command": f"fleet {command}",
+        "command": f"fleet {command}" + (", discovery cached" if cached else ""),
         "stacks": stacks,
         "latency_ms": round(fleet.emulator.faults.latency * 1000),
         "workers": workers,
@@ -109,8 +112,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=numbers, default=[100, 500, 1000, 2000, 5000])
     parser.add_argument("--latency", type=int, default=100, help="ms added to every emulator answer")
-    parser.add_argument("--workers", type=numbers, default=[32])
+    parser.add_argument("--workers", type=numbers, default=[64])
     parser.add_argument("--commands", default="drift,report,history")
+    parser.add_argument("--cached", action="store_true", help="also `drift` again on the discovery cache the runs left")
     parser.add_argument("--plot", type=Path, default=REPO / "docs" / "fleet-thousands.png")
     parser.add_argument("--append", action="store_true", help="keep the earlier results in the JSON beside --plot")
     args = parser.parse_args()
@@ -124,9 +128,10 @@ def main() -> None:
         try:
             for size in args.sizes:
                 project = fleet.project(work, size)
-                for command in args.commands.split(","):
+                runs = [(command, False) for command in args.commands.split(",")] + [("drift", True)] * args.cached
+                for command, cached in runs:
                     for workers in args.workers:
-                        r = measure(fleet, project, command, workers, work)
+                        r = measure(fleet, project, command, workers, work, cached)
                         results.append(r)
                         asked = ", ".join(f"{kind} {count:g}" for kind, count in r["requests_per_tenant"].items())  # type: ignore[attr-defined]
                         print(

@@ -57,8 +57,8 @@ _CHANGES = {"create", "update", "replace", "create-replacement", "delete-replace
 # events carry what it needs. Without show_secrets the history decrypts nothing: 0.1-0.2 s less an
 # `up` (bench/README.md, "Automation API").
 _OPTIONS: dict[str, dict[str, Any]] = {"preview": {}, "up": {"show_secrets": False}, "refresh": {"show_secrets": False}}
-# A secret in a checkpoint is an object holding this signature and its ciphertext (pulumi/pulumi
-# sdk/go/common/resource/sig/sig.go, Secret); only the CLI decrypts it.
+# A secret in a checkpoint is an object whose signature key is this, beside its ciphertext (pulumi/pulumi
+# sdk/go/common/resource/sig/sig.go, Key); only the CLI decrypts it.
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"  # noqa: S105 -- a type tag, not a secret
 
 
