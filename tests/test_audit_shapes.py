@@ -195,7 +195,7 @@ def test_key_reads_come_from_the_same_read_as_who_changed_it_across_pages(
     emulator.read_key(tenant, ACTOR, "LAPTOP-9")
     stack = StackFile("prod", tmp_path / "Pulumi.prod.yaml", config)
     last = StackOutputs(tenant.id, False, liveValue=False)
-    check = DriftCheck(http, DiscoveryCache(), lambda _: last, lambda _: {}, history=MOST)
+    check = DriftCheck(http, DiscoveryCache(), lambda _: last, lambda _: {}, history=MOST, every=True)  # `fleet history`
     before = audit_reads(emulator, tenant)
     outcome = check(stack, Outcome("prod", tenant.id))
     assert audit_reads(emulator, tenant) - before == 2  # two pages, shared with the history: no read of their own
