@@ -109,7 +109,10 @@ PROBLEMS = [
         declared=True,
         live=True,
         live_read=True,
-        violation="stack tailspin-prod: its exception expired on 2026-11-22 (7 days ago): renew it or declare the baseline",
+        violation=(
+            "stack tailspin-prod declares true, not the baseline false, and its exception (approved by "
+            "jane@provider.com) expired 7 days ago, on 2026-11-22: renew expires with a new approval, or declare the baseline"
+        ),
         exception=_EXPIRED,
     ),
     Outcome(
@@ -119,7 +122,7 @@ PROBLEMS = [
         declared=True,
         live=True,
         live_read=True,
-        warning="its exception expires on 2026-12-11 (12 days left)",
+        warning="stack wingtip-dev's exception expires in 12 days, on 2026-12-11: renew it before then, or declare the baseline",
         exception=_EXPIRING,
     ),
 ]
