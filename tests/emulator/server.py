@@ -57,6 +57,10 @@ class QuietServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
+    def serve_forever(self, poll_interval: float = 0.05) -> None:
+        """Serve until shutdown(), which then returns within 50 ms, not the standard library's 0.5 s."""
+        super().serve_forever(poll_interval)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError, ssl.SSLError)):
             super().handle_error(request, client_address)
