@@ -51,7 +51,7 @@ from providers.config.credentials import (
 from providers.config.settings import TENANT_ID, USE_OIDC, Sources, value_text
 from providers.config.tenant_names import tenant_problem
 from providers.configuration import configuration
-from providers.graph.audit import AUDIT_PATH, AUDIT_PERMISSION, ties_the_field
+from providers.graph.audit import AUDIT_PATH, AUDIT_PERMISSION, initiator, ties_the_field
 from providers.graph.authorization_policy import BITLOCKER_KEYS, CHANGE_ACTIVITY, POLICY_PATH
 from providers.graph.client import GraphClient
 from providers.session import new_http_client
@@ -295,13 +295,8 @@ def _event(event: Any) -> list[str]:
     """An event's time and initiator, then one line per modifiedProperties row (`  NAME: OLD -> NEW`, values as JSON)."""
     if not isinstance(event, dict):
         return [f"an event that is no JSON object: {_shown(event)}"]
-    initiated = event.get("initiatedBy")
-    user, app = (initiated.get("user"), initiated.get("app")) if isinstance(initiated, dict) else (None, None)
-    by = _first(user, "userPrincipalName", "displayName", "id")
-    if by is None and isinstance(app, dict):
-        name, app_id = _first(app, "displayName", "servicePrincipalName"), _first(app, "appId", "servicePrincipalId")
-        by = f"app {name} ({app_id})" if name and app_id else f"app {name or app_id}" if name or app_id else None
-    lines = [f"{_shown(event.get('activityDateTime'))} by {one_line(by, 160) if by else 'an unnamed initiator'}"]
+    by, _ours = initiator(event.get("initiatedBy"))  # as drift and history name whoever changed it
+    lines = [f"{_shown(event.get('activityDateTime'))} by {by}"]
     targets = event.get("targetResources")
     if not isinstance(targets, list):
         lines.append(f"  targetResources: {_shown(targets)}")
@@ -318,12 +313,6 @@ def _event(event: Any) -> list[str]:
             label = one_line(name, 120) if isinstance(name, str) else _shown(name)
             lines.append(f"  {label}: {_shown(row.get('oldValue'))} -> {_shown(row.get('newValue'))}")
     return lines
-
-
-def _first(holder: Any, *keys: str) -> str | None:
-    """The first of `keys` whose value in `holder` is a non-empty string."""
-    values = [holder.get(key) for key in keys] if isinstance(holder, dict) else []
-    return next((value for value in values if isinstance(value, str) and value), None)
 
 
 def _federation(credential: Credential, http: httpx.Client, refused: BitlockerPolicyError | None) -> Check:

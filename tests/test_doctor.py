@@ -153,7 +153,7 @@ def test_every_check_passes_and_the_audit_rows_are_printed_as_the_log_served_the
 
 def _by(event: dict[str, Any]) -> str:
     user, app = event["initiatedBy"]["user"], event["initiatedBy"]["app"]
-    return str(user["userPrincipalName"] if user else f"app {app['displayName']} ({app['appId']})")
+    return str(user["userPrincipalName"] if user else f"{app['displayName']} (app {app['appId']})")  # as drift says it
 
 
 def test_a_read_only_app_lacks_the_roles_of_the_audit_log_and_of_the_write_job(

@@ -52,6 +52,7 @@ __all__ = [
     "ChangeLookup",
     "KeyReads",
     "changes",
+    "initiator",
     "last_change",
     "ties_the_field",
 ]
@@ -267,7 +268,7 @@ def _read(graph: GraphClient, most: int, to: Any) -> ChangeLookup:
 
 def _key_read(event: dict[str, Any]) -> tuple[str, str]:
     """Who read which key: initiatedBy.user's UPN (else an app's name) and targetResources[0].displayName."""
-    who, _ = _initiator(event.get("initiatedBy"), frozenset())
+    who, _ = initiator(event.get("initiatedBy"))
     targets = _listed(event, "targetResources", "an event")
     key = _text(targets[0], "displayName", "id") if targets else None
     return who, key or str(event.get("id"))  # a key the event does not name counts as one of its own
@@ -337,12 +338,12 @@ def _made(event: Any, ours: frozenset[str], values: tuple[bool | None, bool | No
     at = event.get("activityDateTime")
     if not isinstance(at, str):
         raise _UnusableAnswerError("an event's activityDateTime is not a string")
-    who, by_us = _initiator(event.get("initiatedBy"), ours)
+    who, by_us = initiator(event.get("initiatedBy"), ours)
     old, new = values or (None, None)
     return Change(one_line(at, 40), who, by_us, old, new, tied=tied, stated=values is not None)
 
 
-def _initiator(initiated: Any, ours: frozenset[str]) -> tuple[str, bool]:
+def initiator(initiated: Any, ours: frozenset[str] = frozenset()) -> tuple[str, bool]:
     """Who: the user's UPN (else name, else id), or the app's name and id; and whether the app is ours.
 
     An app is ours when its appId is our client id, or its servicePrincipalId our service principal
