@@ -63,7 +63,7 @@ test: lint tools
 # stacks and a local backend in .lab/; it prints the fleet commands to run in another terminal.
 # A lab still running in .lab is never replaced: the command refuses, naming its pid.
 lab: venv
-	$(BIN)/python -m tests.emulator --lab 6 --dir .lab --port 0
+	$(BIN)/python -m emulator --lab 6 --dir .lab --port 0
 
 demo: venv
 	scripts/demo.sh

@@ -42,7 +42,7 @@ import yaml
 
 from bench.coldstart import noop_project
 from bench.fleet import build_fleet, timed
-from tests.support.engine import REPO
+from emulator.project import REPO
 
 __all__ = ["ProcessTree", "main"]
 

@@ -30,8 +30,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.harness import product_stack
-from tests.emulator import Emulator
-from tests.support.engine import REPO, Stack
+from emulator import Emulator
+from emulator.project import REPO, Stack
 
 COMMANDS = {
     "preview": ("preview",),

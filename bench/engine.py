@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.harness import product_stack
-from tests.emulator import Emulator
+from emulator import Emulator
 
 COMMANDS = {
     "preview (converged)": ("preview",),

@@ -26,10 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.harness import pulumi_bin
-from tests.emulator import Emulator
-from tests.support.emulated import emulator_config
-from tests.support.engine import REPO, copy_project, engine_env
+from emulator import Emulator
+from emulator.project import REPO, copy_project, emulator_config, engine_env, pulumi_bin
 
 DECLARED = "bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice"
 

@@ -29,9 +29,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.fleet import Fleet, build_fleet, numbers, timed
-from bench.harness import pulumi_bin
+from emulator.project import REPO, pulumi_bin
 from fleet.selection import shard_of
-from tests.support.engine import REPO
 
 SHARDS = 4  # the templates' FLEET_SHARDS / fleetShards
 EVENTS = ("pull request, one stack", "pull request, program", "push to main", "schedule")

@@ -29,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.fleet import Fleet, build_fleet, numbers
-from tests.support.engine import REPO
+from emulator.project import REPO
 
 
 def cpu(who: int) -> float:

@@ -26,7 +26,7 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
   echo "demo: port $port is in use; stop what listens there (a previous demo?) and run again" >&2
   exit 1
 fi
-"$py" -m tests.emulator --port "$port" --ca-file "$SSL_CERT_FILE" --tenant-id "$tenant" \
+"$py" -m emulator --port "$port" --ca-file "$SSL_CERT_FILE" --tenant-id "$tenant" \
   --client-id "$client" --allowed true > .demo/emulator.log 2>&1 &
 emulator=$!
 trap 'kill "$emulator" 2>/dev/null || true; wait "$emulator" 2>/dev/null || true' EXIT

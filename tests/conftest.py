@@ -12,12 +12,14 @@ import pytest
 from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
 
+from emulator import Emulator, Tenant
+from emulator.project import UnexpectedExitError
+from emulator.project import pulumi_bin as find_pulumi
 from providers import provider_base
 from providers.bitlocker import BitlockerKeyAccessProvider
 from providers.config import invocation
 from providers.graph.retry import RetryPolicy
 from providers.session import Session, new_http_client
-from tests.emulator import Emulator, Tenant
 from tests.support import reliability_doc
 from tests.support.emulated import AzureCliStandIn, Configure, Registered, ServeCommand, Sleeps, emulator_config, set_env
 from tests.support.real_az import RealAzureCli
@@ -69,6 +71,15 @@ def http(sleeps: Sleeps) -> Iterator[httpx.Client]:
     """The product's HTTP client (system trust store or SSL_CERT_FILE), retry waits recorded, not taken."""
     with new_http_client(retry=RetryPolicy(base_delay=0.01), sleep=sleeps) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def pulumi_bin() -> str:
+    """The directory with `pulumi`: from PATH when new enough, else built once (scripts/ensure-pulumi.sh)."""
+    try:
+        return find_pulumi()
+    except UnexpectedExitError as failed:
+        pytest.fail(str(failed), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from emulator import Emulator, Tenant
+from emulator.audit import AUDIT_ROLE
 from fleet.drift import DriftCheck
 from fleet.history import MOST
 from fleet.outcome import EXIT_CHANGES, UPDATE, Outcome, exit_code
@@ -28,8 +30,6 @@ from providers.graph import audit
 from providers.properties import StackOutputs
 from providers.session import Session
 from providers.signin.discovery_cache import DiscoveryCache
-from tests.emulator import Emulator, Tenant
-from tests.emulator.audit import AUDIT_ROLE
 from tests.support.emulated import Configure, Sleeps, emulator_config
 from tests.support.provider import inputs, preview, up
 from tests.support.reliability_doc import Section, declare, record

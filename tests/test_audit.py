@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from emulator import Emulator, Tenant
+from emulator.audit import AUDIT_ROLE, policy_update
+from emulator.state import WRITE_ROLE
 from providers.common.errors import UnexpectedResponseError
 from providers.graph.audit import AUDIT_PATH, PAGE, _value, last_change
 from providers.graph.authorization_policy import BITLOCKER_KEYS
 from providers.graph.client import GraphClient, _same_origin
-from tests.emulator import Emulator, Tenant
-from tests.emulator.audit import AUDIT_ROLE, policy_update
-from tests.emulator.state import WRITE_ROLE
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
 

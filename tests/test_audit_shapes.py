@@ -3,7 +3,7 @@ preview (the provider's diff) and history; and the recovery-key reads beside the
 
 No published event shows the row of allowedToReadBitlockerKeysForOwnedDevice (splunk/security_content,
 data_sources/azure_active_directory_update_authorization_policy.yml shows the conventions of its
-siblings), so the emulator serves each shape (tests/emulator/audit.py, SHAPES) and each must say who
+siblings), so the emulator serves each shape (emulator/audit.py, SHAPES) and each must say who
 changed the tenant, or what the log says instead, never that there is nothing.
 """
 
@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from emulator import Emulator, Tenant
+from emulator.audit import AUDIT_ROLE, SHAPES, policy_update
 from fleet.drift import DriftCheck
 from fleet.history import MOST
 from fleet.outcome import NONE, UPDATE, Outcome
@@ -29,8 +31,6 @@ from providers.graph.client import GraphClient
 from providers.properties import StackOutputs
 from providers.session import Session
 from providers.signin.discovery_cache import DiscoveryCache
-from tests.emulator import Emulator, Tenant
-from tests.emulator.audit import AUDIT_ROLE, SHAPES, policy_update
 from tests.support.emulated import Configure, emulator_config
 from tests.support.provider import inputs, preview, up
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from emulator import Emulator, Tenant
 from providers.common.errors import AuthenticationError, DeadlineExceededError
 from providers.signin import azure_cli
 from providers.signin.azure_cli import find_az
-from tests.emulator import Emulator, Tenant
 from tests.support.emulated import AzureCliStandIn, Configure, emulator_config
 from tests.support.processes import wait_until_gone
 

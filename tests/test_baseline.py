@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from emulator import Emulator, Tenant
 from fleet.__main__ import main
 from fleet.baseline import verdict
 from fleet.outcome import Outcome
@@ -18,7 +19,6 @@ from fleet.writers.report import write_pages
 from providers.common.errors import EngineError
 from providers.config.baseline import EXCEPTION, EXCEPTION_MOST, WARN_DAYS, expiry_text, judge
 from providers.properties import DECLARED_PROPERTY, SettingProperties, names
-from tests.emulator import Emulator, Tenant
 from tests.support.emulated import emulator_config
 from tests.support.webhook import receiving
 

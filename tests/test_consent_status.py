@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
+from emulator import Emulator
+from emulator.state import WRITE_ROLE
 from fleet.__main__ import main
 from fleet.consent_status import JOBS, jobs_of
 from providers.common.token_claims import token_roles
-from tests.emulator import Emulator
-from tests.emulator.state import WRITE_ROLE
 from tests.support.emulated import emulator_config
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")

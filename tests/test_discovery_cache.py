@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from emulator import Emulator, Tenant
 from providers.signin.discovery_cache import DiscoveryCache, default_path
-from tests.emulator import Emulator, Tenant
 from tests.support.emulated import Configure, Registered
 
 URL = "https://login.example.test/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration"

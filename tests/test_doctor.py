@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
+from emulator import Emulator, Tenant
+from emulator.audit import AUDIT_ROLE
+from emulator.audit import SHAPES as LOG_SHAPES
+from emulator.state import WRITE_ROLE, App
 from fleet.__main__ import main
 from fleet.doctor import examine, github_subjects
 from providers.config.settings import Sources
 from providers.graph.authorization_policy import BITLOCKER_KEYS, CHANGE_ACTIVITY
-from tests.emulator import Emulator, Tenant
-from tests.emulator.audit import AUDIT_ROLE
-from tests.emulator.audit import SHAPES as LOG_SHAPES
-from tests.emulator.state import WRITE_ROLE, App
 from tests.support.emulated import emulator_config, set_env
 from tests.support.leaks import LeakCheck
 
@@ -91,7 +91,7 @@ UNTIED = ("rows-not-a-list", "logged as no setting named")
 
 
 def _logged_as(shape: str) -> Callable[[Emulator, Tenant, App], None]:
-    """A change by a named admin, logged in one of the emulator's row shapes (tests/emulator/audit.py SHAPES)."""
+    """A change by a named admin, logged in one of the emulator's row shapes (emulator/audit.py SHAPES)."""
 
     def change(emulator: Emulator, tenant: Tenant, _app: App) -> None:
         tenant.audit.shape = shape

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from emulator import Emulator, Tenant
+from emulator.lab import start_lab
 from providers.graph.retry import RetryPolicy
 from providers.session import new_http_client
-from tests.emulator import Emulator, Tenant
-from tests.emulator.lab import start_lab
 from tests.support.emulated import Registered
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")

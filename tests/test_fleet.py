@@ -13,6 +13,9 @@ import httpx
 import pytest
 from rich.console import Console
 
+from emulator import Emulator, Tenant
+from emulator.audit import AUDIT_ROLE
+from emulator.state import WRITE_ROLE
 from fleet.__main__ import main
 from fleet.drift import DriftCheck
 from fleet.outcome import ALREADY_THERE, EXIT_CHANGES, EXIT_FAILED, EXIT_OK, Outcome, exit_code
@@ -27,9 +30,6 @@ from providers.graph.consistency import now_iso
 from providers.properties import StackOutputs
 from providers.session import Session
 from providers.signin.discovery_cache import DiscoveryCache
-from tests.emulator import Emulator, Tenant
-from tests.emulator.audit import AUDIT_ROLE
-from tests.emulator.state import WRITE_ROLE
 from tests.support.emulated import emulator_config
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")

@@ -12,13 +12,13 @@ from typing import cast
 import pytest
 from rich.console import Console
 
+from emulator import Emulator, Tenant
 from fleet.__main__ import FIRST_UP, execute, main
 from fleet.engine import Engine
 from fleet.outcome import EXIT_FAILED, UPDATE, Outcome
 from fleet.stacks import StackFile
 from fleet.writers.report import json_document
 from providers.signin.discovery_cache import DiscoveryCache
-from tests.emulator import Emulator, Tenant
 from tests.support.emulated import emulator_config
 
 COMMANDS = ("matrix", "drift", "preview", "up", "refresh", "history", "report", "consent-urls", "summary", "doctor")

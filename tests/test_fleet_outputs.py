@@ -14,6 +14,7 @@ import pytest
 import xmlschema
 from rich.console import Console
 
+from emulator import Emulator, Tenant
 from fleet.__main__ import main
 from fleet.outcome import EXIT_VIOLATION, STATUSES, Outcome, exit_code, totals
 from fleet.writers.display import print_summary
@@ -24,7 +25,6 @@ from fleet.writers.report import json_document
 from fleet.writers.summary import MARKER, markdown_summary
 from providers.graph.retry import RetryPolicy
 from providers.session import new_http_client
-from tests.emulator import Emulator, Tenant
 from tests.support.tools import ensure_tool
 from tests.support.webhook import Receiver, receiving
 

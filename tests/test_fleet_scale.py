@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from emulator import Emulator, Tenant
+from emulator.audit import AUDIT_ROLE
 from fleet.drift import DriftCheck
 from fleet.engine import checkpoint_outputs
 from fleet.history import MOST
@@ -17,8 +19,6 @@ from fleet.outcome import Outcome
 from fleet.stacks import StackFile
 from providers.properties import StackOutputs
 from providers.signin.discovery_cache import DiscoveryCache
-from tests.emulator import Emulator, Tenant
-from tests.emulator.audit import AUDIT_ROLE
 from tests.support.emulated import emulator_config
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from emulator import Emulator
 from fleet.__main__ import main
 from fleet.selection import changed_stacks, matching, parse_shard, shard_of
 from fleet.stacks import StackFile, find_stacks
-from tests.emulator import Emulator
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from emulator import Emulator, Tenant
 from providers.common.deadline import operation_deadline
 from providers.common.errors import (
     DeadlineExceededError,
@@ -26,7 +27,6 @@ from providers.graph.client import GraphClient
 from providers.session import new_http_client
 from providers.signin.tenants import TenantDirectory
 from providers.signin.tokens import token_source
-from tests.emulator import Emulator, Tenant
 from tests.support.emulated import Registered, Sleeps
 from tests.support.paths import REPO
 

@@ -42,15 +42,15 @@ def modules() -> list[tuple[str, Path]]:
     return found
 
 
-def imported(path: Path) -> list[str]:
-    """The project's own modules `path` imports, at any depth of its code."""
+def imported(path: Path, roots: tuple[str, ...] = ("providers", "fleet", "program")) -> list[str]:
+    """The modules under `roots` that `path` imports, at any depth of its code."""
     names = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.append(node.module)
         elif isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
-    return [name for name in names if name.split(".")[0] in ("providers", "fleet", "program")]
+    return [name for name in names if name.split(".")[0] in roots]
 
 
 def test_the_layers_cover_every_module() -> None:
@@ -61,3 +61,20 @@ def test_the_layers_cover_every_module() -> None:
 def test_no_import_runs_up_a_layer(module: str, path: Path) -> None:
     upward = [name for name in imported(path) if layer(name) < layer(module)]
     assert upward == [], f"{module} (layer {LAYERS[layer(module)]}) imports from a higher layer: {upward}"
+
+
+# The product imports neither the emulator nor the tests (it knows the emulator only by its endpoint
+# settings); the emulator and the benchmarks never import the tests.
+CODE = sorted(
+    path
+    for place in ("providers", "fleet", "policy", "emulator", "bench", "program.py", "__main__.py")
+    for path in ([REPO / place] if place.endswith(".py") else (REPO / place).rglob("*.py"))
+    if "venv" not in path.parts
+)
+
+
+@pytest.mark.parametrize("path", CODE, ids=[str(path.relative_to(REPO)) for path in CODE])
+def test_the_product_and_the_benchmarks_never_import_the_tests(path: Path) -> None:
+    top = path.relative_to(REPO).parts[0]
+    refused = ("tests",) if top in ("emulator", "bench") else ("emulator", "tests")
+    assert imported(path, refused) == [], f"{path.relative_to(REPO)} imports {imported(path, refused)}"

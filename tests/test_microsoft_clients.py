@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from emulator import Emulator, Tenant
 from providers.common.errors import AuthenticationError
-from tests.emulator import Emulator, Tenant
 from tests.support.emulated import Configure, emulator_config
 from tests.support.paths import REPO
 from tests.support.real_az import RealAzureCli

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 import fleet.writers.notify
+from emulator import Emulator
 from fleet.__main__ import main
 from fleet.outcome import EXIT_CHANGES, EXIT_FAILED, Outcome
 from fleet.writers.links import NO_LINKS, Links
 from fleet.writers.notify import FORMATS, SLACK_BLOCKS, SLACK_TEXT, SLACK_TOTAL, TEAMS_BYTES, sent_bytes
 from fleet.writers.report import json_document
-from tests.emulator import Emulator
 from tests.support.leaks import LeakCheck
 from tests.support.reliability_doc import Section, declare, record
 from tests.support.webhook import PATH, Receiver, receiving

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from emulator import Emulator, Tenant
 from fleet.__main__ import main
 from fleet.onboard import read_csv, slug, stack_name
 from providers.common.errors import ConfigurationError
-from tests.emulator import Emulator, Tenant
 from tests.support.emulated import emulator_config
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.emulator import Emulator, Tenant
+from emulator import Emulator, Tenant
 from tests.support.emulated import Configure, ServeCommand
 from tests.support.provider import DESIRED, adoption_beside, inputs, preview, up
 

@@ -41,9 +41,9 @@ from urllib.parse import parse_qs
 import pytest
 import yaml
 
+from emulator import Emulator, Tenant
 from fleet.selection import shard_of
 from providers.config.tenant_names import is_guid
-from tests.emulator import Emulator, Tenant
 from tests.support.emulated import assertion_subjects
 from tests.support.engine import copy_project
 from tests.support.leaks import LeakCheck
@@ -91,15 +91,6 @@ def actionlint() -> Path:
 @pytest.fixture(scope="session")
 def gitlab_ci_local() -> Path:
     return ensure_tool("gitlab-ci-local") / "gitlab-ci-local"
-
-
-@pytest.fixture(scope="session")
-def pulumi_bin() -> Path:
-    """The directory with `pulumi` (scripts/ensure-pulumi.sh builds it when absent)."""
-    done = run([REPO / "scripts" / "ensure-pulumi.sh"], timeout=1800)
-    if done.returncode != 0:
-        pytest.fail(f"scripts/ensure-pulumi.sh failed:\n{done.stderr}", pytrace=False)
-    return Path(done.stdout.strip().splitlines()[-1])
 
 
 # -- what the pipelines are made of ---------------------------------------------------------------------

@@ -14,10 +14,10 @@ import dill
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
+from emulator import Emulator, Tenant
+from emulator.audit import AUDIT_ROLE
 from providers.bitlocker import DRIFT_MARK, BitlockerKeyAccessProvider
 from providers.common.errors import ConfigurationError, ForbiddenError, UnexpectedResponseError
-from tests.emulator import Emulator, Tenant
-from tests.emulator.audit import AUDIT_ROLE
 from tests.support.emulated import Configure, Registered, ServeCommand, emulator_config
 from tests.support.provider import DESIRED, adoption_beside, inputs, preview, up
 

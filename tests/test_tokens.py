@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from emulator import App, Emulator, Tenant
+from emulator.state import Faults
 from providers.common.errors import (
     AuthenticationError,
     BitlockerPolicyError,
@@ -40,8 +42,6 @@ from providers.session import new_http_client
 from providers.signin.certificates import load_certificate
 from providers.signin.tenants import TenantDirectory, token_tenant
 from providers.signin.tokens import TokenSource, token_source
-from tests.emulator import App, Emulator, Tenant
-from tests.emulator.state import Faults
 from tests.support.emulated import Registered, Sleeps, set_env
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.emulator import Emulator
-from tests.support.engine import REPO, Deployment, NewStack, Stack, copy_project, engine_env, init_stack
+from emulator import Emulator
+from tests.support.engine import Deployment, NewStack, Stack, copy_project, engine_env, init_stack
 from tests.support.leaks import LeakCheck
-
-
-@pytest.fixture(scope="session")
-def pulumi_bin() -> str:
-    """The directory with `pulumi`: from PATH when new enough, else built once (scripts/ensure-pulumi.sh)."""
-    result = subprocess.run(
-        [str(REPO / "scripts" / "ensure-pulumi.sh")], capture_output=True, text=True, check=False, timeout=1800
-    )
-    if result.returncode != 0:
-        pytest.fail(f"scripts/ensure-pulumi.sh failed:\n{result.stderr}", pytrace=False)
-    return result.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="session")

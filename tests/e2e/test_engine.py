@@ -14,7 +14,7 @@ import pytest
 import trustme
 from cryptography import x509
 
-from tests.emulator import Emulator
+from emulator import Emulator
 from tests.support.engine import REPO, Deployment, NewStack, Stack, engine_env
 from tests.support.leaks import LeakCheck
 from tests.support.real_az import RealAzureCli

@@ -24,8 +24,8 @@ import pytest
 import yaml
 from azure.storage.blob import BlobServiceClient
 
+from emulator import App, Emulator, Tenant
 from providers.config.settings import DESIRED_VALUE
-from tests.emulator import App, Emulator, Tenant
 from tests.support.emulated import assertion_subjects, emulator_config
 from tests.support.engine import copy_project, engine_env
 from tests.support.leaks import LeakCheck

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from emulator import Emulator, Tenant
+from emulator.audit import AUDIT_ROLE
+from emulator.state import WRITE_ROLE
 from providers.config.settings import DESIRED_VALUE
-from tests.emulator import Emulator, Tenant
-from tests.emulator.audit import AUDIT_ROLE
-from tests.emulator.state import WRITE_ROLE
 from tests.support.emulated import emulator_config
 from tests.support.engine import copy_project, engine_env, fleet
 from tests.support.leaks import LeakCheck

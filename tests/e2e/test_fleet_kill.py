@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from emulator import Emulator, Tenant
+from emulator.state import WRITE_ROLE
 from providers.config.settings import DESIRED_VALUE
-from tests.emulator import Emulator, Tenant
-from tests.emulator.state import WRITE_ROLE
 from tests.support.emulated import emulator_config
 from tests.support.engine import Stack, copy_project, engine_env
 from tests.support.leaks import LeakCheck

@@ -22,12 +22,12 @@ pytestmark = pytest.mark.engine  # the drifted tenant's stack is read (and `up`)
 
 @pytest.fixture
 def lab(tmp_path: Path, pulumi_bin: str) -> Iterator[tuple[Path, dict[str, str], str]]:
-    """`python -m tests.emulator --lab 5`: its directory, the environment lab.env sets, and what it printed."""
+    """`python -m emulator --lab 5`: its directory, the environment lab.env sets, and what it printed."""
     directory = tmp_path / "lab"
     log = tmp_path / "lab.log"
     with log.open("w") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "tests.emulator", "--lab", "5", "--dir", str(directory), "--port", "0"],
+            [sys.executable, "-m", "emulator", "--lab", "5", "--dir", str(directory), "--port", "0"],
             cwd=REPO,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -52,12 +52,12 @@ def lab(tmp_path: Path, pulumi_bin: str) -> Iterator[tuple[Path, dict[str, str],
 def test_the_lab_starts_a_fleet_and_the_fleet_finds_what_it_holds(lab: tuple[Path, dict[str, str], str]) -> None:
     directory, env, printed = lab
     assert f"python -m fleet drift --project {directory}" in printed
-    assert f"python -m tests.emulator play --dir {directory} set customer-04-converged true --as " in printed
+    assert f"python -m emulator play --dir {directory} set customer-04-converged true --as " in printed
     assert "ARM_CLIENT_SECRET" not in printed  # in lab.env, not on the screen
 
     def play(*args: str) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "tests.emulator", "play", "--dir", str(directory), *args],
+            [sys.executable, "-m", "emulator", "play", "--dir", str(directory), *args],
             cwd=REPO,
             capture_output=True,
             text=True,

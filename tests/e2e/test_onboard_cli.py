@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from emulator import Emulator
 from fleet.onboard import stack_file_text
-from tests.emulator import Emulator
 from tests.support.emulated import emulator_config
 from tests.support.engine import copy_project, engine_env, fleet
 from tests.support.leaks import LeakCheck

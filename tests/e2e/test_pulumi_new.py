@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from emulator import Emulator
 from providers.config.settings import AUTHORITY_HOST, DESIRED_VALUE, GRAPH_ENDPOINT
-from tests.emulator import Emulator
 from tests.support.engine import engine_env
 from tests.support.leaks import LeakCheck
 from tests.support.paths import REPO

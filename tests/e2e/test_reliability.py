@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 import yaml
 
+from emulator import Emulator
+from emulator.state import Faults
 from providers.signin.discovery_cache import default_path
-from tests.emulator import Emulator
-from tests.emulator.state import Faults
 from tests.support.engine import Deployment, NewStack, Run
 from tests.support.processes import session_members, stop, wait_until_gone
 from tests.support.reliability_doc import Section, declare, record

@@ -12,8 +12,9 @@ from urllib.parse import parse_qs
 import jwt
 import pytest
 
+from emulator import App, Emulator, Tenant
+from emulator.project import emulator_config
 from providers.bitlocker import BitlockerKeyAccessProvider
-from tests.emulator import App, Emulator, Tenant
 
 __all__ = [
     "AzureCliStandIn",
@@ -45,15 +46,6 @@ class Registered:
 
     app: App
     secret: str
-
-
-def emulator_config(emulator: Emulator, **extra: str) -> dict[str, str]:
-    """Stack config that points the product at the emulator, plus `extra` keys (azuread:*)."""
-    return {
-        "bitlocker-policy:graphEndpoint": emulator.url,
-        "bitlocker-policy:authorityHost": emulator.url,
-        **{f"azuread:{key}": value for key, value in extra.items()},
-    }
 
 
 @dataclass

@@ -10,10 +10,10 @@ from typing import Any
 from pulumi.dynamic import ConfigureRequest
 from pulumi.dynamic.config import Config
 
+from emulator import Tenant
 from providers.adoption import BitlockerAdoptionProvider
 from providers.bitlocker import BitlockerKeyAccessProvider
 from providers.properties import DECLARED_PROPERTY
-from tests.emulator import Tenant
 
 __all__ = ["DESIRED", "adoption_beside", "inputs", "preview", "up"]
 

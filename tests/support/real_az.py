@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from tests.emulator import Emulator
+from emulator import Emulator
 
 __all__ = ["RealAzureCli"]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.emulator.server import QuietServer
+from emulator.server import QuietServer
 
 __all__ = ["PATH", "Receiver", "receiving"]
 

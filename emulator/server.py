@@ -419,7 +419,7 @@ class _Handler(BaseHTTPRequestHandler):
         return token, tenant, fault
 
     def _audit(self, path: str) -> None:
-        """GET /v1.0/auditLogs/directoryAudits (tests/emulator/audit.py)."""
+        """GET /v1.0/auditLogs/directoryAudits (emulator/audit.py)."""
         caller = self._graph_caller()
         if caller is None:
             return
@@ -442,7 +442,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, page, self._graph_headers(), "application/json;odata.metadata=minimal;odata.streaming=true;charset=utf-8")
 
     def _gdap(self, path: str) -> None:
-        """GET /v1.0/tenantRelationships/delegatedAdminCustomers (tests/emulator/gdap.py)."""
+        """GET /v1.0/tenantRelationships/delegatedAdminCustomers (emulator/gdap.py)."""
         caller = self._graph_caller()
         if caller is None:
             return

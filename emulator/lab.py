@@ -1,9 +1,9 @@
 """A lab for the fleet: N customer tenants behind one multi-tenant app, their stacks, a local backend.
 
-    python -m tests.emulator --lab 6 --dir .lab        (make lab)
-    python -m tests.emulator play set customer-04-converged true --as it-admin@customer04.onmicrosoft.com
-    python -m tests.emulator play read-key customer-04-converged --as megan@customer04.onmicrosoft.com
-    python -m tests.emulator play expire customer-05-excepted -3
+    python -m emulator --lab 6 --dir .lab        (make lab)
+    python -m emulator play set customer-04-converged true --as it-admin@customer04.onmicrosoft.com
+    python -m emulator play read-key customer-04-converged --as megan@customer04.onmicrosoft.com
+    python -m emulator play expire customer-05-excepted -3
 
 The tenants, as a service provider meets them: one drifted (an admin allowed self-service key
 reading in the portal), one drifted too but consented only Policy.Read.All (the fleet reads it,
@@ -46,7 +46,7 @@ from .state import WRITE_ROLE
 
 __all__ = ["Lab", "move_expiry", "play", "start_lab"]
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 LINKED = (
     "__main__.py",
     "program.py",
@@ -91,7 +91,7 @@ class Lab:
     def commands(self) -> str:
         """What to try, as a person types it."""
         project, env_file = shlex.quote(str(self.directory)), shlex.quote(str(self.directory / "lab.env"))
-        play = f"python -m tests.emulator play --dir {project}"
+        play = f"python -m emulator play --dir {project}"
         return "\n".join(
             (
                 f'. .venv/bin/activate && . {env_file} && PATH="$(scripts/ensure-pulumi.sh):$PATH"',

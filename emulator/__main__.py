@@ -1,11 +1,11 @@
 """Run the emulator on its own until SIGTERM or Ctrl-C: the demo's one tenant and app, or a lab of N.
 
-    python -m tests.emulator --port 8943 --ca-file .demo/ca.pem \\
+    python -m emulator --port 8943 --ca-file .demo/ca.pem \\
         --tenant-id GUID --client-id GUID --client-secret-env ARM_CLIENT_SECRET --allowed true
-    python -m tests.emulator --lab 6 --dir .lab      (tests/emulator/lab.py; make lab)
-    python -m tests.emulator play [--dir .lab] set STACK true|false|null --as UPN
-    python -m tests.emulator play [--dir .lab] read-key STACK --as UPN
-    python -m tests.emulator play [--dir .lab] expire STACK DAYS
+    python -m emulator --lab 6 --dir .lab      (emulator/lab.py; make lab)
+    python -m emulator play [--dir .lab] set STACK true|false|null --as UPN
+    python -m emulator play [--dir .lab] read-key STACK --as UPN
+    python -m emulator play [--dir .lab] expire STACK DAYS
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .state import WRITE_ROLE
 
 def play_main(argv: list[str]) -> None:
     """`play`: act on the running lab as a tenant's admin or user, or move an exception's expiry."""
-    parser = argparse.ArgumentParser(prog="python -m tests.emulator play", description="Play a lab tenant's people (make lab).")
+    parser = argparse.ArgumentParser(prog="python -m emulator play", description="Play a lab tenant's people (make lab).")
     parser.add_argument("--dir", type=Path, default=Path(".lab"), help="the running lab's directory (default .lab)")
     actions = parser.add_subparsers(dest="action", required=True)
     changed = actions.add_parser("set", help="an admin changes the tenant's value in the portal")
@@ -56,7 +56,7 @@ def main() -> None:
         play_main(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(
-        prog="python -m tests.emulator", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m emulator", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--port", type=int, default=8943)
     parser.add_argument("--lab", type=int, metavar="N", help="a lab: N customer tenants and their stacks in --dir")

@@ -32,7 +32,7 @@ Modelled from Microsoft's own sources, each cited where it is used:
   have required MSGraph permissions AuditLog.Read.All" (microsoftgraph/microsoft-graph-docs-contrib#8997).
 
 Answers the log itself would not give (throttling, outages, a body that never ends, bytes of any
-shape) come from the emulator's faults for the endpoint `audit` (tests/emulator/state.py, Faults),
+shape) come from the emulator's faults for the endpoint `audit` (emulator/state.py, Faults),
 which reach this endpoint alone: `fail(429, retry_after="100", endpoint="audit")`,
 `mangle("audit", ...)`; an event of the wrong shape is an edited `AuditEvent.document`.
 """
