@@ -1,8 +1,9 @@
 """The fault matrix: every fault x operation under the real CLI, written to docs/reliability.md.
 
-For every cell: the operation ends in success after bounded retries or in one clear line;
-afterwards state claims no value the tenant lacks and keeps the true original as
-`adoptedValue`; and a plain rerun converges with no manual step of ours. The last test
+One stack per fault lives through every operation with the fault armed at each. For every
+cell: the operation ends in success after bounded retries or in one clear line; afterwards
+state claims no value the tenant lacks and keeps the true original as `adoptedValue`; and
+the stack converges, by a plain rerun where the operation failed, with no manual step of ours. The last test
 fails when the committed docs/reliability.md differs from what this run wrote.
 """
 
@@ -110,8 +111,9 @@ def _fault_cell(outcome: str, retries: int, rerun: str) -> str:
 
 
 def _prepare(deployment: Deployment, operation: str) -> None:
-    """Bring the stack to where the operation starts: nothing, adopted, or adopted and drifted."""
-    if operation != "first up":
+    """Bring the stack, where the operation before left it (converged), to where this one starts: nothing
+    (a new stack), adopted and drifted, or adopted and converged (so that `destroy` has a value to restore)."""
+    if operation == "destroy" and deployment.tenant.bitlocker is not DECLARED:
         deployment.stack.pulumi("up", "--yes", "--skip-preview")
     if operation in ("up on drift", "refresh"):
         deployment.emulator.set_bitlocker(deployment.tenant, ORIGINAL)
@@ -174,13 +176,15 @@ def _error_label(run: Run) -> str:
     raise AssertionError(f"unexpected failure:\n{run.output}")
 
 
-def _converged(deployment: Deployment, operation: str) -> str:
-    """Whether the stack and the tenant agree with what the operation was for."""
+def _converged(deployment: Deployment, operation: str) -> None:
+    """The stack and the tenant agree with what the operation was for, and a next run has nothing to do
+    (`preview --expect-no-changes` after an `up`; state matching the tenant after a refresh; nothing left
+    after `destroy`, the tenant back at its original)."""
     state = _state(deployment)
     setting, adoption = state.get("BitlockerKeyAccess"), state.get("BitlockerAdoption")
     if operation == "destroy":
         assert (state, deployment.tenant.bitlocker) == ({}, ORIGINAL)
-        return "converged"
+        return
     assert setting is not None
     assert adoption is not None
     assert setting["adoptedValue"] is ORIGINAL
@@ -188,19 +192,11 @@ def _converged(deployment: Deployment, operation: str) -> str:
     assert setting["liveValue"] == deployment.tenant.bitlocker
     if operation != "refresh":
         assert deployment.tenant.bitlocker is DECLARED
-        deployment.stack.pulumi("preview", "--expect-no-changes")
-    return "converged"
+        deployment.stack.pulumi("preview", "--expect-no-changes")  # right after our own write: no false drift
 
 
-@pytest.mark.parametrize("operation", OPERATIONS)
-@pytest.mark.parametrize("fault_name", list(FAULTS))
-def test_cell(new_stack: NewStack, fault_name: str, operation: str) -> None:
-    fault = FAULTS[fault_name]
-    if fault.writes and operation == "refresh":
-        record("faults", fault_name, operation, "n/a: refresh never writes")
-        return
-    deployment = new_stack(**dict(fault.config))
-    _prepare(deployment, operation)
+def _cell(deployment: Deployment, fault: Fault, operation: str) -> str:
+    """Run one operation with the fault armed, check what it left, converge it; what happened, as the page says it."""
     before = _state(deployment).get("BitlockerKeyAccess", {}).get("liveValue")
     fault.arm(deployment.emulator, deployment)
     run = _run(deployment, operation, fault.kills_cli)
@@ -216,16 +212,30 @@ def test_cell(new_stack: NewStack, fault_name: str, operation: str) -> None:
     if setting is not None:
         assert setting["liveValue"] in (before, deployment.tenant.bitlocker)
         assert setting["adoptedValue"] is ORIGINAL
-    if fault_name == "stale reads after a write" and run.code == 0 and operation.startswith(("first up", "up")):
-        deployment.stack.pulumi("preview", "--expect-no-changes")  # no false alarm after our own write
 
-    rerun = "nothing to do" if run.code == 0 else "plain rerun"
-    if fault.kills_cli and run.code != 0:
-        deployment.stack.pulumi("cancel", "--yes")  # the DIY backend's lock, left by the killed CLI
-        rerun = "`pulumi cancel` (Pulumi's lock), then a plain rerun"
-    deployment.stack.pulumi(*_command(operation))
+    rerun = "nothing to do"  # _converged shows it: a clean preview, or state that already agrees
+    if run.code != 0:
+        rerun = "plain rerun"
+        if fault.kills_cli:
+            deployment.stack.pulumi("cancel", "--yes")  # the DIY backend's lock, left by the killed CLI
+            rerun = "`pulumi cancel` (Pulumi's lock), then a plain rerun"
+        deployment.stack.pulumi(*_command(operation))
     _converged(deployment, operation)
-    record("faults", fault_name, operation, _fault_cell(outcome, retries, rerun))
+    return _fault_cell(outcome, retries, rerun)
+
+
+@pytest.mark.parametrize("fault_name", list(FAULTS))
+def test_one_stacks_life_under_the_fault(new_stack: NewStack, fault_name: str) -> None:
+    """One stack meets the fault at each operation of its life, in the columns' order: each starts where the
+    one before left it, converged (`_prepare` drifts it, or converges it for `destroy`)."""
+    fault = FAULTS[fault_name]
+    deployment = new_stack(**dict(fault.config))
+    for operation in OPERATIONS:
+        if fault.writes and operation == "refresh":
+            record("faults", fault_name, operation, "n/a: refresh never writes")
+            continue
+        _prepare(deployment, operation)
+        record("faults", fault_name, operation, _cell(deployment, fault, operation))
 
 
 # -- the tables after the fault matrix: one per kind of case, a row per case -------------------------
