@@ -47,13 +47,15 @@ unit: venv
 	$(BIN)/python -m pytest -n 2 -m "not engine and not azurite and not tools"
 
 # The Pulumi CLI (built once when absent) and the pinned test tools, before any test runs,
-# so that no test carries an install; all of them are built or installed side by side.
+# so that no test carries an install; all of them are built or installed side by side, and
+# it says how long that took (minutes the first time on a machine, about a second after).
 tools: venv
-	@set -e; scripts/ensure-pulumi.sh >/dev/null & pids=$$!; \
+	@set -e; start=$$(date +%s); scripts/ensure-pulumi.sh >/dev/null & pids=$$!; \
 	for tool in actionlint gitlab-ci-local azurite chromium report-schemas ms-sdks policy-venv azure-cli; do \
 		scripts/ensure-tools.sh $$tool >/dev/null & pids="$$pids $$!"; \
 	done; \
-	for pid in $$pids; do wait $$pid; done
+	for pid in $$pids; do wait $$pid; done; \
+	echo "make tools: the Pulumi CLI and the test tools are ready in $$(( $$(date +%s) - start )) s (built or installed once, then cached)"
 
 # Lint, type-check, then every test, the real-engine ones included, on $(WORKERS) workers.
 test: lint tools
