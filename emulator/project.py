@@ -63,13 +63,15 @@ def emulator_config(emulator: Emulator, **extra: str) -> dict[str, str]:
 
 
 def copy_project(root: Path, *, venv: bool = True, extra: tuple[str, ...] = ()) -> Path:
-    """A copy of the project at `root`: its files (and `extra` ones), `providers/` and `fleet/`, an empty
-    `stacks/`, and (with `venv`) the repo's virtualenv linked in; a CI runner's checkout has none."""
+    """A copy of the project at `root`: its files (and `extra` ones), `providers/` and `fleet/` with the
+    bytecode Python already compiled for them (checked against the sources' times, so a stale file is
+    recompiled), an empty `stacks/`, and (with `venv`) the repo's virtualenv linked in; a CI runner's
+    checkout has none."""
     root.mkdir()
     for name in (*PROJECT_FILES, *extra):
         shutil.copy2(REPO / name, root / name)
     for package in ("providers", "fleet"):
-        shutil.copytree(REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(REPO / package, root / package)
     (root / "stacks").mkdir()
     if venv:
         (root / ".venv").symlink_to(REPO / ".venv")
