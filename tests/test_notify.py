@@ -12,11 +12,13 @@ import json
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import fleet.__main__
 import fleet.writers.notify
 from emulator import Emulator
 from fleet.__main__ import main
@@ -24,13 +26,15 @@ from fleet.outcome import EXIT_CHANGES, EXIT_FAILED, Outcome
 from fleet.writers.links import NO_LINKS, Links
 from fleet.writers.notify import FORMATS, SLACK_BLOCKS, SLACK_TEXT, SLACK_TOTAL, TEAMS_BYTES, sent_bytes
 from fleet.writers.report import json_document
+from providers.session import new_http_client
+from tests.support.emulated import Sleeps
 from tests.support.leaks import LeakCheck
 from tests.support.reliability_doc import Section, declare, record
 from tests.support.webhook import PATH, Receiver, receiving
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
 
-DEADLINE = 3.0  # the delivery's own deadline here (60 s in use): a hang costs this much
+DEADLINE = 1.0  # the delivery's own deadline here (60 s in use): a hang costs this much
 WHERE = "http://127.0.0.1/…"
 
 
@@ -151,11 +155,14 @@ def test_a_failed_notification_is_one_line_naming_the_host_and_the_exit_code_sta
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     receiver: Receiver,
+    sleeps: Sleeps,
     case: str,
     command: Callable[[Path, Emulator, pytest.MonkeyPatch], tuple[list[str], int]],
 ) -> None:
     fault = FAULTS[case]
     monkeypatch.setattr(fleet.writers.notify, "DEADLINE_SECONDS", DEADLINE)
+    recording = partial(fleet.writers.notify.notify, http_factory=lambda: new_http_client(sleep=sleeps))
+    monkeypatch.setattr(fleet.__main__, "notify", recording)  # retry waits (a refused connection's) recorded, not taken
     receiver.hanging = fault.hangs
     receiver.answers += [fault.answer] if fault.answer else []
     url = fault.url(receiver.url)
