@@ -43,8 +43,9 @@ lint: venv
 	$(BIN)/mypy policy/__main__.py  # a second __main__: type-checked on its own
 
 # The fast loop: every test that needs neither the Pulumi CLI nor Azurite nor another tool (seconds).
+# tests/e2e holds engine tests only (tests/conftest.py refuses one without the mark): not even imported.
 unit: venv
-	$(BIN)/python -m pytest -n 2 -m "not engine and not azurite and not tools"
+	$(BIN)/python -m pytest -n 2 -m "not engine and not azurite and not tools" --ignore=tests/e2e
 
 # The Pulumi CLI (built once when absent) and the pinned test tools, before any test runs,
 # so that no test carries an install; all of them are built or installed side by side, and

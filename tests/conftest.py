@@ -33,6 +33,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_MADE_CELLS] = reliability_doc.start()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in tests/e2e is an engine test, so `make unit` leaves the directory out without reading it."""
+    e2e = Path(__file__).parent / "e2e"
+    unmarked = [item.nodeid for item in items if item.path.is_relative_to(e2e) and not item.get_closest_marker("engine")]
+    if unmarked:
+        raise pytest.UsageError(f"mark {', '.join(unmarked)} engine (pytest.mark.engine): tests/e2e holds engine tests only")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """In the run's controller: write docs/reliability.md from every cell; fail the run when it changed."""
     if hasattr(session.config, "workerinput"):  # an xdist worker: its controller does this once
