@@ -44,8 +44,10 @@ lint: venv
 
 # The fast loop: every test that needs neither the Pulumi CLI nor Azurite nor another tool (seconds).
 # tests/e2e holds engine tests only (tests/conftest.py refuses one without the mark): not even imported.
+# Three workers on two cores: a dozen tests wait on a deadline or a child process, and a third worker
+# costs 0.5 s of CPU; an idle worker takes tests queued for a busy one (worksteal), so none ends late.
 unit: venv
-	$(BIN)/python -m pytest -n 2 -m "not engine and not azurite and not tools" --ignore=tests/e2e
+	$(BIN)/python -m pytest -n 3 --dist worksteal -m "not engine and not azurite and not tools" --ignore=tests/e2e
 
 # The Pulumi CLI (built once when absent) and the pinned test tools, before any test runs,
 # so that no test carries an install; all of them are built or installed side by side, and
