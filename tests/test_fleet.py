@@ -436,7 +436,7 @@ def test_a_tenant_that_differs_says_why_from_the_stacks_last_outputs(
 def test_right_after_our_own_patch_a_stale_read_is_read_again_not_called_drift(
     drift_stack: StackFile, emulator: Emulator, tenant: Tenant, http: httpx.Client
 ) -> None:
-    emulator.faults.stale_reads_ms = 400  # Graph serves the old `true` for a moment after a write (re-read after 0.5 s)
+    emulator.faults.stale_reads_ms = 800  # Graph serves the old `true` for a moment after a write
     ours = Session(drift_stack.sources)
     ours.graph_client(tenant.id).write(BITLOCKER_KEYS, False)  # our own `up`'s PATCH
     ours.close()

@@ -244,7 +244,7 @@ def test_a_new_declared_value_the_tenant_already_has_is_an_update_without_a_patc
 def test_a_stale_read_right_after_our_own_write_is_not_drift(
     configure: Configure, configured: dict[str, str], emulator: Emulator, tenant: Tenant
 ) -> None:
-    emulator.faults.stale_reads_ms = 400  # reads show the old value for 0.4 s after a write (re-read after 0.5 s)
+    emulator.faults.stale_reads_ms = 1200  # reads show the old value for 1.2 s after a write
     outs = up(configure(configured), tenant, False)
     emulator.directory.requests.clear()
     checked, changes = preview(configure(configured), outs, inputs(tenant, False))
@@ -382,7 +382,7 @@ def test_retain_on_delete_that_is_not_a_boolean_is_one_line(
 def test_a_refresh_right_after_our_write_does_not_record_a_stale_read(
     configure: Configure, configured: dict[str, str], emulator: Emulator, tenant: Tenant
 ) -> None:
-    emulator.faults.stale_reads_ms = 400
+    emulator.faults.stale_reads_ms = 1200
     outs = up(configure(configured), tenant, False)
     result = configure(configured).read("id", outs)
     assert (result.outs or {})["liveValue"] is False  # re-read until Graph agreed with our write
