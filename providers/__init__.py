@@ -1,23 +1,13 @@
 """bitlocker-policy: the tenant's BitLocker self-service setting as a Pulumi dynamic resource.
 
-Modules, one job each:
-- the resources: `bitlocker` (the setting and its provider), `adoption` (the value found at
-  adoption, checkpointed before any write), `properties` (their property names, one home
-  for providers, program exports and fleet), `provider_base` (what both providers share),
-  `consistency` (reads after our own write), `retention` (retainOnDelete as meant now),
-  `invocation` (the pulumi command a provider serves), `engine_watch` (no provider outlives
-  its engine);
-- configuration: `settings` (config keys and environment variables, the declared value),
-  `configuration` (resolved and checked once), `clouds`, `stack_config` (stack files and
-  Pulumi.yaml as they stand), `tenant_names`, `baseline` (the project's baseline and a
-  stack's recorded exception: the rule the policy pack and the fleet share);
-- Graph and HTTP: `session` (what a process holds), `graph` (the Graph calls), `audit` (who
-  changed the setting, from Entra's audit log), `retry` (the retrying HTTP client),
-  `deadline` (one per operation);
-- identity: `tenants` (GUIDs, a token's tenant), `token_claims`, `discovery_cache`, `entra_answers` (what an
-  answer from Entra means), `tokens` (MSAL), `assertions` (OIDC tokens for federation),
-  `certificates`, `azure_cli`, `credentials` (which credential is configured);
-- text and files: `outside_text`, `files`; and `errors`.
+At the top, the resources: `bitlocker` (the setting and its provider), `adoption` (the value
+found at adoption, checkpointed before any write), `provider_base` (what both providers
+share), `properties` (their property names), `configuration` (the settings resolved and
+checked once), `session` (what a provider process holds) and `engine_watch` (no provider
+outlives its engine). Below them, one package per layer, each importing only those after it:
+`signin` (signing in to Entra), `config` (reading a stack's configuration), `graph` (calling
+Graph) and `common` (errors, deadlines, text and files). docs/design.md, "How it is built",
+has a paragraph for each; tests/test_layers.py keeps the imports running one way.
 
 Importing this package loads neither httpx nor MSAL: the program process only declares
 resources, and the provider process loads them when it first needs the network.
