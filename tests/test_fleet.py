@@ -31,26 +31,16 @@ from providers.properties import StackOutputs
 from providers.session import Session
 from providers.signin.discovery_cache import DiscoveryCache
 from tests.support.emulated import emulator_config
+from tests.support.projects import drift_ready, stacks_project
 
 pytestmark = pytest.mark.usefixtures("trust_emulator")
-
-
-def project(tmp_path: Path, emulator: Emulator, tenants: dict[str, str]) -> Path:
-    """A project whose stacks/ has one config file per stack, each naming a tenant."""
-    (tmp_path / "Pulumi.yaml").write_text("name: bitlocker-policy\nstackConfigDir: stacks\n")
-    (tmp_path / "stacks").mkdir()
-    for stack, tenant in tenants.items():
-        (tmp_path / "stacks" / f"Pulumi.{stack}.yaml").write_text(
-            f"config:\n  azuread:tenantId: {tenant}\n  bitlocker-policy:authorityHost: {emulator.url}\n"
-        )
-    return tmp_path
 
 
 def test_the_matrix_lists_every_stack_with_its_tenant_guid(
     tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str]
 ) -> None:
     other = emulator.add_tenant()
-    assert main(["matrix", "--project", str(project(tmp_path, emulator, {"a": tenant.domain, "b": other.id}))]) == 0
+    assert main(["matrix", "--project", str(stacks_project(tmp_path, emulator, {"a": tenant.domain, "b": other.id}))]) == 0
     assert json.loads(capsys.readouterr().out) == {
         "include": [{"stack": "a", "tenant": tenant.id}, {"stack": "b", "tenant": other.id}]
     }
@@ -60,14 +50,14 @@ def test_two_stacks_on_one_tenant_are_refused_by_name(
     tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stacks = {"prod": tenant.id, "prod-copy": tenant.domain.upper(), "other": emulator.add_tenant().id}
-    assert main(["matrix", "--project", str(project(tmp_path, emulator, stacks))]) == 2
+    assert main(["matrix", "--project", str(stacks_project(tmp_path, emulator, stacks))]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert f"stacks prod, prod-copy all manage tenant {tenant.id}; keep one stack per tenant" in captured.err
 
 
 def test_an_unknown_tenant_is_one_line(tmp_path: Path, emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["matrix", "--project", str(project(tmp_path, emulator, {"a": "nowhere.example.com"}))]) == 2
+    assert main(["matrix", "--project", str(stacks_project(tmp_path, emulator, {"a": "nowhere.example.com"}))]) == 2
     assert "AADSTS90002" in capsys.readouterr().err
 
 
@@ -75,7 +65,7 @@ def test_drift_refuses_two_stacks_on_one_tenant_before_any_request(
     tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str]
 ) -> None:
     requests = len(emulator.directory.requests)
-    assert main(["drift", "--project", str(project(tmp_path, emulator, {"a": tenant.id, "b": tenant.id.upper()}))]) == 2
+    assert main(["drift", "--project", str(stacks_project(tmp_path, emulator, {"a": tenant.id, "b": tenant.id.upper()}))]) == 2
     assert f"stacks a, b all manage tenant {tenant.id}" in capsys.readouterr().err
     assert len(emulator.directory.requests) == requests
 
@@ -84,7 +74,7 @@ def test_consent_urls_name_each_stacks_tenant_and_app(
     tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ARM_CLIENT_ID", "5a1f0c7e-2b9d-4e8a-8c3f-1d2e3f4a5b6c")
-    assert main(["consent-urls", "--project", str(project(tmp_path, emulator, {"a": tenant.domain}))]) == 0
+    assert main(["consent-urls", "--project", str(stacks_project(tmp_path, emulator, {"a": tenant.domain}))]) == 0
     app = "5a1f0c7e-2b9d-4e8a-8c3f-1d2e3f4a5b6c"
     assert capsys.readouterr().out == f"a\t{tenant.id}\t{app}\t{emulator.url}/{tenant.id}/adminconsent?client_id={app}\n"
 
@@ -92,7 +82,7 @@ def test_consent_urls_name_each_stacks_tenant_and_app(
 def test_consent_urls_name_each_app_a_pipeline_uses(
     tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = project(tmp_path, emulator, {"a": tenant.id})
+    root = stacks_project(tmp_path, emulator, {"a": tenant.id})
     assert main(["consent-urls", "--project", str(root), "--client-id", "read-app", "--client-id", "write-app"]) == 0
     assert [line.split("\t")[2:] for line in capsys.readouterr().out.splitlines()] == [
         ["read-app", f"{emulator.url}/{tenant.id}/adminconsent?client_id=read-app"],
@@ -103,7 +93,7 @@ def test_consent_urls_name_each_app_a_pipeline_uses(
 def test_a_stack_glob_that_matches_nothing_is_a_configuration_error(
     tmp_path: Path, emulator: Emulator, tenant: Tenant, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["drift", "--stacks", "prod-*", "--project", str(project(tmp_path, emulator, {"a": tenant.id}))]) == 2
+    assert main(["drift", "--stacks", "prod-*", "--project", str(stacks_project(tmp_path, emulator, {"a": tenant.id}))]) == 2
     assert "no stack" in capsys.readouterr().err
 
 
@@ -131,7 +121,7 @@ def test_a_tenant_that_cannot_be_resolved_fails_its_row_and_the_others_still_run
     monkeypatch.setenv("ARM_CLIENT_ID", app.client_id)
     monkeypatch.setenv("ARM_CLIENT_SECRET", app.add_secret())
     emulator.set_bitlocker(tenant, False)
-    root = project(tmp_path, emulator, {"good": tenant.id, "gone": "gone.example.com"})
+    root = stacks_project(tmp_path, emulator, {"good": tenant.id, "gone": "gone.example.com"})
     for name in ("good", "gone"):
         path = root / "stacks" / f"Pulumi.{name}.yaml"
         path.write_text(
@@ -182,20 +172,6 @@ def test_a_cli_failure_is_its_last_stderr_line_and_never_its_stdout() -> None:
     secrets = '{"azuread:clientSecret": "s3cret", "note": "stderr: x"}'
     assert cli_failure(CommandError(CommandResult(secrets, "warning: w\nerror: no login\n", 255))) == "no login"
     assert cli_failure(CommandError(CommandResult(secrets, "", 255))) == "the pulumi CLI failed without a message"
-
-
-def drift_ready(tmp_path: Path, emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project whose one stack, `good`, `fleet drift` can read (an app with a secret in the environment)."""
-    app = tenant.add_app()
-    monkeypatch.setenv("ARM_CLIENT_ID", app.client_id)
-    monkeypatch.setenv("ARM_CLIENT_SECRET", app.add_secret())
-    root = project(tmp_path, emulator, {"good": tenant.id})
-    path = root / "stacks" / "Pulumi.good.yaml"
-    path.write_text(
-        path.read_text() + f"  bitlocker-policy:graphEndpoint: {emulator.url}\n"
-        '  bitlocker-policy:allowedToReadBitlockerKeysForOwnedDevice: "true"\n'
-    )
-    return root
 
 
 def json_rows(path: Path) -> dict[str, dict[str, object]]:

@@ -23,6 +23,7 @@ from fleet.writers.report import json_document
 from fleet.writers.summary import MARKER, markdown_summary
 from providers.graph.retry import RetryPolicy
 from providers.session import new_http_client
+from tests.support.projects import drift_ready
 from tests.support.tools import ensure_tool
 from tests.support.webhook import Receiver, receiving
 
@@ -161,8 +162,6 @@ def test_a_failed_notification_leaves_the_runs_exit_code(
     capsys: pytest.CaptureFixture[str],
     receiver: Receiver,
 ) -> None:
-    from tests.test_fleet import drift_ready
-
     root = drift_ready(tmp_path, emulator, tenant, monkeypatch)
     emulator.faults.answer("graph", 403, {"error": {"code": "Authorization_RequestDenied", "message": "denied"}})
     receiver.answers += [(500, "down", {"Retry-After": "0"})] * 4  # the first try and every retry
@@ -387,8 +386,6 @@ def test_the_report_link_is_an_http_url_made_safe_for_every_writer() -> None:
 def test_every_writer_of_a_ci_run_links_to_it(
     tmp_path: Path, emulator: Emulator, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, receiver: Receiver
 ) -> None:
-    from tests.test_fleet import drift_ready
-
     root = drift_ready(tmp_path, emulator, tenant, monkeypatch)  # declares true
     with (root / "Pulumi.yaml").open("a") as project_file:  # and the baseline is false: the rule is broken
         project_file.write("config:\n  baseline:\n    type: boolean\n    default: false\n")

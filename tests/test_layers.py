@@ -78,3 +78,12 @@ def test_the_product_and_the_benchmarks_never_import_the_tests(path: Path) -> No
     top = path.relative_to(REPO).parts[0]
     refused = ("tests",) if top in ("emulator", "bench") else ("emulator", "tests")
     assert imported(path, refused) == [], f"{path.relative_to(REPO)} imports {imported(path, refused)}"
+
+
+TESTS = sorted(path for path in (REPO / "tests").rglob("*.py") if "support" not in path.parts)
+
+
+@pytest.mark.parametrize("path", TESTS, ids=[str(path.relative_to(REPO)) for path in TESTS])
+def test_a_test_module_imports_helpers_only_from_tests_support(path: Path) -> None:
+    others = [name for name in imported(path, ("tests",)) if not name.startswith("tests.support")]
+    assert others == [], f"{path.relative_to(REPO)} imports {others}: move what it needs to tests/support/"

@@ -29,6 +29,7 @@ from fleet.writers.report import json_document
 from providers.session import new_http_client
 from tests.support.emulated import Sleeps
 from tests.support.leaks import LeakCheck
+from tests.support.projects import drift_ready
 from tests.support.reliability_doc import Section, declare, record
 from tests.support.webhook import PATH, Receiver, receiving
 
@@ -132,8 +133,6 @@ def receiver() -> Iterator[Receiver]:
 
 def _drift(tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], int]:
     """`fleet drift` of one stack that Graph refuses (exit 4), writing its --json."""
-    from tests.test_fleet import drift_ready
-
     root = drift_ready(tmp_path, emulator, emulator.add_tenant(bitlocker=False), monkeypatch)
     emulator.faults.answer("graph", 403, {"error": {"code": "Authorization_RequestDenied", "message": "denied"}})
     return ["drift", "--project", str(root), "--json", str(tmp_path / "drift.json")], EXIT_FAILED
