@@ -3,10 +3,11 @@
 At the top, the resources: `bitlocker` (the setting and its provider), `adoption` (the value
 found at adoption, checkpointed before any write), `provider_base` (what both providers
 share), `properties` (their property names), `configuration` (the settings resolved and
-checked once), `session` (what a provider process holds) and `engine_watch` (no provider
-outlives its engine). Below them, one package per layer, each importing only those after it:
+checked once), `session` (what a provider process holds), and `engine_watch` with `startup/`
+(its `sitecustomize`, which starts the watch in every provider process: no provider outlives its
+engine). Below them, one package per layer, each importing only those after it:
 `signin` (signing in to Entra), `config` (reading a stack's configuration), `graph` (calling
-Graph) and `common` (errors, deadlines, text and files). docs/design.md, "How it is built",
+Graph) and `common` (errors, deadlines, a token's claims, the version, text and files). docs/design.md, "How it is built",
 has a paragraph for each; tests/test_layers.py keeps the imports running one way.
 
 Importing this package loads neither httpx nor MSAL: the program process only declares

@@ -86,4 +86,9 @@ TESTS = sorted(path for path in (REPO / "tests").rglob("*.py") if "support" not 
 @pytest.mark.parametrize("path", TESTS, ids=[str(path.relative_to(REPO)) for path in TESTS])
 def test_a_test_module_imports_helpers_only_from_tests_support(path: Path) -> None:
     others = [name for name in imported(path, ("tests",)) if not name.startswith("tests.support")]
+    others += [  # `from .test_x import y`: relative imports name no package to check, so none is allowed here
+        f"{'.' * node.level}{node.module or ''}"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.level > 0
+    ]
     assert others == [], f"{path.relative_to(REPO)} imports {others}: move what it needs to tests/support/"

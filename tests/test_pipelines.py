@@ -618,7 +618,7 @@ def gitlab_stack(emulator: Emulator, tenant: Tenant) -> dict[str, Any]:
 @pytest.mark.engine
 @pytest.mark.tools
 def test_gitlab_preview_job_previews_the_changed_stacks_with_the_jobs_id_token_and_the_read_app(
-    gitlab_ci_local: Path, pulumi_bin: Path, tmp_path: Path
+    gitlab_ci_local: Path, pulumi_bin: str, tmp_path: Path
 ) -> None:
     with Emulator() as emulator:
         converged, drifted = emulator.add_tenant(bitlocker=True), emulator.add_tenant(bitlocker=True)
@@ -720,7 +720,7 @@ def test_gitlab_preview_job_previews_the_changed_stacks_with_the_jobs_id_token_a
 @pytest.mark.engine
 @pytest.mark.tools
 def test_gitlab_converge_job_converges_the_stacks_named_on_its_run_page_with_the_write_app(
-    gitlab_ci_local: Path, pulumi_bin: Path, tmp_path: Path
+    gitlab_ci_local: Path, pulumi_bin: str, tmp_path: Path
 ) -> None:
     """The manual `converge` job of a default-branch pipeline, run with CONVERGE_STACKS as its Run page
     sets it: the named stack's tenant converges (its stack created in the backend), the other keeps
@@ -836,7 +836,7 @@ def pull_request_job(pipeline: str, repo: Path, env: dict[str, str], tmp_path: P
 @pytest.mark.parametrize("pipeline", ["github", "azure", "gitlab"])
 @pytest.mark.parametrize("case", list(PR_CASES))
 def test_a_pull_request_that_breaks_the_baseline_rule_fails_its_job_and_a_pending_change_passes(
-    pipeline: str, case: str, pulumi_bin: Path, stacks_emulator: Emulator, tmp_path: Path
+    pipeline: str, case: str, pulumi_bin: str, stacks_emulator: Emulator, tmp_path: Path
 ) -> None:
     declared, passes = PR_CASES[case]
     tenant = stacks_emulator.add_tenant(bitlocker=True)
@@ -972,7 +972,7 @@ def converge_step(
 @pytest.mark.engine
 @pytest.mark.parametrize("pipeline", ["github", "azure", "gitlab"])
 def test_a_manual_converge_step_converges_the_named_stack_and_no_other(
-    pipeline: str, pulumi_bin: Path, stacks_emulator: Emulator, tmp_path: Path
+    pipeline: str, pulumi_bin: str, stacks_emulator: Emulator, tmp_path: Path
 ) -> None:
     """Two drifted tenants in one shard; the run names one: it is converged (its stack created in the
     backend on the way), the other keeps its drift."""
@@ -1035,7 +1035,7 @@ def drift_step(pipeline: str, repo: Path, env: dict[str, str], tmp_path: Path) -
 @pytest.mark.parametrize("pipeline", ["github", "azure", "gitlab"])
 @pytest.mark.parametrize("remediate", ["", "true", "True"])  # any case, as the job conditions read it
 def test_the_scheduled_drift_says_whether_it_remediates_and_counts_what_differs(
-    pipeline: str, remediate: str, pulumi_bin: Path, stacks_emulator: Emulator, tmp_path: Path
+    pipeline: str, remediate: str, pulumi_bin: str, stacks_emulator: Emulator, tmp_path: Path
 ) -> None:
     tenant = stacks_emulator.add_tenant(bitlocker=True)
     app = tenant.add_app(roles=("Policy.Read.All",))

@@ -203,7 +203,7 @@ def _cell(deployment: Deployment, fault: Fault, operation: str) -> str:
     emulator = deployment.emulator
     retries = sum(1 for r in emulator.directory.requests if "retry-attempt" in r.headers)
     outcome = "ok" if run.code == 0 else _error_label(run)
-    emulator.faults.clear()
+    emulator.faults.clear()  # queued answers, hooks, staleness: the fault was this operation's alone
     for pid in _project_processes(deployment, "pulumi.dynamic"):  # what a killed CLI left running
         os.kill(pid, signal.SIGKILL)
 
