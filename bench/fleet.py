@@ -15,7 +15,6 @@ as a user types it (`python -m fleet ...`, `pulumi preview --stack ...` in a loo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -26,6 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.harness import save_results
 from emulator import Emulator
 from emulator.project import REPO, copy_project, emulator_config, engine_env, pulumi_bin
 
@@ -179,15 +179,7 @@ def main() -> None:
                         record("fleet preview", size, latency, workers, seconds)
         finally:
             fleet.emulator.stop()
-    store = args.plot.with_suffix(".json")
-    if args.append and store.exists():
-        measured = {(r["command"], r["stacks"], r["latency_ms"], r["workers"]) for r in results}
-        earlier = json.loads(store.read_text())
-        results = [r for r in earlier if (r["command"], r["stacks"], r["latency_ms"], r["workers"]) not in measured] + results
-    args.plot.parent.mkdir(parents=True, exist_ok=True)
-    plot(results, args.plot)
-    store.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"\nwrote {args.plot} and {args.plot.with_suffix('.json')}", file=sys.stderr)
+    save_results(results, args.plot, ("command", "stacks", "latency_ms", "workers"), plot, append=args.append)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ requests per tenant by kind (discovery, token, Graph GET, audit read).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shutil
@@ -29,6 +28,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.fleet import Fleet, build_fleet, numbers
+from bench.harness import save_results
 from emulator.project import REPO
 
 
@@ -142,14 +142,7 @@ def main() -> None:
                 shutil.rmtree(project)
         finally:
             fleet.emulator.stop()
-    store = args.plot.with_suffix(".json")
-    if args.append and store.exists():
-        measured = {(r["command"], r["stacks"], r["workers"]) for r in results}
-        earlier = json.loads(store.read_text())
-        results = [r for r in earlier if (r["command"], r["stacks"], r["workers"]) not in measured] + results
-    plot(results, args.plot)
-    store.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"\nwrote {args.plot} and {store}", file=sys.stderr)
+    save_results(results, args.plot, ("command", "stacks", "workers"), plot, append=args.append)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from .server import Emulator
 from .state import App, Tenant
 
 __all__ = [
-    "PROJECT_FILES",
     "REPO",
     "Run",
     "Stack",

@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 
 from emulator import App, Emulator, Tenant, project
-from emulator.project import PROJECT_FILES, REPO, Run, copy_project, engine_env, init_stack
+from emulator.project import REPO, Run, copy_project, engine_env, init_stack
 from tests.support.leaks import LeakCheck
 
 __all__ = [
-    "PROJECT_FILES",
     "REPO",
     "Deployment",
     "NewStack",
