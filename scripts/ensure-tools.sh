@@ -22,6 +22,8 @@
 #                    hash: the e2e tests link a project copy's policy/venv to it; prints the venv
 #   azure-cli        the real Azure CLI (pip, azure-cli) in a virtualenv of its own; prints a directory
 #                    holding only `az`, so that putting it on PATH shadows nothing else
+#   uv               uv, which makes the project's virtualenvs from their locks (make venv, make policy),
+#                    installed with pip from requirements-uv.lock, keyed by that file's hash; prints its bin
 # A tool already there at its version is used as is. Progress goes to stderr.
 set -euo pipefail
 
@@ -38,7 +40,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 say() { printf 'ensure-tools: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-[ $# -eq 1 ] || die "usage: $0 actionlint|gitlab-ci-local|azurite|chromium|report-schemas|ms-sdks|policy-venv|azure-cli"
+[ $# -eq 1 ] || die "usage: $0 actionlint|gitlab-ci-local|azurite|chromium|report-schemas|ms-sdks|policy-venv|azure-cli|uv"
 tool="$1"
 
 # install_into DIR BUILD: run the function BUILD, which installs into $work (a fresh directory),
@@ -72,6 +74,7 @@ build_venv() {  # build_venv PACKAGE==VERSION...: a virtualenv in $work with tho
   python3 -m venv "$work/venv"
   "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
 }
+build_uv() { build_venv --require-hashes --no-deps -r "$repo/requirements-uv.lock"; }
 build_policy_venv() { build_venv --require-hashes --no-deps -r "$repo/policy/requirements.lock"; }
 build_ms_sdks() { build_venv "azure-identity==$AZURE_IDENTITY_VERSION" "msgraph-sdk==$MSGRAPH_SDK_VERSION"; }
 build_azure_cli() {  # bin/az as azure-cli's own script runs it; its venv moves, so no shebang points into it
@@ -160,7 +163,15 @@ case "$tool" in
     fi
     echo "$dir/bin"
     ;;
+  uv)
+    dir="$tools/uv/$(sha256sum "$repo/requirements-uv.lock" | cut -c1-16)"
+    if [ ! -f "$dir/.installed" ]; then
+      say "installing uv (requirements-uv.lock) with pip into $dir"
+      install_into "$dir" build_uv
+    fi
+    echo "$dir/venv/bin"
+    ;;
   *)
-    die "unknown tool '$tool' (known: actionlint, gitlab-ci-local, azurite, chromium, report-schemas, ms-sdks, policy-venv, azure-cli)"
+    die "unknown tool '$tool' (known: actionlint, gitlab-ci-local, azurite, chromium, report-schemas, ms-sdks, policy-venv, azure-cli, uv)"
     ;;
 esac

@@ -15,6 +15,7 @@ LOCKS = {
     "requirements.txt": "requirements.lock",
     "requirements-dev.txt": "requirements-dev.lock",
     "policy/requirements.txt": "policy/requirements.lock",
+    "requirements-uv.txt": "requirements-uv.lock",
 }
 
 
