@@ -428,11 +428,8 @@ class _Handler(BaseHTTPRequestHandler):
             message = f"Calling principal does not have required MSGraph permissions {AUDIT_ROLE}"
             self._graph_error(403, "Authentication_MSGraphPermissionMissing", message)
             return
-        fault = self.emulator.faults.take(self.command, "audit", tenant.id)  # the audit log's own faults
-        if fault and fault.kind != "mangle":
-            self._answer_fault(fault, "graph")
+        if self._own_fault("audit", tenant):
             return
-        self._mangled = fault.mangled if fault else None
         try:
             with self.emulator.directory.lock:
                 page = tenant.audit.query(self._query, datetime.now(UTC), f"{self.emulator.url}{path}")
@@ -440,6 +437,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._graph_error(400, "BadRequest", str(error))
             return
         self._send(200, page, self._graph_headers(), "application/json;odata.metadata=minimal;odata.streaming=true;charset=utf-8")
+
+    def _own_fault(self, endpoint: str, tenant: Tenant) -> bool:
+        """Answer with a fault queued for this Graph endpoint (audit | gdap) and say so; a `mangle` fault is
+        only armed here, for the real answer on its way out."""
+        fault = self.emulator.faults.take(self.command, endpoint, tenant.id)
+        if fault and fault.kind != "mangle":
+            self._answer_fault(fault, "graph")
+            return True
+        self._mangled = fault.mangled if fault else None
+        return False
 
     def _gdap(self, path: str) -> None:
         """GET /v1.0/tenantRelationships/delegatedAdminCustomers (emulator/gdap.py)."""
@@ -449,6 +456,8 @@ class _Handler(BaseHTTPRequestHandler):
         token, tenant, _ = caller
         if not token.roles & GDAP_ROLES:
             self._graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+            return
+        if self._own_fault("gdap", tenant):
             return
         try:
             with self.emulator.directory.lock:

@@ -50,6 +50,7 @@ from providers.config.settings import (
 )
 from providers.config.stack_config import config_dir
 from providers.config.tenant_names import is_guid, tenant_problem
+from providers.graph.client import GraphClient
 from providers.session import Session, new_http_client
 from providers.signin.discovery_cache import DiscoveryCache, default_path
 
@@ -142,16 +143,25 @@ def gdap_customers(sources: Sources, http: httpx.Client, discovery: DiscoveryCac
     """
     session = Session(sources, http_factory=lambda: http, discovery=discovery)
     partner = sources.get(TENANT_ID) or ""
-    customers: list[Customer] = []
     with operation_deadline(session.configuration.deadline_seconds):
-        graph = session.graph_client(partner)
-        page = graph.get_json(GDAP_PATH, {"$top": _GDAP_PAGE}, GDAP_PERMISSION)
-        for _ in range(_GDAP_MOST_PAGES):
-            customers += [_gdap_customer(item) for item in _items(page)]
-            link = page.get("@odata.nextLink")
-            if not isinstance(link, str):
-                return customers
-            page = graph.get_json(link, None, GDAP_PERMISSION)
+        try:
+            return _pages_of_customers(session.graph_client(partner))
+        except RecursionError:  # json's parser, on an answer nested thousands deep
+            raise UnexpectedResponseError(
+                "Graph answered the list of GDAP customers with JSON nested too deeply to read", **_NO_IDS
+            ) from None
+
+
+def _pages_of_customers(graph: GraphClient) -> list[Customer]:
+    """Every page of the list, by `@odata.nextLink`, up to _GDAP_MOST_PAGES."""
+    customers: list[Customer] = []
+    page = graph.get_json(GDAP_PATH, {"$top": _GDAP_PAGE}, GDAP_PERMISSION)
+    for _ in range(_GDAP_MOST_PAGES):
+        customers += [_gdap_customer(item) for item in _items(page)]
+        link = page.get("@odata.nextLink")
+        if not isinstance(link, str):
+            return customers
+        page = graph.get_json(link, None, GDAP_PERMISSION)
     raise UnexpectedResponseError(
         f"Graph's list of GDAP customers went on past {_GDAP_MOST_PAGES} pages: not followed", **_NO_IDS
     )

@@ -188,6 +188,37 @@ def test_the_gdap_customers_are_read_page_by_page(
     assert len(pages) == 3  # 2 + 2 + 1
 
 
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (b"[" * 100_000, "Graph answered the list of GDAP customers with JSON nested too deeply to read"),
+        (b'{"value": 7}', "Graph answered the list of GDAP customers with no `value` list"),
+        (b"<html>a proxy's page</html>", "Graph answered GET /v1.0/tenantRelationships/delegatedAdminCustomers with no JSON"),
+    ],
+    ids=["nested past JSON's limits", "no value list", "no JSON"],
+)
+def test_a_gdap_answer_that_cannot_be_read_is_one_line(
+    tmp_path: Path,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    answer: bytes,
+    said: str,
+) -> None:
+    partner, env, _ = gdap_partner(emulator, (GDAP_ROLE,), 1)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    emulator.faults.mangle("gdap", lambda _: answer)
+    endpoints = [f"--config={key}={value}" for key, value in emulator_config(emulator).items()]
+
+    code = main(["onboard", "--project", str(project(tmp_path)), "--gdap", partner.id, "--declare", "false", *endpoints])
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {said}"), err
+    assert len(err.splitlines()) == 1, err  # no traceback
+
+
 def test_gdap_without_the_permission_is_one_line_naming_it(
     tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
