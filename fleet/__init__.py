@@ -5,7 +5,8 @@ its rows to the writers. `drift` reads every tenant with the provider's own Sess
 (no engine) and who changed a differing one (Entra's audit log); `history` turns the audit
 log's changes into rows; `baseline` applies the baseline rule the policy pack enforces;
 `engine` runs preview, up and refresh through the Automation API, handing it the program's
-function (`program.declare`); `serialization_guard` keeps Pulumi's provider pickling from
+function (`program.declare`), and `diy_backend` reads a `file://` backend's files (outputs
+without a CLI process; the empty metadata files a killed run leaves); `serialization_guard` keeps Pulumi's provider pickling from
 growing across stacks; `run` gives each stack a bounded worker and its own row; `onboard`,
 `consent`, `consent_status` and `doctor` bring tenants in and check them; `shards` reads the
 documents of a sharded run for `summary`.

@@ -23,8 +23,6 @@ for the command the pipelines run only on drifted stacks."""
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 import re
 import sys
@@ -33,12 +31,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-import yaml
 from pulumi import automation as auto
 
 from fleet import serialization_guard
+from fleet.diy_backend import checkpoint_outputs, empty_sidecars
 from fleet.outcome import ALREADY_THERE, FAILED, NEVER_DEPLOYED, RECORD, UPDATE, Outcome, why_update
 from providers.bitlocker import DRIFT_MARK
 from providers.common.errors import EngineError
@@ -46,7 +43,7 @@ from providers.common.outside_text import one_line
 from providers.engine_watch import python_path
 from providers.properties import ADOPTION_NAME, SETTING_NAME, SettingProperties, StackOutputs
 
-__all__ = ["LOCK_WAIT_MAX_SECONDS", "Engine", "checkpoint_outputs", "cli_failure", "lock_failure"]
+__all__ = ["LOCK_WAIT_MAX_SECONDS", "Engine", "cli_failure", "lock_failure"]
 
 OURS = (f"::{SETTING_NAME}", f"::{ADOPTION_NAME}")  # the URNs of the program's two resources end so
 # The dynamic-provider host reports `module.Class: message` (gRPC may prefix its own words).
@@ -57,9 +54,6 @@ _CHANGES = {"create", "update", "replace", "create-replacement", "delete-replace
 # events carry what it needs. Without show_secrets the history decrypts nothing: 0.1-0.2 s less an
 # `up` (bench/README.md, "Automation API").
 _OPTIONS: dict[str, dict[str, Any]] = {"preview": {}, "up": {"show_secrets": False}, "refresh": {"show_secrets": False}}
-# A secret in a checkpoint is an object whose signature key is this, beside its ciphertext (pulumi/pulumi
-# sdk/go/common/resource/sig/sig.go, Key); only the CLI decrypts it.
-_SECRET_SIG = "4dabf18193072939515e22adb298388d"  # noqa: S105 -- a type tag, not a secret
 
 
 class _Events:
@@ -220,7 +214,7 @@ class Engine:
         except auto.errors.StackNotFoundError:
             return None
         except auto.errors.CommandError as error:
-            raise EngineError(f"pulumi stack output --stack {stack}: {cli_failure(error)}") from None
+            raise EngineError(f"pulumi stack output --stack {stack}: {self._failure(error)}") from None
         return StackOutputs.of({name: output.value for name, output in outputs.items()}) if outputs else None
 
     def outputs_of(self, stacks: Iterable[str]) -> Callable[[str], StackOutputs | None]:
@@ -236,7 +230,7 @@ class Engine:
         try:
             config = self._stack(stack).get_all_config()
         except auto.errors.CommandError as error:
-            raise EngineError(f"pulumi config --stack {stack}: {cli_failure(error)}") from None
+            raise EngineError(f"pulumi config --stack {stack}: {self._failure(error)}") from None
         return {key: value.value for key, value in config.items()}
 
     def preview(self, outcome: Outcome) -> Outcome:
@@ -316,55 +310,20 @@ class Engine:
         except auto.errors.ConcurrentUpdateError:
             raise
         except auto.errors.CommandError as error:
-            outcome.action, outcome.error = FAILED, events.error(cli_failure(error))
+            outcome.action, outcome.error = FAILED, events.error(self._failure(error))
             return None
         return events
 
-
-def checkpoint_outputs(backend_url: str, project: str, stacks: Iterable[str]) -> dict[str, StackOutputs | None]:
-    """The stacks' outputs read from a DIY backend's checkpoint files on local disk, by stack (None: not
-    in the backend, never deployed); no CLI process.
-
-    The layout is the CLI's own when `.pulumi/meta.yaml` says version 1: `.pulumi/stacks/PROJECT/STACK.json`,
-    or `.json.gz` (pulumi/pulumi pkg/backend/diy, store.go projectReferenceStore.StackBasePath; meta.go).
-    Left out, for the CLI to read: every stack of any other backend or layout, a zstd checkpoint, a
-    file this reader does not know, an output only the CLI can decrypt.
-    """
-    url = urlsplit(backend_url)
-    if url.scheme != "file":
-        return {}
-    root = Path(os.path.expanduser(unquote(url.netloc + url.path))) / ".pulumi"
-    try:
-        meta = yaml.safe_load((root / "meta.yaml").read_text())
-    except (OSError, yaml.YAMLError):
-        return {}
-    if not isinstance(meta, dict) or meta.get("version") != 1:
-        return {}
-    found: dict[str, StackOutputs | None] = {}
-    for stack in stacks:
-        plain, gzipped, zstd = (root / "stacks" / project / f"{stack}.json{end}" for end in ("", ".gz", ".zst"))
-        try:
-            if plain.exists():
-                document = json.loads(plain.read_bytes())
-            elif gzipped.exists():
-                document = json.loads(gzip.decompress(gzipped.read_bytes()))
-            elif zstd.exists():
-                continue
-            else:
-                found[stack] = None
-                continue
-            outputs = _stack_outputs(document)
-            if outputs is None or _SECRET_SIG not in json.dumps(outputs):
-                found[stack] = StackOutputs.of(outputs) if outputs else None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            continue
-    return found
-
-
-def _stack_outputs(document: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The root stack resource's outputs in a checkpoint file (apitype.VersionedCheckpoint), None when none."""
-    latest = document["checkpoint"].get("latest") or {}
-    for resource in latest.get("resources") or []:
-        if resource["type"] == "pulumi:pulumi:Stack":
-            return resource.get("outputs") or None
-    return None
+    def _failure(self, error: auto.errors.CommandError) -> str:
+        """The CLI's last line; when that is a bare `EOF` and the backend holds empty metadata files, which to delete."""
+        line = cli_failure(error)
+        damaged = empty_sidecars(self._backend_url) if line.endswith("EOF") else []
+        if not damaged:
+            return line
+        named = ", ".join(one_line(str(path), 300) for path in damaged[:3]) + (
+            f" and {len(damaged) - 3} more" if len(damaged) > 3 else ""
+        )
+        return (
+            f"the CLI cannot read the backend past an empty metadata file, left by a process killed while writing it "
+            f"({line}): delete {named} (a missing one reads as its defaults; no state is lost), then run again"
+        )

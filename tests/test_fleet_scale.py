@@ -12,8 +12,8 @@ import pytest
 
 from emulator import Emulator, Tenant
 from emulator.audit import AUDIT_ROLE
+from fleet.diy_backend import checkpoint_outputs, empty_sidecars
 from fleet.drift import DriftCheck
-from fleet.engine import checkpoint_outputs
 from fleet.history import MOST
 from fleet.outcome import Outcome
 from fleet.stacks import StackFile
@@ -105,3 +105,23 @@ def test_stack_outputs_come_from_a_diy_backends_checkpoint_files_and_the_cli_rea
     assert checkpoint_outputs("https://api.pulumi.com", "bitlocker-policy", names) == {}
     (tmp_path / "state" / ".pulumi" / "meta.yaml").write_text("version: 0\n")  # the legacy layout
     assert checkpoint_outputs(f"file://{tmp_path / 'state'}", "bitlocker-policy", names) == {}
+
+
+def test_the_empty_metadata_files_of_a_diy_backend_are_found_and_nothing_else(tmp_path: Path) -> None:
+    pulumi = tmp_path / "state" / ".pulumi"
+    (pulumi / "stacks" / "bitlocker-policy").mkdir(parents=True)
+    (pulumi / "locks" / "organization" / "bitlocker-policy" / "a").mkdir(parents=True)
+    (pulumi / "meta.yaml").write_text("version: 1\n")
+    (pulumi / "meta.yaml.attrs").write_text('{"user.content_type":"text/plain"}')
+    (pulumi / "stacks" / "bitlocker-policy" / "a.json").write_text("{}")
+    (pulumi / "stacks" / "bitlocker-policy" / "a.json.attrs").write_bytes(b"")  # what a kill left
+    (pulumi / "stacks" / "bitlocker-policy" / "b.json").write_bytes(b"")  # empty, but no metadata file
+    (pulumi / "locks" / "organization" / "bitlocker-policy" / "a" / "x.json.attrs").write_bytes(b"")
+    url = f"file://{tmp_path / 'state'}"
+    assert empty_sidecars(url) == [
+        pulumi / "locks" / "organization" / "bitlocker-policy" / "a" / "x.json.attrs",
+        pulumi / "stacks" / "bitlocker-policy" / "a.json.attrs",
+    ]
+    assert empty_sidecars("azblob://state") == []
+    (pulumi / "meta.yaml").write_text("version: 0\n")  # a layout this reader does not know
+    assert empty_sidecars(url) == []

@@ -114,7 +114,7 @@ def test_who_changed_a_drifted_tenant_shows_in_preview_and_drift_and_a_converged
     ]
 
 
-def test_a_locked_stack_says_by_whom_and_names_pulumi_cancel_and_lock_wait_waits_for_it(
+def test_what_a_killed_run_leaves_is_named_with_its_fix_and_lock_wait_waits_for_a_lock(
     pulumi_bin: str, pulumi_home: Path, tmp_path: Path, emulator: Emulator, leaks: LeakCheck
 ) -> None:
     tenant = emulator.add_tenant(bitlocker=True)
@@ -154,3 +154,18 @@ def test_a_locked_stack_says_by_whom_and_names_pulumi_cancel_and_lock_wait_waits
     assert waiting.returncode == 0, said + out + err
     assert json.loads(out)["stacks"][0]["action"] == "update"
     assert tenant.bitlocker is False
+
+    # A run killed as the CLI rewrote the stack's metadata file leaves it empty (fleet/diy_backend.py,
+    # empty_sidecars); the CLI then says only `EOF`, the row which file to delete.
+    sidecar = tmp_path / "backend" / ".pulumi" / "stacks" / "bitlocker-policy" / "contoso.json.attrs"
+    sidecar.write_bytes(b"")
+    done = fleet(project, env, "preview", "--json", "-")
+    leaks.printed("python -m fleet preview (empty metadata file)", done.stdout + done.stderr)
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert json.loads(done.stdout)["stacks"][0]["error"] == (
+        "the CLI cannot read the backend past an empty metadata file, left by a process killed while writing it "
+        f"(failed to load checkpoint: EOF): delete {sidecar} (a missing one reads as its defaults; no state is lost), "
+        "then run again"
+    )
+    sidecar.unlink()
+    assert fleet(project, env, "preview").returncode == 0
