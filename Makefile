@@ -9,12 +9,14 @@ WORKERS ?= 4
 
 venv: $(VENV)/.installed
 
-# locked_venv DIR LOCK: a virtualenv of $(PYTHON) holding exactly LOCK's pins, every file checked against
-# its hash (make lock writes the locks). uv makes it, in about 8 s where pip takes a minute; it is
-# installed once per machine (scripts/ensure-tools.sh uv). The bytecode is compiled now, not by each process.
+# locked_venv DIR LOCK: a virtualenv of $(PYTHON) (the one on PATH, as `python3 -m venv` would take; with pip,
+# as `python -m venv` seeds it) holding exactly LOCK's pins, every file checked against its hash (make lock
+# writes the locks). uv makes it in about 10 s where pip took a minute; it is installed once per machine
+# (scripts/ensure-tools.sh uv). The bytecode is compiled now, not by each process. Behind a package
+# mirror, set UV_DEFAULT_INDEX as you set PIP_INDEX_URL: uv reads no pip configuration.
 define locked_venv
-uv="$$(scripts/ensure-tools.sh uv)/uv" \
-	&& "$$uv" venv --quiet --clear --no-python-downloads --python $(PYTHON) $(1) \
+uv="$$(scripts/ensure-tools.sh uv)/uv" && python="$$(command -v $(PYTHON))" \
+	&& "$$uv" venv --quiet --clear --seed --no-python-downloads --python "$$python" $(1) \
 	&& "$$uv" pip install --quiet --no-python-downloads --python $(1)/bin/python --require-hashes --no-deps --compile-bytecode -r $(2)
 endef
 

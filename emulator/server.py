@@ -260,7 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.emulator.faults.latency and not lower.startswith("/_emulator/"):
             time.sleep(self.emulator.faults.latency)  # a network round trip away, for every endpoint
         endpoint = self._entra_endpoint(lower, segments)
-        if endpoint and self._injected(endpoint, segments[0]):
+        tenant = self.emulator.directory.tenant(segments[0]) if endpoint else None
+        if endpoint and self._injected(endpoint, tenant.id if tenant else None):
             return
         if lower in (POLICY_PATH, BETA_POLICY_PATH):
             self._record.kind = "graph"
@@ -306,18 +307,20 @@ class _Handler(BaseHTTPRequestHandler):
             return "discovery"
         return {"/msi/token": "msi", "/metadata/identity/oauth2/token": "imds"}.get(lower)
 
-    def _injected(self, endpoint: str, tenant_ref: str) -> bool:
-        """Answer with an injected fault, if one is queued for this endpoint; True when answered."""
-        tenant = self.emulator.directory.tenant(tenant_ref)
-        fault = self.emulator.faults.take(self.command, endpoint, tenant.id if tenant else None)
+    def _injected(self, endpoint: str, tenant_id: str | None, answered_as: str | None = None) -> bool:
+        """Answer with a fault queued for this endpoint (for this tenant, or any); True when answered.
+
+        `answered_as`: the kind of endpoint the answer comes from (a Graph endpoint's own faults, audit
+        or gdap, answer as Graph does); the endpoint itself by default."""
+        fault = self.emulator.faults.take(self.command, endpoint, tenant_id)
         if fault is None:
             return False
         if fault.kind == "mangle":  # answered as usual, then mangled on the way out (see _send)
             self._mangled = fault.mangled
             return False
-        self._record.kind = endpoint
-        self._record.tenant_id = tenant.id if tenant else None
-        self._answer_fault(fault, endpoint)
+        self._record.kind = answered_as or endpoint
+        self._record.tenant_id = tenant_id
+        self._answer_fault(fault, answered_as or endpoint)
         return True
 
     def _answer_fault(self, fault: Fault, endpoint: str) -> None:
@@ -428,7 +431,7 @@ class _Handler(BaseHTTPRequestHandler):
             message = f"Calling principal does not have required MSGraph permissions {AUDIT_ROLE}"
             self._graph_error(403, "Authentication_MSGraphPermissionMissing", message)
             return
-        if self._own_fault("audit", tenant):
+        if self._injected("audit", tenant.id, answered_as="graph"):
             return
         try:
             with self.emulator.directory.lock:
@@ -437,16 +440,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._graph_error(400, "BadRequest", str(error))
             return
         self._send(200, page, self._graph_headers(), "application/json;odata.metadata=minimal;odata.streaming=true;charset=utf-8")
-
-    def _own_fault(self, endpoint: str, tenant: Tenant) -> bool:
-        """Answer with a fault queued for this Graph endpoint (audit | gdap) and say so; a `mangle` fault is
-        only armed here, for the real answer on its way out."""
-        fault = self.emulator.faults.take(self.command, endpoint, tenant.id)
-        if fault and fault.kind != "mangle":
-            self._answer_fault(fault, "graph")
-            return True
-        self._mangled = fault.mangled if fault else None
-        return False
 
     def _gdap(self, path: str) -> None:
         """GET /v1.0/tenantRelationships/delegatedAdminCustomers (emulator/gdap.py)."""
@@ -457,7 +450,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not token.roles & GDAP_ROLES:
             self._graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
             return
-        if self._own_fault("gdap", tenant):
+        if self._injected("gdap", tenant.id, answered_as="graph"):
             return
         try:
             with self.emulator.directory.lock:
@@ -719,7 +712,7 @@ class _Handler(BaseHTTPRequestHandler):
         if subject is None:
             self._send(401, {"message": "Unauthorized"})
             return
-        if not self._injected("github", ""):
+        if not self._injected("github", None):
             self._send(
                 200, {"value": self.emulator.oidc_token(subject, self._query.get("audience", "https://github.com/octo-org"))}
             )

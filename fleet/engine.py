@@ -35,7 +35,7 @@ from typing import Any
 from pulumi import automation as auto
 
 from fleet import serialization_guard
-from fleet.diy_backend import checkpoint_outputs, empty_sidecars
+from fleet.diy_backend import checkpoint_outputs, empty_sidecars_failure
 from fleet.outcome import ALREADY_THERE, FAILED, NEVER_DEPLOYED, RECORD, UPDATE, Outcome, why_update
 from providers.bitlocker import DRIFT_MARK
 from providers.common.errors import EngineError
@@ -214,7 +214,7 @@ class Engine:
         except auto.errors.StackNotFoundError:
             return None
         except auto.errors.CommandError as error:
-            raise EngineError(f"pulumi stack output --stack {stack}: {self._failure(error)}") from None
+            raise EngineError(f"pulumi stack output --stack {stack}: {self.failure(error)}") from None
         return StackOutputs.of({name: output.value for name, output in outputs.items()}) if outputs else None
 
     def outputs_of(self, stacks: Iterable[str]) -> Callable[[str], StackOutputs | None]:
@@ -230,7 +230,7 @@ class Engine:
         try:
             config = self._stack(stack).get_all_config()
         except auto.errors.CommandError as error:
-            raise EngineError(f"pulumi config --stack {stack}: {self._failure(error)}") from None
+            raise EngineError(f"pulumi config --stack {stack}: {self.failure(error)}") from None
         return {key: value.value for key, value in config.items()}
 
     def preview(self, outcome: Outcome) -> Outcome:
@@ -310,20 +310,12 @@ class Engine:
         except auto.errors.ConcurrentUpdateError:
             raise
         except auto.errors.CommandError as error:
-            outcome.action, outcome.error = FAILED, events.error(self._failure(error))
+            outcome.action, outcome.error = FAILED, events.error(self.failure(error))
             return None
         return events
 
-    def _failure(self, error: auto.errors.CommandError) -> str:
-        """The CLI's last line; when that is a bare `EOF` and the backend holds empty metadata files, which to delete."""
+    def failure(self, error: auto.errors.CommandError) -> str:
+        """The CLI's last line (`cli_failure`), or, when that is a bare `EOF` from a `file://` backend holding
+        empty metadata files, which files to delete (`empty_sidecars_failure`)."""
         line = cli_failure(error)
-        damaged = empty_sidecars(self._backend_url) if line.endswith("EOF") else []
-        if not damaged:
-            return line
-        named = ", ".join(one_line(str(path), 300) for path in damaged[:3]) + (
-            f" and {len(damaged) - 3} more" if len(damaged) > 3 else ""
-        )
-        return (
-            f"the CLI cannot read the backend past an empty metadata file, left by a process killed while writing it "
-            f"({line}): delete {named} (a missing one reads as its defaults; no state is lost), then run again"
-        )
+        return empty_sidecars_failure(self._backend_url, line) or line

@@ -29,7 +29,7 @@ import httpx
 import yaml
 from pulumi import automation as auto
 
-from fleet.engine import Engine, cli_failure
+from fleet.engine import Engine
 from fleet.outcome import EXIT_CHANGES, EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from fleet.stacks import StackFile, find_stacks, resolve_tenants
 from program import declare
@@ -272,12 +272,13 @@ def stack_file_text(config: Mapping[str, Any]) -> str:
 
 def apply(steps: list[Step], project: Path) -> None:
     """Once the backend answers, write the new stack files, then create every stack the backend lacks (`pulumi stack init`)."""
-    Engine(project, declare).check_backend()  # one line when the backend cannot be used (EngineError)
+    engine = Engine(project, declare)
+    engine.check_backend()  # one line when the backend cannot be used (EngineError)
     workspace = auto.LocalWorkspace(work_dir=str(project))
     try:
         in_backend = {summary.name.rsplit("/", 1)[-1] for summary in workspace.list_stacks()}
     except auto.errors.CommandError as error:
-        raise ConfigurationError(f"pulumi stack ls: {cli_failure(error)}") from None
+        raise ConfigurationError(f"pulumi stack ls: {engine.failure(error)}") from None
     for step in steps:
         if step.action == NEW:
             step.path.parent.mkdir(parents=True, exist_ok=True)
@@ -287,15 +288,14 @@ def apply(steps: list[Step], project: Path) -> None:
             try:
                 auto.Stack.create(step.stack, workspace)
             except auto.errors.CommandError as error:
-                step.action, step.note = FAILED, _init_failure(step.stack, error)
+                step.action, step.note = FAILED, _init_failure(step.stack, engine, error)
                 continue
             if step.action == UNCHANGED:
                 step.action = CREATED
 
 
-def _init_failure(stack: str, error: auto.errors.CommandError) -> str:
-    return f"pulumi stack init {stack}: {cli_failure(error)}"
-
+def _init_failure(stack: str, engine: Engine, error: auto.errors.CommandError) -> str:
+    return f"pulumi stack init {stack}: {engine.failure(error)}"
 
 def main(args: argparse.Namespace, say: Callable[[str, str], None]) -> int:
     """`fleet onboard`: read the customers, plan, then (unless --dry-run) write and create; a line per

@@ -12,7 +12,7 @@ import pytest
 
 from emulator import Emulator, Tenant
 from emulator.audit import AUDIT_ROLE
-from fleet.diy_backend import checkpoint_outputs, empty_sidecars
+from fleet.diy_backend import checkpoint_outputs, empty_sidecars, empty_sidecars_failure
 from fleet.drift import DriftCheck
 from fleet.history import MOST
 from fleet.outcome import Outcome
@@ -122,6 +122,33 @@ def test_the_empty_metadata_files_of_a_diy_backend_are_found_and_nothing_else(tm
         pulumi / "locks" / "organization" / "bitlocker-policy" / "a" / "x.json.attrs",
         pulumi / "stacks" / "bitlocker-policy" / "a.json.attrs",
     ]
+    (pulumi / "meta.yaml").write_text("version: 0\n")  # the legacy layout: fileblob writes its sidecars all the same
+    assert len(empty_sidecars(url)) == 2
     assert empty_sidecars("azblob://state") == []
-    (pulumi / "meta.yaml").write_text("version: 0\n")  # a layout this reader does not know
-    assert empty_sidecars(url) == []
+    assert empty_sidecars(f"file://{tmp_path / 'elsewhere'}") == []
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        ("failed to load checkpoint: EOF", True),  # a stack's own commands
+        ("EOF", True),  # pulumi stack ls, stack select
+        ("error reading from server: EOF", False),  # a plugin that died: not a metadata file
+        ("no stack named 'a' found", False),
+    ],
+)
+def test_only_the_clis_bare_eof_is_taken_for_an_empty_metadata_file(tmp_path: Path, line: str, named: bool) -> None:
+    pulumi = tmp_path / ".pulumi" / "stacks" / "p"
+    pulumi.mkdir(parents=True)
+    for index in range(5):
+        (pulumi / f"s{index}.json.attrs").write_bytes(b"")
+    said = empty_sidecars_failure(f"file://{tmp_path}", line)
+    if not named:
+        assert said is None
+        return
+    assert said == (
+        f"the CLI cannot read the backend past an empty metadata file, left by a process killed while writing it ({line}): "
+        f"delete '{pulumi / 's0.json.attrs'}', '{pulumi / 's1.json.attrs'}', '{pulumi / 's2.json.attrs'}' and 2 more "
+        f"(`find {tmp_path / '.pulumi'} -name '*.attrs' -size 0` lists them) (a missing one reads as its defaults; "
+        "no state is lost), then run again"
+    )

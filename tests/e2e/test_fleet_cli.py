@@ -164,7 +164,7 @@ def test_what_a_killed_run_leaves_is_named_with_its_fix_and_lock_wait_waits_for_
     assert done.returncode == 4, done.stdout + done.stderr
     assert json.loads(done.stdout)["stacks"][0]["error"] == (
         "the CLI cannot read the backend past an empty metadata file, left by a process killed while writing it "
-        f"(failed to load checkpoint: EOF): delete {sidecar} (a missing one reads as its defaults; no state is lost), "
+        f"(failed to load checkpoint: EOF): delete '{sidecar}' (a missing one reads as its defaults; no state is lost), "
         "then run again"
     )
     sidecar.unlink()
