@@ -297,6 +297,7 @@ def apply(steps: list[Step], project: Path) -> None:
 def _init_failure(stack: str, engine: Engine, error: auto.errors.CommandError) -> str:
     return f"pulumi stack init {stack}: {engine.failure(error)}"
 
+
 def main(args: argparse.Namespace, say: Callable[[str, str], None]) -> int:
     """`fleet onboard`: read the customers, plan, then (unless --dry-run) write and create; a line per
     customer on stdout, errors and the summary through `say` (label, message)."""
