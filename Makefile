@@ -15,7 +15,8 @@ venv: $(VENV)/.installed
 # (scripts/ensure-tools.sh uv). The bytecode is compiled now, not by each process. Behind a package
 # mirror, set UV_DEFAULT_INDEX as you set PIP_INDEX_URL: uv reads no pip configuration.
 define locked_venv
-uv="$$(scripts/ensure-tools.sh uv)/uv" && python="$$(command -v $(PYTHON))" \
+python="$$(command -v $(PYTHON))" || { echo "make: $(PYTHON) is not on PATH: install Python >= 3.11, or give PYTHON=..." >&2; exit 1; }; \
+uv="$$(scripts/ensure-tools.sh uv)/uv" \
 	&& "$$uv" venv --quiet --clear --seed --no-python-downloads --python "$$python" $(1) \
 	&& "$$uv" pip install --quiet --no-python-downloads --python $(1)/bin/python --require-hashes --no-deps --compile-bytecode -r $(2)
 endef
