@@ -431,15 +431,12 @@ class _Handler(BaseHTTPRequestHandler):
             message = f"Calling principal does not have required MSGraph permissions {AUDIT_ROLE}"
             self._graph_error(403, "Authentication_MSGraphPermissionMissing", message)
             return
-        if self._injected("audit", tenant.id, answered_as="graph"):
-            return
-        try:
-            with self.emulator.directory.lock:
-                page = tenant.audit.query(self._query, datetime.now(UTC), f"{self.emulator.url}{path}")
-        except QueryError as error:
-            self._graph_error(400, "BadRequest", str(error))
-            return
-        self._send(200, page, self._graph_headers(), "application/json;odata.metadata=minimal;odata.streaming=true;charset=utf-8")
+        self._graph_page(
+            "audit",
+            tenant,
+            lambda: tenant.audit.query(self._query, datetime.now(UTC), f"{self.emulator.url}{path}"),
+            "application/json;odata.metadata=minimal;odata.streaming=true;charset=utf-8",
+        )
 
     def _gdap(self, path: str) -> None:
         """GET /v1.0/tenantRelationships/delegatedAdminCustomers (emulator/gdap.py)."""
@@ -450,15 +447,25 @@ class _Handler(BaseHTTPRequestHandler):
         if not token.roles & GDAP_ROLES:
             self._graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
             return
-        if self._injected("gdap", tenant.id, answered_as="graph"):
+        self._graph_page(
+            "gdap",
+            tenant,
+            lambda: tenant.gdap.page(self._query, f"{self.emulator.url}{path}"),
+            "application/json;odata.metadata=minimal;charset=utf-8",
+        )
+
+    def _graph_page(self, endpoint: str, tenant: Tenant, read: Callable[[], Any], media_type: str) -> None:
+        """Answer a Graph list request the caller may make: a fault queued for `endpoint`, else the page `read`
+        gives, or 400 BadRequest for a query Graph refuses."""
+        if self._injected(endpoint, tenant.id, answered_as="graph"):
             return
         try:
             with self.emulator.directory.lock:
-                page = tenant.gdap.page(self._query, f"{self.emulator.url}{path}")
-        except TopError as error:
+                page = read()
+        except (QueryError, TopError) as error:
             self._graph_error(400, "BadRequest", str(error))
             return
-        self._send(200, page, self._graph_headers(), "application/json;odata.metadata=minimal;charset=utf-8")
+        self._send(200, page, self._graph_headers(), media_type)
 
     def _graph(self, beta: bool) -> None:
         caller = self._graph_caller()
